@@ -1,0 +1,201 @@
+/**
+ * Emits src/generated/registry.ts: per entity a specialised pipe-line parser, a JSON record
+ * parser and derivation code, as straight-line TypeScript with the checks unrolled per field.
+ */
+import type { EntityModel, FieldModel, FieldType } from "./model.ts";
+
+const TEXT_CHECK: Record<FieldType, [helper: string | undefined, expected: string]> = {
+  string: [undefined, "text"],
+  integer: ["textInteger", "an integer between -2147483648 and 2147483647"],
+  bigint: ["textBigint", "a 64-bit integer"],
+  float: ["textFloat", "a number like 1.5 or 2e-3"],
+  decimal: ["textDecimal", "a decimal number like 123.45"],
+  boolean: ["textBoolean", "true or false"],
+  date: ["textDate", "a real date YYYY-MM-DD"],
+  timestamp: ["textTimestamp", "an ISO 8601 timestamp"],
+  uuid: ["textUuid", "a UUID"],
+  json: ["textJson", "JSON"],
+  string_list: ["textStringList", "a JSON array of strings"],
+};
+
+const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
+  string: ["jsonString", "a string"],
+  integer: ["jsonInteger", "an integer between -2147483648 and 2147483647"],
+  bigint: ["jsonBigint", "a 64-bit integer"],
+  float: ["jsonFloat", "a number"],
+  decimal: ["jsonDecimal", "a decimal number like 123.45"],
+  boolean: ["jsonBoolean", "true or false"],
+  date: ["jsonDate", "a real date \"YYYY-MM-DD\""],
+  timestamp: ["jsonTimestamp", "an ISO 8601 timestamp"],
+  uuid: ["jsonUuid", "a UUID"],
+  json: ["jsonJson", "JSON"],
+  string_list: ["jsonStringList", "an array of strings"],
+};
+
+const q = (s: string) => JSON.stringify(s);
+const ident = (s: string) => s.replace(/[^A-Za-z0-9_]/g, "_");
+
+/** Checks of declared constraints (length, range, pattern, enum), shared by both parsers. */
+function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], checkNul: boolean): void {
+  const c = f.constraints;
+  const name = q(f.key);
+  const guard = f.nullable ? `${v} !== null && ` : "";
+  const isText = f.type === "string";
+  // Pipe lines are checked for NUL once per line, before splitting; JSON strings here.
+  if (isText && checkNul) out.push(`  if (${guard}hasNul(${v} as string)) return fail(${pos}, ${name}, "contains a NUL character");`);
+  if (c.minLength !== undefined) out.push(`  if (${guard}(${v} as string).length < ${c.minLength}) return fail(${pos}, ${name}, "must be at least ${c.minLength} characters");`);
+  if (c.maxLength !== undefined) out.push(`  if (${guard}(${v} as string).length > ${c.maxLength}) return fail(${pos}, ${name}, "must be at most ${c.maxLength} characters");`);
+  if (c.minimum !== undefined) out.push(`  if (${guard}Number(${v}) < ${c.minimum}) return invalid(${pos}, ${name}, "at least ${c.minimum}", ${v});`);
+  if (c.maximum !== undefined) out.push(`  if (${guard}Number(${v}) > ${c.maximum}) return invalid(${pos}, ${name}, "at most ${c.maximum}", ${v});`);
+  if (c.pattern !== undefined) out.push(`  if (${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)) return invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v});`);
+  if (c.enum !== undefined) out.push(`  if (${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)) return invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v});`);
+  if (c.precision !== undefined && f.type === "decimal") {
+    const intDigits = c.precision - (c.scale ?? 0);
+    out.push(`  if (${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)) return invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v});`);
+  }
+}
+
+function lineParser(e: EntityModel): string {
+  const n = e.fields.length;
+  let lastRequired = 0;
+  e.fields.forEach((f, i) => { if (!f.nullable) lastRequired = i + 1; });
+  const out: string[] = [];
+  out.push(`/** ${e.prefix}|${e.fields.map((f) => f.key).join("|")} */`);
+  out.push(`function parse${e.name}Line(f: string[]): Parsed {`);
+  out.push(`  if (f.length > ${n + 1}) return tooManyFields(${n}, f.length - 1);`);
+  if (lastRequired > 0) out.push(`  if (f.length < ${lastRequired + 1}) return missingField(FIELDS_${e.name}, f.length - 1, ${lastRequired});`);
+  e.fields.forEach((f, i) => {
+    const pos = i + 1;
+    const v = `v${pos}`;
+    const raw = `f[${pos}]`;
+    const [helper, expected] = TEXT_CHECK[f.type];
+    if (f.nullable) {
+      // Trailing nullable fields may be omitted: a missing field reads as undefined, i.e. NULL.
+      if (helper) {
+        out.push(`  const r${pos} = ${raw};`);
+        out.push(`  const ${v} = r${pos} === undefined || r${pos} === "" ? null : ${helper}(r${pos});`);
+        out.push(`  if (${v} === undefined) return invalid(${pos}, ${q(f.key)}, ${q(expected)}, r${pos});`);
+      } else {
+        out.push(`  const ${v} = ${raw} || null;`);
+      }
+    } else {
+      out.push(`  if (${raw} === "") return required(${pos}, ${q(f.key)});`);
+      if (helper) {
+        out.push(`  const ${v} = ${helper}(${raw});`);
+        out.push(`  if (${v} === undefined) return invalid(${pos}, ${q(f.key)}, ${q(expected)}, ${raw});`);
+      } else {
+        out.push(`  const ${v} = ${raw};`);
+      }
+    }
+    constraintChecks(f, pos, v, out, false);
+  });
+  out.push(`  return { ok: true, row: { ${e.fields.map((f, i) => `${ident(f.column)}: v${i + 1}`).join(", ")} } };`);
+  out.push(`}`);
+  return out.join("\n");
+}
+
+function recordParser(e: EntityModel): string {
+  const out: string[] = [];
+  const keys = ["entity", ...e.fields.map((f) => f.key), ...e.listFields.map((l) => l.key)];
+  out.push(`const KEYS_${e.name} = new Set(${JSON.stringify(keys)});`);
+  out.push(`function parse${e.name}Record(r: JsonRecord): Parsed {`);
+  out.push(`  for (const key in r) if (!KEYS_${e.name}.has(key)) return unknownKey(key, KEYS_${e.name});`);
+  e.fields.forEach((f, i) => {
+    const pos = i + 1;
+    const v = `v${pos}`;
+    const [helper, expected] = JSON_CHECK[f.type];
+    const access = `r[${q(f.key)}]`;
+    if (f.nullable) {
+      out.push(`  const ${v} = ${access} === undefined || ${access} === null ? null : ${helper}(${access});`);
+    } else {
+      out.push(`  if (${access} === undefined || ${access} === null || ${access} === "") return required(${pos}, ${q(f.key)});`);
+      out.push(`  const ${v} = ${helper}(${access});`);
+    }
+    out.push(`  if (${v} === undefined) return invalid(${pos}, ${q(f.key)}, ${q(expected)}, ${access});`);
+    constraintChecks(f, pos, v, out, true);
+  });
+  for (const l of e.listFields) {
+    if (!l.nullable) out.push(`  if (!Array.isArray(r[${q(l.key)}])) return fail(0, ${q(l.key)}, "must be a list");`);
+  }
+  out.push(`  return { ok: true, row: { ${e.fields.map((f, i) => `${ident(f.column)}: v${i + 1}`).join(", ")} } };`);
+  out.push(`}`);
+  return out.join("\n");
+}
+
+/** The JSON record a derived entity's parser sees, built from the parent row and one list item. */
+function deriver(child: EntityModel, parent: EntityModel): string {
+  const parentColumn = (key: string) => parent.fields.find((f) => f.key === key)!.column;
+  const parts = child.fields.map((f) => {
+    const d = f.derivation!;
+    if (d.from === "parent") return `${q(f.key)}: parent[${q(parentColumn(d.field))}]`;
+    if (d.from === "item") return `${q(f.key)}: item[${q(d.key)}]`;
+    return `${q(f.key)}: ${JSON.stringify(d.value)}`;
+  });
+  return [
+    `function derive${child.name}From${parent.name}(parent: Row, item: JsonRecord): JsonRecord {`,
+    `  return { ${parts.join(", ")} };`,
+    `}`,
+  ].join("\n");
+}
+
+const SQL_TYPE: Record<FieldType, string> = {
+  string: "text", integer: "integer", bigint: "bigint", float: "double precision", decimal: "numeric",
+  boolean: "boolean", date: "date", timestamp: "timestamptz", uuid: "uuid", json: "jsonb", string_list: "text[]",
+};
+const sqlId = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+export function sqlType(f: FieldModel): string {
+  if (f.type === "string" && f.constraints.maxLength !== undefined) return `varchar(${f.constraints.maxLength})`;
+  if (f.type === "decimal" && f.constraints.precision !== undefined) return `numeric(${f.constraints.precision}, ${f.constraints.scale ?? 0})`;
+  return SQL_TYPE[f.type];
+}
+
+/** One statement per chunk: $1 is a JSON array of row objects keyed by column. */
+function insertSql(e: EntityModel, returning: boolean): string {
+  const cols = e.fields.map((f) => sqlId(f.column)).join(", ");
+  const recordType = e.fields.map((f) => `${sqlId(f.column)} ${sqlType(f)}`).join(", ");
+  const target = e.naturalKey.length > 0 ? ` (${e.naturalKey.map(sqlId).join(", ")})` : "";
+  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${cols} FROM json_to_recordset($1::json) AS r(${recordType}) ON CONFLICT${target} DO NOTHING` +
+    (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
+}
+
+export function generateRegistry(entities: EntityModel[], version: string, header: string): string {
+  const out: string[] = [header];
+  out.push(`import {`);
+  out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
+  out.push(`  ${Object.values(TEXT_CHECK).map(([h]) => h).filter(Boolean).join(", ")},`);
+  out.push(`  ${Object.values(JSON_CHECK).map(([h]) => h).join(", ")},`);
+  out.push(`} from "../ingest/field-checks.ts";`);
+  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";`);
+  out.push(`import * as tables from "./tables.ts";`);
+  out.push(``);
+  out.push(`export const REGISTRY_VERSION = ${q(version)};`);
+  for (const e of entities) {
+    out.push(``);
+    out.push(`// ── ${e.name} (${e.file}) ──`);
+    out.push(`const FIELDS_${e.name} = ${JSON.stringify(e.fields.map((f) => f.key))};`);
+    out.push(lineParser(e));
+    out.push(recordParser(e));
+    const parent = e.repeatedFor && entities.find((p) => p.name === e.repeatedFor!.entity);
+    if (parent) out.push(deriver(e, parent));
+  }
+  out.push(``);
+  out.push(`/** Every entity, in YAML file order. */`);
+  out.push(`export const ENTITIES: readonly EntityDef[] = [`);
+  for (const e of entities) {
+    const children = entities.filter((c) => c.repeatedFor?.entity === e.name);
+    out.push(`  {`);
+    out.push(`    name: ${q(e.name)}, prefix: ${q(e.prefix)}, kind: ${q(e.kind)}, table: ${q(e.table)}, idColumn: ${q(e.idColumn)},`);
+    out.push(`    fields: FIELDS_${e.name}, columns: ${JSON.stringify(e.fields.map((f) => f.column))}, naturalKey: ${JSON.stringify(e.naturalKey)},`);
+    out.push(`    drizzleTable: tables.${ident(e.table)},`);
+    out.push(`    insertSql: ${q(insertSql(e, false))},`);
+    out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);
+    out.push(`    parseLine: parse${e.name}Line, parseRecord: parse${e.name}Record,`);
+    out.push(`    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`);
+    out.push(`  },`);
+  }
+  out.push(`];`);
+  return out.join("\n") + "\n";
+}
+
+export { insertSql, sqlId };

@@ -1,0 +1,63 @@
+/** The one internal model both YAML dialects are normalised into. */
+
+export type FieldType =
+  | "string"
+  | "integer"
+  | "bigint"
+  | "float"
+  | "decimal"
+  | "boolean"
+  | "date"
+  | "timestamp"
+  | "json"
+  | "uuid"
+  | "string_list";
+
+export interface Constraints {
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  enum?: string[];
+  precision?: number;
+  scale?: number;
+}
+
+/** How a derived entity's field gets its value from the parent record or the repeated item. */
+export type Derivation =
+  | { from: "parent"; field: string }
+  | { from: "item"; key: string }
+  | { from: "constant"; value: string | number | boolean | null };
+
+export interface FieldModel {
+  /** Key in JSON records, as written in the YAML. */
+  key: string;
+  /** Column name (snake_case). */
+  column: string;
+  type: FieldType;
+  nullable: boolean;
+  doc?: string;
+  constraints: Constraints;
+  derivation?: Derivation;
+}
+
+export interface EntityModel {
+  name: string;
+  prefix: string;
+  kind: "root" | "derived" | "reference";
+  doc?: string;
+  file: string;
+  table: string;
+  idColumn: string;
+  idType: "integer" | "bigint";
+  /** Persisted scalar fields in YAML order: also the pipe-delimited wire order. */
+  fields: FieldModel[];
+  /** List[Object] fields: not columns, not on the wire; a derived entity may repeat over one. */
+  listFields: { key: string; nullable: boolean; doc?: string }[];
+  naturalKey: string[];
+  indexes: string[][];
+  repeatedFor?: { entity: string; field: string; itemName: string };
+}
+
+export class EntityError extends Error {}

@@ -1,0 +1,47 @@
+/** The shape of one generated entity definition, and the error helpers its parsers share. */
+import type { PgTable } from "drizzle-orm/pg-core";
+import { fail, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
+
+export interface ChildDef {
+  /** The parent's List[Object] field this child repeats over. */
+  field: string;
+  entity: string;
+  /** Builds the child's JSON record from the parsed parent row and one list item. */
+  derive(parent: Row, item: JsonRecord): JsonRecord;
+}
+
+export interface EntityDef {
+  name: string;
+  prefix: string;
+  kind: "root" | "derived" | "reference";
+  table: string;
+  idColumn: string;
+  /** Field keys in wire order (JSON keys). */
+  fields: readonly string[];
+  /** Column names in wire order: the keys of a parsed row. */
+  columns: readonly string[];
+  naturalKey: readonly string[];
+  drizzleTable: PgTable;
+  /** INSERT … SELECT FROM json_to_recordset($1) ON CONFLICT (natural key) DO NOTHING. */
+  insertSql: string;
+  /** The same, RETURNING the id of each inserted row. */
+  insertReturningIdSql: string;
+  /** Parses the fields of a pipe-delimited line; f[0] is the prefix. */
+  parseLine(f: string[]): Parsed;
+  parseRecord(r: JsonRecord): Parsed;
+  children: readonly ChildDef[];
+}
+
+export function tooManyFields(expected: number, got: number): Parsed {
+  return fail(expected + 1, "(extra)", `is not expected: this entity has ${expected} fields, the line has ${got}`);
+}
+
+export function missingField(fields: readonly string[], got: number, required: number): Parsed {
+  const optional = fields.length - required;
+  const has = optional > 0 ? `${fields.length} fields (the last ${optional} optional)` : `${fields.length} fields`;
+  return fail(got + 1, fields[got], `is missing: this entity has ${has}, the line has ${got}`);
+}
+
+export function unknownKey(key: string, known: ReadonlySet<string>): Parsed {
+  return fail(0, key, `is not a field of this entity (known: ${[...known].filter((k) => k !== "entity").join(", ")})`);
+}

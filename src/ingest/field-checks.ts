@@ -1,0 +1,194 @@
+/**
+ * Small typed checks the generated parsers call. The generated code is straight-line per entity;
+ * these helpers are the per-type leaf checks it shares, so the registry stays readable.
+ */
+
+export type Value = string | number | boolean | null | unknown[] | { [key: string]: unknown };
+export type Row = Record<string, Value>;
+export type JsonRecord = Record<string, unknown>;
+
+export interface FieldError {
+  /** 1-based position of the field on the pipe-delimited line (also used for JSON records). */
+  position: number;
+  field: string;
+  message: string;
+}
+
+export type Parsed = { ok: true; row: Row } | { ok: false; error: FieldError };
+
+const MAX_SHOWN = 40;
+
+/** Quotes offending input for an error message, cut to a readable length. */
+export function show(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const cut = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
+  return JSON.stringify(cut);
+}
+
+export function fail(position: number, field: string, message: string): Parsed {
+  return { ok: false, error: { position, field, message: `field ${position} '${field}' ${message}` } };
+}
+
+export const invalid = (position: number, field: string, expected: string, got: unknown): Parsed =>
+  fail(position, field, `must be ${expected}, got ${show(got)}`);
+
+export const required = (position: number, field: string): Parsed => fail(position, field, "is required but empty");
+
+interface RawJson {
+  readonly rawJSON: string;
+}
+declare global {
+  interface JSON {
+    rawJSON(text: string): RawJson;
+    isRawJSON(value: unknown): value is RawJson;
+  }
+}
+
+/**
+ * JSON.parse that keeps every number a double would round (12345678901234567890, 1.10) as raw
+ * JSON text, so decimals and int8 stay exact and JSON.stringify writes them back unchanged.
+ */
+export function parseJsonExact(text: string): unknown {
+  return JSON.parse(text, (_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === "number" && context?.source !== undefined && String(value) !== context.source
+      ? JSON.rawJSON(context.source)
+      : value,
+  );
+}
+
+const INT = /^[+-]?\d{1,10}$/;
+const BIGINT = /^[+-]?\d{1,19}$/;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const INT4_MIN = -2147483648;
+const INT4_MAX = 2147483647;
+const INT8_MIN = -9223372036854775808n;
+const INT8_MAX = 9223372036854775807n;
+
+// Text checks: the pipe-delimited form. Each returns the column value or undefined when invalid.
+
+export function textInteger(s: string): number | undefined {
+  if (!INT.test(s)) return undefined;
+  const n = Number(s);
+  return n < INT4_MIN || n > INT4_MAX ? undefined : n;
+}
+
+/** int8 stays a string: a JS number cannot hold it exactly. */
+export function textBigint(s: string): string | undefined {
+  if (!BIGINT.test(s)) return undefined;
+  if (s.length >= 19) {
+    const n = BigInt(s);
+    if (n < INT8_MIN || n > INT8_MAX) return undefined;
+  }
+  return s;
+}
+
+export function textFloat(s: string): number | undefined {
+  return FLOAT.test(s) ? Number(s) : undefined;
+}
+
+/** numeric stays its decimal text: never through a JS double. */
+export function textDecimal(s: string): string | undefined {
+  return DECIMAL.test(s) ? s : undefined;
+}
+
+export function textBoolean(s: string): boolean | undefined {
+  switch (s.toLowerCase()) {
+    case "true": case "t": case "1": return true;
+    case "false": case "f": case "0": return false;
+    default: return undefined;
+  }
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** A real calendar date: 1996-02-30 is rejected, 1996-02-29 accepted. */
+export function textDate(s: string): string | undefined {
+  const m = DATE.exec(s);
+  if (!m) return undefined;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]) return undefined;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && day === 29 && !leap ? undefined : s;
+}
+
+export function textTimestamp(s: string): string | undefined {
+  if (!TIMESTAMP.test(s) || textDate(s.slice(0, 10)) === undefined) return undefined;
+  return Number.isNaN(Date.parse(s.replace(" ", "T"))) ? undefined : s;
+}
+
+export function textUuid(s: string): string | undefined {
+  return UUID.test(s) ? s.toLowerCase() : undefined;
+}
+
+export function textJson(s: string): Value | undefined {
+  try {
+    return JSON.parse(s) as Value;
+  } catch {
+    return undefined;
+  }
+}
+
+export function textStringList(s: string): string[] | undefined {
+  const list = textJson(s);
+  return Array.isArray(list) && list.every((x) => typeof x === "string") ? list : undefined;
+}
+
+// JSON checks: the record form. Numbers and numeric strings are both accepted where the type is numeric.
+
+export function jsonString(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
+  return undefined;
+}
+
+export function jsonInteger(v: unknown): number | undefined {
+  if (typeof v === "number") return Number.isInteger(v) && v >= INT4_MIN && v <= INT4_MAX ? v : undefined;
+  return typeof v === "string" ? textInteger(v) : undefined;
+}
+
+export function jsonBigint(v: unknown): string | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) ? String(v) : undefined;
+  if (JSON.isRawJSON(v)) return textBigint(v.rawJSON);
+  return typeof v === "string" ? textBigint(v) : undefined;
+}
+
+export function jsonFloat(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (JSON.isRawJSON(v)) return Number(v.rawJSON);
+  return typeof v === "string" ? textFloat(v) : undefined;
+}
+
+export function jsonDecimal(v: unknown): string | undefined {
+  if (typeof v === "number") return String(v);
+  if (JSON.isRawJSON(v)) return textDecimal(v.rawJSON);
+  return typeof v === "string" ? textDecimal(v) : undefined;
+}
+
+export function jsonBoolean(v: unknown): boolean | undefined {
+  if (typeof v === "boolean") return v;
+  return typeof v === "string" ? textBoolean(v) : undefined;
+}
+
+export const jsonDate = (v: unknown): string | undefined => (typeof v === "string" ? textDate(v) : undefined);
+export const jsonTimestamp = (v: unknown): string | undefined => (typeof v === "string" ? textTimestamp(v) : undefined);
+export const jsonUuid = (v: unknown): string | undefined => (typeof v === "string" ? textUuid(v) : undefined);
+
+/** Raw numbers inside stay raw: JSON.stringify writes their exact text into jsonb. */
+export const jsonJson = (v: unknown): Value | undefined => v as Value;
+
+export function jsonStringList(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((x) => typeof x === "string") ? v : undefined;
+}
+
+export function isRecord(v: unknown): v is JsonRecord {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !JSON.isRawJSON(v);
+}
+
+/** Text that PostgreSQL cannot store in a text column (NUL) is rejected before the database sees it. */
+export const hasNul = (s: string): boolean => s.includes("\u0000");
