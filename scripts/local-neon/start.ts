@@ -1,0 +1,42 @@
+/** Opens the database (PostgreSQL at a URL, or PGlite), applies the migrations and serves the Neon protocol. */
+import type { Server } from "node:http";
+import { migrationStatements } from "../migrations.ts";
+import { pgliteDatabase, postgresDatabase, type Database } from "./database.ts";
+import { createLocalNeonServer, listen } from "./server.ts";
+
+export interface LocalNeon {
+  /** The /sql URL to give neonConfig.fetchEndpoint. */
+  url: string;
+  db: Database;
+  close(): Promise<void>;
+}
+
+export interface LocalNeonOptions {
+  /** A real PostgreSQL; without it, embedded PGlite. */
+  databaseUrl?: string;
+  /** PGlite's data folder; without it, in memory. */
+  pgliteDir?: string;
+  port?: number;
+  migrate?: boolean;
+}
+
+/** The connection string the Worker sends: Neon wants a named host, user, password and database. */
+export const LOCAL_CONNECTION_STRING = "postgres://app:local@db.localtest.me:5432/main";
+
+export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<LocalNeon> {
+  const db = options.databaseUrl ? postgresDatabase(options.databaseUrl) : await pgliteDatabase(options.pgliteDir);
+  if (options.migrate !== false) {
+    await db.transaction(migrationStatements().map((query) => ({ query, params: [] })), {});
+  }
+  const server: Server = createLocalNeonServer(db);
+  const url = await listen(server, options.port ?? 0);
+  return {
+    url,
+    db,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await db.close();
+    },
+  };
+}
