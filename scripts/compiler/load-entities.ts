@@ -85,7 +85,7 @@ const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
 function classicField(raw: unknown, where: Where, listFields: EntityModel["listFields"]): FieldModel | undefined {
   const f = obj(raw, where, "a field");
   const name = str(f.name, where, "field name");
-  const at = where.with(undefined, name);
+  const at: Where = where.with(undefined, name);
   if (!IDENT.test(name)) at.fail(`field name ${quote(name)} must be letters, digits and underscores`);
   allowKeys(f, ["name", "type", "nullable", "doc", "computed_from"], at, "a field");
   const typeName = str(f.type, at, "type");
@@ -132,7 +132,7 @@ function classicDerivation(raw: unknown, at: Where, field: FieldModel): Derivati
 function loadClassic(doc: Obj, where: Where): EntityModel {
   const e = obj(doc.entity, where, "entity");
   const name = str(e.name, where, "entity name");
-  const at = where.with(name);
+  const at: Where = where.with(name);
   allowKeys(e, ["name", "source_type", "type", "prefix", "doc", "repeated_for", "fields", "persistence"], at, "entity");
   const kind = e.source_type ?? e.type ?? "root";
   if (kind !== "root" && kind !== "derived" && kind !== "reference") at.fail(`unknown source_type ${quote(kind)} (known: root, derived, reference)`);
@@ -173,7 +173,7 @@ function loadClassic(doc: Obj, where: Where): EntityModel {
 function applyOverride(raw: unknown, fields: FieldModel[], at: Where): void {
   const o = obj(raw, at, "a field override");
   const name = str(o.name, at, "field override name");
-  const fieldAt = at.with(undefined, name);
+  const fieldAt: Where = at.with(undefined, name);
   allowKeys(o, ["name", "type", "nullable"], fieldAt, "a field override");
   const field = fields.find((f) => f.key === name);
   if (!field) fieldAt.fail(`field override names no persisted field`);
@@ -188,7 +188,7 @@ function applyOverride(raw: unknown, fields: FieldModel[], at: Where): void {
 function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"]): FieldModel | undefined {
   const f = obj(raw, at, "a field");
   const name = str(f.name, at, "field name");
-  const fieldAt = at.with(undefined, name);
+  const fieldAt: Where = at.with(undefined, name);
   if (!IDENT.test(name)) fieldAt.fail(`field name ${quote(name)} must be letters, digits and underscores`);
   allowKeys(f, ["name", "type", "items", "constraints", "source", "doc"], fieldAt, "a field");
   const typeName = str(f.type, fieldAt, "type");
@@ -240,7 +240,7 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
   if (doc.kind !== "Entity") where.fail(`unknown kind ${quote(doc.kind)} (known: Entity)`);
   const meta = obj(doc.metadata, where, "metadata");
   const name = str(meta.name, where, "metadata.name");
-  const at = where.with(name);
+  const at: Where = where.with(name);
   const spec = obj(doc.spec, at, "spec");
   allowKeys(spec, ["type", "repetition", "derivation", "prefix", "doc", "fields", "persistence"], at, "spec");
   const kind = spec.type ?? "root";
@@ -287,7 +287,7 @@ function checkAll(entities: EntityModel[]): void {
   const seen = new Map<string, EntityModel>();
   const names = new Set<string>();
   for (const e of entities) {
-    const at = new Where(e.file, e.name);
+    const at: Where = new Where(e.file, e.name);
     if (!/^[A-Z][A-Za-z0-9]*$/.test(e.name)) at.fail(`entity name ${quote(e.name)} must be PascalCase`);
     if (names.has(e.name)) at.fail(`entity name ${quote(e.name)} is declared twice`);
     names.add(e.name);
@@ -303,7 +303,7 @@ function checkAll(entities: EntityModel[]): void {
     for (const k of [...e.naturalKey, ...e.indexes.flat()]) if (!columns.has(k)) at.fail(`unicity or index field ${quote(k)} is not a persisted field`);
   }
   for (const e of entities) {
-    const at = new Where(e.file, e.name);
+    const at: Where = new Where(e.file, e.name);
     const derived = e.fields.filter((f) => f.derivation);
     if (!e.repeatedFor) {
       if (derived.length > 0) at.with(undefined, derived[0].key).fail("a computed field needs repeated_for on its entity");
@@ -313,7 +313,7 @@ function checkAll(entities: EntityModel[]): void {
     if (!parent) at.fail(`repeated_for.entity ${quote(e.repeatedFor.entity)} is not a declared entity`);
     if (!parent.listFields.some((l) => l.key === e.repeatedFor!.field)) at.fail(`repeated_for.field ${quote(e.repeatedFor.field)} is not a List[Object] field of ${parent.name}`);
     for (const f of e.fields) {
-      const fieldAt = at.with(undefined, f.key);
+      const fieldAt: Where = at.with(undefined, f.key);
       if (!f.derivation) fieldAt.fail(`a field of a repeated entity needs computed_from`);
       const derivation = f.derivation;
       if (derivation.from === "parent" && !parent.fields.some((pf) => pf.key === derivation.field)) {

@@ -4,6 +4,7 @@
  * Either way each statement runs through the extended protocol with text parameters and
  * text results, as Neon's proxy runs it.
  */
+import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { createPgConfig } from "@electric-sql/pglite/node-postgres";
 import pg from "pg";
@@ -114,6 +115,7 @@ export function postgresDatabase(url: string): Database {
 
 /** Embedded PGlite: one session, so a pool of one serialises every request. */
 export async function pgliteDatabase(dataDir?: string): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
   const pglite = await PGlite.create(dataDir);
   // idleTimeoutMillis 0: the single PGlite connection is never closed and reopened.
   const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1, idleTimeoutMillis: 0, types: RAW_TEXT } as pg.PoolConfig);

@@ -30,7 +30,7 @@ function errorBody(error: Record<string, unknown>): Record<string, unknown> {
 
 /** A PostgreSQL error (it has a SQLSTATE code) is the client's 400; anything else means the database is unreachable. */
 function isDatabaseError(error: unknown): error is Record<string, unknown> & { message: string } {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[0-9A-Z]{5}$/.test((error as { code: string }).code);
+  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[0-9A-Z]{5}$/.test((error as unknown as { code: string }).code);
 }
 
 function checkConnectionString(value: string | undefined): void {

@@ -1,0 +1,47 @@
+/**
+ * npm run dev: the whole local stack in one command.
+ *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
+ *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
+ * Ctrl-C stops everything it started.
+ */
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { LOCAL_CONNECTION_STRING, startLocalNeon } from "./local-neon/start.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const port = process.env.PORT ?? "8080";
+const databaseUrl = process.env.DATABASE_URL;
+const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
+
+const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0) });
+console.log(`[dev] database: ${databaseUrl ? databaseUrl.replace(/:[^:@/]*@/, ":***@") : `PGlite in ${pgliteDir}`} (migrations applied)`);
+console.log(`[dev] local Neon endpoint: ${local.url}`);
+
+const wrangler = spawn(
+  process.execPath,
+  [
+    resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev",
+    "--port", port, "--ip", process.env.HOST ?? "localhost",
+    "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
+    "--var", `DATABASE_URL:${LOCAL_CONNECTION_STRING}`,
+    "--show-interactive-dev-session=false",
+  ],
+  { cwd: root, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" } },
+);
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    if (wrangler.exitCode === null) {
+      wrangler.kill("SIGTERM");
+      await new Promise((done) => wrangler.once("exit", done));
+    }
+    await local.close();
+  }
+  process.exit(code);
+}
+
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+wrangler.on("exit", (code) => void stop(code ?? 1));

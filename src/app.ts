@@ -1,0 +1,30 @@
+/** The Hono app: routes wired to handlers, and the one place errors become HTTP answers. */
+import { Hono } from "hono";
+import type { Bindings } from "./env.ts";
+import { IngestError, TransientDatabaseError } from "./errors.ts";
+import { health } from "./routes/health.ts";
+import { ingestBatch, ingestMessage } from "./routes/ingest.ts";
+
+export type AppEnv = { Bindings: Bindings };
+
+const RETRY_AFTER_SECONDS = "5";
+
+export const app = new Hono<AppEnv>()
+  .post("/ingest/message", ingestMessage)
+  .post("/ingest/batch", ingestBatch)
+  .get("/health", health);
+
+app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+app.onError((error, c) => {
+  if (error instanceof IngestError) {
+    if (error.status === 503) c.header("Retry-After", RETRY_AFTER_SECONDS);
+    return c.json({ status: "error", message: error.message, ...error.details }, error.status);
+  }
+  if (error instanceof TransientDatabaseError) {
+    c.header("Retry-After", RETRY_AFTER_SECONDS);
+    return c.json({ status: "error", message: `database unavailable: ${error.message}` }, 503);
+  }
+  console.error(JSON.stringify({ level: "error", path: c.req.path, error: String(error), stack: (error as Error).stack }));
+  return c.json({ status: "error", message: "internal error" }, 500);
+});

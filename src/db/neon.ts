@@ -1,0 +1,107 @@
+/**
+ * The Neon implementation behind the batch writer's seam, plus single-message writes that
+ * need the row's real id. Talks SQL over HTTP through @neondatabase/serverless and drizzle.
+ */
+import { neon, neonConfig, NeonDbError, type NeonQueryFunction } from "@neondatabase/serverless";
+import { and, eq, getTableColumns } from "drizzle-orm";
+import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
+import type { Settings } from "../env.ts";
+import { IngestError, TransientDatabaseError } from "../errors.ts";
+import { RowsRejected, type StatementRunner } from "../ingest/batch-writer.ts";
+import type { EntityDef } from "../ingest/entity.ts";
+import type { Row } from "../ingest/field-checks.ts";
+
+export interface Database {
+  sql: NeonQueryFunction<true, true>;
+  orm: NeonHttpDatabase;
+  timeoutMs: number;
+}
+
+let current: { url: string; db: Database } | undefined;
+
+/** One client per connection string and isolate; fetchEndpoint is isolate-global, set only when a dev variable asks. */
+export function database(settings: Settings): Database {
+  if (current?.url === settings.DATABASE_URL) return current.db;
+  if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
+  const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
+  const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS };
+  current = { url: settings.DATABASE_URL, db };
+  return db;
+}
+
+const TRANSIENT_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"]);
+
+/** Sorts a failure into bad data (RowsRejected), worth-retrying (Transient) or our own bug (500). */
+export function classify(error: unknown): Error {
+  const code = error instanceof NeonDbError ? error.code : undefined;
+  if (!code) return new TransientDatabaseError((error as Error).message);
+  if (code.startsWith("22") || code.startsWith("23")) return new RowsRejected(error instanceof Error ? error.message : String(error), code);
+  if (TRANSIENT_STATES.has(code) || code.startsWith("08")) return new TransientDatabaseError((error as Error).message);
+  return new IngestError("database_error", `the database failed the statement: ${(error as Error).message} (SQLSTATE ${code})`);
+}
+
+const withTimeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });
+
+export function neonRunner(db: Database): StatementRunner {
+  return {
+    async insert(sql, rowsJson) {
+      try {
+        const result = await db.sql.query(sql, [rowsJson], withTimeout(db));
+        return result.rowCount ?? 0;
+      } catch (error) {
+        throw classify(error);
+      }
+    },
+  };
+}
+
+export interface SingleWrite {
+  id: number | string;
+  duplicate: boolean;
+  /** Derived rows written with it, per entity: inserted and duplicates. */
+  children: Record<string, { inserted: number; duplicates: number }>;
+}
+
+const asId = (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
+
+/** The id of the row already holding this natural key. */
+async function existingId(db: Database, entity: EntityDef, row: Row): Promise<number | string> {
+  const columns = getTableColumns(entity.drizzleTable);
+  const found = await db.orm
+    .select({ id: columns[entity.idColumn] })
+    .from(entity.drizzleTable)
+    .where(and(...entity.naturalKey.map((k) => eq(columns[k], row[k]))))
+    .limit(1);
+  if (found.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
+  return asId(String(found[0].id));
+}
+
+/** Writes one record and its derived children in one transaction and returns the record's real id. */
+export async function writeOne(db: Database, entity: EntityDef, row: Row, children: { entity: EntityDef; rows: Row[] }[]): Promise<SingleWrite> {
+  const parent = db.sql.query(entity.insertReturningIdSql, [JSON.stringify([row])], withTimeout(db));
+  const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [JSON.stringify(c.rows)]));
+  let results;
+  try {
+    results = childQueries.length === 0 ? [await parent] : await db.sql.transaction([parent, ...childQueries], withTimeout(db));
+  } catch (error) {
+    throw classify(error);
+  }
+  const childCounts: SingleWrite["children"] = {};
+  children.forEach((c, i) => {
+    const inserted = results[i + 1].rowCount ?? 0;
+    childCounts[c.entity.name] = { inserted, duplicates: c.rows.length - inserted };
+  });
+  const inserted = results[0].rows[0]?.[0] as string | undefined;
+  if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
+  return { id: await existingId(db, entity, row), duplicate: true, children: childCounts };
+}
+
+/** SELECT 1 under a short timeout, for /health. */
+export async function ping(db: Database, timeoutMs: number): Promise<boolean> {
+  try {
+    await db.sql.query("SELECT 1", [], { fetchOptions: { signal: AbortSignal.timeout(timeoutMs) } });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,30 @@
+/** The Worker's bindings and settings, parsed once with zod. */
+import { z } from "zod";
+
+export interface Bindings {
+  /** A Neon connection string (a secret in production). */
+  DATABASE_URL: string;
+  /** Dev/test only: the local Neon-protocol endpoint, e.g. http://127.0.0.1:4444/sql. */
+  NEON_FETCH_ENDPOINT?: string;
+  MAX_BODY_BYTES?: string;
+  MAX_ERRORS_REPORTED?: string;
+  DB_TIMEOUT_MS?: string;
+}
+
+const Settings = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// connection string"),
+  NEON_FETCH_ENDPOINT: z.url().optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(100 * 1024 * 1024),
+  MAX_ERRORS_REPORTED: z.coerce.number().int().positive().default(1000),
+  DB_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export type Settings = z.infer<typeof Settings>;
+
+let cached: { source: Bindings; settings: Settings } | undefined;
+
+/** Settings from the bindings; parsed on first use, again only if the bindings object changes. */
+export function settingsOf(env: Bindings): Settings {
+  if (cached?.source !== env) cached = { source: env, settings: Settings.parse(env) };
+  return cached.settings;
+}

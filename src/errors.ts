@@ -1,0 +1,32 @@
+/** The one error type of the domain: a code the single onError maps to an HTTP status. */
+
+const STATUS = {
+  bad_request: 400,
+  invalid_message: 400,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  database_unavailable: 503,
+  database_error: 500,
+} as const;
+
+export type ErrorCode = keyof typeof STATUS;
+
+export class IngestError extends Error {
+  readonly code: ErrorCode;
+  /** Extra fields for the JSON error body (entity, line, counts of what was committed). */
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+  get status(): (typeof STATUS)[ErrorCode] {
+    return STATUS[this.code];
+  }
+}
+
+/**
+ * A database failure worth retrying later (network, 5xx, serialization failure, deadlock):
+ * kept apart from IngestError because callers treat it differently from bad input.
+ */
+export class TransientDatabaseError extends Error {}

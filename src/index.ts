@@ -1,0 +1,4 @@
+/** Worker entry point. */
+import { app } from "./app.ts";
+
+export default app;

@@ -1,0 +1,173 @@
+/**
+ * Text in, rows per entity out: pipe-delimited lines, NDJSON and JSON records, each checked by
+ * the generated parsers. A bad line becomes a LineError naming line, entity, field and reason;
+ * it never stops the lines around it.
+ */
+import type { EntityDef } from "./entity.ts";
+import { isRecord, parseJsonExact, type FieldError, type JsonRecord, type Row } from "./field-checks.ts";
+import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
+
+export interface RowToWrite {
+  entity: EntityDef;
+  row: Row;
+  lineNumber: number;
+}
+
+export interface LineError {
+  line_number: number;
+  entity: string | null;
+  /** The offending field, when one is to blame. */
+  field?: string;
+  position?: number;
+  message: string;
+  line: string;
+}
+
+export interface ParsedBody {
+  rows: RowToWrite[];
+  errors: LineError[];
+  /** Messages seen (lines or records), blank and comment lines excluded. */
+  messages: number;
+}
+
+const MAX_LINE_SHOWN = 200;
+const shown = (line: string) => (line.length > MAX_LINE_SHOWN ? `${line.slice(0, MAX_LINE_SHOWN)}…` : line);
+
+function lineError(lineNumber: number, entity: EntityDef | null, message: string, line: string, field?: FieldError): LineError {
+  const error: LineError = { line_number: lineNumber, entity: entity?.name ?? null, message, line: shown(line) };
+  if (field) {
+    error.field = field.field;
+    error.position = field.position;
+  }
+  return error;
+}
+
+/** Calls `visit` for every non-blank, non-comment line with its 1-based physical line number. */
+export function forEachLine(text: string, visit: (line: string, lineNumber: number) => void): void {
+  let start = 0;
+  let lineNumber = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    lineNumber++;
+    const line = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
+    start = end + 1;
+    if (line.length === 0 || line.charCodeAt(0) === 35 /* # */ || line.trim().length === 0) continue;
+    visit(line, lineNumber);
+  }
+}
+
+/** One pipe-delimited line: PREFIX|field1|field2|… */
+export function parseLine(line: string, lineNumber: number, out: ParsedBody): void {
+  const bar = line.indexOf("|");
+  const prefix = bar === -1 ? line : line.slice(0, bar);
+  const entity = entityByPrefix(prefix);
+  if (!entity) {
+    out.errors.push(lineError(lineNumber, null, `unknown prefix ${JSON.stringify(prefix.slice(0, 20))} (known: ${PREFIXES})`, line));
+    return;
+  }
+  const nul = line.indexOf("\u0000");
+  if (nul !== -1) {
+    const position = line.slice(0, nul).split("|").length - 1;
+    const field = entity.fields[position - 1] ?? "(extra)";
+    out.errors.push(lineError(lineNumber, entity, `field ${position} '${field}' contains a NUL character`, line, { position, field, message: "" }));
+    return;
+  }
+  const parsed = entity.parseLine(line.split("|"));
+  if (parsed.ok) out.rows.push({ entity, row: parsed.row, lineNumber });
+  else out.errors.push(lineError(lineNumber, entity, parsed.error.message, line, parsed.error));
+}
+
+function resolveEntity(record: JsonRecord, forced: EntityDef | undefined): EntityDef | string {
+  if (record.entity !== undefined) {
+    const named = typeof record.entity === "string" ? entityByName(record.entity) : undefined;
+    if (!named) return `unknown entity ${JSON.stringify(record.entity)} (known: ${NAMES})`;
+    if (forced && named !== forced) return `record says entity ${named.name}, the request says ${forced.name}`;
+    return named;
+  }
+  if (forced) return forced;
+  const guess = entityForKeys(Object.keys(record));
+  if (guess === "ambiguous") return `record matches several entities: add "entity" (one of ${NAMES})`;
+  return guess ?? `record matches no entity: add "entity" (one of ${NAMES}) or use the fields of one`;
+}
+
+/** One JSON record, with the rows of its derived children (an Order's line_items): all or none. */
+export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, forced?: EntityDef): void {
+  // Array elements have no source line of their own: their text is made only for an error.
+  const line = () => (typeof source === "string" ? source : source());
+  if (!isRecord(record)) {
+    out.errors.push(lineError(lineNumber, forced ?? null, `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`, line()));
+    return;
+  }
+  const entity = resolveEntity(record, forced);
+  if (typeof entity === "string") {
+    out.errors.push(lineError(lineNumber, null, entity, line()));
+    return;
+  }
+  const parsed = entity.parseRecord(record);
+  if (!parsed.ok) {
+    out.errors.push(lineError(lineNumber, entity, parsed.error.message, line(), parsed.error));
+    return;
+  }
+  const rows: RowToWrite[] = [{ entity, row: parsed.row, lineNumber }];
+  for (const child of entity.children) {
+    const items = record[child.field];
+    if (items === undefined || items === null) continue;
+    if (!Array.isArray(items)) {
+      out.errors.push(lineError(lineNumber, entity, `'${child.field}' must be a list of objects`, line()));
+      return;
+    }
+    const childEntity = entityByName(child.entity)!;
+    for (let i = 0; i < items.length; i++) {
+      const item: unknown = items[i];
+      const childParsed = isRecord(item) ? childEntity.parseRecord(child.derive(parsed.row, item)) : undefined;
+      if (!childParsed?.ok) {
+        const why = childParsed ? childParsed.error.message : "must be an object";
+        out.errors.push(lineError(lineNumber, childEntity, `${child.field}[${i}]: ${why}`, line(), childParsed?.ok === false ? childParsed.error : undefined));
+        return;
+      }
+      rows.push({ entity: childEntity, row: childParsed.row, lineNumber });
+    }
+  }
+  out.rows.push(...rows);
+}
+
+function parseJsonText(text: string, lineNumber: number, out: ParsedBody): unknown {
+  try {
+    return parseJsonExact(text);
+  } catch (error) {
+    out.errors.push(lineError(lineNumber, null, `invalid JSON: ${(error as Error).message}`, text));
+    return undefined;
+  }
+}
+
+const invalidUtf8 = (lineNumber: number, line: string) => lineError(lineNumber, null, "line is not valid UTF-8", line);
+
+export type BodyFormat = "text" | "ndjson" | "json";
+
+/** Parses a whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index). */
+export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, forced?: EntityDef): ParsedBody {
+  const out: ParsedBody = { rows: [], errors: [], messages: 0 };
+  if (format === "json") {
+    if (invalidLines.size > 0) {
+      out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${[...invalidLines][0]})`, ""));
+      out.messages = 1;
+      return out;
+    }
+    const value = parseJsonText(text, 1, out);
+    const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
+    out.messages = Math.max(records.length, out.errors.length);
+    records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, forced));
+    return out;
+  }
+  forEachLine(text, (line, lineNumber) => {
+    out.messages++;
+    if (invalidLines.has(lineNumber)) out.errors.push(invalidUtf8(lineNumber, line));
+    else if (format === "text") parseLine(line, lineNumber, out);
+    else {
+      const record = parseJsonText(line, lineNumber, out);
+      if (record !== undefined) parseRecord(record, lineNumber, line, out, forced);
+    }
+  });
+  return out;
+}
