@@ -17,15 +17,16 @@ export interface Database {
   timeoutMs: number;
 }
 
-let current: { url: string; db: Database } | undefined;
+let current: { key: string; db: Database } | undefined;
 
 /** One client per connection string and isolate; fetchEndpoint is isolate-global, set only when a dev variable asks. */
 export function database(settings: Settings): Database {
-  if (current?.url === settings.DATABASE_URL) return current.db;
+  const key = `${settings.DATABASE_URL} ${settings.NEON_FETCH_ENDPOINT ?? ""}`;
+  if (current?.key === key) return current.db;
   if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
   const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
   const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS };
-  current = { url: settings.DATABASE_URL, db };
+  current = { key, db };
   return db;
 }
 

@@ -26,7 +26,9 @@ export function show(value: unknown): string {
 }
 
 export function fail(position: number, field: string, message: string): Parsed {
-  return { ok: false, error: { position, field, message: `field ${position} '${field}' ${message}` } };
+  // Position 0: a JSON key with no place on the pipe line.
+  const where = position > 0 ? `field ${position} '${field}'` : `field '${field}'`;
+  return { ok: false, error: { position, field, message: `${where} ${message}` } };
 }
 
 export const invalid = (position: number, field: string, expected: string, got: unknown): Parsed =>

@@ -1,0 +1,13 @@
+/// <reference types="@cloudflare/vitest-plugin/types" />
+
+declare namespace Cloudflare {
+  interface Env {
+    DATABASE_URL: string;
+    NEON_FETCH_ENDPOINT?: string;
+  }
+}
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,11 @@
+/** Starts the local Neon endpoint the Worker under test talks to, over a fresh database. */
+import type { TestProject } from "vitest/node";
+import { startLocalNeon } from "../../scripts/local-neon/start.ts";
+import { freshDatabase } from "../support/database.ts";
+
+export default async function setup(project: TestProject) {
+  const port = Number(new URL(project.config.env?.NEON_FETCH_ENDPOINT ?? process.env.TEST_NEON_URL ?? "http://127.0.0.1:45432/sql").port);
+  const local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_worker"), port });
+  console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
+  return () => local.close();
+}

@@ -1,0 +1,39 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { LOCAL_CONNECTION_STRING } from "./scripts/local-neon/start.ts";
+
+/** The local Neon endpoint the Worker tests start (test/worker/global-setup.ts) and the Worker calls. */
+const TEST_NEON_URL = process.env.TEST_NEON_URL ?? "http://127.0.0.1:45432/sql";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL } },
+          }),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
+          env: { NEON_FETCH_ENDPOINT: TEST_NEON_URL },
+          // One database for all Worker test files: they truncate it, so they take turns.
+          fileParallelism: false,
+          testTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
