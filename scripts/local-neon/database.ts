@@ -73,6 +73,16 @@ function startTransaction({ isolationLevel, readOnly, deferrable }: BatchOptions
 
 export const isIsolationLevel = (value: string) => value in ISOLATION;
 
+/** Neon resets a connection before reuse: no SET, temp table or open transaction leaks into the next request. */
+async function release(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query("DISCARD ALL");
+    client.release();
+  } catch (error) {
+    client.release(error as Error);
+  }
+}
+
 function fromPool(pool: pg.Pool, kind: string, closeExtra: () => Promise<void> = async () => {}): Database {
   // A broken idle connection must not crash the endpoint; the next checkout reconnects.
   pool.on("error", () => {});
@@ -83,7 +93,7 @@ function fromPool(pool: pg.Pool, kind: string, closeExtra: () => Promise<void> =
       try {
         return await run(client, statement);
       } finally {
-        client.release();
+        await release(client);
       }
     },
     async transaction(statements, options) {
@@ -98,7 +108,7 @@ function fromPool(pool: pg.Pool, kind: string, closeExtra: () => Promise<void> =
         return results;
       } finally {
         if (!done) await client.query("ROLLBACK").catch(() => {});
-        client.release();
+        await release(client);
       }
     },
     async close() {
