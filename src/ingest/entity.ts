@@ -37,9 +37,8 @@ export function tooManyFields(expected: number, got: number): Parsed {
 }
 
 export function missingField(fields: readonly string[], got: number, required: number): Parsed {
-  const optional = fields.length - required;
-  const has = optional > 0 ? `${fields.length} fields (the last ${optional} optional)` : `${fields.length} fields`;
-  return fail(got + 1, fields[got], `is missing: this entity has ${has}, the line has ${got}`);
+  const needs = required === fields.length ? `all ${required} of its fields` : `at least ${required} of its ${fields.length} fields`;
+  return fail(got + 1, fields[got], `is missing: this entity needs ${needs}, the line has ${got}`);
 }
 
 export function unknownKey(key: string, known: ReadonlySet<string>): Parsed {

@@ -49,7 +49,7 @@ for (const [name, databaseUrl] of backends) {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/json");
       expect(res.headers.get("neon-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-      const body = await res.json();
+      const body = (await res.json()) as { fields: unknown[] };
       expect(body).toMatchObject({ command: "SELECT", rowCount: 1, rowAsArray: true, rows: [["1", 'a "q"']] });
       expect(body.fields[0]).toEqual({ name: "id", dataTypeID: 23, tableID: expect.any(Number), columnID: 1, dataTypeSize: 4, dataTypeModifier: -1, format: "text" });
       const ddl = await (await raw({ query: "CREATE TEMP VIEW v AS SELECT 1", params: [] })).json();
@@ -75,7 +75,7 @@ for (const [name, databaseUrl] of backends) {
     it("sends every error key, absent ones as null", async () => {
       const res = await raw({ query: "INSERT INTO t (id, price) VALUES (99, -1)", params: [] });
       expect(res.status).toBe(400);
-      const body = await res.json();
+      const body = (await res.json()) as object;
       expect(Object.keys(body).sort()).toEqual(["code", "column", "constraint", "dataType", "detail", "file", "hint", "internalPosition", "internalQuery", "line", "message", "position", "routine", "schema", "severity", "table", "where"]);
       expect(body).toMatchObject({ code: "23514", constraint: "t_price_check", hint: null });
     });
@@ -103,7 +103,7 @@ for (const [name, databaseUrl] of backends) {
       const noPassword = await post({ body: "{}", headers: { "Neon-Connection-String": "postgres://app@db.localtest.me/main" } });
       expect(noPassword.status).toBe(400);
       const ipHost = await post({ body: "{}", headers: { "Neon-Connection-String": "postgres://app:x@127.0.0.1/main" } });
-      expect((await ipHost.json()).message).toMatch(/host must be a name/);
+      expect(((await ipHost.json()) as { message: string }).message).toMatch(/host must be a name/);
       const badJson = await raw("{not json");
       expect(badJson.status).toBe(400);
       expect((await post({ body: "{}" }, "/other")).status).toBe(400);

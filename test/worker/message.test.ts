@@ -67,7 +67,7 @@ describe("POST /ingest/message", () => {
 describe("POST /ingest/message with bad input answers 400 naming line, field and reason", () => {
   const cases: [string, string, string | undefined, Record<string, unknown>][] = [
     ["an unknown prefix", "INVALID|MESSAGE", "text/plain", { entity: null, message: `unknown prefix "INVALID" (known: C, O, L, P)`, line: "INVALID|MESSAGE" }],
-    ["too few fields", "O|1|100|O", "text/plain", { entity: "Order", field: "total_price", position: 4, message: "field 4 'total_price' is missing: this entity has 9 fields (the last 4 optional), the line has 3" }],
+    ["too few fields", "O|1|100|O", "text/plain", { entity: "Order", field: "total_price", position: 4, message: "field 4 'total_price' is missing: this entity needs at least 5 of its 9 fields, the line has 3" }],
     ["too many fields", `${SEED_LINE}|extra`, "text/plain", { entity: "Order", position: 10, message: "field 10 '(extra)' is not expected: this entity has 9 fields, the line has 10" }],
     ["a non-integer in an integer field", "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#1|high|x", "text/plain", { field: "ship_priority", position: 8, message: `field 8 'ship_priority' must be an integer between -2147483648 and 2147483647, got "high"` }],
     ["a malformed decimal", "O|1|100|O|12.3.4|1996-01-02", "text/plain", { field: "total_price", message: `field 4 'total_price' must be a decimal number like 123.45, got "12.3.4"` }],

@@ -1,0 +1,88 @@
+/**
+ * The batch writer against a real database through the local Neon endpoint: exact counts,
+ * chunking under the limits, and bisection that fails only the rows the database rejects.
+ */
+import { neonConfig } from "@neondatabase/serverless";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { database, neonRunner } from "../../src/db/neon.ts";
+import { DEFAULT_LIMITS, writeRows, type StatementRunner } from "../../src/ingest/batch-writer.ts";
+import type { EntityDef } from "../../src/ingest/entity.ts";
+import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
+import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { freshDatabase } from "../support/database.ts";
+
+// A table whose CHECK the parsers know nothing about: only the database can reject these rows.
+const entity = {
+  name: "Reading",
+  insertSql: `INSERT INTO readings (k, v) SELECT k, v FROM json_to_recordset($1::json) AS r(k int, v int) ON CONFLICT (k) DO NOTHING`,
+} as EntityDef;
+const rows = (values: number[], firstKey = 1): RowToWrite[] => values.map((v, i) => ({ entity, row: { k: firstKey + i, v }, lineNumber: i + 1 }));
+
+describe("the batch writer", () => {
+  let local: LocalNeon;
+  let runner: StatementRunner;
+  let statements = 0;
+  let largest = 0;
+
+  beforeAll(async () => {
+    local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false });
+    await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
+    const settings = { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, MAX_BODY_BYTES: 1e8, MAX_ERRORS_REPORTED: 1000, DB_TIMEOUT_MS: 10_000 };
+    const neon = neonRunner(database(settings));
+    runner = {
+      insert(sql, json) {
+        statements++;
+        largest = Math.max(largest, json.length);
+        return neon.insert(sql, json);
+      },
+    };
+  });
+  afterAll(async () => {
+    await local.close();
+    neonConfig.fetchEndpoint = (host) => `https://${host}/sql`;
+  });
+  beforeEach(async () => {
+    statements = 0;
+    largest = 0;
+    await local.db.query({ query: "TRUNCATE readings", params: [] });
+  });
+
+  it("writes each chunk with one statement and counts inserts and duplicates exactly", async () => {
+    const limits = { ...DEFAULT_LIMITS, maxRows: 1000 };
+    const first = await writeRows(rows(Array(2500).fill(1)), runner, limits);
+    expect(first).toMatchObject({ inserted: 2500, duplicates: 0, failed: [] });
+    expect(statements).toBe(3);
+    const again = await writeRows(rows(Array(3000).fill(1)), runner, limits);
+    expect(again).toMatchObject({ inserted: 500, duplicates: 2500, byEntity: { Reading: { inserted: 500, duplicates: 2500, failed: 0 } } });
+  });
+
+  it("cuts chunks by encoded size as well as by row count", async () => {
+    const result = await writeRows(rows(Array(100).fill(7)), runner, { ...DEFAULT_LIMITS, maxChars: 200 });
+    expect(result.inserted).toBe(100);
+    expect(largest).toBeLessThanOrEqual(200 + 2);
+    expect(statements).toBeGreaterThanOrEqual(Math.ceil((100 * 15) / 200));
+  });
+
+  it("fails only the rows the database rejects, with their line numbers and the database's message", async () => {
+    const values = Array(1000).fill(5);
+    values[99] = -1;
+    values[700] = -2;
+    const result = await writeRows(rows(values), runner, { ...DEFAULT_LIMITS, maxRows: 1000 });
+    expect(result.inserted).toBe(998);
+    expect(result.failed.map((f) => f.line_number)).toEqual([100, 701]);
+    expect(result.failed[0]).toMatchObject({
+      entity: "Reading",
+      message: expect.stringMatching(/^the database rejected the row: new row for relation "readings" violates check constraint "readings_v_check" \(SQLSTATE 23514\)$/),
+      line: `{"k":100,"v":-1}`,
+    });
+    const [count] = (await local.db.query({ query: "SELECT count(*) FROM readings", params: [] })).rows;
+    expect(count).toEqual(["998"]);
+    // Bisection: about 2 × bad rows × log2(1000) statements, not one per row.
+    expect(statements).toBeLessThanOrEqual(1 + 2 * 2 * Math.ceil(Math.log2(1000)));
+  });
+
+  it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
+    const down = neonRunner(database({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", MAX_BODY_BYTES: 1, MAX_ERRORS_REPORTED: 1, DB_TIMEOUT_MS: 1000 }));
+    await expect(writeRows(rows([1]), down)).rejects.toMatchObject({ code: "database_unavailable", status: 503, details: { committed: { inserted: 0, duplicates: 0 } } });
+  });
+});
