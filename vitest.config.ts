@@ -7,6 +7,7 @@ const TEST_NEON_URL = process.env.TEST_NEON_URL ?? "http://127.0.0.1:45432/sql";
 
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       {
         test: {

@@ -29,17 +29,18 @@ const wrangler = spawn(
   { cwd: root, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" } },
 );
 
-let stopping = false;
-async function stop(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    if (wrangler.exitCode === null) {
+let stopping: Promise<never> | undefined;
+/** Stops wrangler, then the endpoint and database; the first caller's exit code wins. */
+function stop(code: number): Promise<never> {
+  stopping ??= (async () => {
+    if (wrangler.exitCode === null && wrangler.signalCode === null) {
       wrangler.kill("SIGTERM");
       await new Promise((done) => wrangler.once("exit", done));
     }
     await local.close();
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return stopping;
 }
 
 process.on("SIGINT", () => void stop(0));
