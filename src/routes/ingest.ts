@@ -40,7 +40,10 @@ export async function ingestMessage(c: Context<AppEnv>) {
   }
   const [parent, ...derived] = parsed.rows;
   const children = new Map<EntityDef, Row[]>();
-  for (const r of derived) children.set(r.entity, [...(children.get(r.entity) ?? []), r.row]);
+  for (const r of derived) {
+    if (!children.has(r.entity)) children.set(r.entity, []);
+    children.get(r.entity)!.push(r.row);
+  }
   const settings = settingsOf(c.env);
   let written;
   try {
