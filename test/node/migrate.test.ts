@@ -1,6 +1,8 @@
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
-import { resolve } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
 
@@ -31,5 +33,21 @@ describe("npm run migrate", () => {
     const env = { ...process.env };
     delete env.DATABASE_URL;
     expect(() => execFileSync(process.execPath, ["scripts/migrate.ts"], { cwd: root, env, stdio: "pipe" })).toThrow(/Set DATABASE_URL/);
+  });
+});
+
+describe("the embedded database of npm run dev", () => {
+  it("keeps its data in its folder across restarts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pglite-"));
+    const first = await startLocalNeon({ pgliteDir: dir });
+    await first.db.query({ query: "INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)", params: [] });
+    await first.close();
+    const second = await startLocalNeon({ pgliteDir: dir });
+    try {
+      const { rows } = await second.db.query({ query: "SELECT customer_key, account_balance FROM customers", params: [] });
+      expect(rows).toEqual([["C1", "1.5"]]);
+    } finally {
+      await second.close();
+    }
   });
 });
