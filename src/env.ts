@@ -7,6 +7,7 @@ export interface Bindings {
   /** Dev/test only: the local Neon-protocol endpoint, e.g. http://127.0.0.1:4444/sql. */
   NEON_FETCH_ENDPOINT?: string;
   MAX_BODY_BYTES?: string;
+  MAX_LINE_BYTES?: string;
   MAX_ERRORS_REPORTED?: string;
   DB_TIMEOUT_MS?: string;
 }
@@ -18,6 +19,7 @@ const Settings = z.object({
   DATABASE_URL: z.string().check(z.regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// connection string")),
   NEON_FETCH_ENDPOINT: z.optional(z.url()),
   MAX_BODY_BYTES: positiveInt(100 * 1024 * 1024),
+  MAX_LINE_BYTES: positiveInt(1024 * 1024),
   MAX_ERRORS_REPORTED: positiveInt(1000),
   DB_TIMEOUT_MS: positiveInt(10_000),
 });

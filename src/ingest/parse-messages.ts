@@ -42,10 +42,10 @@ function lineError(lineNumber: number, entity: EntityDef | null, message: string
   return error;
 }
 
-/** Calls `visit` for every non-blank, non-comment line with its 1-based physical line number. */
-export function forEachLine(text: string, visit: (line: string, lineNumber: number) => void): void {
+/** Calls `visit` for every non-blank, non-comment line with its physical line number (from `firstLine`). */
+export function forEachLine(text: string, visit: (line: string, lineNumber: number) => void, firstLine = 1): void {
   let start = 0;
-  let lineNumber = 0;
+  let lineNumber = firstLine - 1;
   while (start < text.length) {
     let end = text.indexOf("\n", start);
     if (end === -1) end = text.length;
@@ -141,33 +141,51 @@ function parseJsonText(text: string, lineNumber: number, out: ParsedBody): unkno
   }
 }
 
-const invalidUtf8 = (lineNumber: number, line: string) => lineError(lineNumber, null, "line is not valid UTF-8", line);
-
 export type BodyFormat = "text" | "ndjson" | "json";
 
-/** Parses a whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index). */
-export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, forced?: EntityDef): ParsedBody {
-  const out: ParsedBody = { rows: [], errors: [], messages: 0 };
-  if (format === "json") {
-    if (invalidLines.size > 0) {
-      out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${[...invalidLines][0]})`, ""));
-      out.messages = 1;
-      return out;
-    }
-    const value = parseJsonText(text, 1, out);
-    const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
-    out.messages = Math.max(records.length, out.errors.length);
-    records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, forced));
-    return out;
-  }
+export interface LineOptions {
+  forced?: EntityDef;
+  /** Longer lines are rejected, not parsed. */
+  maxLineChars?: number;
+  /** Called after each line with its number (for per-line progress). */
+  onLine?(lineNumber: number): void;
+}
+
+/** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */
+export function parseLines(format: "text" | "ndjson", text: string, firstLine: number, invalidLines: ReadonlySet<number>, out: ParsedBody, options: LineOptions = {}): void {
+  const maxLineChars = options.maxLineChars ?? Infinity;
   forEachLine(text, (line, lineNumber) => {
     out.messages++;
-    if (invalidLines.has(lineNumber)) out.errors.push(invalidUtf8(lineNumber, line));
+    if (invalidLines.has(lineNumber)) out.errors.push(lineError(lineNumber, null, "line is not valid UTF-8", line));
+    else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
     else if (format === "text") parseLine(line, lineNumber, out);
     else {
       const record = parseJsonText(line, lineNumber, out);
-      if (record !== undefined) parseRecord(record, lineNumber, line, out, forced);
+      if (record !== undefined) parseRecord(record, lineNumber, line, out, options.forced);
     }
-  });
+    options.onLine?.(lineNumber);
+  }, firstLine);
+}
+
+export function oversizeLine(lineNumber: number, limit: number, line = ""): LineError {
+  return lineError(lineNumber, null, `line is longer than the limit of ${limit} bytes (MAX_LINE_BYTES)`, line);
+}
+
+/** A whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index from 1). */
+export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0 }): ParsedBody {
+  if (format !== "json") {
+    parseLines(format, text, 1, invalidLines, out, options);
+    return out;
+  }
+  if (invalidLines.size > 0) {
+    out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${[...invalidLines][0]})`, ""));
+    out.messages++;
+    return out;
+  }
+  const before = out.errors.length;
+  const value = parseJsonText(text, 1, out);
+  const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  out.messages += Math.max(records.length, out.errors.length - before);
+  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options.forced));
   return out;
 }

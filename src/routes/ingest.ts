@@ -1,19 +1,21 @@
 /** POST /ingest/message and POST /ingest/batch: decode → parse → write → an honest answer. */
 import type { Context } from "hono";
+import type { AppEnv } from "../app.ts";
 import { database, neonRunner, writeOne } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
-import type { AppEnv } from "../app.ts";
-import { RowsRejected, writeRows, type EntityCounts } from "../ingest/batch-writer.ts";
+import { RowsRejected } from "../ingest/batch-writer.ts";
+import { bodyStream, decodeLines, readAll } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
-import { decodeBody, readBody } from "../ingest/decode-body.ts";
 import type { EntityDef } from "../ingest/entity.ts";
+import { feed } from "../ingest/feed.ts";
 import type { Row } from "../ingest/field-checks.ts";
-import { parseBody, type LineError, type ParsedBody } from "../ingest/parse-messages.ts";
+import { IngestRun } from "../ingest/ingest-run.ts";
+import { parseBody, type LineError } from "../ingest/parse-messages.ts";
 import { entityByName, NAMES } from "../ingest/registry.ts";
 
 /** ?entity=Order (or O) makes every JSON record of the request that entity. */
-function forcedEntity(c: Context<AppEnv>): EntityDef | undefined {
+export function forcedEntity(c: Context<AppEnv>): EntityDef | undefined {
   const name = c.req.query("entity");
   if (name === undefined) return undefined;
   const entity = entityByName(name);
@@ -21,16 +23,12 @@ function forcedEntity(c: Context<AppEnv>): EntityDef | undefined {
   return entity;
 }
 
-async function parseRequest(c: Context<AppEnv>): Promise<ParsedBody> {
+export async function ingestMessage(c: Context<AppEnv>) {
   const settings = settingsOf(c.env);
   const format = bodyFormat(c.req.header("content-type"));
   const forced = forcedEntity(c);
-  const { text, invalidLines } = decodeBody(await readBody(c.req.raw, settings.MAX_BODY_BYTES));
-  return parseBody(format, text, invalidLines, forced);
-}
-
-export async function ingestMessage(c: Context<AppEnv>) {
-  const parsed = await parseRequest(c);
+  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, settings.MAX_BODY_BYTES)));
+  const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);
   const error = parsed.errors[0];
@@ -44,7 +42,6 @@ export async function ingestMessage(c: Context<AppEnv>) {
     if (!children.has(r.entity)) children.set(r.entity, []);
     children.get(r.entity)!.push(r.row);
   }
-  const settings = settingsOf(c.env);
   let written;
   try {
     written = await writeOne(database(settings), parent.entity, parent.row, [...children].map(([entity, rows]) => ({ entity, rows })));
@@ -66,29 +63,25 @@ export async function ingestMessage(c: Context<AppEnv>) {
 
 export async function ingestBatch(c: Context<AppEnv>) {
   const started = Date.now();
-  const parsed = await parseRequest(c);
-  if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
-  const written = await writeRows(parsed.rows, neonRunner(database(settingsOf(c.env))));
-  const errors: LineError[] = [...parsed.errors, ...written.failed].sort((a, b) => a.line_number - b.line_number);
-  const entities: Record<string, EntityCounts> = written.byEntity;
-  for (const e of parsed.errors) {
-    const counts = (entities[e.entity ?? "(unknown)"] ??= { inserted: 0, duplicates: 0, failed: 0 });
-    counts.failed++;
-  }
-  const failed = errors.length;
-  const committed = written.inserted + written.duplicates;
-  const status = failed === 0 ? "success" : committed > 0 ? "partial" : "error";
-  const cap = settingsOf(c.env).MAX_ERRORS_REPORTED;
+  const settings = settingsOf(c.env);
+  const cap = settings.MAX_ERRORS_REPORTED;
+  const errors: LineError[] = [];
+  const run = new IngestRun(neonRunner(database(settings)), { onError: (e) => void (errors.length < cap && errors.push(e)) });
+  await feed(c.req.raw, settings, run, { forced: forcedEntity(c) });
+  const totals = await run.finish();
+  if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
+  const committed = totals.inserted + totals.duplicates;
+  const status = totals.failed === 0 ? "success" : committed > 0 ? "partial" : "error";
   return c.json(
     {
       status,
-      processed: committed + failed,
-      inserted: written.inserted,
-      duplicates: written.duplicates,
-      failed,
-      errors: errors.slice(0, cap),
-      ...(errors.length > cap ? { errors_truncated: true, errors_total: errors.length } : {}),
-      entities,
+      processed: totals.processed,
+      inserted: totals.inserted,
+      duplicates: totals.duplicates,
+      failed: totals.failed,
+      errors: errors.sort((a, b) => a.line_number - b.line_number),
+      ...(totals.failed > errors.length ? { errors_truncated: true, errors_total: totals.failed } : {}),
+      entities: totals.entities,
       duration_ms: Date.now() - started,
     },
     status === "success" ? 200 : status === "partial" ? 207 : 400,

@@ -5,6 +5,7 @@
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { database, neonRunner } from "../../src/db/neon.ts";
+import { settingsOf } from "../../src/env.ts";
 import { DEFAULT_LIMITS, writeRows, type StatementRunner } from "../../src/ingest/batch-writer.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
@@ -27,8 +28,7 @@ describe("the batch writer", () => {
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
-    const settings = { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, MAX_BODY_BYTES: 1e8, MAX_ERRORS_REPORTED: 1000, DB_TIMEOUT_MS: 10_000 };
-    const neon = neonRunner(database(settings));
+    const neon = neonRunner(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
     runner = {
       insert(sql, json) {
         statements++;
@@ -82,7 +82,7 @@ describe("the batch writer", () => {
   });
 
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
-    const down = neonRunner(database({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", MAX_BODY_BYTES: 1, MAX_ERRORS_REPORTED: 1, DB_TIMEOUT_MS: 1000 }));
+    const down = neonRunner(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql" })));
     await expect(writeRows(rows([1]), down)).rejects.toMatchObject({ code: "database_unavailable", status: 503, details: { committed: { inserted: 0, duplicates: 0 } } });
   });
 });

@@ -1,0 +1,92 @@
+/**
+ * Request body in, bytes out: Content-Encoding (gzip, deflate) through DecompressionStream,
+ * a cap on decompressed bytes, corrupt streams as 400s, and strict UTF-8 pinned to lines.
+ */
+import { IngestError } from "../errors.ts";
+
+const ENCODINGS: Record<string, "gzip" | "deflate" | null> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate", identity: null };
+
+/** The body as a byte stream, decompressed and capped at `limit` bytes after decompression. */
+export function bodyStream(request: Request, limit: number): ReadableStream<Uint8Array> {
+  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  const format = ENCODINGS[encoding];
+  if (format === undefined) throw new IngestError("unsupported_media_type", `Content-Encoding ${encoding} is not accepted: use gzip, deflate or none`);
+  if (!format && Number(request.headers.get("content-length") ?? "0") > limit) throw tooLarge(limit);
+  const raw = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const source = format ? raw.pipeThrough(new DecompressionStream(format)) : raw;
+  const reader = source.getReader();
+  let size = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw format ? new IngestError("bad_request", `the ${encoding} body is corrupt or truncated: ${(error as Error).message}`) : error;
+      }
+      if (chunk.done) return controller.close();
+      size += chunk.value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(limit, format !== null);
+      }
+      controller.enqueue(chunk.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+function tooLarge(limit: number, decompressed = false): IngestError {
+  const what = decompressed ? "decompressed request body" : "request body";
+  return new IngestError("body_too_large", `${what} is larger than the limit of ${limit} bytes (MAX_BODY_BYTES); split it into several requests or use /ingest/stream`, { limit_bytes: limit });
+}
+
+/** Reads a whole (capped) body into memory: for single messages and JSON documents. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+export interface DecodedBody {
+  text: string;
+  /** 1-based numbers (counted from the first line of these bytes) of lines that are not valid UTF-8. */
+  invalidLines: Set<number>;
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+const lenient = new TextDecoder("utf-8");
+
+/** Decodes strictly; only when that fails are lines decoded one by one, so one bad line loses nothing else. */
+export function decodeLines(bytes: Uint8Array): DecodedBody {
+  try {
+    return { text: strict.decode(bytes), invalidLines: new Set() };
+  } catch {
+    const invalidLines = new Set<number>();
+    let start = 0;
+    let line = 1;
+    while (start <= bytes.length) {
+      let end = bytes.indexOf(0x0a, start);
+      if (end === -1) end = bytes.length;
+      try {
+        strict.decode(bytes.subarray(start, end));
+      } catch {
+        invalidLines.add(line);
+      }
+      start = end + 1;
+      line++;
+    }
+    return { text: lenient.decode(bytes), invalidLines };
+  }
+}

@@ -1,0 +1,30 @@
+/** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
+import type { Settings } from "../env.ts";
+import { bodyStream, decodeLines, readAll } from "./body.ts";
+import { bodyFormat } from "./content-type.ts";
+import type { IngestRun } from "./ingest-run.ts";
+import { lineBatches } from "./line-batches.ts";
+import { oversizeLine, parseBody, parseLines, type LineOptions } from "./parse-messages.ts";
+
+/**
+ * Lines and NDJSON are parsed while the body arrives, so memory does not grow with it;
+ * a JSON document (one record or an array) is read whole, up to MAX_BODY_BYTES.
+ */
+export async function feed(request: Request, settings: Settings, run: IngestRun, options: LineOptions = {}): Promise<void> {
+  const format = bodyFormat(request.headers.get("content-type"));
+  const body = bodyStream(request, settings.MAX_BODY_BYTES);
+  if (format === "json") {
+    const { text, invalidLines } = decodeLines(await readAll(body));
+    parseBody("json", text, invalidLines, options, run.sink);
+    await run.step();
+    return;
+  }
+  for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES)) {
+    for (const lineNumber of batch.oversizeLines) {
+      run.sink.messages++;
+      run.sink.errors.push(oversizeLine(lineNumber, settings.MAX_LINE_BYTES));
+    }
+    parseLines(format, batch.text, batch.firstLine, batch.invalidLines, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
+    await run.step();
+  }
+}

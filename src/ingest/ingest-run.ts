@@ -1,0 +1,94 @@
+/**
+ * One ingest request's progress: parsed rows are gathered into flushes written by the batch
+ * writer, one flush in flight while the next is parsed, so memory stays at two flushes
+ * whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
+ */
+import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
+import type { LineError, ParsedBody } from "./parse-messages.ts";
+
+export interface Totals {
+  processed: number;
+  inserted: number;
+  duplicates: number;
+  failed: number;
+  entities: Record<string, EntityCounts>;
+}
+
+export interface RunOptions {
+  limits?: WriteLimits;
+  /** Rows gathered before a flush is written (the unit of progress events). */
+  flushRows?: number;
+  /** Called with the totals after each committed flush, and the errors found since the last call. */
+  onCommit?(totals: Totals, errors: LineError[]): void;
+  /** Called for every rejected line as soon as it is known. */
+  onError?(error: LineError): void;
+}
+
+const DEFAULT_FLUSH_ROWS = 20_000;
+
+/** Rejected lines kept for one progress event; the rest are counted, not held. */
+const MAX_ERRORS_PER_EVENT = 100;
+
+export class IngestRun {
+  readonly totals: Totals = { processed: 0, inserted: 0, duplicates: 0, failed: 0, entities: {} };
+  /** The ParsedBody the parsers append to; `step` drains it. */
+  readonly sink: ParsedBody = { rows: [], errors: [], messages: 0 };
+  private errorsSinceCommit: LineError[] = [];
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly runner: StatementRunner;
+  private readonly options: RunOptions;
+
+  constructor(runner: StatementRunner, options: RunOptions = {}) {
+    this.runner = runner;
+    this.options = options;
+  }
+
+  private counts(entity: string): EntityCounts {
+    return (this.totals.entities[entity] ??= { inserted: 0, duplicates: 0, failed: 0 });
+  }
+
+  private reject(error: LineError): void {
+    this.totals.failed++;
+    this.totals.processed++;
+    this.counts(error.entity ?? "(unknown)").failed++;
+    if (this.errorsSinceCommit.length < MAX_ERRORS_PER_EVENT) this.errorsSinceCommit.push(error);
+    this.options.onError?.(error);
+  }
+
+  private commit(written: WriteResult): void {
+    this.totals.inserted += written.inserted;
+    this.totals.duplicates += written.duplicates;
+    this.totals.processed += written.inserted + written.duplicates;
+    for (const [name, c] of Object.entries(written.byEntity)) {
+      const counts = this.counts(name);
+      counts.inserted += c.inserted;
+      counts.duplicates += c.duplicates;
+    }
+    written.failed.forEach((e) => this.reject(e));
+    const errors = this.errorsSinceCommit.sort((a, b) => a.line_number - b.line_number);
+    this.errorsSinceCommit = [];
+    this.options.onCommit?.(this.totals, errors);
+  }
+
+  /**
+   * Call after appending to `sink`: reports its rejected lines at once, and writes its rows when
+   * they make a full flush (or when forced), after the previous flush has committed.
+   */
+  async step(force = false): Promise<void> {
+    const errors = this.sink.errors.splice(0);
+    errors.forEach((e) => this.reject(e));
+    if (!force && this.sink.rows.length < (this.options.flushRows ?? DEFAULT_FLUSH_ROWS)) return;
+    const rows = this.sink.rows.splice(0);
+    await this.inFlight;
+    this.inFlight = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS).then((written) => this.commit(written));
+    // Awaited by the next step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
+    this.inFlight.catch(() => {});
+  }
+
+  /** Writes the rest; resolves once every reported row is committed. */
+  async finish(): Promise<Totals> {
+    await this.step(true);
+    await this.inFlight;
+    return this.totals;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * A byte stream in, batches of whole decoded lines out, numbered across chunk boundaries.
+ * Memory is one network chunk plus one partial line; a line longer than the limit is skipped
+ * (reported, never buffered), so no input can make it grow.
+ */
+import { decodeLines } from "./body.ts";
+
+export interface LineBatch {
+  text: string;
+  /** Number of the first line in `text`. */
+  firstLine: number;
+  /** Absolute numbers of lines that are not valid UTF-8. */
+  invalidLines: Set<number>;
+  /** Absolute numbers of lines over the length limit (not in `text`). */
+  oversizeLines: number[];
+}
+
+const NEWLINE = 0x0a;
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function count(bytes: Uint8Array, value: number): number {
+  let n = 0;
+  for (let i = bytes.indexOf(value); i !== -1; i = bytes.indexOf(value, i + 1)) n++;
+  return n;
+}
+
+export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineBytes: number): AsyncGenerator<LineBatch> {
+  let carry: Uint8Array = new Uint8Array(0);
+  let nextLine = 1;
+  let skipping = false;
+  const finish = (complete: Uint8Array, oversizeLines: number[]): LineBatch => {
+    const firstLine = nextLine;
+    const decoded = decodeLines(complete);
+    nextLine += count(complete, NEWLINE);
+    const invalidLines = new Set([...decoded.invalidLines].map((n) => n + firstLine - 1));
+    return { text: decoded.text, firstLine, invalidLines, oversizeLines };
+  };
+
+  for await (const chunk of body) {
+    const oversizeLines: number[] = [];
+    let bytes = chunk;
+    if (skipping) {
+      const end = bytes.indexOf(NEWLINE);
+      if (end === -1) continue;
+      bytes = bytes.subarray(end + 1);
+      nextLine++;
+      skipping = false;
+    }
+    const last = bytes.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      carry = concat(carry, bytes);
+    } else {
+      const complete = concat(carry, bytes.subarray(0, last + 1));
+      carry = bytes.slice(last + 1);
+      if (complete.length > 0) yield finish(complete, oversizeLines);
+    }
+    if (carry.length > maxLineBytes) {
+      oversizeLines.push(nextLine);
+      carry = new Uint8Array(0);
+      skipping = true;
+      yield { text: "", firstLine: nextLine, invalidLines: new Set(), oversizeLines };
+    }
+  }
+  if (carry.length > 0) yield finish(carry, []);
+}
