@@ -4,6 +4,7 @@ import type { Bindings } from "./env.ts";
 import { IngestError, TransientDatabaseError } from "./errors.ts";
 import { health } from "./routes/health.ts";
 import { ingestBatch, ingestMessage } from "./routes/ingest.ts";
+import { ingestStream } from "./routes/stream.ts";
 
 export type AppEnv = { Bindings: Bindings };
 
@@ -12,6 +13,7 @@ const RETRY_AFTER_SECONDS = "5";
 export const app = new Hono<AppEnv>()
   .post("/ingest/message", ingestMessage)
   .post("/ingest/batch", ingestBatch)
+  .post("/ingest/stream", ingestStream)
   .get("/health", health);
 
 app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method} ${c.req.path}` }, 404));

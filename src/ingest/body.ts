@@ -6,11 +6,18 @@ import { IngestError } from "../errors.ts";
 
 const ENCODINGS: Record<string, "gzip" | "deflate" | null> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate", identity: null };
 
-/** The body as a byte stream, decompressed and capped at `limit` bytes after decompression. */
-export function bodyStream(request: Request, limit: number): ReadableStream<Uint8Array> {
+/** The request's Content-Encoding as a DecompressionStream format (null: none); 415 for others. */
+export function compressionOf(request: Request): "gzip" | "deflate" | null {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   const format = ENCODINGS[encoding];
   if (format === undefined) throw new IngestError("unsupported_media_type", `Content-Encoding ${encoding} is not accepted: use gzip, deflate or none`);
+  return format;
+}
+
+/** The body as a byte stream, decompressed and capped at `limit` bytes after decompression. */
+export function bodyStream(request: Request, limit: number): ReadableStream<Uint8Array> {
+  const format = compressionOf(request);
+  const encoding = format ?? "identity";
   if (!format && Number(request.headers.get("content-length") ?? "0") > limit) throw tooLarge(limit);
   const raw = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   const source = format ? raw.pipeThrough(new DecompressionStream(format)) : raw;

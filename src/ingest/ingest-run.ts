@@ -18,6 +18,8 @@ export interface RunOptions {
   limits?: WriteLimits;
   /** Rows gathered before a flush is written (the unit of progress events). */
   flushRows?: number;
+  /** A slow upload still commits (and reports progress) at least this often. */
+  flushMs?: number;
   /** Called with the totals after each committed flush, and the errors found since the last call. */
   onCommit?(totals: Totals, errors: LineError[]): void;
   /** Called for every rejected line as soon as it is known. */
@@ -25,6 +27,7 @@ export interface RunOptions {
 }
 
 const DEFAULT_FLUSH_ROWS = 20_000;
+const DEFAULT_FLUSH_MS = 1000;
 
 /** Rejected lines kept for one progress event; the rest are counted, not held. */
 const MAX_ERRORS_PER_EVENT = 100;
@@ -35,6 +38,7 @@ export class IngestRun {
   readonly sink: ParsedBody = { rows: [], errors: [], messages: 0 };
   private errorsSinceCommit: LineError[] = [];
   private inFlight: Promise<void> = Promise.resolve();
+  private lastFlush = Date.now();
   private readonly runner: StatementRunner;
   private readonly options: RunOptions;
 
@@ -77,7 +81,11 @@ export class IngestRun {
   async step(force = false): Promise<void> {
     const errors = this.sink.errors.splice(0);
     errors.forEach((e) => this.reject(e));
-    if (!force && this.sink.rows.length < (this.options.flushRows ?? DEFAULT_FLUSH_ROWS)) return;
+    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS);
+    const due = (this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0) && Date.now() - this.lastFlush >= (this.options.flushMs ?? DEFAULT_FLUSH_MS);
+    if (!force && !full && !due) return;
+    if (this.sink.rows.length === 0 && this.errorsSinceCommit.length === 0) return void (await this.inFlight);
+    this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
     await this.inFlight;
     this.inFlight = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS).then((written) => this.commit(written));

@@ -1,0 +1,54 @@
+/**
+ * POST /ingest/stream: a chunked upload of any size, processed while it is read, answered with
+ * Server-Sent Events while the upload goes on: `progress` per committed flush (or per line with
+ * ?progress=line), `rejected` per bad line, then `summary` (or `failure`).
+ */
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { AppEnv } from "../app.ts";
+import { database, neonRunner } from "../db/neon.ts";
+import { settingsOf } from "../env.ts";
+import { IngestError } from "../errors.ts";
+import { compressionOf } from "../ingest/body.ts";
+import { bodyFormat } from "../ingest/content-type.ts";
+import { feed } from "../ingest/feed.ts";
+import { IngestRun } from "../ingest/ingest-run.ts";
+import { forcedEntity } from "./ingest.ts";
+import { SseEvents } from "./sse-events.ts";
+
+export function ingestStream(c: Context<AppEnv>) {
+  const started = Date.now();
+  const settings = settingsOf(c.env);
+  // Checked before answering, so a wrong request still gets its plain 4xx.
+  bodyFormat(c.req.header("content-type"));
+  compressionOf(c.req.raw);
+  const forced = forcedEntity(c);
+  const perLine = c.req.query("progress") === "line";
+
+  return streamSSE(c, async (sse) => {
+    const events = new SseEvents(sse, { coalesceProgress: !perLine });
+    const run = new IngestRun(neonRunner(database(settings)), {
+      onCommit: (totals, errors) => events.progress({ ...totals, errors }),
+      onError: (error) => events.rejected(error),
+    });
+    const onLine = perLine ? (lineNumber: number) => events.progress({ line_number: lineNumber, ...run.totals }) : undefined;
+    try {
+      await feed(c.req.raw, settings, run, { forced, onLine });
+      const totals = await run.finish();
+      const { processed: total, inserted, duplicates, failed, entities } = totals;
+      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
+    } catch (error) {
+      const { processed, inserted, duplicates, failed } = run.totals;
+      const committed = { processed, inserted, duplicates, failed };
+      if (sse.aborted || events.closed) {
+        // The client is gone: what was committed stays committed; say how far we got.
+        console.log(JSON.stringify({ event: "stream_aborted", route: "/ingest/stream", committed, reason: String(error) }));
+      }
+      const status = error instanceof IngestError ? error.status : 500;
+      const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
+      if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
+      events.end("failure", { status, message, committed, duration_ms: Date.now() - started });
+    }
+    await events.drain();
+  });
+}
