@@ -3,10 +3,12 @@
  * `wrangler dev`; the seed's curl commands run verbatim (port as configured) against it.
  */
 import { execSync, spawn, type ChildProcess } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { neon, neonConfig } from "@neondatabase/serverless";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
@@ -72,6 +74,80 @@ describe("npm run dev, driven by curl", () => {
     const [json, status] = out.split("\n");
     expect(status).toBe("400");
     expect(JSON.parse(json)).toEqual({ status: "error", message: `unknown prefix "INVALID" (known: C, O, L, P)`, entity: null, line: "INVALID|MESSAGE" });
+  });
+
+  it("streams SSE progress to a slow client while its upload is still going on", async () => {
+    const events: { at: number; event: string; data: { processed?: number } }[] = [];
+    let uploadDone = Infinity;
+    const request = http.request(`${base}/ingest/stream`, { method: "POST", headers: { "Content-Type": "text/plain" } });
+    const finished = new Promise<void>((resolve, reject) => {
+      request.on("error", reject);
+      request.on("response", (response) => {
+        expect(response.headers["content-type"]).toBe("text/event-stream");
+        const parser = createParser({ onEvent: (e) => events.push({ at: Date.now(), event: e.event ?? "message", data: JSON.parse(e.data) }) });
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => parser.feed(chunk));
+        response.on("end", resolve);
+      });
+    });
+    // 600 lines in 6 slices, 700 ms apart: the server commits at least once a second.
+    for (let slice = 0; slice < 6; slice++) {
+      const lines = Array.from({ length: 100 }, (_, i) => `C|SLOW${slice * 100 + i}|Name|x|1|5|1.00|A|b`);
+      request.write(lines.join("\n") + "\n");
+      await new Promise((r) => setTimeout(r, 700));
+    }
+    request.end();
+    uploadDone = Date.now();
+    await finished;
+    const early = events.filter((e) => e.event === "progress" && e.at < uploadDone);
+    expect(early.length).toBeGreaterThanOrEqual(2);
+    expect(early[0].data.processed).toBeGreaterThan(0);
+    expect(early[0].data.processed).toBeLessThan(600);
+    expect(events.at(-1)).toMatchObject({ event: "summary", data: { total: 600, inserted: 600, failed: 0 } });
+  });
+
+  describe("the nomnom command-line client", () => {
+    const run = (command: string) => {
+      try {
+        return { code: 0, stdout: execSync(command, { cwd: root, encoding: "utf8", stdio: "pipe" }), stderr: "" };
+      } catch (error) {
+        const e = error as { status: number; stdout: string; stderr: string };
+        return { code: e.status, stdout: String(e.stdout), stderr: String(e.stderr) };
+      }
+    };
+    const file = (lines: string[]) => {
+      const path = join(mkdtempSync(join(tmpdir(), "cli-")), "messages.txt");
+      writeFileSync(path, lines.join("\n") + "\n");
+      return path;
+    };
+
+    it("loads standard input through npx, gzip-compressed, and exits 0", async () => {
+      const path = file(tpchLines(3000, 11));
+      const result = run(`cat ${path} | npx nomnom ingest - --url http://localhost:${PORT}`);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^success: 3,000 lines, 3,000 inserted, 0 duplicates, 0 failed in [\d.]+ s$/m);
+      const [row] = await sql.query("SELECT count(*)::int AS n FROM orders WHERE order_key::bigint BETWEEN 11000000 AND 12000000");
+      expect(row.n).toBeGreaterThan(0);
+    });
+
+    it("prints rejected lines with their numbers and exits 1", () => {
+      const result = run(`node scripts/nomnom.mjs ingest ${file(["C|C77|Ann|x|1|5|1.00|A|b", "C|C78|Bo|x|one|5|1.00|A|b"])} --url http://localhost:${PORT}`);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`line 2: Customer: field 4 'nation_key' must be an integer between -2147483648 and 2147483647, got "one"`);
+      expect(result.stderr).toMatch(/^progress: 2 lines, [\d,]+ lines\/s, inserted 1 {2}duplicates 0 {2}failed 1$/m);
+    });
+
+    it("exits 2 when the server cannot be reached, retrying a file but not standard input", () => {
+      const fromStdin = run(`echo "C|C1|A|x|1|5|1.00|A|b" | node scripts/nomnom.mjs ingest - --url http://127.0.0.1:9`);
+      expect(fromStdin.code).toBe(2);
+      expect(fromStdin.stderr).not.toContain("retrying");
+      expect(fromStdin.stderr).toContain("cannot reach http://127.0.0.1:9");
+    });
+
+    it("exits 64 on wrong usage", () => {
+      expect(run("node scripts/nomnom.mjs ingest -").code).toBe(64);
+      expect(run("node scripts/nomnom.mjs frobnicate --url http://x").stderr).toContain("unknown command frobnicate");
+    });
   });
 
   it("stops everything it started on Ctrl-C", async () => {
