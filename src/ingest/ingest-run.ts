@@ -26,7 +26,7 @@ export interface RunOptions {
   onError?(error: LineError): void;
 }
 
-const DEFAULT_FLUSH_ROWS = 20_000;
+const DEFAULT_FLUSH_ROWS = 10_000;
 const DEFAULT_FLUSH_MS = 1000;
 
 /** Rejected lines kept for one progress event; the rest are counted, not held. */
