@@ -1,5 +1,6 @@
 /** The Hono app: routes wired to handlers, and the one place errors become HTTP answers. */
 import { Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Bindings } from "./env.ts";
 import { IngestError, TransientDatabaseError } from "./errors.ts";
 import { health } from "./routes/health.ts";
@@ -21,7 +22,7 @@ app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method}
 app.onError((error, c) => {
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", RETRY_AFTER_SECONDS);
-    return c.json({ status: "error", message: error.message, ...error.details }, error.status);
+    return c.json({ status: "error", message: error.message, ...error.details }, error.status as ContentfulStatusCode);
   }
   if (error instanceof TransientDatabaseError) {
     c.header("Retry-After", RETRY_AFTER_SECONDS);

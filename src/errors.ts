@@ -5,6 +5,8 @@ const STATUS = {
   invalid_message: 400,
   body_too_large: 413,
   unsupported_media_type: 415,
+  /** nginx's "client closed request": nobody is left to read the answer, but the logs are. */
+  client_closed: 499,
   database_unavailable: 503,
   database_error: 500,
 } as const;

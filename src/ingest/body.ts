@@ -29,7 +29,9 @@ export function bodyStream(request: Request, limit: number): ReadableStream<Uint
       try {
         chunk = await reader.read();
       } catch (error) {
-        throw format ? new IngestError("bad_request", `the ${encoding} body is corrupt or truncated: ${(error as Error).message}`) : error;
+        const message = (error as Error).message;
+        if (/connection lost|disconnected|aborted|reset/i.test(message)) throw new IngestError("client_closed", `the client closed the connection: ${message}`);
+        throw format ? new IngestError("bad_request", `the ${encoding} body is corrupt or truncated: ${message}`) : error;
       }
       if (chunk.done) return controller.close();
       size += chunk.value.byteLength;

@@ -39,6 +39,7 @@ export class IngestRun {
   private errorsSinceCommit: LineError[] = [];
   private inFlight: Promise<void> = Promise.resolve();
   private lastFlush = Date.now();
+  private timer?: ReturnType<typeof setTimeout>;
   private readonly runner: StatementRunner;
   private readonly options: RunOptions;
 
@@ -76,25 +77,37 @@ export class IngestRun {
 
   /**
    * Call after appending to `sink`: reports its rejected lines at once, and writes its rows when
-   * they make a full flush (or when forced), after the previous flush has committed.
+   * they make a full flush, when they have waited flushMs, or when forced. Flushes are written
+   * in order, one at a time; the caller waits only for the previous one (backpressure).
    */
   async step(force = false): Promise<void> {
     const errors = this.sink.errors.splice(0);
     errors.forEach((e) => this.reject(e));
+    const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
     const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS);
-    const due = (this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0) && Date.now() - this.lastFlush >= (this.options.flushMs ?? DEFAULT_FLUSH_MS);
-    if (!force && !full && !due) return;
-    if (this.sink.rows.length === 0 && this.errorsSinceCommit.length === 0) return void (await this.inFlight);
+    const waiting = this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0;
+    const due = waiting && Date.now() - this.lastFlush >= flushMs;
+    if (!force && !full && !due) {
+      // A trickle that pauses must still commit: flush on a timer if no more data comes.
+      if (waiting) this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.step().catch(() => {}); // a failure stays in inFlight for the next step or finish
+      }, flushMs);
+      return;
+    }
+    if (!waiting) return void (await this.inFlight);
     this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
-    await this.inFlight;
-    this.inFlight = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS).then((written) => this.commit(written));
-    // Awaited by the next step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
+    const previous = this.inFlight;
+    this.inFlight = previous.then(() => writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS)).then((written) => this.commit(written));
+    // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
+    await previous;
   }
 
   /** Writes the rest; resolves once every reported row is committed. */
   async finish(): Promise<Totals> {
+    clearTimeout(this.timer);
     await this.step(true);
     await this.inFlight;
     return this.totals;

@@ -40,7 +40,7 @@ export function ingestStream(c: Context<AppEnv>) {
     } catch (error) {
       const { processed, inserted, duplicates, failed } = run.totals;
       const committed = { processed, inserted, duplicates, failed };
-      if (sse.aborted || events.closed) {
+      if (sse.aborted || events.closed || (error instanceof IngestError && error.code === "client_closed")) {
         // The client is gone: what was committed stays committed; say how far we got.
         console.log(JSON.stringify({ event: "stream_aborted", route: "/ingest/stream", committed, reason: String(error) }));
       }

@@ -106,6 +106,26 @@ describe("npm run dev, driven by curl", () => {
     expect(events.at(-1)).toMatchObject({ event: "summary", data: { total: 600, inserted: 600, failed: 0 } });
   });
 
+  it("keeps what was committed when the client goes away mid-stream, and logs how far it got", async () => {
+    const request = http.request(`${base}/ingest/stream`, { method: "POST", headers: { "Content-Type": "text/plain" } });
+    request.on("error", () => {});
+    const committed = new Promise<number>((resolve) => {
+      request.on("response", (response) => {
+        const parser = createParser({ onEvent: (e) => e.event === "progress" && resolve(JSON.parse(e.data).inserted) });
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => parser.feed(chunk));
+      });
+    });
+    request.write(Array.from({ length: 50 }, (_, i) => `P|GONE${i}|part|M|B|T|1|BOX|1.00|c`).join("\n") + "\n");
+    expect(await committed).toBe(50);
+    request.destroy();
+    const deadline = Date.now() + 10_000;
+    while (!log.includes("stream_aborted") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(log).toMatch(/"event":"stream_aborted","route":"\/ingest\/stream","committed":\{"processed":50,"inserted":50/);
+    const [row] = await sql.query("SELECT count(*)::int AS n FROM products WHERE part_key LIKE 'GONE%'");
+    expect(row.n).toBe(50);
+  });
+
   describe("the nomnom command-line client", () => {
     const run = (command: string) => {
       try {

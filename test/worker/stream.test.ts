@@ -62,6 +62,12 @@ describe("POST /ingest/stream", () => {
     expect(fromText).toHaveLength(2);
   });
 
+  it("takes deflate (zlib) bodies too", async () => {
+    const deflated = await new Response(new Blob(["C|C1|A|x|1|5|1.00|A|b\nC|C2|B|x|1|5|1.00|A|b\n"]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer();
+    const res = await post("/ingest/batch", deflated, "text/plain", { "Content-Encoding": "deflate" });
+    expect(await res.json()).toMatchObject({ status: "success", inserted: 2 });
+  });
+
   it("reports a truncated gzip body: 400 on /ingest/batch, a failure event on /ingest/stream", async () => {
     const truncated = (await gzip("C|C1|A|x|1|5|1.00|A|b\n".repeat(100))).slice(0, 40);
     const batch = await post("/ingest/batch", truncated, "text/plain", { "Content-Encoding": "gzip" });
