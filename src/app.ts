@@ -6,16 +6,23 @@ import { IngestError, TransientDatabaseError } from "./errors.ts";
 import { health } from "./routes/health.ts";
 import { ingestBatch, ingestMessage } from "./routes/ingest.ts";
 import { ingestStream } from "./routes/stream.ts";
+import { metrics, stats } from "./routes/stats.ts";
+import { observe, type RequestMeter } from "./middleware/observe.ts";
+import { requestId } from "hono/request-id";
 
-export type AppEnv = { Bindings: Bindings };
+export type AppEnv = { Bindings: Bindings; Variables: { meter: RequestMeter; requestId: string } };
 
 const RETRY_AFTER_SECONDS = "5";
 
 export const app = new Hono<AppEnv>()
+  .use(requestId())
+  .use(observe())
   .post("/ingest/message", ingestMessage)
   .post("/ingest/batch", ingestBatch)
   .post("/ingest/stream", ingestStream)
-  .get("/health", health);
+  .get("/health", health)
+  .get("/stats", stats)
+  .get("/metrics", metrics);
 
 app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method} ${c.req.path}` }, 404));
 

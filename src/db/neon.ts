@@ -43,11 +43,25 @@ export function classify(error: unknown): Error {
 
 const withTimeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });
 
-export function neonRunner(db: Database): StatementRunner {
+/** Where a request adds up the time its statements waited on the database. */
+export interface DbClock {
+  dbSeconds: number;
+}
+
+async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await work;
+  } finally {
+    clock.dbSeconds += (Date.now() - started) / 1000;
+  }
+}
+
+export function neonRunner(db: Database, clock: DbClock = { dbSeconds: 0 }): StatementRunner {
   return {
     async insert(sql, rowsJson) {
       try {
-        const result = await db.sql.query(sql, [rowsJson], withTimeout(db));
+        const result = await timed(clock, db.sql.query(sql, [rowsJson], withTimeout(db)));
         return result.rowCount ?? 0;
       } catch (error) {
         throw classify(error);
@@ -78,12 +92,12 @@ async function existingId(db: Database, entity: EntityDef, row: Row): Promise<nu
 }
 
 /** Writes one record and its derived children in one transaction and returns the record's real id. */
-export async function writeOne(db: Database, entity: EntityDef, row: Row, children: { entity: EntityDef; rows: Row[] }[]): Promise<SingleWrite> {
+export async function writeOne(db: Database, entity: EntityDef, row: Row, children: { entity: EntityDef; rows: Row[] }[], clock: DbClock = { dbSeconds: 0 }): Promise<SingleWrite> {
   const parent = db.sql.query(entity.insertReturningIdSql, [JSON.stringify([row])], withTimeout(db));
   const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [JSON.stringify(c.rows)]));
   let results;
   try {
-    results = childQueries.length === 0 ? [await parent] : await db.sql.transaction([parent, ...childQueries], withTimeout(db));
+    results = await timed(clock, childQueries.length === 0 ? Promise.all([parent]) : db.sql.transaction([parent, ...childQueries], withTimeout(db)));
   } catch (error) {
     throw classify(error);
   }
@@ -94,7 +108,7 @@ export async function writeOne(db: Database, entity: EntityDef, row: Row, childr
   });
   const inserted = results[0].rows[0]?.[0] as string | undefined;
   if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-  return { id: await existingId(db, entity, row), duplicate: true, children: childCounts };
+  return { id: await timed(clock, existingId(db, entity, row)), duplicate: true, children: childCounts };
 }
 
 /** SELECT 1 under a short timeout, for /health. */

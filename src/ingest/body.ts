@@ -14,12 +14,21 @@ export function compressionOf(request: Request): "gzip" | "deflate" | null {
   return format;
 }
 
-/** The body as a byte stream, decompressed and capped at `limit` bytes after decompression. */
-export function bodyStream(request: Request, limit: number): ReadableStream<Uint8Array> {
+/**
+ * The body as a byte stream, decompressed and capped at `limit` bytes after decompression.
+ * `received.bytes` counts what came over the wire.
+ */
+export function bodyStream(request: Request, limit: number, received: { bytes: number } = { bytes: 0 }): ReadableStream<Uint8Array> {
   const format = compressionOf(request);
   const encoding = format ?? "identity";
   if (!format && Number(request.headers.get("content-length") ?? "0") > limit) throw tooLarge(limit);
-  const raw = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  const raw = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      received.bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  }));
   const source = format ? raw.pipeThrough(new DecompressionStream(format)) : raw;
   const reader = source.getReader();
   let size = 0;

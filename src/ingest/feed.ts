@@ -10,9 +10,9 @@ import { oversizeLine, parseBody, parseLines, type LineOptions } from "./parse-m
  * Lines and NDJSON are parsed while the body arrives, so memory does not grow with it;
  * a JSON document (one record or an array) is read whole, up to MAX_BODY_BYTES.
  */
-export async function feed(request: Request, settings: Settings, run: IngestRun, options: LineOptions = {}): Promise<void> {
+export async function feed(request: Request, settings: Settings, run: IngestRun, options: LineOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
-  const body = bodyStream(request, settings.MAX_BODY_BYTES);
+  const body = bodyStream(request, settings.MAX_BODY_BYTES, received);
   if (format === "json") {
     const { text, invalidLines } = decodeLines(await readAll(body));
     parseBody("json", text, invalidLines, options, run.sink);

@@ -25,15 +25,17 @@ export function forcedEntity(c: Context<AppEnv>): EntityDef | undefined {
 
 export async function ingestMessage(c: Context<AppEnv>) {
   const settings = settingsOf(c.env);
+  const meter = c.get("meter");
   const format = bodyFormat(c.req.header("content-type"));
   const forced = forcedEntity(c);
-  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, settings.MAX_BODY_BYTES)));
+  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, settings.MAX_BODY_BYTES, meter)));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);
   const error = parsed.errors[0];
   if (error) {
     const { message, entity, line, field, position } = error;
+    meter.messages[entity ?? "(unknown)"] = { inserted: 0, duplicates: 0, failed: 1 };
     throw new IngestError("invalid_message", message, { entity, line, field, position });
   }
   const [parent, ...derived] = parsed.rows;
@@ -44,13 +46,16 @@ export async function ingestMessage(c: Context<AppEnv>) {
   }
   let written;
   try {
-    written = await writeOne(database(settings), parent.entity, parent.row, [...children].map(([entity, rows]) => ({ entity, rows })));
+    written = await writeOne(database(settings), parent.entity, parent.row, [...children].map(([entity, rows]) => ({ entity, rows })), meter);
   } catch (error) {
     if (error instanceof RowsRejected) {
+      meter.messages[parent.entity.name] = { inserted: 0, duplicates: 0, failed: 1 };
       throw new IngestError("invalid_message", `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, { entity: parent.entity.name });
     }
     throw error;
   }
+  meter.messages[parent.entity.name] = { inserted: written.duplicate ? 0 : 1, duplicates: written.duplicate ? 1 : 0, failed: 0 };
+  for (const [name, counts] of Object.entries(written.children)) meter.messages[name] = { ...counts, failed: 0 };
   return c.json({
     status: "success",
     entity: parent.entity.name,
@@ -66,8 +71,10 @@ export async function ingestBatch(c: Context<AppEnv>) {
   const settings = settingsOf(c.env);
   const cap = settings.MAX_ERRORS_REPORTED;
   const errors: LineError[] = [];
-  const run = new IngestRun(neonRunner(database(settings)), { onError: (e) => void (errors.length < cap && errors.push(e)) });
-  await feed(c.req.raw, settings, run, { forced: forcedEntity(c) });
+  const meter = c.get("meter");
+  const run = new IngestRun(neonRunner(database(settings), meter), { onError: (e) => void (errors.length < cap && errors.push(e)) });
+  meter.messages = run.totals.entities;
+  await feed(c.req.raw, settings, run, { forced: forcedEntity(c) }, meter);
   const totals = await run.finish();
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
   const committed = totals.inserted + totals.duplicates;

@@ -24,16 +24,20 @@ export function ingestStream(c: Context<AppEnv>) {
   compressionOf(c.req.raw);
   const forced = forcedEntity(c);
   const perLine = c.req.query("progress") === "line";
+  const meter = c.get("meter");
+  let ended = () => {};
+  meter.done = new Promise<void>((resolve) => (ended = resolve));
 
   return streamSSE(c, async (sse) => {
     const events = new SseEvents(sse, { coalesceProgress: !perLine });
-    const run = new IngestRun(neonRunner(database(settings)), {
+    const run = new IngestRun(neonRunner(database(settings), meter), {
       onCommit: (totals, errors) => events.progress({ ...totals, errors }),
       onError: (error) => events.rejected(error),
     });
+    meter.messages = run.totals.entities;
     const onLine = perLine ? (lineNumber: number) => events.progress({ line_number: lineNumber, ...run.totals }) : undefined;
     try {
-      await feed(c.req.raw, settings, run, { forced, onLine });
+      await feed(c.req.raw, settings, run, { forced, onLine }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
       events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
@@ -48,7 +52,9 @@ export function ingestStream(c: Context<AppEnv>) {
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
       events.end("failure", { status, message, committed, duration_ms: Date.now() - started });
+    } finally {
+      await events.drain();
+      ended();
     }
-    await events.drain();
   });
 }

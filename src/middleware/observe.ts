@@ -1,0 +1,57 @@
+/**
+ * observe(): one structured log line and one stats delta per request. The delta goes to the
+ * Stats Durable Object from waitUntil, off the response's critical path; a streamed response
+ * is observed when its stream ends.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app.ts";
+import { settingsOf } from "../env.ts";
+import { recordDelta } from "../stats/stats-client.ts";
+import type { MessageCounts, StatsDelta } from "../stats/stats-delta.ts";
+
+/** What a request's handlers measure while it runs. */
+export interface RequestMeter {
+  /** Body bytes as received (before decompression). */
+  bytes: number;
+  dbSeconds: number;
+  messages: Record<string, MessageCounts>;
+  /** Set by streaming handlers: resolves when the response stream has ended. */
+  done?: Promise<void>;
+}
+
+export const newMeter = (): RequestMeter => ({ bytes: 0, dbSeconds: 0, messages: {} });
+
+function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(promise);
+  } catch {
+    void promise; // no execution context (a direct call in a test): let it run unattended
+  }
+}
+
+export function observe(): MiddlewareHandler<AppEnv> {
+  return async function observe(c, next) {
+    const started = Date.now();
+    const meter = newMeter();
+    c.set("meter", meter);
+    await next();
+    const finish = () => {
+      const at = Date.now();
+      const delta: StatsDelta = {
+        at,
+        route: c.req.routePath === "/*" ? "(unmatched)" : c.req.routePath,
+        status: c.res.status,
+        bytes: meter.bytes,
+        dbSeconds: meter.dbSeconds,
+        durationSeconds: (at - started) / 1000,
+        messages: meter.messages,
+      };
+      console.log(JSON.stringify({ request_id: c.get("requestId"), method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
+      const settings = settingsOf(c.env);
+      if (settings.STATS_ENABLED && c.env.STATS) {
+        return recordDelta(c.env.STATS, settings.STATS_SHARDS, delta).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
+      }
+    };
+    waitUntil(c, meter.done ? meter.done.then(finish) : Promise.resolve(finish()));
+  };
+}

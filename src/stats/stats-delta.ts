@@ -1,0 +1,63 @@
+/** What one request adds to the stats: built once per request, sent once, never per line. */
+
+/** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implied. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+export interface MessageCounts {
+  inserted: number;
+  duplicates: number;
+  failed: number;
+}
+
+export interface StatsDelta {
+  /** Epoch milliseconds when the request ended. */
+  at: number;
+  route: string;
+  status: number;
+  bytes: number;
+  dbSeconds: number;
+  durationSeconds: number;
+  messages: Record<string, MessageCounts>;
+}
+
+/** One shard's counters as its Durable Object returns them; merged by addition. */
+export interface StatsSnapshot {
+  startedAt: number;
+  counters: Record<string, number>;
+  /** Requests and messages per second over the last 60 s: second (epoch) → [requests, messages]. */
+  recent: Record<string, [number, number]>;
+}
+
+/** Counter keys: one flat namespace, so a shard stores one table and merging is addition. */
+export const key = {
+  messages: (entity: string, outcome: keyof MessageCounts) => `messages|${entity}|${outcome}`,
+  requests: (route: string, status: number) => `requests|${route}|${status}`,
+  bucket: (index: number) => `duration_bucket|${index}`,
+  durationSum: "duration_sum",
+  durationCount: "duration_count",
+  bytes: "bytes_received",
+  dbSeconds: "db_seconds",
+};
+
+/** The counter increments of a delta. */
+export function increments(delta: StatsDelta): [string, number][] {
+  const out: [string, number][] = [
+    [key.requests(delta.route, delta.status), 1],
+    [key.bytes, delta.bytes],
+    [key.dbSeconds, delta.dbSeconds],
+    [key.durationSum, delta.durationSeconds],
+    [key.durationCount, 1],
+  ];
+  const bucket = DURATION_BUCKETS.findIndex((le) => delta.durationSeconds <= le);
+  out.push([key.bucket(bucket === -1 ? DURATION_BUCKETS.length : bucket), 1]);
+  for (const [entity, counts] of Object.entries(delta.messages)) {
+    for (const outcome of ["inserted", "duplicates", "failed"] as const) {
+      if (counts[outcome] > 0) out.push([key.messages(entity, outcome), counts[outcome]]);
+    }
+  }
+  return out.filter(([, n]) => n !== 0);
+}
+
+export function messageTotal(delta: StatsDelta): number {
+  return Object.values(delta.messages).reduce((sum, c) => sum + c.inserted + c.duplicates + c.failed, 0);
+}

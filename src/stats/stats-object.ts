@@ -1,0 +1,48 @@
+/**
+ * The Stats Durable Object: counters in its SQLite storage, so they survive eviction and
+ * restarts. Called by RPC with one aggregated delta per request; read by /stats and /metrics.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { increments, messageTotal, type StatsDelta, type StatsSnapshot } from "./stats-delta.ts";
+
+const WINDOW_SECONDS = 60;
+
+export class StatsObject extends DurableObject {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+    super(ctx, env);
+    this.ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL);
+      CREATE TABLE IF NOT EXISTS recent (second INTEGER PRIMARY KEY, requests INTEGER NOT NULL, messages INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('started_at', ${Date.now()});
+    `);
+  }
+
+  /** Adds one request's delta: a handful of upserts in one implicit transaction. */
+  record(delta: StatsDelta): void {
+    const sql = this.ctx.storage.sql;
+    for (const [name, value] of increments(delta)) {
+      sql.exec("INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value", name, value);
+    }
+    const second = Math.floor(delta.at / 1000);
+    sql.exec(
+      "INSERT INTO recent (second, requests, messages) VALUES (?, 1, ?) ON CONFLICT (second) DO UPDATE SET requests = requests + 1, messages = messages + excluded.messages",
+      second,
+      messageTotal(delta),
+    );
+    sql.exec("DELETE FROM recent WHERE second < ?", second - WINDOW_SECONDS);
+  }
+
+  snapshot(): StatsSnapshot {
+    const sql = this.ctx.storage.sql;
+    const counters: Record<string, number> = {};
+    for (const row of sql.exec<{ key: string; value: number }>("SELECT key, value FROM counters")) counters[row.key] = row.value;
+    const recent: StatsSnapshot["recent"] = {};
+    const since = Math.floor(Date.now() / 1000) - WINDOW_SECONDS;
+    for (const row of sql.exec<{ second: number; requests: number; messages: number }>("SELECT second, requests, messages FROM recent WHERE second >= ?", since)) {
+      recent[row.second] = [row.requests, row.messages];
+    }
+    const startedAt = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'started_at'").one().value;
+    return { startedAt, counters, recent };
+  }
+}
