@@ -8,21 +8,29 @@ import { ingestBatch, ingestMessage } from "./routes/ingest.ts";
 import { ingestStream } from "./routes/stream.ts";
 import { metrics, stats } from "./routes/stats.ts";
 import { observe, type RequestMeter } from "./middleware/observe.ts";
+import { dashboard } from "./routes/dashboard.ts";
+import { batchRoute, messageRoute, streamRoute } from "./routes/ingest.routes.ts";
+import { docs, openApiJson } from "./routes/openapi.ts";
+import { dashboardRoute, docsRoute, healthRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
 import { requestId } from "hono/request-id";
 
 export type AppEnv = { Bindings: Bindings; Variables: { meter: RequestMeter; requestId: string } };
 
 const RETRY_AFTER_SECONDS = "5";
 
+// Paths come from the route definitions the OpenAPI document is generated from.
 export const app = new Hono<AppEnv>()
   .use(requestId())
   .use(observe())
-  .post("/ingest/message", ingestMessage)
-  .post("/ingest/batch", ingestBatch)
-  .post("/ingest/stream", ingestStream)
-  .get("/health", health)
-  .get("/stats", stats)
-  .get("/metrics", metrics);
+  .post(messageRoute.path, ingestMessage)
+  .post(batchRoute.path, ingestBatch)
+  .post(streamRoute.path, ingestStream)
+  .get(healthRoute.path, health)
+  .get(statsRoute.path, stats)
+  .get(metricsRoute.path, metrics)
+  .get(openApiRoute.path, openApiJson)
+  .get(docsRoute.path, docs)
+  .get(dashboardRoute.path, dashboard);
 
 app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method} ${c.req.path}` }, 404));
 

@@ -12,22 +12,25 @@ import { feed } from "../ingest/feed.ts";
 import type { Row } from "../ingest/field-checks.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
 import { parseBody, type LineError } from "../ingest/parse-messages.ts";
-import { entityByName, NAMES } from "../ingest/registry.ts";
+import { entityByName } from "../ingest/registry.ts";
+import { IngestQuery } from "./schemas.ts";
 
-/** ?entity=Order (or O) makes every JSON record of the request that entity. */
-export function forcedEntity(c: Context<AppEnv>): EntityDef | undefined {
-  const name = c.req.query("entity");
-  if (name === undefined) return undefined;
-  const entity = entityByName(name);
-  if (!entity) throw new IngestError("bad_request", `unknown entity ${JSON.stringify(name)} in ?entity= (known: ${NAMES})`);
-  return entity;
+/** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
+export function ingestQuery(c: Context<AppEnv>): { forced?: EntityDef; progress?: "chunk" | "line" } {
+  const parsed = IngestQuery.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new IngestError("bad_request", `query parameter ${String(issue.path[0])}: ${issue.message}`);
+  }
+  const { entity, progress } = parsed.data;
+  return { forced: entity === undefined ? undefined : entityByName(entity), progress };
 }
 
 export async function ingestMessage(c: Context<AppEnv>) {
   const settings = settingsOf(c.env);
   const meter = c.get("meter");
   const format = bodyFormat(c.req.header("content-type"));
-  const forced = forcedEntity(c);
+  const { forced } = ingestQuery(c);
   const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, settings.MAX_BODY_BYTES, meter)));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
@@ -74,7 +77,7 @@ export async function ingestBatch(c: Context<AppEnv>) {
   const meter = c.get("meter");
   const run = new IngestRun(neonRunner(database(settings), meter), { onError: (e) => void (errors.length < cap && errors.push(e)) });
   meter.messages = run.totals.entities;
-  await feed(c.req.raw, settings, run, { forced: forcedEntity(c) }, meter);
+  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced }, meter);
   const totals = await run.finish();
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
   const committed = totals.inserted + totals.duplicates;

@@ -13,7 +13,7 @@ import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
-import { forcedEntity } from "./ingest.ts";
+import { ingestQuery } from "./ingest.ts";
 import { SseEvents } from "./sse-events.ts";
 
 export function ingestStream(c: Context<AppEnv>) {
@@ -22,8 +22,8 @@ export function ingestStream(c: Context<AppEnv>) {
   // Checked before answering, so a wrong request still gets its plain 4xx.
   bodyFormat(c.req.header("content-type"));
   compressionOf(c.req.raw);
-  const forced = forcedEntity(c);
-  const perLine = c.req.query("progress") === "line";
+  const { forced, progress } = ingestQuery(c);
+  const perLine = progress === "line";
   const meter = c.get("meter");
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));

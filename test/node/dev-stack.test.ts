@@ -2,57 +2,34 @@
  * End to end: `npm run dev`'s script starts the database, the local Neon endpoint and
  * `wrangler dev`; the seed's curl commands run verbatim (port as configured) against it.
  */
-import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { execSync } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { freshDatabase } from "../support/database.ts";
+import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
 import { tpchLines } from "../support/tpch.ts";
 
-const root = resolve(import.meta.dirname, "../..");
 const PORT = 18787;
-const NEON_PORT = 45433;
 const base = `http://localhost:${PORT}`;
-
-async function waitForHealth(dev: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (dev.exitCode !== null) throw new Error(`npm run dev exited with ${dev.exitCode}:\n${output()}`);
-    const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`npm run dev did not become healthy in 90 s:\n${output()}`);
-}
 
 const curl = (command: string) => JSON.parse(execSync(command, { encoding: "utf8" })) as Record<string, unknown>;
 
 describe("npm run dev, driven by curl", () => {
-  let dev: ChildProcess;
-  let log = "";
+  let stack: DevStack;
+  const log = () => stack.log();
   const sql = neon(LOCAL_CONNECTION_STRING);
 
   beforeAll(async () => {
-    const databaseUrl = await freshDatabase("nomnom_test_dev_stack");
-    const env = { ...process.env, PORT: String(PORT), NEON_LOCAL_PORT: String(NEON_PORT), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: mkdtempSync(join(tmpdir(), "pglite-")) }) };
-    dev = spawn(process.execPath, ["scripts/dev.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-    dev.stdout!.on("data", (d) => (log += d));
-    dev.stderr!.on("data", (d) => (log += d));
-    await waitForHealth(dev, () => log);
-    neonConfig.fetchEndpoint = `http://127.0.0.1:${NEON_PORT}/sql`;
+    stack = await startDevStack({ port: PORT, neonPort: 45433, database: "nomnom_test_dev_stack" });
+    neonConfig.fetchEndpoint = stack.neonUrl;
   });
 
-  afterAll(async () => {
-    if (dev.exitCode === null) {
-      dev.kill("SIGINT");
-      await new Promise((r) => dev.once("exit", r));
-    }
-  });
+  afterAll(() => stack.stop());
 
   it("writes the seed's message and answers its id", async () => {
     const body = curl(`curl -s -X POST ${base}/ingest/message -H "Content-Type: text/plain" -d "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test"`);
@@ -120,8 +97,8 @@ describe("npm run dev, driven by curl", () => {
     expect(await committed).toBe(50);
     request.destroy();
     const deadline = Date.now() + 10_000;
-    while (!log.includes("stream_aborted") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(log).toMatch(/"event":"stream_aborted","route":"\/ingest\/stream","committed":\{"processed":50,"inserted":50/);
+    while (!log().includes("stream_aborted") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(log()).toMatch(/"event":"stream_aborted","route":"\/ingest\/stream","committed":\{"processed":50,"inserted":50/);
     const [row] = await sql.query("SELECT count(*)::int AS n FROM products WHERE part_key LIKE 'GONE%'");
     expect(row.n).toBe(50);
   });
@@ -171,10 +148,8 @@ describe("npm run dev, driven by curl", () => {
   });
 
   it("stops everything it started on Ctrl-C", async () => {
-    dev.kill("SIGINT");
-    const code = await new Promise((r) => dev.once("exit", r));
-    expect(code).toBe(0);
+    expect(await stack.stop()).toBe(0);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
-    await expect(fetch(`http://127.0.0.1:${NEON_PORT}/sql`, { method: "POST" })).rejects.toThrow();
+    await expect(fetch(stack.neonUrl, { method: "POST" })).rejects.toThrow();
   });
 });

@@ -1,0 +1,54 @@
+/** The ingest routes' contract: method, path, query, bodies and answers. */
+import { createRoute } from "@hono/zod-openapi";
+import { BatchResult, ErrorBody, IngestQuery, JsonBody, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
+
+const bodies = {
+  "text/plain": { schema: PipeLines },
+  "application/json": { schema: JsonBody },
+  "application/x-ndjson": { schema: NdjsonLines },
+};
+const error = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.";
+
+export const messageRoute = createRoute({
+  method: "post",
+  path: "/ingest/message",
+  summary: "Write one message",
+  description: `One pipe-delimited line or one JSON record (an Order may nest line_items, written in the same transaction). ${encodingNote}`,
+  request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
+  responses: {
+    200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
+    400: error("Invalid message: which line, which field, why"),
+    413: error("Body over MAX_BODY_BYTES"),
+    415: error("Unsupported Content-Type or Content-Encoding"),
+    503: error("Database unavailable; retry after Retry-After seconds"),
+  },
+});
+
+export const batchRoute = createRoute({
+  method: "post",
+  path: "/ingest/batch",
+  summary: "Write many messages",
+  description: `Newline-separated pipe lines, NDJSON, or a JSON array. Valid lines are written, bad ones reported; processed = inserted + duplicates + failed. ${encodingNote}`,
+  request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
+  responses: {
+    200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
+    207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
+    400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
+    413: error("Body over MAX_BODY_BYTES (after decompression)"),
+    415: error("Unsupported Content-Type or Content-Encoding"),
+    503: error("Database unavailable: the body says what was committed; retrying is safe"),
+  },
+});
+
+export const streamRoute = createRoute({
+  method: "post",
+  path: "/ingest/stream",
+  summary: "Stream messages of any size, with progress as Server-Sent Events",
+  description: `A chunked upload processed while it is read. Events: rejected (a bad line), progress (per committed flush, or per line with progress=line), then summary {status, total, inserted, duplicates, failed, entities, duration_ms} or failure {status, message, committed}. ${encodingNote}`,
+  request: { query: IngestQuery, body: { content: bodies, required: true } },
+  responses: {
+    200: { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+    415: error("Unsupported Content-Type or Content-Encoding"),
+  },
+});

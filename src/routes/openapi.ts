@@ -1,0 +1,25 @@
+/** GET /openapi.json and GET /docs: the document generated from the route definitions' zod schemas. */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import type { Context } from "hono";
+import { REGISTRY_VERSION } from "../ingest/registry.ts";
+import { batchRoute, messageRoute, streamRoute } from "./ingest.routes.ts";
+import { dashboardRoute, docsRoute, healthRoute, metricsRoute, openApiRoute, statsRoute } from "./system.routes.ts";
+
+export const ROUTES = [messageRoute, batchRoute, streamRoute, healthRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
+
+let cached: unknown;
+
+export function openApiDocument(): unknown {
+  if (cached) return cached;
+  const generator = new OpenAPIHono();
+  for (const route of ROUTES) generator.openAPIRegistry.registerPath(route);
+  cached = generator.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: { title: "nomnom-edge", version: REGISTRY_VERSION, description: "Ingest pipe-delimited, JSON and NDJSON messages into Postgres." },
+  });
+  return cached;
+}
+
+export const openApiJson = (c: Context) => c.json(openApiDocument() as object);
+export const docs = swaggerUI({ url: "/openapi.json" });

@@ -1,0 +1,84 @@
+/** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
+import { z } from "@hono/zod-openapi";
+import { RECORD_SCHEMAS } from "../generated/schemas.ts";
+import { ENTITIES } from "../ingest/registry.ts";
+
+const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
+
+/** Query parameters of the ingest routes. */
+export const IngestQuery = z.object({
+  entity: z.enum(entityNames).optional().describe("Treat every JSON record of the request as this entity (name or prefix)"),
+  progress: z.enum(["chunk", "line"]).optional().describe("/ingest/stream only: a progress event per committed chunk (default) or per line"),
+});
+
+export const ErrorBody = z.object({
+  status: z.literal("error"),
+  message: z.string(),
+  entity: z.string().nullable().optional(),
+  line: z.string().optional(),
+  field: z.string().optional(),
+  position: z.number().int().optional(),
+}).passthrough();
+
+export const LineError = z.object({
+  line_number: z.number().int(),
+  entity: z.string().nullable(),
+  field: z.string().optional(),
+  position: z.number().int().optional(),
+  message: z.string(),
+  line: z.string(),
+});
+
+const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() });
+
+export const MessageResult = z.object({
+  status: z.literal("success"),
+  entity: z.string(),
+  id: z.union([z.number().int(), z.string()]).describe("The row's id in the database (for a duplicate: the existing row's)"),
+  duplicate: z.literal(true).optional(),
+  derived: z.record(z.string(), z.object({ inserted: z.number().int(), duplicates: z.number().int() })).optional(),
+  timestamp: z.string(),
+});
+
+export const BatchResult = z.object({
+  status: z.enum(["success", "partial", "error"]),
+  processed: z.number().int().describe("inserted + duplicates + failed"),
+  inserted: z.number().int(),
+  duplicates: z.number().int().describe("Rows skipped because their natural key already exists"),
+  failed: z.number().int(),
+  errors: z.array(LineError),
+  errors_truncated: z.literal(true).optional(),
+  errors_total: z.number().int().optional(),
+  entities: z.record(z.string(), Counts),
+  duration_ms: z.number().int(),
+});
+
+export const HealthResult = z.object({
+  status: z.enum(["ok", "degraded"]),
+  database: z.enum(["connected", "unreachable"]),
+  entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
+  version: z.string(),
+});
+
+export const StatsResult = z.object({
+  total_messages_processed: z.number(),
+  messages_by_entity: z.record(z.string(), z.number()),
+  errors: z.number(),
+  uptime_seconds: z.number(),
+  requests_per_second: z.number(),
+  messages_per_second: z.number(),
+  messages_by_outcome: Counts,
+  entities: z.record(z.string(), Counts),
+  requests: z.record(z.string(), z.record(z.string(), z.number())),
+  bytes_received: z.number(),
+  database_seconds: z.number(),
+  duration_seconds: z.object({ count: z.number(), sum: z.number(), p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
+  recent: z.array(z.object({ second: z.number(), requests: z.number(), messages: z.number() })),
+  shards: z.number().int(),
+});
+
+/** A JSON body: one record of any entity (an Order may nest line_items), or an array of them. */
+const AnyRecord = z.union(Object.values(RECORD_SCHEMAS) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]);
+export const JsonBody = z.union([AnyRecord, z.array(AnyRecord)]);
+export const PipeLines = z.string().describe("Pipe-delimited lines, PREFIX|field1|field2|…, one message per line").openapi({ example: "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test" });
+export const NdjsonLines = z.string().describe("One JSON record per line");

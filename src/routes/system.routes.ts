@@ -1,0 +1,39 @@
+/** The operational routes' contract: health, stats, metrics, docs and dashboard. */
+import { createRoute } from "@hono/zod-openapi";
+import { HealthResult, StatsResult } from "./schemas.ts";
+
+const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: "string" as const } } } });
+
+export const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  summary: "Registry version and a real SELECT 1",
+  responses: {
+    200: { description: "Healthy", content: { "application/json": { schema: HealthResult } } },
+    503: { description: "The database did not answer within 2 s", content: { "application/json": { schema: HealthResult } } },
+  },
+});
+
+export const statsRoute = createRoute({
+  method: "get",
+  path: "/stats",
+  summary: "Counters merged over the Stats Durable Object shards",
+  responses: { 200: { description: "Stats", content: { "application/json": { schema: StatsResult } } } },
+});
+
+export const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus text exposition",
+  responses: { 200: text("text/plain", "Metrics (text format 0.0.4)") },
+});
+
+export const openApiRoute = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  summary: "This document",
+  responses: { 200: text("application/json", "OpenAPI 3.1 document") },
+});
+
+export const docsRoute = createRoute({ method: "get", path: "/docs", summary: "Interactive API docs", responses: { 200: text("text/html", "Swagger UI") } });
+export const dashboardRoute = createRoute({ method: "get", path: "/dashboard", summary: "Live dashboard", responses: { 200: text("text/html", "The dashboard page") } });

@@ -1,0 +1,53 @@
+/** Starts `npm run dev`'s script for an end-to-end test, on its own ports, database and state folder. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freshDatabase } from "./database.ts";
+
+export const root = resolve(import.meta.dirname, "../..");
+
+export interface DevStack {
+  base: string;
+  /** The local Neon endpoint's /sql URL. */
+  neonUrl: string;
+  process: ChildProcess;
+  log(): string;
+  stop(): Promise<number | null>;
+}
+
+export async function startDevStack(options: { port: number; neonPort: number; database: string }): Promise<DevStack> {
+  const databaseUrl = await freshDatabase(options.database);
+  const env = {
+    ...process.env,
+    PORT: String(options.port),
+    NEON_LOCAL_PORT: String(options.neonPort),
+    PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: mkdtempSync(join(tmpdir(), "pglite-")) }),
+  };
+  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d) => (log += d));
+  child.stderr!.on("data", (d) => (log += d));
+  const base = `http://localhost:${options.port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`npm run dev exited with ${child.exitCode}:\n${log}`);
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error(`npm run dev did not become healthy in 90 s:\n${log}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    base,
+    neonUrl: `http://127.0.0.1:${options.neonPort}/sql`,
+    process: child,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGINT");
+        await new Promise((r) => child.once("exit", r));
+      }
+      return child.exitCode;
+    },
+  };
+}

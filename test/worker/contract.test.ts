@@ -1,0 +1,33 @@
+/** Real responses parse with the zod schemas the OpenAPI document is generated from: the docs cannot drift unnoticed. */
+import { SELF } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult } from "../../src/routes/schemas.ts";
+import { post, resetDatabase } from "./support.ts";
+
+beforeEach(resetDatabase);
+
+describe("responses match the documented schemas", () => {
+  it("for /ingest/message, success and error", async () => {
+    MessageResult.parse(await (await post("/ingest/message", "C|C1|Ann|x|1|5|1.00|A|b", "text/plain")).json());
+    MessageResult.parse(await (await post("/ingest/message", "C|C1|Ann|x|1|5|1.00|A|b", "text/plain")).json());
+    ErrorBody.parse(await (await post("/ingest/message", "C|C1", "text/plain")).json());
+  });
+
+  it("for /ingest/batch, every status", async () => {
+    for (const body of ["C|C2|Ann|x|1|5|1.00|A|b", "C|C3|Ann|x|1|5|1.00|A|b\nX|y", "X|y"]) {
+      const res = await post("/ingest/batch", body, "text/plain");
+      expect(BatchResult.safeParse(await res.json()).success).toBe(true);
+    }
+  });
+
+  it("for /health and /stats", async () => {
+    HealthResult.parse(await (await SELF.fetch("http://nomnom.test/health")).json());
+    StatsResult.parse(await (await SELF.fetch("http://nomnom.test/stats")).json());
+  });
+
+  it("rejects a query parameter outside the documented enum", async () => {
+    const res = await post("/ingest/batch?entity=Invoice", "{}", "application/json");
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ message: expect.stringMatching(/^query parameter entity: /) });
+  });
+});
