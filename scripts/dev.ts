@@ -2,7 +2,7 @@
  * npm run dev: the whole local stack in one command.
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
- *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR and PERSIST_DIR change the rest)
+ *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR and STATS_ENABLED change the rest)
  * Ctrl-C stops everything it started.
  */
 import { spawn } from "node:child_process";
@@ -26,6 +26,7 @@ const wrangler = spawn(
     "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
     "--var", `DATABASE_URL:${LOCAL_CONNECTION_STRING}`,
     "--show-interactive-dev-session=false",
+    ...(process.env.STATS_ENABLED ? ["--var", `STATS_ENABLED:${process.env.STATS_ENABLED}`] : []),
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],
