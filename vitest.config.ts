@@ -22,7 +22,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL } },
+            miniflare: {
+              bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL, ALLOW_ANONYMOUS: "true" },
+              // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.
+              ratelimits: {
+                RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+                STRICT_LIMITER: { namespace_id: "1002", simple: { limit: 3, period: 60 } },
+              },
+            },
           }),
         ],
         test: {

@@ -25,6 +25,8 @@ const wrangler = spawn(
     "--port", port, "--ip", process.env.HOST ?? "localhost",
     "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
     "--var", `DATABASE_URL:${LOCAL_CONNECTION_STRING}`,
+    // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).
+    "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
     ...(process.env.STATS_ENABLED ? ["--var", `STATS_ENABLED:${process.env.STATS_ENABLED}`] : []),
     // Local Durable Object (stats) state; tests give each stack its own folder.

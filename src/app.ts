@@ -11,23 +11,33 @@ import { observe, type RequestMeter } from "./middleware/observe.ts";
 import { dashboard } from "./routes/dashboard.ts";
 import { batchRoute, messageRoute, streamRoute } from "./routes/ingest.routes.ts";
 import { docs, openApiJson } from "./routes/openapi.ts";
-import { dashboardRoute, docsRoute, healthRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
+import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
 import { requestId } from "hono/request-id";
+import type { Principal } from "./auth/api-keys.ts";
+import { authorize } from "./middleware/authorize.ts";
+import { corsFromSettings } from "./middleware/cors.ts";
+import { rateLimit } from "./middleware/rate-limit.ts";
+import { limits } from "./routes/limits.ts";
 
-export type AppEnv = { Bindings: Bindings; Variables: { meter: RequestMeter; requestId: string } };
+export type AppEnv = { Bindings: Bindings; Variables: { meter: RequestMeter; requestId: string; principal: Principal } };
 
 const RETRY_AFTER_SECONDS = "5";
+
+const writer = [authorize("write"), rateLimit()] as const;
+const reader = [authorize("read"), rateLimit()] as const;
 
 // Paths come from the route definitions the OpenAPI document is generated from.
 export const app = new Hono<AppEnv>()
   .use(requestId())
   .use(observe())
-  .post(messageRoute.path, ingestMessage)
-  .post(batchRoute.path, ingestBatch)
-  .post(streamRoute.path, ingestStream)
+  .use(corsFromSettings())
+  .post(messageRoute.path, ...writer, ingestMessage)
+  .post(batchRoute.path, ...writer, ingestBatch)
+  .post(streamRoute.path, ...writer, ingestStream)
+  .get(statsRoute.path, ...reader, stats)
+  .get(metricsRoute.path, ...reader, metrics)
   .get(healthRoute.path, health)
-  .get(statsRoute.path, stats)
-  .get(metricsRoute.path, metrics)
+  .get(limitsRoute.path, limits)
   .get(openApiRoute.path, openApiJson)
   .get(docsRoute.path, docs)
   .get(dashboardRoute.path, dashboard);
@@ -37,6 +47,7 @@ app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method}
 app.onError((error, c) => {
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", RETRY_AFTER_SECONDS);
+    if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
     return c.json({ status: "error", message: error.message, ...error.details }, error.status as ContentfulStatusCode);
   }
   if (error instanceof TransientDatabaseError) {

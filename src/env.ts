@@ -15,6 +15,14 @@ export interface Bindings {
   DB_TIMEOUT_MS?: string;
   STATS_ENABLED?: string;
   STATS_SHARDS?: string;
+  /** Secret: JSON list of {id, sha256, scopes} (see src/auth/api-keys.ts). */
+  API_KEYS?: string;
+  ALLOW_ANONYMOUS?: string;
+  MAX_BATCH_ITEMS?: string;
+  CORS_ORIGINS?: string;
+  RATE_LIMIT?: string;
+  RATE_LIMIT_PERIOD?: string;
+  RATE_LIMITER?: RateLimit;
 }
 
 // zod/mini: the same checks as zod, a fraction of the bundle.
@@ -30,6 +38,14 @@ const Settings = z.object({
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),
+  /** Requests without a key get every scope: for npm run dev and tests, never a deployment by default. */
+  ALLOW_ANONYMOUS: z._default(z.stringbool(), false),
+  MAX_BATCH_ITEMS: positiveInt(10_000),
+  /** Comma-separated origins allowed by CORS; empty: CORS off. */
+  CORS_ORIGINS: z._default(z.string(), ""),
+  /** The [[ratelimits]] binding's numbers, repeated here because the binding cannot be asked for them. */
+  RATE_LIMIT: positiveInt(1000),
+  RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -38,6 +54,6 @@ let cached: { source: Bindings; settings: Settings } | undefined;
 
 /** Settings from the bindings; parsed on first use, again only if the bindings object changes. */
 export function settingsOf(env: Bindings): Settings {
-  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined }) };
+  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined }) };
   return cached.settings;
 }

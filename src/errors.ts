@@ -3,8 +3,11 @@
 const STATUS = {
   bad_request: 400,
   invalid_message: 400,
+  unauthorized: 401,
+  forbidden: 403,
   body_too_large: 413,
   unsupported_media_type: 415,
+  rate_limited: 429,
   /** nginx's "client closed request": nobody is left to read the answer, but the logs are. */
   client_closed: 499,
   database_unavailable: 503,

@@ -1,5 +1,6 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
+import { IngestError } from "../errors.ts";
 import { bodyStream, decodeLines, readAll } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import type { IngestRun } from "./ingest-run.ts";
@@ -10,12 +11,24 @@ import { oversizeLine, parseBody, parseLines, type LineOptions } from "./parse-m
  * Lines and NDJSON are parsed while the body arrives, so memory does not grow with it;
  * a JSON document (one record or an array) is read whole, up to MAX_BODY_BYTES.
  */
-export async function feed(request: Request, settings: Settings, run: IngestRun, options: LineOptions = {}, received?: { bytes: number }): Promise<void> {
+export interface FeedOptions extends LineOptions {
+  /** More messages than this: 413 as soon as it is seen. */
+  maxMessages?: number;
+}
+
+function checkCount(run: IngestRun, max: number | undefined): void {
+  if (max !== undefined && run.sink.messages > max) {
+    throw new IngestError("body_too_large", `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`, { limit_items: max });
+  }
+}
+
+export async function feed(request: Request, settings: Settings, run: IngestRun, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, settings.MAX_BODY_BYTES, received);
   if (format === "json") {
     const { text, invalidLines } = decodeLines(await readAll(body));
     parseBody("json", text, invalidLines, options, run.sink);
+    checkCount(run, options.maxMessages);
     await run.step();
     return;
   }
@@ -25,6 +38,7 @@ export async function feed(request: Request, settings: Settings, run: IngestRun,
       run.sink.errors.push(oversizeLine(lineNumber, settings.MAX_LINE_BYTES));
     }
     parseLines(format, batch.text, batch.firstLine, batch.invalidLines, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
+    checkCount(run, options.maxMessages);
     await run.step();
   }
 }

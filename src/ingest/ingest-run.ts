@@ -18,7 +18,7 @@ export interface RunOptions {
   limits?: WriteLimits;
   /** Rows gathered before a flush is written (the unit of progress events). */
   flushRows?: number;
-  /** A slow upload still commits (and reports progress) at least this often. */
+  /** A slow upload still commits (and reports progress) at least this often; Infinity: only when full or finished. */
   flushMs?: number;
   /** Called with the totals after each committed flush, and the errors found since the last call. */
   onCommit?(totals: Totals, errors: LineError[]): void;

@@ -57,13 +57,21 @@ export function forEachLine(text: string, visit: (line: string, lineNumber: numb
   }
 }
 
+/** Says why the caller may not write an entity, or undefined when it may. */
+export type EntityGuard = (entity: EntityDef) => string | undefined;
+
 /** One pipe-delimited line: PREFIX|field1|field2|… */
-export function parseLine(line: string, lineNumber: number, out: ParsedBody): void {
+export function parseLine(line: string, lineNumber: number, out: ParsedBody, guard?: EntityGuard): void {
   const bar = line.indexOf("|");
   const prefix = bar === -1 ? line : line.slice(0, bar);
   const entity = entityByPrefix(prefix);
   if (!entity) {
     out.errors.push(lineError(lineNumber, null, `unknown prefix ${JSON.stringify(prefix.slice(0, 20))} (known: ${PREFIXES})`, line));
+    return;
+  }
+  const refused = guard?.(entity);
+  if (refused) {
+    out.errors.push(lineError(lineNumber, entity, refused, line));
     return;
   }
   const nul = line.indexOf("\u0000");
@@ -92,7 +100,7 @@ function resolveEntity(record: JsonRecord, forced: EntityDef | undefined): Entit
 }
 
 /** One JSON record, with the rows of its derived children (an Order's line_items): all or none. */
-export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, forced?: EntityDef): void {
+export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, forced?: EntityDef, guard?: EntityGuard): void {
   // Array elements have no source line of their own: their text is made only for an error.
   const line = () => (typeof source === "string" ? source : source());
   if (!isRecord(record)) {
@@ -102,6 +110,11 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
   const entity = resolveEntity(record, forced);
   if (typeof entity === "string") {
     out.errors.push(lineError(lineNumber, null, entity, line()));
+    return;
+  }
+  const refused = guard?.(entity);
+  if (refused) {
+    out.errors.push(lineError(lineNumber, entity, refused, line()));
     return;
   }
   const parsed = entity.parseRecord(record);
@@ -118,6 +131,11 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
       return;
     }
     const childEntity = entityByName(child.entity)!;
+    const childRefused = items.length > 0 ? guard?.(childEntity) : undefined;
+    if (childRefused) {
+      out.errors.push(lineError(lineNumber, childEntity, `${child.field}: ${childRefused}`, line()));
+      return;
+    }
     for (let i = 0; i < items.length; i++) {
       const item: unknown = items[i];
       const childParsed = isRecord(item) ? childEntity.parseRecord(child.derive(parsed.row, item)) : undefined;
@@ -145,6 +163,8 @@ export type BodyFormat = "text" | "ndjson" | "json";
 
 export interface LineOptions {
   forced?: EntityDef;
+  /** Refuses entities the caller may not write: their lines become rejected lines. */
+  guard?: EntityGuard;
   /** Longer lines are rejected, not parsed. */
   maxLineChars?: number;
   /** Called after each line with its number (for per-line progress). */
@@ -158,10 +178,10 @@ export function parseLines(format: "text" | "ndjson", text: string, firstLine: n
     out.messages++;
     if (invalidLines.has(lineNumber)) out.errors.push(lineError(lineNumber, null, "line is not valid UTF-8", line));
     else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
-    else if (format === "text") parseLine(line, lineNumber, out);
+    else if (format === "text") parseLine(line, lineNumber, out, options.guard);
     else {
       const record = parseJsonText(line, lineNumber, out);
-      if (record !== undefined) parseRecord(record, lineNumber, line, out, options.forced);
+      if (record !== undefined) parseRecord(record, lineNumber, line, out, options.forced, options.guard);
     }
     options.onLine?.(lineNumber);
   }, firstLine);
@@ -186,6 +206,6 @@ export function parseBody(format: BodyFormat, text: string, invalidLines: Readon
   const value = parseJsonText(text, 1, out);
   const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
   out.messages += Math.max(records.length, out.errors.length - before);
-  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options.forced));
+  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options.forced, options.guard));
   return out;
 }

@@ -45,8 +45,9 @@ export function observe(): MiddlewareHandler<AppEnv> {
         dbSeconds: meter.dbSeconds,
         durationSeconds: (at - started) / 1000,
         messages: meter.messages,
+        keyId: c.get("principal")?.keyId ?? null,
       };
-      console.log(JSON.stringify({ request_id: c.get("requestId"), method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
+      console.log(JSON.stringify({ request_id: c.get("requestId"), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
       const settings = settingsOf(c.env);
       if (settings.STATS_ENABLED && c.env.STATS) {
         return recordDelta(c.env.STATS, settings.STATS_SHARDS, delta).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));

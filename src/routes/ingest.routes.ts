@@ -13,6 +13,7 @@ const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.
 export const messageRoute = createRoute({
   method: "post",
   path: "/ingest/message",
+  security: [{ bearer: [] }],
   summary: "Write one message",
   description: `One pipe-delimited line or one JSON record (an Order may nest line_items, written in the same transaction). ${encodingNote}`,
   request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
@@ -20,7 +21,10 @@ export const messageRoute = createRoute({
     200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
     400: error("Invalid message: which line, which field, why"),
     413: error("Body over MAX_BODY_BYTES"),
+    401: error("Missing or invalid API key"),
+    403: error("The key may not write this entity"),
     415: error("Unsupported Content-Type or Content-Encoding"),
+    429: error("Rate limit exceeded; retry after Retry-After seconds"),
     503: error("Database unavailable; retry after Retry-After seconds"),
   },
 });
@@ -28,6 +32,7 @@ export const messageRoute = createRoute({
 export const batchRoute = createRoute({
   method: "post",
   path: "/ingest/batch",
+  security: [{ bearer: [] }],
   summary: "Write many messages",
   description: `Newline-separated pipe lines, NDJSON, or a JSON array. Valid lines are written, bad ones reported; processed = inserted + duplicates + failed. ${encodingNote}`,
   request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
@@ -35,8 +40,11 @@ export const batchRoute = createRoute({
     200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
     400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
-    413: error("Body over MAX_BODY_BYTES (after decompression)"),
+    401: error("Missing or invalid API key"),
+    403: error("The key may not write any entity"),
+    413: error("Body over MAX_BODY_BYTES (after decompression) or more than MAX_BATCH_ITEMS messages; nothing was written"),
     415: error("Unsupported Content-Type or Content-Encoding"),
+    429: error("Rate limit exceeded; retry after Retry-After seconds"),
     503: error("Database unavailable: the body says what was committed; retrying is safe"),
   },
 });
@@ -44,11 +52,15 @@ export const batchRoute = createRoute({
 export const streamRoute = createRoute({
   method: "post",
   path: "/ingest/stream",
+  security: [{ bearer: [] }],
   summary: "Stream messages of any size, with progress as Server-Sent Events",
   description: `A chunked upload processed while it is read. Events: rejected (a bad line), progress (per committed flush, or per line with progress=line), then summary {status, total, inserted, duplicates, failed, entities, duration_ms} or failure {status, message, committed}. ${encodingNote}`,
   request: { query: IngestQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+    401: error("Missing or invalid API key"),
+    403: error("The key may not write any entity"),
     415: error("Unsupported Content-Type or Content-Encoding"),
+    429: error("Rate limit exceeded; retry after Retry-After seconds"),
   },
 });

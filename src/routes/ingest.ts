@@ -1,6 +1,7 @@
 /** POST /ingest/message and POST /ingest/batch: decode → parse → write → an honest answer. */
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
+import { canWrite, type Principal } from "../auth/api-keys.ts";
 import { database, neonRunner, writeOne } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
@@ -14,6 +15,13 @@ import { IngestRun } from "../ingest/ingest-run.ts";
 import { parseBody, type LineError } from "../ingest/parse-messages.ts";
 import { entityByName } from "../ingest/registry.ts";
 import { IngestQuery } from "./schemas.ts";
+
+export function scopeRefusal(principal: Principal, entity: EntityDef): string {
+  return `key ${principal.keyId} may not write entity ${entity.name} (its scopes: ${[...principal.scopes].join(", ")})`;
+}
+
+/** Out-of-scope entities become rejected lines, never a silent drop. */
+export const entityGuard = (principal: Principal) => (entity: EntityDef) => (canWrite(principal, entity.name) ? undefined : scopeRefusal(principal, entity));
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
 export function ingestQuery(c: Context<AppEnv>): { forced?: EntityDef; progress?: "chunk" | "line" } {
@@ -40,6 +48,12 @@ export async function ingestMessage(c: Context<AppEnv>) {
     const { message, entity, line, field, position } = error;
     meter.messages[entity ?? "(unknown)"] = { inserted: 0, duplicates: 0, failed: 1 };
     throw new IngestError("invalid_message", message, { entity, line, field, position });
+  }
+  const principal = c.get("principal");
+  const refused = parsed.rows.find((r) => !canWrite(principal, r.entity.name));
+  if (refused) {
+    meter.messages[refused.entity.name] = { inserted: 0, duplicates: 0, failed: 1 };
+    throw new IngestError("forbidden", scopeRefusal(principal, refused.entity), { entity: refused.entity.name });
   }
   const [parent, ...derived] = parsed.rows;
   const children = new Map<EntityDef, Row[]>();
@@ -75,9 +89,10 @@ export async function ingestBatch(c: Context<AppEnv>) {
   const cap = settings.MAX_ERRORS_REPORTED;
   const errors: LineError[] = [];
   const meter = c.get("meter");
-  const run = new IngestRun(neonRunner(database(settings), meter), { onError: (e) => void (errors.length < cap && errors.push(e)) });
+  // A batch is written only once it is whole (at most MAX_BATCH_ITEMS messages): a 413 writes nothing.
+  const run = new IngestRun(neonRunner(database(settings), meter), { flushRows: Infinity, flushMs: Infinity, onError: (e) => void (errors.length < cap && errors.push(e)) });
   meter.messages = run.totals.entities;
-  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced }, meter);
+  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS }, meter);
   const totals = await run.finish();
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
   const committed = totals.inserted + totals.duplicates;

@@ -4,9 +4,9 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { REGISTRY_VERSION } from "../ingest/registry.ts";
 import { batchRoute, messageRoute, streamRoute } from "./ingest.routes.ts";
-import { dashboardRoute, docsRoute, healthRoute, metricsRoute, openApiRoute, statsRoute } from "./system.routes.ts";
+import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./system.routes.ts";
 
-export const ROUTES = [messageRoute, batchRoute, streamRoute, healthRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
+export const ROUTES = [messageRoute, batchRoute, streamRoute, healthRoute, limitsRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
 
 let cached: unknown;
 
@@ -14,6 +14,11 @@ export function openApiDocument(): unknown {
   if (cached) return cached;
   const generator = new OpenAPIHono();
   for (const route of ROUTES) generator.openAPIRegistry.registerPath(route);
+  generator.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "API key: write:<Entity> or write:* scopes for the ingest routes, read for /stats and /metrics",
+  });
   cached = generator.getOpenAPI31Document({
     openapi: "3.1.0",
     info: { title: "nomnom-edge", version: REGISTRY_VERSION, description: "Ingest pipe-delimited, JSON and NDJSON messages into Postgres." },

@@ -70,11 +70,21 @@ export const StatsResult = z.object({
   messages_by_outcome: Counts,
   entities: z.record(z.string(), Counts),
   requests: z.record(z.string(), z.record(z.string(), z.number())),
+  requests_by_key: z.record(z.string(), z.number()),
   bytes_received: z.number(),
   database_seconds: z.number(),
   duration_seconds: z.object({ count: z.number(), sum: z.number(), p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
   recent: z.array(z.object({ second: z.number(), requests: z.number(), messages: z.number() })),
   shards: z.number().int(),
+});
+
+export const LimitsResult = z.object({
+  max_body_bytes: z.number().int().describe("After decompression; over it: 413"),
+  max_line_bytes: z.number().int().describe("A longer line is a rejected line"),
+  max_batch_items: z.number().int().describe("Messages per /ingest/batch request; over it: 413"),
+  max_errors_reported: z.number().int(),
+  rows_per_statement: z.number().int(),
+  rate_limit: z.object({ requests: z.number().int(), period_seconds: z.number().int(), per: z.string() }),
 });
 
 /** A JSON body: one record of any entity (an Order may nest line_items), or an array of them. */

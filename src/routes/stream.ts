@@ -13,7 +13,7 @@ import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
-import { ingestQuery } from "./ingest.ts";
+import { entityGuard, ingestQuery } from "./ingest.ts";
 import { SseEvents } from "./sse-events.ts";
 
 export function ingestStream(c: Context<AppEnv>) {
@@ -37,7 +37,7 @@ export function ingestStream(c: Context<AppEnv>) {
     meter.messages = run.totals.entities;
     const onLine = perLine ? (lineNumber: number) => events.progress({ line_number: lineNumber, ...run.totals }) : undefined;
     try {
-      await feed(c.req.raw, settings, run, { forced, onLine }, meter);
+      await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
       events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });

@@ -1,6 +1,6 @@
 /** The operational routes' contract: health, stats, metrics, docs and dashboard. */
 import { createRoute } from "@hono/zod-openapi";
-import { HealthResult, StatsResult } from "./schemas.ts";
+import { HealthResult, LimitsResult, StatsResult } from "./schemas.ts";
 
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: "string" as const } } } });
 
@@ -17,6 +17,7 @@ export const healthRoute = createRoute({
 export const statsRoute = createRoute({
   method: "get",
   path: "/stats",
+  security: [{ bearer: [] }],
   summary: "Counters merged over the Stats Durable Object shards",
   responses: { 200: { description: "Stats", content: { "application/json": { schema: StatsResult } } } },
 });
@@ -24,6 +25,7 @@ export const statsRoute = createRoute({
 export const metricsRoute = createRoute({
   method: "get",
   path: "/metrics",
+  security: [{ bearer: [] }],
   summary: "Prometheus text exposition",
   responses: { 200: text("text/plain", "Metrics (text format 0.0.4)") },
 });
@@ -37,3 +39,10 @@ export const openApiRoute = createRoute({
 
 export const docsRoute = createRoute({ method: "get", path: "/docs", summary: "Interactive API docs", responses: { 200: text("text/html", "Swagger UI") } });
 export const dashboardRoute = createRoute({ method: "get", path: "/dashboard", summary: "Live dashboard", responses: { 200: text("text/html", "The dashboard page") } });
+
+export const limitsRoute = createRoute({
+  method: "get",
+  path: "/limits",
+  summary: "The limits in force: body, line and batch sizes, rate limit",
+  responses: { 200: { description: "Limits", content: { "application/json": { schema: LimitsResult } } } },
+});

@@ -35,6 +35,9 @@ export function prometheusText(snapshot: StatsSnapshot, now = Date.now()): strin
     for (const [code, value] of Object.entries(codes)) out.push(`http_requests_total{route="${label(route)}",code="${label(code)}"} ${value}`);
   }
 
+  family(out, "http_requests_by_key_total", "counter", "HTTP requests, by API key id (never the key itself).");
+  for (const [keyId, value] of Object.entries(d.byKey)) out.push(`http_requests_by_key_total{key_id="${label(keyId)}"} ${value}`);
+
   family(out, "ingestion_database_seconds_total", "counter", "Time spent waiting for the database, summed over statements.");
   out.push(`ingestion_database_seconds_total ${d.dbSeconds}`);
   family(out, "ingestion_received_bytes_total", "counter", "Request body bytes received, as sent (before decompression).");

@@ -18,6 +18,8 @@ export interface StatsDelta {
   dbSeconds: number;
   durationSeconds: number;
   messages: Record<string, MessageCounts>;
+  /** The API key's id (never the key); null when anonymous. */
+  keyId: string | null;
 }
 
 /** One shard's counters as its Durable Object returns them; merged by addition. */
@@ -32,6 +34,7 @@ export interface StatsSnapshot {
 export const key = {
   messages: (entity: string, outcome: keyof MessageCounts) => `messages|${entity}|${outcome}`,
   requests: (route: string, status: number) => `requests|${route}|${status}`,
+  requestsByKey: (keyId: string) => `requests_by_key|${keyId}`,
   bucket: (index: number) => `duration_bucket|${index}`,
   durationSum: "duration_sum",
   durationCount: "duration_count",
@@ -47,6 +50,7 @@ export function increments(delta: StatsDelta): [string, number][] {
     [key.dbSeconds, delta.dbSeconds],
     [key.durationSum, delta.durationSeconds],
     [key.durationCount, 1],
+    [key.requestsByKey(delta.keyId ?? "(anonymous)"), 1],
   ];
   const bucket = DURATION_BUCKETS.findIndex((le) => delta.durationSeconds <= le);
   out.push([key.bucket(bucket === -1 ? DURATION_BUCKETS.length : bucket), 1]);

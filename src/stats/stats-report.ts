@@ -11,15 +11,17 @@ export interface EntityOutcomes {
 export function dimensions(snapshot: StatsSnapshot) {
   const entities: Record<string, EntityOutcomes> = {};
   const requests: Record<string, Record<string, number>> = {};
+  const byKey: Record<string, number> = {};
   const buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
   for (const [name, value] of Object.entries(snapshot.counters)) {
     const [kind, a, b] = name.split("|");
     if (kind === "messages") (entities[a] ??= { inserted: 0, duplicates: 0, failed: 0 })[b as keyof EntityOutcomes] += value;
     else if (kind === "requests") (requests[a] ??= {})[b] = value;
     else if (kind === "duration_bucket") buckets[Number(a)] = value;
+    else if (kind === "requests_by_key") byKey[a] = value;
   }
   const c = snapshot.counters;
-  return { entities, requests, buckets, durationSum: c.duration_sum ?? 0, durationCount: c.duration_count ?? 0, bytes: c.bytes_received ?? 0, dbSeconds: c.db_seconds ?? 0 };
+  return { entities, requests, byKey, buckets, durationSum: c.duration_sum ?? 0, durationCount: c.duration_count ?? 0, bytes: c.bytes_received ?? 0, dbSeconds: c.db_seconds ?? 0 };
 }
 
 /** A quantile estimated from histogram buckets by linear interpolation inside the bucket. */
@@ -62,6 +64,7 @@ export function statsReport(snapshot: StatsSnapshot, shards: number, now = Date.
     messages_by_outcome: outcomes,
     entities: d.entities,
     requests: d.requests,
+    requests_by_key: d.byKey,
     bytes_received: d.bytes,
     database_seconds: round(d.dbSeconds),
     duration_seconds: {

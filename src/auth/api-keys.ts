@@ -1,0 +1,66 @@
+/**
+ * API keys: the secret API_KEYS holds only SHA-256 hashes with a key id and scopes, e.g.
+ *   [{"id":"loader","sha256":"9f86d0…","scopes":["write:Order","write:OrderLineItem","read"]}]
+ * Scopes: "write:<Entity>" or "write:*" for ingest routes, "read" for /stats and /metrics.
+ */
+import * as z from "zod/mini";
+
+const KeyEntry = z.object({
+  id: z.string().check(z.minLength(1)),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits")),
+  scopes: z.array(z.string().check(z.regex(/^(read|write:(\*|[A-Z][A-Za-z0-9]*))$/, "scopes are read, write:* or write:<Entity>"))),
+});
+const KeyList = z.array(KeyEntry);
+
+export interface StoredKey {
+  id: string;
+  hash: Uint8Array;
+  scopes: ReadonlySet<string>;
+}
+
+/** Who is calling: a key, or anonymous (key id null) where the deployment allows it. */
+export interface Principal {
+  keyId: string | null;
+  scopes: ReadonlySet<string>;
+}
+
+export const ANONYMOUS: Principal = { keyId: null, scopes: new Set(["write:*", "read"]) };
+
+export const canWrite = (p: Principal, entity: string) => p.scopes.has("write:*") || p.scopes.has(`write:${entity}`);
+export const canRead = (p: Principal) => p.scopes.has("read");
+export const canWriteAny = (p: Principal) => [...p.scopes].some((s) => s.startsWith("write:"));
+
+const fromHex = (hex: string) => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
+
+let parsed: { source: string; keys: StoredKey[] } | undefined;
+
+/** The configured keys, parsed once per secret value; a malformed secret is a configuration error, said plainly. */
+export function storedKeys(secret: string | undefined): StoredKey[] {
+  if (!secret) return [];
+  if (parsed?.source === secret) return parsed.keys;
+  let json: unknown;
+  try {
+    json = JSON.parse(secret);
+  } catch {
+    throw new Error("API_KEYS is not valid JSON");
+  }
+  const result = KeyList.safeParse(json);
+  if (!result.success) throw new Error(`API_KEYS is malformed: ${result.error.issues[0].message}`);
+  const keys = result.data.map((k) => ({ id: k.id, hash: fromHex(k.sha256), scopes: new Set(k.scopes) }));
+  parsed = { source: secret, keys };
+  return keys;
+}
+
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+/** Compares the presented key's hash with every stored hash in constant time. */
+export async function findKey(presented: string, keys: StoredKey[]): Promise<StoredKey | undefined> {
+  const hash = await sha256(presented);
+  let found: StoredKey | undefined;
+  for (const key of keys) {
+    if (crypto.subtle.timingSafeEqual(hash, key.hash)) found ??= key;
+  }
+  return found;
+}

@@ -1,0 +1,35 @@
+/**
+ * authorize(need): Bearer API keys. Missing or wrong key: 401 with WWW-Authenticate; a key without
+ * the scope: 403. Without a key, a request is anonymous only where ALLOW_ANONYMOUS is set (npm run
+ * dev and the tests); a deployment with no keys and no such setting refuses writes and reads.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app.ts";
+import { ANONYMOUS, canRead, canWriteAny, findKey, storedKeys, type Principal } from "../auth/api-keys.ts";
+import { settingsOf } from "../env.ts";
+import { IngestError } from "../errors.ts";
+
+export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
+  return async function authorize(c, next) {
+    const settings = settingsOf(c.env);
+    const header = c.req.header("authorization");
+    let principal: Principal;
+    if (!header) {
+      if (!settings.ALLOW_ANONYMOUS) {
+        const why = storedKeys(c.env.API_KEYS).length === 0 ? "this deployment has no API keys configured and does not allow anonymous access" : "send Authorization: Bearer <key>";
+        throw new IngestError("unauthorized", `an API key is required: ${why}`);
+      }
+      principal = ANONYMOUS;
+    } else {
+      const token = /^Bearer +([!-~]{1,512})$/.exec(header)?.[1];
+      if (!token) throw new IngestError("unauthorized", "the Authorization header must be: Bearer <key>");
+      const key = await findKey(token, storedKeys(c.env.API_KEYS));
+      if (!key) throw new IngestError("unauthorized", "the API key is not valid");
+      principal = { keyId: key.id, scopes: key.scopes };
+    }
+    c.set("principal", principal);
+    if (need === "read" && !canRead(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not read stats (it has no "read" scope)`);
+    if (need === "write" && !canWriteAny(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not write any entity`);
+    await next();
+  };
+}
