@@ -8,6 +8,8 @@ const TEST_NEON_URL = process.env.TEST_NEON_URL ?? "http://127.0.0.1:45432/sql";
 export default defineConfig({
   test: {
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    // Request logs are one JSON line each: shown for failing tests only.
+    silent: "passed-only",
     projects: [
       {
         test: {

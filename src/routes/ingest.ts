@@ -25,10 +25,13 @@ export const entityGuard = (principal: Principal) => (entity: EntityDef) => (can
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
 export function ingestQuery(c: Context<AppEnv>): { forced?: EntityDef; progress?: "chunk" | "line" } {
+  const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
+  if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
   const parsed = IngestQuery.safeParse(c.req.query());
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new IngestError("bad_request", `query parameter ${String(issue.path[0])}: ${issue.message}`);
+    const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
+    throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
   }
   const { entity, progress } = parsed.data;
   return { forced: entity === undefined ? undefined : entityByName(entity), progress };
@@ -97,9 +100,11 @@ export async function ingestBatch(c: Context<AppEnv>) {
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
   const committed = totals.inserted + totals.duplicates;
   const status = totals.failed === 0 ? "success" : committed > 0 ? "partial" : "error";
+  const message = status === "partial" ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written` : status === "error" ? `nothing could be written: all ${totals.failed} messages rejected` : undefined;
   return c.json(
     {
       status,
+      ...(message ? { message } : {}),
       processed: totals.processed,
       inserted: totals.inserted,
       duplicates: totals.duplicates,

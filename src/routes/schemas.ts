@@ -6,7 +6,7 @@ import { ENTITIES } from "../ingest/registry.ts";
 const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
 
 /** Query parameters of the ingest routes. */
-export const IngestQuery = z.object({
+export const IngestQuery = z.strictObject({
   entity: z.enum(entityNames).optional().describe("Treat every JSON record of the request as this entity (name or prefix)"),
   progress: z.enum(["chunk", "line"]).optional().describe("/ingest/stream only: a progress event per committed chunk (default) or per line"),
 });
@@ -42,6 +42,7 @@ export const MessageResult = z.object({
 
 export const BatchResult = z.object({
   status: z.enum(["success", "partial", "error"]),
+  message: z.string().optional().describe("A summary when some or all messages were rejected"),
   processed: z.number().int().describe("inserted + duplicates + failed"),
   inserted: z.number().int(),
   duplicates: z.number().int().describe("Rows skipped because their natural key already exists"),

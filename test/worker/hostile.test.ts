@@ -1,0 +1,35 @@
+import { SELF } from "cloudflare:test";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostileCases } from "../support/hostile-corpus.ts";
+import { resetDatabase, sql } from "./support.ts";
+
+const cases = hostileCases();
+const fiveHundreds: string[] = [];
+
+beforeAll(resetDatabase);
+afterAll(() => {
+  console.log(`hostile-input corpus: ${cases.length} cases, ${fiveHundreds.length} answered 5xx`);
+});
+
+describe("the hostile-input corpus", () => {
+  it("has at least 200 cases", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(200);
+  });
+
+  for (const c of cases) {
+    it(`answers ${c.expect.join(" or ")} to ${c.name}, and loses nothing else`, async () => {
+      const res = await SELF.fetch(`http://nomnom.test${c.path}`, { method: c.method ?? "POST", headers: c.headers, body: c.body });
+      if (res.status >= 500) fiveHundreds.push(c.name);
+      const text = await res.text();
+      expect(res.status, text.slice(0, 300)).toBeLessThan(500);
+      expect(c.expect, `status ${res.status}: ${text.slice(0, 300)}`).toContain(res.status);
+      if (res.status >= 400) expect(JSON.parse(text)).toMatchObject({ status: "error", message: expect.any(String) });
+      if (c.validKey) expect(await sql.query("SELECT 1 FROM customers WHERE customer_key = $1", [c.validKey])).toHaveLength(1);
+    });
+  }
+
+  it("left the tables and Object.prototype intact", async () => {
+    expect(await sql.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename IN ('orders', 'order_line_items', 'customers', 'products')")).toEqual([{ n: 4 }]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
