@@ -6,13 +6,12 @@
  */
 import { execSync } from "node:child_process";
 import { createReadStream, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createGzip } from "node:zlib";
-import { createParser } from "eventsource-parser";
 import { tpchLines } from "../../test/support/tpch.ts";
+import { streamUpload } from "./paths/stream.ts";
 
 const { values } = parseArgs({ options: { lines: { type: "string", default: "500000" }, url: { type: "string", default: "http://localhost:8080" }, gzip: { type: "boolean" } } });
 const lineCount = Number(values.lines);
@@ -36,39 +35,20 @@ const before = rssKb();
 let peak = before;
 const sampler = setInterval(() => (peak = Math.max(peak, rssKb())), 50);
 const started = performance.now();
-let progressEvents = 0;
-let firstProgressAt = 0;
-let uploadDoneAt = 0;
-
-const summary = await new Promise<Record<string, number>>((resolve, reject) => {
-  const request = http.request(new URL("/ingest/stream", values.url), {
-    method: "POST",
-    headers: { "Content-Type": "text/plain", ...(values.gzip ? { "Content-Encoding": "gzip" } : {}) },
-  });
-  request.on("error", reject);
-  request.on("finish", () => (uploadDoneAt = performance.now()));
-  request.on("response", (response) => {
-    let result: Record<string, number> | undefined;
-    const parser = createParser({
-      onEvent(e) {
-        if (e.event === "progress" && progressEvents++ === 0) firstProgressAt = performance.now();
-        if (e.event === "summary" || e.event === "failure") result = JSON.parse(e.data);
-      },
-    });
-    response.setEncoding("utf8");
-    response.on("data", (d: string) => parser.feed(d));
-    response.on("end", () => (result ? resolve(result) : reject(new Error("no summary"))));
-  });
-  const source = createReadStream(file);
-  (values.gzip ? source.pipe(createGzip()) : source).pipe(request);
+const source = createReadStream(file);
+const outcome = await streamUpload(new URL("/ingest/stream", values.url), values.gzip ? source.pipe(createGzip()) : source, {
+  "Content-Type": "text/plain",
+  ...(values.gzip ? { "Content-Encoding": "gzip" } : {}),
 });
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 
 const mb = (kb: number) => (kb / 1024).toFixed(1);
 console.log(`lines ${lineCount}, body ${(bytes / 1e6).toFixed(1)} MB${values.gzip ? " (sent gzip)" : ""}`);
+if (outcome.event !== "summary") throw new Error(`the stream failed: ${JSON.stringify(outcome.data)}`);
+const summary = outcome.data as Record<string, number>;
 console.log(`summary: ${JSON.stringify({ total: summary.total, inserted: summary.inserted, duplicates: summary.duplicates, failed: summary.failed })}`);
 console.log(`accounted: ${summary.inserted + summary.duplicates + summary.failed === lineCount ? "yes" : "NO"} (inserted + duplicates + failed = ${summary.inserted + summary.duplicates + summary.failed})`);
 console.log(`time ${seconds.toFixed(2)} s: ${Math.round(lineCount / seconds)} rows/s, ${(bytes / 1e6 / seconds).toFixed(1)} MB/s`);
-console.log(`progress events ${progressEvents}; first at ${((firstProgressAt - started) / 1000).toFixed(2)} s, upload finished at ${((uploadDoneAt - started) / 1000).toFixed(2)} s`);
+console.log(`progress events ${outcome.progressEvents}; first at ${(outcome.firstProgressMs / 1000).toFixed(2)} s, upload finished at ${(outcome.uploadDoneMs / 1000).toFixed(2)} s`);
 console.log(`workerd RSS: before ${mb(before)} MB, peak ${mb(peak)} MB, growth ${mb(peak - before)} MB`);

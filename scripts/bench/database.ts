@@ -1,0 +1,54 @@
+/** The benchmark's PostgreSQL: recreated empty, emptied again before each path, counted after it. */
+import pg from "pg";
+import { ENTITIES } from "../../src/ingest/registry.ts";
+
+const TABLES = ENTITIES.map((e) => `"${e.table}"`).join(", ");
+
+/** Drops and recreates the database named in `url` (through the server's `postgres` database). */
+export async function recreateDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const adminUrl = new URL(url);
+  adminUrl.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export interface BenchDatabase {
+  /** TRUNCATE … RESTART IDENTITY of every entity table; the natural-key indexes stay. */
+  empty(): Promise<void>;
+  rowsByTable(): Promise<Map<string, number>>;
+  version(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function openBenchDatabase(url: string): Promise<BenchDatabase> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    async empty() {
+      await client.query(`TRUNCATE ${TABLES} RESTART IDENTITY`);
+      // Each path starts with no dirty pages left by the one before it to be written during its run.
+      // CHECKPOINT needs superuser (or pg_checkpoint): without it, paths just start less evenly.
+      await client.query("CHECKPOINT").catch(() => {});
+    },
+    async rowsByTable() {
+      const counts = new Map<string, number>();
+      for (const { table } of ENTITIES) {
+        const result = await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${table}"`);
+        counts.set(table, Number(result.rows[0].n));
+      }
+      return counts;
+    },
+    async version() {
+      const result = await client.query<{ server_version: string }>("SHOW server_version");
+      return result.rows[0].server_version;
+    },
+    close: () => client.end(),
+  };
+}

@@ -1,0 +1,50 @@
+/** What each path measured, and the markdown table and machine description printed at the end. */
+import { readFileSync } from "node:fs";
+import { availableParallelism, release, totalmem } from "node:os";
+import { ROLES, type Usage } from "./monitor.ts";
+
+/** What driving one path took, timed by the path itself from its first request to its last answer. */
+export interface Driven {
+  seconds: number;
+  notes: string;
+}
+
+export interface PathResult extends Driven {
+  path: string;
+  rows: number;
+  /** Bytes of pipe text the rows came from. */
+  bytes: number;
+  /** Absent for the parsers, which run in this process without the stack. */
+  usage?: Usage;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+
+function row(result: PathResult, baseline: PathResult): string[] {
+  const rowsPerSecond = result.rows / result.seconds;
+  const cpu = result.usage ? ROLES.map((role) => result.usage!.cpuSeconds[role].toFixed(1)).join(" / ") : "–";
+  return [
+    result.path,
+    int(result.rows),
+    result.seconds.toFixed(2),
+    int(rowsPerSecond),
+    (result.bytes / 1e6 / result.seconds).toFixed(2),
+    `${(rowsPerSecond / (baseline.rows / baseline.seconds)).toFixed(3)}×`,
+    result.usage && result !== baseline ? `${result.usage.rssGrowthMb.worker.toFixed(0)} / ${result.usage.rssGrowthMb.proxy.toFixed(0)}` : "–",
+    cpu,
+    result.notes,
+  ];
+}
+
+/** A markdown table; the first result is the baseline the others are compared with. */
+export function resultsTable(results: readonly PathResult[]): string {
+  const header = ["path", "rows", "s", "rows/s", "MB/s", "÷ COPY", "RSS +MB: worker / proxy", `CPU s: ${ROLES.join(" / ")}`, "notes"];
+  const lines = [header, header.map(() => "---"), ...results.map((r) => row(r, results[0]))];
+  return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+/** `loadAtStart`: the 1-minute load average before the run; anything else running on the machine skews the numbers. */
+export function machine(postgresVersion: string, loadAtStart: number): string {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown CPU";
+  return `nproc ${availableParallelism()}, ${model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, PostgreSQL ${postgresVersion}, Node ${process.version}; load average ${loadAtStart.toFixed(2)} at start`;
+}

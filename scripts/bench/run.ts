@@ -1,0 +1,131 @@
+/**
+ * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
+ *
+ * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
+ * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
+ * `wrangler dev` on port 28787). Every path starts from emptied tables and is checked afterwards:
+ * the database must hold exactly the rows sent, table by table, or the run fails.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
+import { openBenchDatabase, recreateDatabase, type BenchDatabase } from "./database.ts";
+import { monitor } from "./monitor.ts";
+import { postBatches } from "./paths/batch.ts";
+import { postMessages } from "./paths/message.ts";
+import { parseAll } from "./paths/parsers.ts";
+import { streamFile } from "./paths/stream.ts";
+import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
+import { startStack, type Stack } from "./stack.ts";
+import { workload, type Workload } from "./workload.ts";
+
+const WRANGLER_PORT = 28787;
+const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nomnom_bench";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    lines: { type: "string" },
+    "batch-size": { type: "string", default: "10000" },
+    concurrency: { type: "string", default: "4" },
+    messages: { type: "string" },
+    clients: { type: "string", default: "50" },
+  },
+});
+
+function positive(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    console.error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    process.exit(64);
+  }
+  return n;
+}
+
+const lineCount = positive("lines", values.lines ?? (values.quick ? "100000" : "1000000"));
+const batchSize = positive("batch-size", values["batch-size"]);
+const concurrency = positive("concurrency", values.concurrency);
+const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
+const clients = positive("clients", values.clients);
+
+const log = (message: string) => console.log(`[bench] ${message}`);
+const began = performance.now();
+const loadAtStart = loadavg()[0];
+const dir = mkdtempSync(join(tmpdir(), "nomnom-bench-"));
+const stackLog = join(dir, "stack.log");
+
+log(`generating ${lineCount.toLocaleString("en-US")} lines and ${messageCount.toLocaleString("en-US")} messages`);
+const data = workload(lineCount, 1);
+const dataFile = join(dir, "lines.txt");
+writeFileSync(dataFile, data.text);
+const copyFiles = writeCopyFiles(dir, data.lines);
+// Seed 2: natural keys of their own, so each message is a new row.
+const messages = workload(messageCount, 2);
+
+const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+let stack: Stack | undefined;
+let db: BenchDatabase | undefined;
+
+function checkRows(path: string, expected: Map<string, number>, found: Map<string, number>): void {
+  const sum = (counts: Map<string, number>) => [...counts.values()].reduce((a, b) => a + b, 0);
+  const show = (counts: Map<string, number>) => [...counts].map(([table, n]) => `${table} ${n}`).join(", ");
+  if ([...expected].some(([table, n]) => found.get(table) !== n)) {
+    throw new Error(`ROW COUNT MISMATCH after ${path}: expected ${sum(expected)} rows (${show(expected)}), the database holds ${sum(found)} (${show(found)})`);
+  }
+}
+
+/** Empties the tables, drives one path while watching the stack, then checks the database holds exactly its rows. */
+async function measure(path: string, work: Workload, drive: () => Promise<Driven>): Promise<PathResult> {
+  log(`${path}…`);
+  await db!.empty();
+  const watch = monitor({ stackPid: stack!.pid, port: WRANGLER_PORT, database: new URL(databaseUrl).pathname.slice(1) });
+  const driven = await drive();
+  const usage = watch.stop();
+  checkRows(path, work.rowsByTable, await db!.rowsByTable());
+  log(`${path}: ${driven.seconds.toFixed(2)} s, ${Math.round(work.lines.length / driven.seconds).toLocaleString("en-US")} rows/s, row counts verified`);
+  return { path, rows: work.lines.length, bytes: work.bytes, usage, ...driven };
+}
+
+async function main(): Promise<void> {
+  if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
+  log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
+  stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog);
+  db = await openBenchDatabase(databaseUrl);
+  const results = [
+    await measure("COPY (psql)", data, () => copyBaseline(databaseUrl, copyFiles)),
+    await measure("/ingest/batch", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency)),
+    await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
+    await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
+  ];
+  log("parsers (Node V8)…");
+  results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseAll(data.lines) });
+  const postgresVersion = await db.version();
+  console.log(`\n${resultsTable(results)}\n`);
+  console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);
+  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own`);
+  console.log("roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;");
+  console.log("       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql");
+}
+
+async function shutDown(): Promise<void> {
+  await db?.close().catch(() => {});
+  await stack?.stop();
+}
+
+process.once("SIGINT", () => {
+  log("interrupted: stopping the stack");
+  void shutDown().finally(() => process.exit(130));
+});
+
+try {
+  await main();
+} catch (error) {
+  console.error(`\n[bench] FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}
+await shutDown();
+if (process.exitCode === 1) console.error(`[bench] files and the stack's log are kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
+log(`total ${((performance.now() - began) / 1000).toFixed(1)} s`);

@@ -1,0 +1,69 @@
+/**
+ * The local stack under test, started the way `npm run dev` starts it (scripts/dev.ts: migrations,
+ * the local Neon endpoint on a free port, `wrangler dev`), as a child process so the endpoint does
+ * not share the benchmark client's event loop. Its output goes to a log file, not through us.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import { descendants } from "./monitor.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const READY_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface Stack {
+  /** The Worker's base URL. */
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Fails unless `port` is free: a health check must not succeed against someone else's server. */
+async function assertPortFree(port: number): Promise<void> {
+  const server = createServer();
+  await new Promise<void>((done, fail) => {
+    server.once("error", (error) => fail(new Error(`port ${port} is already in use: the benchmark's wrangler dev needs it (${error.message})`)));
+    server.listen(port, "127.0.0.1", done);
+  });
+  await new Promise((done) => server.close(done));
+}
+
+const tail = (file: string) => readFileSync(file, "utf8").split("\n").slice(-30).join("\n");
+
+export async function startStack(databaseUrl: string, port: number, logFile: string): Promise<Stack> {
+  await assertPortFree(port);
+  const log = openSync(logFile, "w");
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: databaseUrl, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+  delete env.NEON_LOCAL_PORT; // let the endpoint pick a free port
+  const child = spawn(process.execPath, [resolve(root, "scripts/dev.ts")], { cwd: root, env, stdio: ["ignore", log, log] });
+  closeSync(log);
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const url = `http://127.0.0.1:${port}`;
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const pids = descendants(child.pid!);
+    child.kill("SIGTERM"); // dev.ts stops wrangler (and its workerd), then the endpoint
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((done) => setTimeout(() => done(true), STOP_TIMEOUT_MS).unref())]);
+    if (!timedOut) return;
+    for (const pid of [child.pid!, ...pids]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  };
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the stack exited with ${child.exitCode} while starting:\n${tail(logFile)}`);
+    const health = await fetch(`${url}/health`).then((r) => (r.ok ? r.json() : undefined), () => undefined) as { database?: string } | undefined;
+    if (health?.database === "connected") return { url, pid: child.pid!, stop };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`the stack was not healthy within ${READY_TIMEOUT_MS / 1000} s:\n${tail(logFile)}`);
+}
