@@ -44,7 +44,7 @@ const Settings = z.object({
   /** Comma-separated origins allowed by CORS; empty: CORS off. */
   CORS_ORIGINS: z._default(z.string(), ""),
   /** The [[ratelimits]] binding's numbers, repeated here because the binding cannot be asked for them. */
-  RATE_LIMIT: positiveInt(1000),
+  RATE_LIMIT: positiveInt(10_000),
   RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),
 });
 

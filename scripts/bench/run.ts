@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
+ * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50] [--stats-rounds 3]
  *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
@@ -19,6 +19,7 @@ import { parseAll } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
 import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
 import { startStack, type Stack } from "./stack.ts";
+import { statsOverhead } from "./stats-overhead.ts";
 import { workload, type Workload } from "./workload.ts";
 
 const WRANGLER_PORT = 28787;
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     messages: { type: "string" },
     clients: { type: "string", default: "50" },
+    "stats-rounds": { type: "string", default: "3" },
   },
 });
 
@@ -49,6 +51,7 @@ const batchSize = positive("batch-size", values["batch-size"]);
 const concurrency = positive("concurrency", values.concurrency);
 const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
+const statsRounds = Number(values["stats-rounds"]);
 
 const log = (message: string) => console.log(`[bench] ${message}`);
 const began = performance.now();
@@ -99,6 +102,11 @@ async function main(): Promise<void> {
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
+  if (statsRounds > 0) {
+    log(`/ingest/batch with stats on and off, ${statsRounds} rounds each, interleaved…`);
+    const overhead = await statsOverhead({ statsOn: stack!.url, databaseUrl, port: WRANGLER_PORT + 1, logFile: join(dir, "stack-stats-off.log"), rounds: statsRounds, run: (url) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency)) });
+    console.log(`\n${overhead}`);
+  }
   log("parsers (Node V8)…");
   results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseAll(data.lines) });
   const postgresVersion = await db.version();

@@ -32,10 +32,10 @@ async function assertPortFree(port: number): Promise<void> {
 
 const tail = (file: string) => readFileSync(file, "utf8").split("\n").slice(-30).join("\n");
 
-export async function startStack(databaseUrl: string, port: number, logFile: string): Promise<Stack> {
+export async function startStack(databaseUrl: string, port: number, logFile: string, extraEnv: Record<string, string> = {}): Promise<Stack> {
   await assertPortFree(port);
   const log = openSync(logFile, "w");
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: databaseUrl, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: databaseUrl, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", ...extraEnv };
   delete env.NEON_LOCAL_PORT; // let the endpoint pick a free port
   const child = spawn(process.execPath, [resolve(root, "scripts/dev.ts")], { cwd: root, env, stdio: ["ignore", log, log] });
   closeSync(log);

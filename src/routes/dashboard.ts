@@ -27,6 +27,7 @@ const PAGE = /* html */ `<!doctype html>
 <body>
 <h1>nomnom-edge</h1>
 <div class="muted">Live from <code>/stats</code>, every 2 s · <span id="status">connecting…</span></div>
+<form id="key-form" hidden><label>API key with the read scope: <input id="key" type="password" autocomplete="off"></label> <button>Use</button></form>
 <div class="cards">
   <div class="card"><span>Messages</span><b id="total">–</b></div>
   <div class="card"><span>Inserted</span><b id="inserted">–</b></div>
@@ -45,9 +46,20 @@ const $ = (id) => document.getElementById(id);
 const fmt = (n) => n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US");
 const ms = (s) => s === null ? "–" : (s * 1000 < 10 ? (s * 1000).toFixed(1) : Math.round(s * 1000)) + " ms";
 let previous = null;
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("nomnom-key", $("key").value);
+  $("key-form").hidden = true;
+  refresh();
+});
 async function refresh() {
   try {
-    const res = await fetch("/stats", { cache: "no-store" });
+    const key = sessionStorage.getItem("nomnom-key");
+    const res = await fetch("/stats", { cache: "no-store", headers: key ? { Authorization: "Bearer " + key } : {} });
+    if (res.status === 401 || res.status === 403) {
+      $("key-form").hidden = false;
+      throw new Error((await res.json()).message);
+    }
     if (!res.ok) throw new Error("HTTP " + res.status);
     const s = await res.json();
     const now = Date.now();

@@ -120,7 +120,7 @@ describe("size limits", () => {
   });
 
   it("publishes the limits at /limits", async () => {
-    expect(await (await call("/limits")).json()).toMatchObject({ max_body_bytes: 104857600, max_line_bytes: 1048576, max_batch_items: 10000, rate_limit: { requests: 1000, period_seconds: 10 } });
+    expect(await (await call("/limits")).json()).toMatchObject({ max_body_bytes: 104857600, max_line_bytes: 1048576, max_batch_items: 10000, rate_limit: { requests: 10000, period_seconds: 10 } });
   });
 });
 
