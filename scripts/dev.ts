@@ -2,7 +2,7 @@
  * npm run dev: the whole local stack in one command.
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
- *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR and STATS_ENABLED change the rest)
+ *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR, STATS_ENABLED and API_KEYS change the rest)
  * Ctrl-C stops everything it started.
  */
 import { spawn } from "node:child_process";
@@ -29,6 +29,8 @@ const wrangler = spawn(
     "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
     ...(process.env.STATS_ENABLED ? ["--var", `STATS_ENABLED:${process.env.STATS_ENABLED}`] : []),
+    // Locally only: in production API_KEYS is a secret (npm run key).
+    ...(process.env.API_KEYS ? ["--var", `API_KEYS:${process.env.API_KEYS}`] : []),
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],

@@ -1,5 +1,6 @@
 /**
- * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50] [--stats-rounds 3]
+ * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
+ *                  [--stats-rounds 5] [--auth-messages N]
  *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
@@ -20,6 +21,7 @@ import { streamFile } from "./paths/stream.ts";
 import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
 import { startStack, type Stack } from "./stack.ts";
 import { statsOverhead } from "./stats-overhead.ts";
+import { authCost, benchKey } from "./auth-cost.ts";
 import { workload, type Workload } from "./workload.ts";
 
 const WRANGLER_PORT = 28787;
@@ -33,7 +35,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     messages: { type: "string" },
     clients: { type: "string", default: "50" },
-    "stats-rounds": { type: "string", default: "3" },
+    "stats-rounds": { type: "string", default: "5" },
+    "auth-messages": { type: "string" },
   },
 });
 
@@ -52,6 +55,8 @@ const concurrency = positive("concurrency", values.concurrency);
 const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const statsRounds = Number(values["stats-rounds"]);
+const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
+const bench = benchKey();
 
 const log = (message: string) => console.log(`[bench] ${message}`);
 const began = performance.now();
@@ -94,7 +99,7 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
-  stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog);
+  stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys });
   db = await openBenchDatabase(databaseUrl);
   const results = [
     await measure("COPY (psql)", data, () => copyBaseline(databaseUrl, copyFiles)),
@@ -106,6 +111,11 @@ async function main(): Promise<void> {
     log(`/ingest/batch with stats on and off, ${statsRounds} rounds each, interleaved…`);
     const overhead = await statsOverhead({ statsOn: stack!.url, databaseUrl, port: WRANGLER_PORT + 1, logFile: join(dir, "stack-stats-off.log"), rounds: statsRounds, run: (url) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency)) });
     console.log(`\n${overhead}`);
+  }
+  if (authMessages > 0) {
+    log("/ingest/message with and without an API key, interleaved…");
+    await db!.empty();
+    console.log(`\n${await authCost(stack!.url, bench.key, workload(authMessages, 3).lines, 1)}`);
   }
   log("parsers (Node V8)…");
   results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseAll(data.lines) });
