@@ -9,7 +9,7 @@ import type { Settings } from "../env.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { RowsRejected, type StatementRunner } from "../ingest/batch-writer.ts";
 import type { EntityDef } from "../ingest/entity.ts";
-import type { Row } from "../ingest/field-checks.ts";
+import { parseJsonExact } from "../ingest/field-checks.ts";
 
 export interface Database {
   sql: NeonQueryFunction<true, true>;
@@ -79,22 +79,23 @@ export interface SingleWrite {
 
 const asId = (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
 
-/** The id of the row already holding this natural key. */
-async function existingId(db: Database, entity: EntityDef, row: Row): Promise<number | string> {
+/** The id of the row already holding this natural key (the row as its JSON, raw numbers kept exact). */
+async function existingId(db: Database, entity: EntityDef, json: string): Promise<number | string> {
+  const row = parseJsonExact(json) as Record<string, unknown>;
   const columns = getTableColumns(entity.drizzleTable);
   const found = await db.orm
     .select({ id: columns[entity.idColumn] })
     .from(entity.drizzleTable)
-    .where(and(...entity.naturalKey.map((k) => eq(columns[k], row[k]))))
+    .where(and(...entity.naturalKey.map((k) => eq(columns[k], JSON.isRawJSON(row[k]) ? row[k].rawJSON : row[k]))))
     .limit(1);
   if (found.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
   return asId(String(found[0].id));
 }
 
-/** Writes one record and its derived children in one transaction and returns the record's real id. */
-export async function writeOne(db: Database, entity: EntityDef, row: Row, children: { entity: EntityDef; rows: Row[] }[], clock: DbClock = { dbSeconds: 0 }): Promise<SingleWrite> {
-  const parent = db.sql.query(entity.insertReturningIdSql, [JSON.stringify([row])], withTimeout(db));
-  const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [JSON.stringify(c.rows)]));
+/** Writes one record (as its JSON) and its derived children in one transaction and returns the record's real id. */
+export async function writeOne(db: Database, entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[], clock: DbClock = { dbSeconds: 0 }): Promise<SingleWrite> {
+  const parent = db.sql.query(entity.insertReturningIdSql, [`[${json}]`], withTimeout(db));
+  const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [`[${c.rows.join(",")}]`]));
   let results;
   try {
     results = await timed(clock, childQueries.length === 0 ? Promise.all([parent]) : db.sql.transaction([parent, ...childQueries], withTimeout(db)));
@@ -108,7 +109,7 @@ export async function writeOne(db: Database, entity: EntityDef, row: Row, childr
   });
   const inserted = results[0].rows[0]?.[0] as string | undefined;
   if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-  return { id: await timed(clock, existingId(db, entity, row)), duplicate: true, children: childCounts };
+  return { id: await timed(clock, existingId(db, entity, json)), duplicate: true, children: childCounts };
 }
 
 /** SELECT 1 under a short timeout, for /health. */

@@ -58,7 +58,7 @@ function chunkRows(rows: RowToWrite[], limits: WriteLimits): Chunk[] {
   const open = new Map<EntityDef, Chunk & { chars: number }>();
   const chunks: Chunk[] = [];
   for (const item of rows) {
-    const json = JSON.stringify(item.row);
+    const json = item.json;
     let chunk = open.get(item.entity);
     if (chunk && (chunk.rows.length >= limits.maxRows || chunk.chars + json.length > limits.maxChars)) {
       chunks.push(chunk);

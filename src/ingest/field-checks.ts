@@ -62,7 +62,6 @@ const INT = /^[+-]?\d{1,10}$/;
 const BIGINT = /^[+-]?\d{1,19}$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const INT4_MIN = -2147483648;
@@ -88,8 +87,11 @@ export function textBigint(s: string): string | undefined {
   return s;
 }
 
+/** A double; 1e400 is not one (it would be Infinity, which JSON and the database refuse). */
 export function textFloat(s: string): number | undefined {
-  return FLOAT.test(s) ? Number(s) : undefined;
+  if (!FLOAT.test(s)) return undefined;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 /** numeric stays its decimal text: never through a JS double. */
@@ -107,13 +109,18 @@ export function textBoolean(s: string): boolean | undefined {
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** A real calendar date: 1996-02-30 is rejected, 1996-02-29 accepted. */
+const digit = (s: string, i: number) => {
+  const d = s.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : NaN;
+};
+
+/** A real calendar date: 1996-02-30 is rejected, 1996-02-29 accepted. Read by char codes: no regex match arrays per field. */
 export function textDate(s: string): string | undefined {
-  const m = DATE.exec(s);
-  if (!m) return undefined;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
+  const year = digit(s, 0) * 1000 + digit(s, 1) * 100 + digit(s, 2) * 10 + digit(s, 3);
+  const month = digit(s, 5) * 10 + digit(s, 6);
+  const day = digit(s, 8) * 10 + digit(s, 9);
+  if (Number.isNaN(year + month + day)) return undefined;
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]) return undefined;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return month === 2 && day === 29 && !leap ? undefined : s;
@@ -162,7 +169,7 @@ export function jsonBigint(v: unknown): string | undefined {
 
 export function jsonFloat(v: unknown): number | undefined {
   if (typeof v === "number") return v;
-  if (JSON.isRawJSON(v)) return Number(v.rawJSON);
+  if (JSON.isRawJSON(v)) return Number.isFinite(Number(v.rawJSON)) ? Number(v.rawJSON) : undefined;
   return typeof v === "string" ? textFloat(v) : undefined;
 }
 

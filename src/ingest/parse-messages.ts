@@ -4,12 +4,16 @@
  * it never stops the lines around it.
  */
 import type { EntityDef } from "./entity.ts";
-import { isRecord, parseJsonExact, type FieldError, type JsonRecord, type Row } from "./field-checks.ts";
+import { isRecord, parseJsonExact, type FieldError, type JsonRecord } from "./field-checks.ts";
 import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
 
 export interface RowToWrite {
   entity: EntityDef;
-  row: Row;
+  /**
+   * The row as the JSON object json_to_recordset reads, encoded once at parse time: one flat
+   * string per row is what waits for its flush, not an object with a string per field.
+   */
+  json: string;
   lineNumber: number;
 }
 
@@ -52,7 +56,9 @@ export function forEachLine(text: string, visit: (line: string, lineNumber: numb
     lineNumber++;
     const line = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
     start = end + 1;
-    if (line.length === 0 || line.charCodeAt(0) === 35 /* # */ || line.trim().length === 0) continue;
+    const first = line.charCodeAt(0);
+    // trim() only for lines that start blank: it would allocate for every line.
+    if (line.length === 0 || first === 35 /* # */ || (first <= 32 && line.trim().length === 0)) continue;
     visit(line, lineNumber);
   }
 }
@@ -82,7 +88,7 @@ export function parseLine(line: string, lineNumber: number, out: ParsedBody, gua
     return;
   }
   const parsed = entity.parseLine(line.split("|"));
-  if (parsed.ok) out.rows.push({ entity, row: parsed.row, lineNumber });
+  if (parsed.ok) out.rows.push({ entity, json: JSON.stringify(parsed.row), lineNumber });
   else out.errors.push(lineError(lineNumber, entity, parsed.error.message, line, parsed.error));
 }
 
@@ -122,7 +128,7 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
     out.errors.push(lineError(lineNumber, entity, parsed.error.message, line(), parsed.error));
     return;
   }
-  const rows: RowToWrite[] = [{ entity, row: parsed.row, lineNumber }];
+  const rows: RowToWrite[] = [{ entity, json: JSON.stringify(parsed.row), lineNumber }];
   for (const child of entity.children) {
     const items = record[child.field];
     if (items === undefined || items === null) continue;
@@ -144,7 +150,7 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
         out.errors.push(lineError(lineNumber, childEntity, `${child.field}[${i}]: ${why}`, line(), childParsed?.ok === false ? childParsed.error : undefined));
         return;
       }
-      rows.push({ entity: childEntity, row: childParsed.row, lineNumber });
+      rows.push({ entity: childEntity, json: JSON.stringify(childParsed.row), lineNumber });
     }
   }
   out.rows.push(...rows);

@@ -10,7 +10,6 @@ import { bodyStream, decodeLines, readAll } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import { feed } from "../ingest/feed.ts";
-import type { Row } from "../ingest/field-checks.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
 import { parseBody, type LineError } from "../ingest/parse-messages.ts";
 import { entityByName } from "../ingest/registry.ts";
@@ -59,14 +58,14 @@ export async function ingestMessage(c: Context<AppEnv>) {
     throw new IngestError("forbidden", scopeRefusal(principal, refused.entity), { entity: refused.entity.name });
   }
   const [parent, ...derived] = parsed.rows;
-  const children = new Map<EntityDef, Row[]>();
+  const children = new Map<EntityDef, string[]>();
   for (const r of derived) {
     if (!children.has(r.entity)) children.set(r.entity, []);
-    children.get(r.entity)!.push(r.row);
+    children.get(r.entity)!.push(r.json);
   }
   let written;
   try {
-    written = await writeOne(database(settings), parent.entity, parent.row, [...children].map(([entity, rows]) => ({ entity, rows })), meter);
+    written = await writeOne(database(settings), parent.entity, parent.json, [...children].map(([entity, rows]) => ({ entity, rows })), meter);
   } catch (error) {
     if (error instanceof RowsRejected) {
       meter.messages[parent.entity.name] = { inserted: 0, duplicates: 0, failed: 1 };

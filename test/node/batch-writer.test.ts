@@ -17,7 +17,7 @@ const entity = {
   name: "Reading",
   insertSql: `INSERT INTO readings (k, v) SELECT k, v FROM json_to_recordset($1::json) AS r(k int, v int) ON CONFLICT (k) DO NOTHING`,
 } as EntityDef;
-const rows = (values: number[], firstKey = 1): RowToWrite[] => values.map((v, i) => ({ entity, row: { k: firstKey + i, v }, lineNumber: i + 1 }));
+const rows = (values: number[], firstKey = 1): RowToWrite[] => values.map((v, i) => ({ entity, json: JSON.stringify({ k: firstKey + i, v }), lineNumber: i + 1 }));
 
 describe("the batch writer", () => {
   let local: LocalNeon;

@@ -74,7 +74,7 @@ describe("the generated JSON record parser", () => {
     const parsed = parseBody("json", exampleText, new Set());
     expect(parsed.errors).toEqual([]);
     expect(parsed.rows.map((r) => r.entity.name)).toEqual(["Order", "OrderLineItem", "OrderLineItem"]);
-    expect(parsed.rows[1].row).toEqual({
+    expect(JSON.parse(parsed.rows[1].json)).toEqual({
       order_key: "O12345", line_number: 1, part_key: "P5001", supplier_key: "S501", quantity: 10, extended_price: "450.00",
       discount: "0.05", tax: "0.08", return_flag: "N", line_status: "O", ship_date: "2025-01-20", commit_date: "2025-01-18", receipt_date: null, comment: null,
     });
