@@ -13,12 +13,14 @@ export interface Bindings {
   MAX_LINE_BYTES?: string;
   MAX_ERRORS_REPORTED?: string;
   DB_TIMEOUT_MS?: string;
+  DB_RETRY_MS?: string;
   STATS_ENABLED?: string;
   STATS_SHARDS?: string;
   /** Secret: JSON list of {id, sha256, scopes} (see src/auth/api-keys.ts). */
   API_KEYS?: string;
   ALLOW_ANONYMOUS?: string;
   MAX_BATCH_ITEMS?: string;
+  MAX_BATCH_BYTES?: string;
   CORS_ORIGINS?: string;
   RATE_LIMIT?: string;
   RATE_LIMIT_PERIOD?: string;
@@ -35,12 +37,16 @@ const Settings = z.object({
   MAX_LINE_BYTES: positiveInt(1024 * 1024),
   MAX_ERRORS_REPORTED: positiveInt(1000),
   DB_TIMEOUT_MS: positiveInt(10_000),
+  /** Transient database failures are retried, with backoff, for this long per statement; then 503. */
+  DB_RETRY_MS: positiveInt(15_000),
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),
   /** Requests without a key get every scope: for npm run dev and tests, never a deployment by default. */
   ALLOW_ANONYMOUS: z._default(z.stringbool(), false),
   MAX_BATCH_ITEMS: positiveInt(10_000),
+  /** A batch is held whole until it is written, and a JSON document read whole: this caps both. */
+  MAX_BATCH_BYTES: positiveInt(16 * 1024 * 1024),
   /** Comma-separated origins allowed by CORS; empty: CORS off. */
   CORS_ORIGINS: z._default(z.string(), ""),
   /** The [[ratelimits]] binding's numbers, repeated here because the binding cannot be asked for them. */

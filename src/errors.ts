@@ -12,6 +12,8 @@ const STATUS = {
   client_closed: 499,
   database_unavailable: 503,
   database_error: 500,
+  /** The deployment lacks something it needs (a binding, a secret): said plainly, not hidden as a 500 "internal error". */
+  misconfigured: 500,
 } as const;
 
 export type ErrorCode = keyof typeof STATUS;

@@ -150,12 +150,17 @@ export function sqlType(f: FieldModel): string {
   return SQL_TYPE[f.type];
 }
 
-/** One statement per chunk: $1 is a JSON array of row objects keyed by column. */
+/**
+ * One statement per chunk: $1 is a JSON array of row objects keyed by column. Rows go in in
+ * natural-key order, so concurrent statements lock keys in one order and cannot deadlock.
+ */
 function insertSql(e: EntityModel, returning: boolean): string {
   const cols = e.fields.map((f) => sqlId(f.column)).join(", ");
   const recordType = e.fields.map((f) => `${sqlId(f.column)} ${sqlType(f)}`).join(", ");
-  const target = e.naturalKey.length > 0 ? ` (${e.naturalKey.map(sqlId).join(", ")})` : "";
-  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${cols} FROM json_to_recordset($1::json) AS r(${recordType}) ON CONFLICT${target} DO NOTHING` +
+  const key = e.naturalKey.map(sqlId).join(", ");
+  const target = e.naturalKey.length > 0 ? ` (${key})` : "";
+  const order = e.naturalKey.length > 0 ? ` ORDER BY ${key}` : "";
+  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${cols} FROM json_to_recordset($1::json) AS r(${recordType})${order} ON CONFLICT${target} DO NOTHING` +
     (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
 }
 

@@ -301,6 +301,10 @@ function checkAll(entities: EntityModel[]): void {
       columns.add(f.column);
     }
     for (const k of [...e.naturalKey, ...e.indexes.flat()]) if (!columns.has(k)) at.fail(`unicity or index field ${quote(k)} is not a persisted field`);
+    for (const k of e.naturalKey) {
+      // A unique index lets NULLs repeat: a retried batch would insert such rows twice.
+      if (e.fields.find((f) => f.column === k)!.nullable) at.with(undefined, k).fail(`is in unicity_fields, so it must not be nullable (NULLs would make retries insert duplicates)`);
+    }
   }
   for (const e of entities) {
     const at: Where = new Where(e.file, e.name);

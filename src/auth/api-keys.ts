@@ -6,7 +6,7 @@
 import * as z from "zod/mini";
 
 const KeyEntry = z.object({
-  id: z.string().check(z.minLength(1)),
+  id: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, "a key id is 1 to 64 letters, digits, dots, dashes or underscores")),
   sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits")),
   scopes: z.array(z.string().check(z.regex(/^(read|write:(\*|[A-Z][A-Za-z0-9]*))$/, "scopes are read, write:* or write:<Entity>"))),
 });

@@ -15,6 +15,8 @@ export interface Database {
   sql: NeonQueryFunction<true, true>;
   orm: NeonHttpDatabase;
   timeoutMs: number;
+  /** How long one statement may keep being retried after transient failures. */
+  retryMs: number;
 }
 
 let current: { key: string; db: Database } | undefined;
@@ -25,7 +27,7 @@ export function database(settings: Settings): Database {
   if (current?.key === key) return current.db;
   if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
   const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
-  const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS };
+  const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS, retryMs: settings.DB_RETRY_MS };
   current = { key, db };
   return db;
 }
@@ -35,8 +37,12 @@ const TRANSIENT_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "
 /** Sorts a failure into bad data (RowsRejected), worth-retrying (Transient) or our own bug (500). */
 export function classify(error: unknown): Error {
   const code = error instanceof NeonDbError ? error.code : undefined;
-  if (!code) return new TransientDatabaseError((error as Error).message);
-  if (code.startsWith("22") || code.startsWith("23")) return new RowsRejected(error instanceof Error ? error.message : String(error), code);
+  const message = error instanceof Error ? error.message : String(error);
+  // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
+  if (!code && /HTTP status 413\b/.test(message)) return new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413");
+  if (!code) return new TransientDatabaseError(message);
+  // 22 data, 23 integrity, 54 limits (a key too long for its index): the row is at fault, not the database.
+  if (code.startsWith("22") || code.startsWith("23") || code.startsWith("54")) return new RowsRejected(message, code);
   if (TRANSIENT_STATES.has(code) || code.startsWith("08")) return new TransientDatabaseError((error as Error).message);
   return new IngestError("database_error", `the database failed the statement: ${(error as Error).message} (SQLSTATE ${code})`);
 }
@@ -57,15 +63,30 @@ async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Runs `attempt` again after transient failures (network, 5xx, 40001, 40P01, 08xxx), with jittered
+ * exponential backoff, until db.retryMs has passed. Safe for our writes: ON CONFLICT DO NOTHING makes
+ * a replay of a statement that did commit insert nothing (its rows then count as duplicates).
+ */
+export async function withRetries<T>(db: Database, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + db.retryMs;
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const failure = error instanceof TransientDatabaseError || error instanceof RowsRejected || error instanceof IngestError ? error : classify(error);
+      const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
+      if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > deadline) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
 export function neonRunner(db: Database, clock: DbClock = { dbSeconds: 0 }): StatementRunner {
   return {
     async insert(sql, rowsJson) {
-      try {
-        const result = await timed(clock, db.sql.query(sql, [rowsJson], withTimeout(db)));
-        return result.rowCount ?? 0;
-      } catch (error) {
-        throw classify(error);
-      }
+      const result = await withRetries(db, () => timed(clock, db.sql.query(sql, [rowsJson], withTimeout(db))));
+      return result.rowCount ?? 0;
     },
   };
 }
@@ -94,14 +115,11 @@ async function existingId(db: Database, entity: EntityDef, json: string): Promis
 
 /** Writes one record (as its JSON) and its derived children in one transaction and returns the record's real id. */
 export async function writeOne(db: Database, entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[], clock: DbClock = { dbSeconds: 0 }): Promise<SingleWrite> {
-  const parent = db.sql.query(entity.insertReturningIdSql, [`[${json}]`], withTimeout(db));
-  const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [`[${c.rows.join(",")}]`]));
-  let results;
-  try {
-    results = await timed(clock, childQueries.length === 0 ? Promise.all([parent]) : db.sql.transaction([parent, ...childQueries], withTimeout(db)));
-  } catch (error) {
-    throw classify(error);
-  }
+  const results = await withRetries(db, () => {
+    const parent = db.sql.query(entity.insertReturningIdSql, [`[${json}]`], withTimeout(db));
+    const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [`[${c.rows.join(",")}]`]));
+    return timed(clock, childQueries.length === 0 ? Promise.all([parent]) : db.sql.transaction([parent, ...childQueries], withTimeout(db)));
+  });
   const childCounts: SingleWrite["children"] = {};
   children.forEach((c, i) => {
     const inserted = results[i + 1].rowCount ?? 0;
@@ -109,7 +127,14 @@ export async function writeOne(db: Database, entity: EntityDef, json: string, ch
   });
   const inserted = results[0].rows[0]?.[0] as string | undefined;
   if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-  return { id: await timed(clock, existingId(db, entity, json)), duplicate: true, children: childCounts };
+  return { id: await withRetries(db, () => timed(clock, deadline(existingId(db, entity, json), db.timeoutMs))), duplicate: true, children: childCounts };
+}
+
+/** drizzle's client takes no per-query signal: bound the wait instead. */
+function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TransientDatabaseError(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** SELECT 1 under a short timeout, for /health. */

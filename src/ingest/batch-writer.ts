@@ -25,8 +25,9 @@ export interface WriteLimits {
   /** Rows per statement: 1,000–10,000 is the sweet spot. */
   maxRows: number;
   /**
-   * UTF-16 units of row JSON per statement. A char is at most 3 UTF-8 bytes and JSON escaping
-   * at most doubles ASCII, so 3 Mi units stay under Neon's 10 MiB body with the query around it.
+   * UTF-16 units of row JSON per statement. Neon's request body JSON-encodes this text once more:
+   * a char becomes at most 3 bytes (non-ASCII, sent raw) or 2 (an escaped quote or backslash),
+   * so 3 Mi units stay under Neon's 10 MiB body with the query around it.
    */
   maxChars: number;
   /** Statements in flight at once (Workers allow 6 open connections per request). */

@@ -14,14 +14,20 @@ export function compressionOf(request: Request): "gzip" | "deflate" | null {
   return format;
 }
 
+/** A cap on a body's decompressed bytes, and the setting that sets it (named in the 413). */
+export interface BodyLimit {
+  bytes: number;
+  setting: string;
+}
+
 /**
  * The body as a byte stream, decompressed and capped at `limit` bytes after decompression.
  * `received.bytes` counts what came over the wire.
  */
-export function bodyStream(request: Request, limit: number, received: { bytes: number } = { bytes: 0 }): ReadableStream<Uint8Array> {
+export function bodyStream(request: Request, limit: BodyLimit, received: { bytes: number } = { bytes: 0 }): ReadableStream<Uint8Array> {
   const format = compressionOf(request);
   const encoding = format ?? "identity";
-  if (!format && Number(request.headers.get("content-length") ?? "0") > limit) throw tooLarge(limit);
+  if (!format && Number(request.headers.get("content-length") ?? "0") > limit.bytes) throw tooLarge(limit);
   const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   const raw = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
@@ -44,7 +50,7 @@ export function bodyStream(request: Request, limit: number, received: { bytes: n
       }
       if (chunk.done) return controller.close();
       size += chunk.value.byteLength;
-      if (size > limit) {
+      if (size > limit.bytes) {
         await reader.cancel().catch(() => {});
         throw tooLarge(limit, format !== null);
       }
@@ -54,9 +60,9 @@ export function bodyStream(request: Request, limit: number, received: { bytes: n
   });
 }
 
-function tooLarge(limit: number, decompressed = false): IngestError {
+function tooLarge(limit: BodyLimit, decompressed = false): IngestError {
   const what = decompressed ? "decompressed request body" : "request body";
-  return new IngestError("body_too_large", `${what} is larger than the limit of ${limit} bytes (MAX_BODY_BYTES); split it into several requests or use /ingest/stream`, { limit_bytes: limit });
+  return new IngestError("body_too_large", `${what} is larger than the limit of ${limit.bytes} bytes (${limit.setting}); split it into several requests or use /ingest/stream`, { limit_bytes: limit.bytes });
 }
 
 /** Reads a whole (capped) body into memory: for single messages and JSON documents. */
@@ -83,13 +89,15 @@ export interface DecodedBody {
   invalidLines: Set<number>;
 }
 
-const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+// A byte order mark is dropped only at the very start of a body, not at the start of later chunks.
+const strictAtStart = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenient = new TextDecoder("utf-8");
 
 /** Decodes strictly; only when that fails are lines decoded one by one, so one bad line loses nothing else. */
-export function decodeLines(bytes: Uint8Array): DecodedBody {
+export function decodeLines(bytes: Uint8Array, atStart = true): DecodedBody {
   try {
-    return { text: strict.decode(bytes), invalidLines: new Set() };
+    return { text: (atStart ? strictAtStart : strict).decode(bytes), invalidLines: new Set() };
   } catch {
     const invalidLines = new Set<number>();
     let start = 0;

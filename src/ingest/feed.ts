@@ -1,11 +1,11 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
 import { IngestError } from "../errors.ts";
-import { bodyStream, decodeLines, readAll } from "./body.ts";
+import { bodyStream, decodeLines, readAll, type BodyLimit } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import type { IngestRun } from "./ingest-run.ts";
 import { lineBatches } from "./line-batches.ts";
-import { oversizeLine, parseBody, parseLines, type LineOptions } from "./parse-messages.ts";
+import { oversizeLine, parseBody, parseLines, type BodyFormat, type LineOptions } from "./parse-messages.ts";
 
 /**
  * Lines and NDJSON are parsed while the body arrives, so memory does not grow with it;
@@ -14,6 +14,16 @@ import { oversizeLine, parseBody, parseLines, type LineOptions } from "./parse-m
 export interface FeedOptions extends LineOptions {
   /** More messages than this: 413 as soon as it is seen. */
   maxMessages?: number;
+  /** The body's cap, when tighter than MAX_BODY_BYTES. */
+  limit?: BodyLimit;
+}
+
+/**
+ * A JSON document is read whole (twice its size in memory while decoding), and a batch is held
+ * until it is complete: both are capped by MAX_BATCH_BYTES. Lines streamed need only MAX_BODY_BYTES.
+ */
+export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean): BodyLimit {
+  return held || format === "json" ? { bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES), setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES" } : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES" };
 }
 
 function checkCount(run: IngestRun, max: number | undefined): void {
@@ -24,10 +34,10 @@ function checkCount(run: IngestRun, max: number | undefined): void {
 
 export async function feed(request: Request, settings: Settings, run: IngestRun, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
-  const body = bodyStream(request, settings.MAX_BODY_BYTES, received);
+  const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {
     const { text, invalidLines } = decodeLines(await readAll(body));
-    parseBody("json", text, invalidLines, options, run.sink);
+    parseBody("json", text, invalidLines, { ...options, maxLineChars: settings.MAX_LINE_BYTES }, run.sink);
     checkCount(run, options.maxMessages);
     await run.step();
     return;

@@ -3,6 +3,7 @@
  * writer, one flush in flight while the next is parsed, so memory stays at two flushes
  * whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
  */
+import { IngestError } from "../errors.ts";
 import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
 import type { LineError, ParsedBody } from "./parse-messages.ts";
 
@@ -18,6 +19,8 @@ export interface RunOptions {
   limits?: WriteLimits;
   /** Rows gathered before a flush is written (the unit of progress events). */
   flushRows?: number;
+  /** Characters of row JSON gathered before a flush is written, whatever the row count. */
+  flushChars?: number;
   /** A slow upload still commits (and reports progress) at least this often; Infinity: only when full or finished. */
   flushMs?: number;
   /** Called with the totals after each committed flush, and the errors found since the last call. */
@@ -27,6 +30,7 @@ export interface RunOptions {
 }
 
 const DEFAULT_FLUSH_ROWS = 10_000;
+const DEFAULT_FLUSH_CHARS = 4 * 1024 * 1024;
 const DEFAULT_FLUSH_MS = 1000;
 
 /** Rejected lines kept for one progress event; the rest are counted, not held. */
@@ -35,7 +39,7 @@ const MAX_ERRORS_PER_EVENT = 100;
 export class IngestRun {
   readonly totals: Totals = { processed: 0, inserted: 0, duplicates: 0, failed: 0, entities: {} };
   /** The ParsedBody the parsers append to; `step` drains it. */
-  readonly sink: ParsedBody = { rows: [], errors: [], messages: 0 };
+  readonly sink: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
   private errorsSinceCommit: LineError[] = [];
   private inFlight: Promise<void> = Promise.resolve();
   private lastFlush = Date.now();
@@ -84,7 +88,7 @@ export class IngestRun {
     const errors = this.sink.errors.splice(0);
     errors.forEach((e) => this.reject(e));
     const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
-    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS);
+    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS) || this.sink.chars >= (this.options.flushChars ?? DEFAULT_FLUSH_CHARS);
     const waiting = this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0;
     const due = waiting && Date.now() - this.lastFlush >= flushMs;
     if (!force && !full && !due) {
@@ -98,11 +102,33 @@ export class IngestRun {
     if (!waiting) return void (await this.inFlight);
     this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
+    this.sink.chars = 0;
     const previous = this.inFlight;
     this.inFlight = previous.then(() => writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS)).then((written) => this.commit(written));
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
+  }
+
+  /**
+   * After a failure: writes nothing more, waits for the flush in flight, and counts what it
+   * committed, so the totals are what the database holds from this request.
+   */
+  async abort(): Promise<Totals> {
+    clearTimeout(this.timer);
+    this.sink.rows.length = 0;
+    this.sink.chars = 0;
+    try {
+      await this.inFlight;
+    } catch (error) {
+      const committed = error instanceof IngestError ? (error.details.committed as { inserted: number; duplicates: number } | undefined) : undefined;
+      if (committed) {
+        this.totals.inserted += committed.inserted;
+        this.totals.duplicates += committed.duplicates;
+        this.totals.processed += committed.inserted + committed.duplicates;
+      }
+    }
+    return this.totals;
   }
 
   /** Writes the rest; resolves once every reported row is committed. */

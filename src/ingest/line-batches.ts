@@ -37,7 +37,7 @@ export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineByte
   let skipping = false;
   const finish = (complete: Uint8Array, oversizeLines: number[]): LineBatch => {
     const firstLine = nextLine;
-    const decoded = decodeLines(complete);
+    const decoded = decodeLines(complete, firstLine === 1);
     nextLine += count(complete, NEWLINE);
     const invalidLines = new Set([...decoded.invalidLines].map((n) => n + firstLine - 1));
     return { text: decoded.text, firstLine, invalidLines, oversizeLines };

@@ -29,6 +29,8 @@ export interface LineError {
 
 export interface ParsedBody {
   rows: RowToWrite[];
+  /** Characters of row JSON in `rows`: flushes are cut by size too. */
+  chars: number;
   errors: LineError[];
   /** Messages seen (lines or records), blank and comment lines excluded. */
   messages: number;
@@ -88,7 +90,7 @@ export function parseLine(line: string, lineNumber: number, out: ParsedBody, gua
     return;
   }
   const parsed = entity.parseLine(line.split("|"));
-  if (parsed.ok) out.rows.push({ entity, json: JSON.stringify(parsed.row), lineNumber });
+  if (parsed.ok) push(out, entity, JSON.stringify(parsed.row), lineNumber);
   else out.errors.push(lineError(lineNumber, entity, parsed.error.message, line, parsed.error));
 }
 
@@ -106,7 +108,8 @@ function resolveEntity(record: JsonRecord, forced: EntityDef | undefined): Entit
 }
 
 /** One JSON record, with the rows of its derived children (an Order's line_items): all or none. */
-export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, forced?: EntityDef, guard?: EntityGuard): void {
+export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, options: LineOptions = {}): void {
+  const { forced, guard, maxLineChars = Infinity } = options;
   // Array elements have no source line of their own: their text is made only for an error.
   const line = () => (typeof source === "string" ? source : source());
   if (!isRecord(record)) {
@@ -129,6 +132,10 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
     return;
   }
   const rows: RowToWrite[] = [{ entity, json: JSON.stringify(parsed.row), lineNumber }];
+  if (rows[0].json.length > maxLineChars) {
+    out.errors.push(lineError(lineNumber, entity, `the record is larger than the limit of ${maxLineChars} bytes (MAX_LINE_BYTES)`, line()));
+    return;
+  }
   for (const child of entity.children) {
     const items = record[child.field];
     if (items === undefined || items === null) continue;
@@ -153,7 +160,12 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
       rows.push({ entity: childEntity, json: JSON.stringify(childParsed.row), lineNumber });
     }
   }
-  out.rows.push(...rows);
+  for (const row of rows) push(out, row.entity, row.json, lineNumber);
+}
+
+function push(out: ParsedBody, entity: EntityDef, json: string, lineNumber: number): void {
+  out.rows.push({ entity, json, lineNumber });
+  out.chars += json.length;
 }
 
 function parseJsonText(text: string, lineNumber: number, out: ParsedBody): unknown {
@@ -187,7 +199,7 @@ export function parseLines(format: "text" | "ndjson", text: string, firstLine: n
     else if (format === "text") parseLine(line, lineNumber, out, options.guard);
     else {
       const record = parseJsonText(line, lineNumber, out);
-      if (record !== undefined) parseRecord(record, lineNumber, line, out, options.forced, options.guard);
+      if (record !== undefined) parseRecord(record, lineNumber, line, out, options);
     }
     options.onLine?.(lineNumber);
   }, firstLine);
@@ -198,7 +210,7 @@ export function oversizeLine(lineNumber: number, limit: number, line = ""): Line
 }
 
 /** A whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index from 1). */
-export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0 }): ParsedBody {
+export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 }): ParsedBody {
   if (format !== "json") {
     parseLines(format, text, 1, invalidLines, out, options);
     return out;
@@ -212,6 +224,6 @@ export function parseBody(format: BodyFormat, text: string, invalidLines: Readon
   const value = parseJsonText(text, 1, out);
   const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
   out.messages += Math.max(records.length, out.errors.length - before);
-  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options.forced, options.guard));
+  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options));
   return out;
 }

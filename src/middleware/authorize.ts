@@ -3,11 +3,18 @@
  * the scope: 403. Without a key, a request is anonymous only where ALLOW_ANONYMOUS is set (npm run
  * dev and the tests); a deployment with no keys and no such setting refuses writes and reads.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
 import { ANONYMOUS, canRead, canWriteAny, findKey, storedKeys, type Principal } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
+import { addressKey, checkRateLimit } from "./rate-limit.ts";
+
+/** A refused request still counts against its address's limit: guessing keys is rate-limited too. */
+async function refuse(c: Context<AppEnv>, message: string): Promise<never> {
+  await checkRateLimit(c, addressKey(c), "this address");
+  throw new IngestError("unauthorized", message);
+}
 
 export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
@@ -17,14 +24,14 @@ export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
     if (!header) {
       if (!settings.ALLOW_ANONYMOUS) {
         const why = storedKeys(c.env.API_KEYS).length === 0 ? "this deployment has no API keys configured and does not allow anonymous access" : "send Authorization: Bearer <key>";
-        throw new IngestError("unauthorized", `an API key is required: ${why}`);
+        return refuse(c, `an API key is required: ${why}`);
       }
       principal = ANONYMOUS;
     } else {
       const token = /^Bearer +([!-~]{1,512})$/.exec(header)?.[1];
-      if (!token) throw new IngestError("unauthorized", "the Authorization header must be: Bearer <key>");
+      if (!token) return refuse(c, "the Authorization header must be: Bearer <key>");
       const key = await findKey(token, storedKeys(c.env.API_KEYS));
-      if (!key) throw new IngestError("unauthorized", "the API key is not valid");
+      if (!key) return refuse(c, "the API key is not valid");
       principal = { keyId: key.id, scopes: key.scopes };
     }
     c.set("principal", principal);

@@ -1,6 +1,6 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute } from "@hono/zod-openapi";
-import { BatchResult, ErrorBody, IngestQuery, JsonBody, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
+import { BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
 
 const bodies = {
   "text/plain": { schema: PipeLines },
@@ -16,7 +16,7 @@ export const messageRoute = createRoute({
   security: [{ bearer: [] }],
   summary: "Write one message",
   description: `One pipe-delimited line or one JSON record (an Order may nest line_items, written in the same transaction). ${encodingNote}`,
-  request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
+  request: { query: MessageQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
     400: error("Invalid message: which line, which field, why"),
@@ -35,7 +35,7 @@ export const batchRoute = createRoute({
   security: [{ bearer: [] }],
   summary: "Write many messages",
   description: `Newline-separated pipe lines, NDJSON, or a JSON array. Valid lines are written, bad ones reported; processed = inserted + duplicates + failed. ${encodingNote}`,
-  request: { query: IngestQuery.pick({ entity: true }), body: { content: bodies, required: true } },
+  request: { query: MessageQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
@@ -58,6 +58,7 @@ export const streamRoute = createRoute({
   request: { query: IngestQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+    400: error("A query parameter outside its documented values"),
     401: error("Missing or invalid API key"),
     403: error("The key may not write any entity"),
     415: error("Unsupported Content-Type or Content-Encoding"),

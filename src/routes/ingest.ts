@@ -9,11 +9,11 @@ import { RowsRejected } from "../ingest/batch-writer.ts";
 import { bodyStream, decodeLines, readAll } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import type { EntityDef } from "../ingest/entity.ts";
-import { feed } from "../ingest/feed.ts";
+import { bodyLimit, feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
 import { parseBody, type LineError } from "../ingest/parse-messages.ts";
 import { entityByName } from "../ingest/registry.ts";
-import { IngestQuery } from "./schemas.ts";
+import { IngestQuery, MessageQuery } from "./schemas.ts";
 
 export function scopeRefusal(principal: Principal, entity: EntityDef): string {
   return `key ${principal.keyId} may not write entity ${entity.name} (its scopes: ${[...principal.scopes].join(", ")})`;
@@ -23,16 +23,17 @@ export function scopeRefusal(principal: Principal, entity: EntityDef): string {
 export const entityGuard = (principal: Principal) => (entity: EntityDef) => (canWrite(principal, entity.name) ? undefined : scopeRefusal(principal, entity));
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
-export function ingestQuery(c: Context<AppEnv>): { forced?: EntityDef; progress?: "chunk" | "line" } {
+export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line" } {
   const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
   if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
-  const parsed = IngestQuery.safeParse(c.req.query());
+  const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
     throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
   }
-  const { entity, progress } = parsed.data;
+  const { entity } = parsed.data;
+  const progress = "progress" in parsed.data ? (parsed.data.progress as "chunk" | "line" | undefined) : undefined;
   return { forced: entity === undefined ? undefined : entityByName(entity), progress };
 }
 
@@ -41,7 +42,8 @@ export async function ingestMessage(c: Context<AppEnv>) {
   const meter = c.get("meter");
   const format = bodyFormat(c.req.header("content-type"));
   const { forced } = ingestQuery(c);
-  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, settings.MAX_BODY_BYTES, meter)));
+  // One message is at most one line's worth.
+  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES" }, meter)));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);
@@ -94,7 +96,8 @@ export async function ingestBatch(c: Context<AppEnv>) {
   // A batch is written only once it is whole (at most MAX_BATCH_ITEMS messages): a 413 writes nothing.
   const run = new IngestRun(neonRunner(database(settings), meter), { flushRows: Infinity, flushMs: Infinity, onError: (e) => void (errors.length < cap && errors.push(e)) });
   meter.messages = run.totals.entities;
-  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS }, meter);
+  const limit = bodyLimit(settings, bodyFormat(c.req.header("content-type")), true);
+  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS, limit }, meter);
   const totals = await run.finish();
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
   const committed = totals.inserted + totals.duplicates;

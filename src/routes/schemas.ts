@@ -11,6 +11,9 @@ export const IngestQuery = z.strictObject({
   progress: z.enum(["chunk", "line"]).optional().describe("/ingest/stream only: a progress event per committed chunk (default) or per line"),
 });
 
+/** /ingest/message and /ingest/batch take only ?entity. */
+export const MessageQuery = IngestQuery.pick({ entity: true });
+
 export const ErrorBody = z.object({
   status: z.literal("error"),
   message: z.string(),

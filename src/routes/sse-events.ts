@@ -6,26 +6,32 @@
  */
 import type { SSEStreamingApi } from "hono/streaming";
 
+type ProgressData = Record<string, unknown> & { errors?: unknown[] };
+
 const MAX_QUEUED = 1000;
+const MAX_ERRORS_PER_EVENT = 100;
 
 export class SseEvents {
   private readonly sse: SSEStreamingApi;
   private rejections: unknown[] = [];
   private droppedRejections = 0;
-  private progressEvents: unknown[] = [];
+  private progressEvents: ProgressData[] = [];
   private readonly coalesceProgress: boolean;
   private last?: { event: string; data: unknown };
   private writing?: Promise<void>;
   private id = 0;
-  closed = false;
 
   constructor(sse: SSEStreamingApi, options: { coalesceProgress: boolean }) {
     this.sse = sse;
     this.coalesceProgress = options.coalesceProgress;
   }
 
-  progress(data: unknown): void {
-    if (this.coalesceProgress || this.progressEvents.length >= MAX_QUEUED) this.progressEvents.pop();
+  progress(data: ProgressData): void {
+    if (this.coalesceProgress || this.progressEvents.length >= MAX_QUEUED) {
+      // The replaced event's rejected lines stay reported: "errors since the last event".
+      const replaced = this.progressEvents.pop();
+      if (replaced?.errors && data.errors) data.errors = [...replaced.errors, ...data.errors].slice(0, MAX_ERRORS_PER_EVENT);
+    }
     this.progressEvents.push(data);
     this.kick();
   }
@@ -44,11 +50,22 @@ export class SseEvents {
 
   /** Resolves once every queued event is written (or the client is gone). */
   async drain(): Promise<void> {
-    while (this.writing) await this.writing;
+    while (this.writing || (this.queued() && !this.sse.aborted)) {
+      this.kick();
+      await this.writing;
+    }
+  }
+
+  private queued(): boolean {
+    return this.rejections.length > 0 || this.droppedRejections > 0 || this.progressEvents.length > 0 || this.last !== undefined;
   }
 
   private kick(): void {
-    this.writing ??= this.writeAll().finally(() => (this.writing = undefined));
+    this.writing ??= this.writeAll().finally(() => {
+      this.writing = undefined;
+      // An event queued after the loop's last look but before this ran must not wait for the next one.
+      if (this.queued() && !this.sse.aborted) this.kick();
+    });
   }
 
   private next(): { event: string; data: unknown } | undefined {
@@ -65,12 +82,9 @@ export class SseEvents {
   }
 
   private async writeAll(): Promise<void> {
-    for (let event = this.next(); event && !this.closed; event = this.next()) {
-      try {
-        await this.sse.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(++this.id) });
-      } catch {
-        this.closed = true; // the client went away; the caller finds out through sse.aborted
-      }
+    // Hono's writer swallows a gone client's errors; sse.aborted is how we learn of it.
+    for (let event = this.next(); event && !this.sse.aborted; event = this.next()) {
+      await this.sse.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(++this.id) });
     }
   }
 }

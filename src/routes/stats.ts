@@ -8,7 +8,7 @@ import { readStats } from "../stats/stats-client.ts";
 import { statsReport } from "../stats/stats-report.ts";
 
 async function merged(c: Context<AppEnv>) {
-  if (!c.env.STATS) throw new IngestError("database_error", "the STATS Durable Object binding is not configured");
+  if (!c.env.STATS) throw new IngestError("misconfigured", "the STATS Durable Object binding is not configured (see wrangler.toml)");
   const shards = settingsOf(c.env).STATS_SHARDS;
   return { snapshot: await readStats(c.env.STATS, shards), shards };
 }

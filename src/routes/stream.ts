@@ -14,6 +14,7 @@ import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
 import { entityGuard, ingestQuery } from "./ingest.ts";
+import { IngestQuery } from "./schemas.ts";
 import { SseEvents } from "./sse-events.ts";
 
 export function ingestStream(c: Context<AppEnv>) {
@@ -22,7 +23,7 @@ export function ingestStream(c: Context<AppEnv>) {
   // Checked before answering, so a wrong request still gets its plain 4xx.
   bodyFormat(c.req.header("content-type"));
   compressionOf(c.req.raw);
-  const { forced, progress } = ingestQuery(c);
+  const { forced, progress } = ingestQuery(c, IngestQuery);
   const perLine = progress === "line";
   const meter = c.get("meter");
   let ended = () => {};
@@ -31,20 +32,21 @@ export function ingestStream(c: Context<AppEnv>) {
   return streamSSE(c, async (sse) => {
     const events = new SseEvents(sse, { coalesceProgress: !perLine });
     const run = new IngestRun(neonRunner(database(settings), meter), {
-      onCommit: (totals, errors) => events.progress({ ...totals, errors }),
+      // A snapshot: the event is serialised later, when the client reads it.
+      onCommit: (totals, errors) => events.progress({ ...structuredClone(totals), errors }),
       onError: (error) => events.rejected(error),
     });
     meter.messages = run.totals.entities;
-    const onLine = perLine ? (lineNumber: number) => events.progress({ line_number: lineNumber, ...run.totals }) : undefined;
+    const onLine = perLine ? (lineNumber: number) => events.progress({ line_number: lineNumber, ...structuredClone(run.totals) }) : undefined;
     try {
       await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
       events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
     } catch (error) {
-      const { processed, inserted, duplicates, failed } = run.totals;
+      const { processed, inserted, duplicates, failed } = await run.abort();
       const committed = { processed, inserted, duplicates, failed };
-      if (sse.aborted || events.closed || (error instanceof IngestError && error.code === "client_closed")) {
+      if (sse.aborted || (error instanceof IngestError && error.code === "client_closed")) {
         // The client is gone: what was committed stays committed; say how far we got.
         console.log(JSON.stringify({ event: "stream_aborted", route: "/ingest/stream", committed, reason: String(error) }));
       }

@@ -1,8 +1,13 @@
 /** The operational routes' contract: health, stats, metrics, docs and dashboard. */
 import { createRoute } from "@hono/zod-openapi";
-import { HealthResult, LimitsResult, StatsResult } from "./schemas.ts";
+import { ErrorBody, HealthResult, LimitsResult, StatsResult } from "./schemas.ts";
 
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: "string" as const } } } });
+const guarded = {
+  401: { description: "Missing or invalid API key", content: { "application/json": { schema: ErrorBody } } },
+  403: { description: "The key has no read scope", content: { "application/json": { schema: ErrorBody } } },
+  429: { description: "Rate limit exceeded; retry after Retry-After seconds", content: { "application/json": { schema: ErrorBody } } },
+};
 
 export const healthRoute = createRoute({
   method: "get",
@@ -19,7 +24,7 @@ export const statsRoute = createRoute({
   path: "/stats",
   security: [{ bearer: [] }],
   summary: "Counters merged over the Stats Durable Object shards",
-  responses: { 200: { description: "Stats", content: { "application/json": { schema: StatsResult } } } },
+  responses: { 200: { description: "Stats", content: { "application/json": { schema: StatsResult } } }, ...guarded },
 });
 
 export const metricsRoute = createRoute({
@@ -27,7 +32,7 @@ export const metricsRoute = createRoute({
   path: "/metrics",
   security: [{ bearer: [] }],
   summary: "Prometheus text exposition",
-  responses: { 200: text("text/plain", "Metrics (text format 0.0.4)") },
+  responses: { 200: text("text/plain", "Metrics (text format 0.0.4)"), ...guarded },
 });
 
 export const openApiRoute = createRoute({

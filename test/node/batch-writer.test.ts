@@ -81,8 +81,15 @@ describe("the batch writer", () => {
     expect(statements).toBeLessThanOrEqual(1 + 2 * 2 * Math.ceil(Math.log2(1000)));
   });
 
+  it("rejects a row too large for one Neon request (413) instead of retrying it forever", async () => {
+    const huge = { entity: { name: "Note", insertSql: "INSERT INTO readings (k, v) SELECT k, v FROM json_to_recordset($1::json) AS r(k int, v int)" } as EntityDef, json: JSON.stringify({ k: 1, v: 1, pad: "x".repeat(11 * 1024 * 1024) }), lineNumber: 1 };
+    const result = await writeRows([huge, ...rows([3], 2)], runner);
+    expect(result.inserted).toBe(1);
+    expect(result.failed).toEqual([expect.objectContaining({ line_number: 1, message: "the database rejected the row: the row is larger than Neon's 10 MiB statement limit (SQLSTATE 413)" })]);
+  });
+
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
-    const down = neonRunner(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql" })));
+    const down = neonRunner(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })));
     await expect(writeRows(rows([1]), down)).rejects.toMatchObject({ code: "database_unavailable", status: 503, details: { committed: { inserted: 0, duplicates: 0 } } });
   });
 });

@@ -88,7 +88,14 @@ export function hostileCases(): HostileCase[] {
   cases.push(batchCase("a 2 MiB line", `C|${"x".repeat(2 * 1024 * 1024)}`, [207]));
   cases.push(batchCase("100,000 fields", `C${"|x".repeat(100_000)}`, [207]));
   cases.push(batchCase("100,000 empty fields", `O${"|".repeat(100_000)}`, [207]));
-  cases.push({ name: "100,000 keys in a JSON record", path: "/ingest/message", headers: { "Content-Type": "application/json" }, body: JSON.stringify(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))), expect: [400] });
+  cases.push({ name: "100,000 keys in a JSON record", path: "/ingest/message", headers: { "Content-Type": "application/json" }, body: JSON.stringify(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))), expect: [413] });
+  cases.push({ name: "100,000 keys in a JSON record of a batch", path: "/ingest/batch", headers: { "Content-Type": "application/json" }, body: JSON.stringify([Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))]), expect: [400] });
+  // Fine for the parser, too long for PostgreSQL's unique index (SQLSTATE 54000): the database's refusal must stay a rejected line.
+  // A repetitive key compresses and fits the index; a random one does not.
+  cases.push(batchCase("a 3,000-character repetitive natural key", withField("C", 1, "K".repeat(3000)), [200]));
+  let seed = 42;
+  const random = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("").replace(/[|#]/g, "x");
+  cases.push(batchCase("a 3,000-character random natural key", withField("C", 1, random), [207]));
 
   // Unicode separators that look like line or field separators.
   for (const [what, sep] of [["LINE SEPARATOR", "\u2028"], ["PARAGRAPH SEPARATOR", "\u2029"], ["NEXT LINE", "\u0085"], ["FULLWIDTH VERTICAL LINE", "\uff5c"], ["BOX DRAWINGS LIGHT VERTICAL", "\u2502"], ["VERTICAL TAB", "\u000b"], ["FORM FEED", "\u000c"], ["lone CR", "\r"]] as const) {

@@ -25,6 +25,12 @@ describe("responses match the documented schemas", () => {
     StatsResult.parse(await (await SELF.fetch("http://nomnom.test/stats")).json());
   });
 
+  it("rejects a query parameter a route does not document", async () => {
+    const res = await post("/ingest/batch?progress=line", "C|C1|A|x|1|5|1.00|A|b", "text/plain");
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ message: expect.stringMatching(/^query parameter progress: /) });
+  });
+
   it("rejects a query parameter outside the documented enum", async () => {
     const res = await post("/ingest/batch?entity=Invoice", "{}", "application/json");
     expect(res.status).toBe(400);

@@ -105,10 +105,18 @@ describe("rate limits", () => {
 });
 
 describe("size limits", () => {
-  it("answers 413 naming MAX_BODY_BYTES for /ingest/message", async () => {
-    const res = await call("/ingest/message", { method: "POST", body: "C|C1|" + "x".repeat(5000), key: LOADER }, await production({ MAX_BODY_BYTES: "1000" }));
-    expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ message: expect.stringContaining("larger than the limit of 1000 bytes (MAX_BODY_BYTES)") });
+  it("answers 413 naming MAX_LINE_BYTES for a single message, MAX_BATCH_BYTES for a batch and MAX_BODY_BYTES for a stream", async () => {
+    const big = "C|C1|" + "x".repeat(5000);
+    const cases = [
+      ["/ingest/message", { MAX_LINE_BYTES: "1000" }, "MAX_LINE_BYTES"],
+      ["/ingest/batch", { MAX_BATCH_BYTES: "1000" }, "MAX_BATCH_BYTES"],
+      ["/ingest/batch", { MAX_BODY_BYTES: "1000" }, "MAX_BODY_BYTES"],
+    ] as const;
+    for (const [path, limits, setting] of cases) {
+      const res = await call(path, { method: "POST", body: big, key: LOADER }, await production(limits));
+      expect(res.status, setting).toBe(413);
+      expect(await res.json()).toMatchObject({ message: expect.stringContaining(`larger than the limit of 1000 bytes (${setting})`), limit_bytes: 1000 });
+    }
   });
 
   it("answers 413 naming MAX_BATCH_ITEMS and writes nothing of that batch", async () => {

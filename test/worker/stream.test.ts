@@ -84,6 +84,26 @@ describe("POST /ingest/stream", () => {
   });
 });
 
+describe("a stream that fails part-way", () => {
+  it("writes nothing after the failure and reports exactly what the database holds", async () => {
+    const body = Array.from({ length: 4000 }, (_, i) => `C|F${i}|Name|x|1|5|1.00|A|b`).join("\n");
+    const res = await worker.fetch(new Request("http://nomnom.test/ingest/stream", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), { ...env, MAX_BODY_BYTES: String(Math.floor(body.length / 2)) });
+    const events = await readEvents(res.body!);
+    const failure = events.at(-1)!;
+    expect(failure).toMatchObject({ event: "failure", data: { status: 413 } });
+    // Rows parsed before the failure but not yet flushed must not be written by a later timer.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await count("customers")).toBe(failure.data.committed.inserted);
+  });
+});
+
+describe("byte order marks", () => {
+  it("drops one at the start of a body", async () => {
+    const res = await post("/ingest/batch", "\uFEFFC|C1|A|x|1|5|1.00|A|b\n", "text/plain");
+    expect(await res.json()).toMatchObject({ status: "success", inserted: 1 });
+  });
+});
+
 describe("size limits while streaming", () => {
   const limited = { ...env, MAX_BODY_BYTES: "2000", MAX_LINE_BYTES: "100" };
   const call = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>

@@ -13,7 +13,7 @@ const NO_INVALID_LINES: ReadonlySet<number> = new Set();
 function parseBlocks(blocks: readonly string[]): number {
   let rows = 0;
   blocks.forEach((block, i) => {
-    const out: ParsedBody = { rows: [], errors: [], messages: 0 };
+    const out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
     parseLines("text", block, i * BLOCK_LINES + 1, NO_INVALID_LINES, out);
     if (out.errors.length > 0) throw new Error(`parsers: line ${out.errors[0].line_number}: ${out.errors[0].message}`);
     rows += out.rows.length;
