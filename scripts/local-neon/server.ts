@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isIsolationLevel, type Database, type Statement } from "./database.ts";
+import type { FaultSwitch } from "./faults.ts";
 
 export const MAX_BYTES = 10 * 1024 * 1024;
 
@@ -116,8 +117,18 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function createLocalNeonServer(db: Database): Server {
-  return createServer((req, res) => {
+/** With `faults`, POST /__faults switches test-only failures on (see faults.ts). */
+export function createLocalNeonServer(db: Database, faults?: FaultSwitch): Server {
+  return createServer(async (req, res) => {
+    if (faults && req.url === "/__faults" && req.method === "POST") return faults.control(req, res);
+    const fault = faults?.take() ?? "none";
+    if (fault === "down") return void req.socket.destroy();
+    if (fault === "500") return send(res, 500, { message: "injected fault: PostgreSQL unreachable" });
+    if (fault === "40001") return send(res, 400, errorBody({ message: "injected fault: could not serialize access due to concurrent update", code: "40001", severity: "ERROR" }));
+    if (fault === "slow") {
+      await new Promise((resolve) => setTimeout(resolve, faults!.delayMs));
+      if (req.socket.destroyed) return; // the client gave up: like Neon, run nothing for it
+    }
     if (req.method === "OPTIONS") {
       res.writeHead(200, {
         "Access-Control-Allow-Origin": "*",
@@ -128,7 +139,7 @@ export function createLocalNeonServer(db: Database): Server {
       return;
     }
     handle(db, req).then(
-      (body) => send(res, 200, body),
+      (body) => (fault === "reset_after_commit" ? req.socket.destroy() : send(res, 200, body)),
       (error: unknown) => {
         if (error instanceof HttpError) return send(res, error.status, { message: error.message });
         if (isDatabaseError(error)) return send(res, 400, errorBody(error));

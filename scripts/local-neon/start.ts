@@ -2,6 +2,7 @@
 import type { Server } from "node:http";
 import { migrationStatements } from "../migrations.ts";
 import { pgliteDatabase, postgresDatabase, type Database } from "./database.ts";
+import { FaultSwitch } from "./faults.ts";
 import { createLocalNeonServer, listen } from "./server.ts";
 
 export interface LocalNeon {
@@ -18,6 +19,8 @@ export interface LocalNeonOptions {
   pgliteDir?: string;
   port?: number;
   migrate?: boolean;
+  /** Test-only: accept POST /__faults to inject failures. */
+  faults?: boolean;
 }
 
 /** The connection string the Worker sends: Neon wants a named host, user, password and database. */
@@ -28,7 +31,7 @@ export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<Lo
   if (options.migrate !== false) {
     await db.transaction(migrationStatements().map((query) => ({ query, params: [] })), {});
   }
-  const server: Server = createLocalNeonServer(db);
+  const server: Server = createLocalNeonServer(db, options.faults ? new FaultSwitch() : undefined);
   const url = await listen(server, options.port ?? 0);
   return {
     url,

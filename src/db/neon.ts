@@ -7,7 +7,8 @@ import { and, eq, getTableColumns } from "drizzle-orm";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Settings } from "../env.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import { RowsRejected, type StatementRunner } from "../ingest/batch-writer.ts";
+import { RowsRejected, type StatementRunner, type WriteResult } from "../ingest/batch-writer.ts";
+import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import { parseJsonExact } from "../ingest/field-checks.ts";
 
@@ -89,6 +90,42 @@ export function neonRunner(db: Database, clock: DbClock = { dbSeconds: 0 }): Sta
       return result.rowCount ?? 0;
     },
   };
+}
+
+/** Rows of one transaction: a little under Neon's 10 MiB request, like one chunk (see WriteLimits.maxChars). */
+const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
+
+/**
+ * Writes all rows, plus `extra` statements, in one Neon transaction: everything commits or nothing.
+ * Retried whole after transient failures (a rolled-back or replayed transaction cannot duplicate rows).
+ */
+export async function writeTransaction(db: Database, rows: RowToWrite[], extra: { query: string; params: string[] }[] = [], clock: DbClock = { dbSeconds: 0 }): Promise<WriteResult> {
+  const groups = new Map<EntityDef, string[]>();
+  let chars = 0;
+  for (const r of rows) {
+    if (!groups.has(r.entity)) groups.set(r.entity, []);
+    groups.get(r.entity)!.push(r.json);
+    chars += r.json.length + 1;
+  }
+  if (chars > TRANSACTION_MAX_CHARS) {
+    throw new IngestError("body_too_large", `an atomic or idempotent batch is written in one Neon request (at most 10 MiB); this one's rows take about ${(chars / 1024 / 1024).toFixed(1)} Mi characters, over ${TRANSACTION_MAX_CHARS / 1024 / 1024}: split it`, { limit_chars: TRANSACTION_MAX_CHARS });
+  }
+  const entities = [...groups];
+  return withRetries(db, async () => {
+    const queries = [
+      ...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [`[${json.join(",")}]`])),
+      ...extra.map((e) => db.sql.query(e.query, e.params)),
+    ];
+    const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
+    const written: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+    entities.forEach(([entity, json], i) => {
+      const inserted = results[i].rowCount ?? 0;
+      written.byEntity[entity.name] = { inserted, duplicates: json.length - inserted, failed: 0 };
+      written.inserted += inserted;
+      written.duplicates += json.length - inserted;
+    });
+    return written;
+  });
 }
 
 export interface SingleWrite {

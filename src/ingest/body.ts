@@ -65,6 +65,11 @@ function tooLarge(limit: BodyLimit, decompressed = false): IngestError {
   return new IngestError("body_too_large", `${what} is larger than the limit of ${limit.bytes} bytes (${limit.setting}); split it into several requests or use /ingest/stream`, { limit_bytes: limit.bytes });
 }
 
+/** The body as sent (still compressed, if it is), capped at `limit` bytes: what an Idempotency-Key fingerprints. */
+export function rawBodyStream(request: Request, limit: BodyLimit): ReadableStream<Uint8Array> {
+  return bodyStream(new Request(request.url, { method: "POST", body: request.body }), limit);
+}
+
 /** Reads a whole (capped) body into memory: for single messages and JSON documents. */
 export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];

@@ -5,7 +5,7 @@
  */
 import { IngestError } from "../errors.ts";
 import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
-import type { LineError, ParsedBody } from "./parse-messages.ts";
+import type { LineError, ParsedBody, RowToWrite } from "./parse-messages.ts";
 
 export interface Totals {
   processed: number;
@@ -64,7 +64,23 @@ export class IngestRun {
     this.options.onError?.(error);
   }
 
-  private commit(written: WriteResult): void {
+  /** Takes the gathered rows out, for a caller that writes them itself (in one transaction). */
+  takeRows(): RowToWrite[] {
+    this.sink.chars = 0;
+    return this.sink.rows.splice(0);
+  }
+
+  /** Counts valid rows that were not written (an atomic batch that rolled back) as failed, without an error line each. */
+  countNotWritten(rows: RowToWrite[]): void {
+    for (const row of rows) {
+      this.totals.failed++;
+      this.totals.processed++;
+      this.counts(row.entity.name).failed++;
+    }
+  }
+
+  /** Counts rows the caller wrote itself. */
+  commit(written: WriteResult): void {
     this.totals.inserted += written.inserted;
     this.totals.duplicates += written.duplicates;
     this.totals.processed += written.inserted + written.duplicates;

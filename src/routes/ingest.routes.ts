@@ -1,6 +1,7 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute } from "@hono/zod-openapi";
-import { BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
+import { z } from "@hono/zod-openapi";
+import { BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
 
 const bodies = {
   "text/plain": { schema: PipeLines },
@@ -35,14 +36,19 @@ export const batchRoute = createRoute({
   security: [{ bearer: [] }],
   summary: "Write many messages",
   description: `Newline-separated pipe lines, NDJSON, or a JSON array. Valid lines are written, bad ones reported; processed = inserted + duplicates + failed. ${encodingNote}`,
-  request: { query: MessageQuery, body: { content: bodies, required: true } },
+  request: {
+    query: BatchQuery,
+    headers: z.object({ "idempotency-key": z.string().optional().describe("A replay with the same key and body gets the stored answer (header Idempotent-Replayed: true) and writes nothing; the same key with another body: 409") }),
+    body: { content: bodies, required: true },
+  },
   responses: {
     200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
     400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
     401: error("Missing or invalid API key"),
     403: error("The key may not write any entity"),
-    413: error("Body over MAX_BODY_BYTES (after decompression) or more than MAX_BATCH_ITEMS messages; nothing was written"),
+    409: error("The Idempotency-Key was used with another request"),
+    413: error("Body over MAX_BATCH_BYTES (after decompression), more than MAX_BATCH_ITEMS messages, or an atomic batch over one Neon request; nothing was written"),
     415: error("Unsupported Content-Type or Content-Encoding"),
     429: error("Rate limit exceeded; retry after Retry-After seconds"),
     503: error("Database unavailable: the body says what was committed; retrying is safe"),

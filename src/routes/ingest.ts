@@ -2,18 +2,20 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
 import { canWrite, type Principal } from "../auth/api-keys.ts";
-import { database, neonRunner, writeOne } from "../db/neon.ts";
+import { checkKey, claimStatement, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
+import { database, neonRunner, writeOne, writeTransaction } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { RowsRejected } from "../ingest/batch-writer.ts";
-import { bodyStream, decodeLines, readAll } from "../ingest/body.ts";
+import { bodyStream, decodeLines, rawBodyStream, readAll } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import { bodyLimit, feed } from "../ingest/feed.ts";
-import { IngestRun } from "../ingest/ingest-run.ts";
+import { IngestRun, type Totals } from "../ingest/ingest-run.ts";
 import { parseBody, type LineError } from "../ingest/parse-messages.ts";
 import { entityByName } from "../ingest/registry.ts";
-import { IngestQuery, MessageQuery } from "./schemas.ts";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { BatchQuery, IngestQuery, MessageQuery } from "./schemas.ts";
 
 export function scopeRefusal(principal: Principal, entity: EntityDef): string {
   return `key ${principal.keyId} may not write entity ${entity.name} (its scopes: ${[...principal.scopes].join(", ")})`;
@@ -23,7 +25,7 @@ export function scopeRefusal(principal: Principal, entity: EntityDef): string {
 export const entityGuard = (principal: Principal) => (entity: EntityDef) => (canWrite(principal, entity.name) ? undefined : scopeRefusal(principal, entity));
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
-export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line" } {
+export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery | typeof BatchQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line"; atomic: boolean } {
   const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
   if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
   const parsed = schema.safeParse(c.req.query());
@@ -34,7 +36,8 @@ export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typ
   }
   const { entity } = parsed.data;
   const progress = "progress" in parsed.data ? (parsed.data.progress as "chunk" | "line" | undefined) : undefined;
-  return { forced: entity === undefined ? undefined : entityByName(entity), progress };
+  const atomic = "atomic" in parsed.data && parsed.data.atomic === "true";
+  return { forced: entity === undefined ? undefined : entityByName(entity), progress, atomic };
 }
 
 export async function ingestMessage(c: Context<AppEnv>) {
@@ -87,25 +90,77 @@ export async function ingestMessage(c: Context<AppEnv>) {
   });
 }
 
+/**
+ * POST /ingest/batch. Best effort by default: valid lines are written, bad ones reported, and a
+ * chunk the database refuses is bisected. ?atomic=true: every line or none, in one transaction.
+ * Idempotency-Key: a replay gets the stored answer; the key commits with the rows.
+ */
 export async function ingestBatch(c: Context<AppEnv>) {
   const started = Date.now();
   const settings = settingsOf(c.env);
+  const db = database(settings);
+  const meter = c.get("meter");
+  const { forced, atomic } = ingestQuery(c, BatchQuery);
+  const format = bodyFormat(c.req.header("content-type"));
+  const limit = bodyLimit(settings, format, true);
+
+  const key = c.req.header("idempotency-key");
+  let request = c.req.raw;
+  let hash = "";
+  if (key !== undefined) {
+    checkKey(key);
+    // The body is needed twice (fingerprint, then parsing); a batch is capped at MAX_BATCH_BYTES anyway.
+    const raw = await readAll(rawBodyStream(c.req.raw, limit));
+    hash = await fingerprint(c.req.raw, raw);
+    const stored = await storedAnswer(db, key, hash);
+    if (stored) {
+      c.header("Idempotent-Replayed", "true");
+      return c.json(stored.body as object, stored.status as ContentfulStatusCode);
+    }
+    request = new Request(c.req.raw.url, { method: "POST", headers: c.req.raw.headers, body: raw });
+  }
+
   const cap = settings.MAX_ERRORS_REPORTED;
   const errors: LineError[] = [];
-  const meter = c.get("meter");
   // A batch is written only once it is whole (at most MAX_BATCH_ITEMS messages): a 413 writes nothing.
-  const run = new IngestRun(neonRunner(database(settings), meter), { flushRows: Infinity, flushMs: Infinity, onError: (e) => void (errors.length < cap && errors.push(e)) });
+  const run = new IngestRun(neonRunner(db, meter), { flushRows: Infinity, flushMs: Infinity, onError: (e) => void (errors.length < cap && errors.push(e)) });
   meter.messages = run.totals.entities;
-  const limit = bodyLimit(settings, bodyFormat(c.req.header("content-type")), true);
-  await feed(c.req.raw, settings, run, { forced: ingestQuery(c).forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS, limit }, meter);
-  const totals = await run.finish();
+  await feed(request, settings, run, { forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS, limit }, meter);
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
+
+  let rolledBack: string | undefined;
+  if (atomic && run.totals.failed > 0) {
+    rolledBack = `atomic batch: nothing was written because ${run.totals.failed} of ${run.sink.messages} messages were rejected`;
+    run.countNotWritten(run.takeRows());
+  } else if (atomic || key !== undefined) {
+    const rows = run.takeRows();
+    try {
+      run.commit(await writeTransaction(db, rows, key !== undefined ? [claimStatement(key, hash)] : [], meter));
+    } catch (error) {
+      if (!(error instanceof RowsRejected)) throw error;
+      if (atomic) {
+        rolledBack = `atomic batch rolled back, nothing was written: the database rejected a row: ${error.message} (SQLSTATE ${error.sqlState})`;
+        run.countNotWritten(rows);
+      } else {
+        // Best effort after all: bisect to the bad rows as usual; the key is stored with the answer below.
+        run.sink.rows.push(...rows);
+      }
+    }
+  }
+  const totals = await run.finish();
+  const body = batchAnswer(totals, errors, rolledBack, Date.now() - started);
+  if (key !== undefined) await storeAnswer(db, key, hash, body);
+  return c.json(body.body as object, body.status as ContentfulStatusCode);
+}
+
+function batchAnswer(totals: Totals, errors: LineError[], rolledBack: string | undefined, durationMs: number) {
   const committed = totals.inserted + totals.duplicates;
-  const status = totals.failed === 0 ? "success" : committed > 0 ? "partial" : "error";
-  const message = status === "partial" ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written` : status === "error" ? `nothing could be written: all ${totals.failed} messages rejected` : undefined;
-  return c.json(
-    {
-      status,
+  const outcome = rolledBack || (totals.failed > 0 && committed === 0) ? "error" : totals.failed === 0 ? "success" : "partial";
+  const message = rolledBack ?? (outcome === "partial" ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written` : outcome === "error" ? `nothing could be written: all ${totals.failed} messages rejected` : undefined);
+  return {
+    status: outcome === "success" ? 200 : outcome === "partial" ? 207 : 400,
+    body: {
+      status: outcome,
       ...(message ? { message } : {}),
       processed: totals.processed,
       inserted: totals.inserted,
@@ -114,8 +169,7 @@ export async function ingestBatch(c: Context<AppEnv>) {
       errors: errors.sort((a, b) => a.line_number - b.line_number),
       ...(totals.failed > errors.length ? { errors_truncated: true, errors_total: totals.failed } : {}),
       entities: totals.entities,
-      duration_ms: Date.now() - started,
+      duration_ms: durationMs,
     },
-    status === "success" ? 200 : status === "partial" ? 207 : 400,
-  );
+  };
 }

@@ -11,8 +11,13 @@ export const IngestQuery = z.strictObject({
   progress: z.enum(["chunk", "line"]).optional().describe("/ingest/stream only: a progress event per committed chunk (default) or per line"),
 });
 
-/** /ingest/message and /ingest/batch take only ?entity. */
+/** /ingest/message takes only ?entity. */
 export const MessageQuery = IngestQuery.pick({ entity: true });
+
+/** /ingest/batch: ?entity, and ?atomic=true for all-or-nothing. */
+export const BatchQuery = MessageQuery.extend({
+  atomic: z.enum(["true", "false"]).optional().describe("true: every line is written, or none (one transaction of at most 10 MiB)"),
+});
 
 export const ErrorBody = z.object({
   status: z.literal("error"),

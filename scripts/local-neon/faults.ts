@@ -1,0 +1,61 @@
+/**
+ * Test-only fault injection for the local Neon endpoint: POST /__faults {"fault": …, "times": n, "skip": k}
+ * lets k SQL requests through, then makes the next n (all, without "times") fail in a chosen way,
+ * so tests can fail the database at chosen points. Never on unless the endpoint is started with faults enabled.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export type Fault =
+  | "none"
+  /** The connection is dropped before anything runs. */
+  | "down"
+  /** Nothing runs until `delayMs` has passed; a client that gave up by then gets nothing run. */
+  | "slow"
+  /** HTTP 500 before anything runs, as when Neon cannot reach PostgreSQL. */
+  | "500"
+  /** The statements run and commit, then the connection is dropped before the answer: the ambiguous case. */
+  | "reset_after_commit"
+  /** A serialization failure (40001) before anything runs. */
+  | "40001";
+
+const FAULTS: Fault[] = ["none", "down", "slow", "500", "reset_after_commit", "40001"];
+
+export class FaultSwitch {
+  fault: Fault = "none";
+  remaining = Infinity;
+  skip = 0;
+  delayMs = 0;
+
+  /** The fault for the next SQL request, counting it down. */
+  take(): Fault {
+    if (this.fault === "none" || this.remaining <= 0) return "none";
+    if (this.skip > 0) {
+      this.skip--;
+      return "none";
+    }
+    this.remaining--;
+    return this.fault;
+  }
+
+  /** Handles POST /__faults; answers 400 for an unknown fault. */
+  async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number } = {};
+    try {
+      parsed = JSON.parse(body || "{}");
+    } catch {
+      parsed = { fault: "not JSON" as Fault };
+    }
+    const { fault = "none", times, skip = 0, delayMs = 0 } = parsed;
+    if (!FAULTS.includes(fault)) {
+      res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: `unknown fault ${fault} (known: ${FAULTS.join(", ")})` }));
+      return;
+    }
+    this.fault = fault;
+    this.remaining = times ?? Infinity;
+    this.skip = skip;
+    this.delayMs = delayMs;
+    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault, times: times ?? null, delayMs }));
+  }
+}

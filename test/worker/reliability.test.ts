@@ -1,0 +1,145 @@
+/**
+ * Never lose a row: atomic batches, Idempotency-Key, and the fault matrix. The local Neon endpoint
+ * fails on purpose (POST /__faults); every cell ends with the rows in the database equal to the
+ * rows the responses acknowledged, and no natural key twice.
+ */
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import { readEvents } from "../support/sse.ts";
+import { count, resetDatabase, sql } from "./support.ts";
+
+type Fault = "none" | "down" | "slow" | "500" | "reset_after_commit" | "40001";
+
+async function fault(name: Fault, times?: number, delayMs = 0, skip = 0): Promise<void> {
+  const res = await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: name, times, delayMs, skip }) });
+  expect(res.status).toBe(200);
+}
+
+// Short timeouts, so a fault that never clears ends in a 503 quickly.
+const FAST = { DB_TIMEOUT_MS: "400", DB_RETRY_MS: "1500" };
+
+async function call(path: string, body: string, headers: Record<string, string> = {}, bindings: Record<string, string> = FAST): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), { ...env, ...bindings }, ctx);
+  const copy = new Response(await res.arrayBuffer(), res);
+  await waitOnExecutionContext(ctx);
+  return copy;
+}
+
+const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Name|x|1|5|1.00|A|b`).join("\n");
+
+async function distinctKeys(): Promise<number> {
+  const [row] = await sql.query("SELECT count(DISTINCT customer_key)::int AS n FROM customers");
+  return row.n as number;
+}
+
+beforeEach(resetDatabase);
+afterEach(() => fault("none"));
+
+describe("?atomic=true", () => {
+  it("writes every line in one transaction", async () => {
+    const res = await call("/ingest/batch?atomic=true", customers("A", 50));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "success", inserted: 50 });
+    expect(await count("customers")).toBe(50);
+  });
+
+  it("writes nothing when a line is bad, and reports every error", async () => {
+    const res = await call("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|bad\nX|y`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      status: "error", processed: 7, inserted: 0, failed: 7,
+      message: "atomic batch: nothing was written because 2 of 7 messages were rejected",
+      errors: [{ line_number: 6 }, { line_number: 7 }],
+    });
+    expect(await count("customers")).toBe(0);
+  });
+
+  it("rolls everything back when the database rejects one row", async () => {
+    let seed = 7;
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("").replace(/[|#]/g, "x");
+    const res = await call("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|${longKey}|Name|x|1|5|1.00|A|b`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ inserted: 0, failed: 6, message: expect.stringMatching(/^atomic batch rolled back, nothing was written: the database rejected a row: .*\(SQLSTATE 54000\)$/) });
+    expect(await count("customers")).toBe(0);
+  });
+});
+
+describe("Idempotency-Key", () => {
+  it("answers a replay with the stored answer and writes nothing again", async () => {
+    const first = await call("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
+    const firstBody = await first.json();
+    expect(firstBody).toMatchObject({ inserted: 20 });
+    await sql.query("DELETE FROM customers WHERE customer_key = 'I0'");
+    const again = await call("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.json()).toEqual(firstBody);
+    expect(await count("customers")).toBe(19); // not written again
+  });
+
+  it("answers 409 when the key comes back with another body", async () => {
+    await call("/ingest/batch", customers("I", 2), { "Idempotency-Key": "batch-2" });
+    const res = await call("/ingest/batch", customers("J", 2), { "Idempotency-Key": "batch-2" });
+    expect(res.status).toBe(409);
+    expect(await count("customers")).toBe(2);
+  });
+
+  it("commits the key with the rows: a lost answer is written again on replay, as duplicates", async () => {
+    await fault("reset_after_commit", 1, 0, 1); // the key lookup passes; the batch's transaction commits, then its answer is lost
+    const res = await call("/ingest/batch", customers("K", 10), { "Idempotency-Key": "batch-3" });
+    expect(await res.json()).toMatchObject({ inserted: 0, duplicates: 10 });
+    expect(await count("customers")).toBe(10);
+  });
+});
+
+describe("the fault matrix", () => {
+  const paths = {
+    message: async (tag: string) => {
+      const res = await call("/ingest/message", `C|${tag}0|Name|x|1|5|1.00|A|b`);
+      const body = (await res.json()) as { status: string; duplicate?: boolean };
+      return { status: res.status, acknowledged: res.status === 200 ? 1 : 0 };
+    },
+    batch: async (tag: string) => {
+      const res = await call("/ingest/batch", customers(tag, 30));
+      const body = (await res.json()) as { inserted?: number; duplicates?: number };
+      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0) };
+    },
+    "atomic batch": async (tag: string) => {
+      const res = await call("/ingest/batch?atomic=true", customers(tag, 30));
+      const body = (await res.json()) as { inserted?: number; duplicates?: number };
+      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0) };
+    },
+    stream: async (tag: string) => {
+      const res = await call("/ingest/stream", customers(tag, 30));
+      const last = (await readEvents(res.body!)).at(-1)!;
+      const status = last.event === "summary" ? 200 : (last.data.status as number);
+      const acknowledged = last.event === "summary" ? last.data.inserted + last.data.duplicates : last.data.committed.inserted + last.data.committed.duplicates;
+      return { status, acknowledged };
+    },
+  };
+  // fault, how many requests it hits, the delay for "slow", and the status every path must answer.
+  const faults: [Fault, number | undefined, number, number][] = [
+    ["down", 2, 0, 200],
+    ["500", 2, 0, 200],
+    ["40001", 2, 0, 200],
+    ["slow", 1, 1500, 200],
+    ["reset_after_commit", 1, 0, 200],
+    ["down", undefined, 0, 503],
+    ["500", undefined, 0, 503],
+    ["40001", undefined, 0, 503],
+  ];
+  for (const [name, times, delayMs, expected] of faults) {
+    for (const [path, drive] of Object.entries(paths)) {
+      it(`${name}${times ? ` ×${times}` : " (until the retry budget is spent)"} on ${path}: ${expected}, and the database holds exactly what was acknowledged`, async () => {
+        await fault(name, times, delayMs);
+        const { status, acknowledged } = await drive(`${path.replace(/\W/g, "")}${name.replace(/\W/g, "")}`);
+        await fault("none");
+        await new Promise((r) => setTimeout(r, delayMs)); // let a slow statement the client gave up on finish, if it ran
+        expect(status).toBe(expected);
+        expect(await count("customers")).toBe(acknowledged);
+        expect(await distinctKeys()).toBe(await count("customers"));
+      });
+    }
+  }
+});
