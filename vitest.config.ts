@@ -25,7 +25,9 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL, ALLOW_ANONYMOUS: "true" },
+              bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL, ALLOW_ANONYMOUS: "true", QUEUE_RETRY_DELAY_S: "0" },
+              // Fewer queue retries than production, so a dead letter arrives within a test's time.
+              queueConsumers: { "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" }, "nomnom-ingest-dlq": { maxBatchTimeout: 1 } },
               // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.
               ratelimits: {
                 RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },

@@ -4,12 +4,12 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Bindings } from "./env.ts";
 import { IngestError, TransientDatabaseError } from "./errors.ts";
 import { health } from "./routes/health.ts";
-import { ingestBatch, ingestMessage } from "./routes/ingest.ts";
+import { ingestBatch, ingestMessage, ingestReceipt } from "./routes/ingest.ts";
 import { ingestStream } from "./routes/stream.ts";
 import { metrics, stats } from "./routes/stats.ts";
 import { observe, type RequestMeter } from "./middleware/observe.ts";
 import { dashboard } from "./routes/dashboard.ts";
-import { batchRoute, messageRoute, streamRoute } from "./routes/ingest.routes.ts";
+import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./routes/ingest.routes.ts";
 import { docs, openApiJson } from "./routes/openapi.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
 import { requestId } from "hono/request-id";
@@ -24,6 +24,8 @@ export type AppEnv = { Bindings: Bindings; Variables: { meter: RequestMeter; req
 const RETRY_AFTER_SECONDS = "5";
 
 const writer = [authorize("write"), rateLimit()] as const;
+/** OpenAPI writes path parameters as {id}, Hono as :id. */
+const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ":$1");
 const reader = [authorize("read"), rateLimit()] as const;
 
 // Paths come from the route definitions the OpenAPI document is generated from.
@@ -34,6 +36,7 @@ export const app = new Hono<AppEnv>()
   .post(messageRoute.path, ...writer, ingestMessage)
   .post(batchRoute.path, ...writer, ingestBatch)
   .post(streamRoute.path, ...writer, ingestStream)
+  .get(honoPath(receiptRoute.path), ...writer, ingestReceipt)
   .get(statsRoute.path, ...reader, stats)
   .get(metricsRoute.path, ...reader, metrics)
   .get(healthRoute.path, health)

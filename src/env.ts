@@ -1,5 +1,6 @@
 /** The Worker's bindings and settings, parsed once with zod. */
 import * as z from "zod/mini";
+import type { IngestPart, ReceiptNamespace } from "./queue/async-ingest.ts";
 import type { StatsNamespace } from "./stats/stats-client.ts";
 
 export interface Bindings {
@@ -25,6 +26,10 @@ export interface Bindings {
   RATE_LIMIT?: string;
   RATE_LIMIT_PERIOD?: string;
   RATE_LIMITER?: RateLimit;
+  INGEST_QUEUE?: Queue<IngestPart>;
+  RECEIPTS?: ReceiptNamespace;
+  ASYNC_FALLBACK?: string;
+  QUEUE_RETRY_DELAY_S?: string;
 }
 
 // zod/mini: the same checks as zod, a fraction of the bundle.
@@ -51,6 +56,10 @@ const Settings = z.object({
   CORS_ORIGINS: z._default(z.string(), ""),
   /** The [[ratelimits]] binding's numbers, repeated here because the binding cannot be asked for them. */
   RATE_LIMIT: positiveInt(10_000),
+  /** When the database stays unreachable, synchronous batches and messages go to the queue (202) instead of a 503. */
+  ASYNC_FALLBACK: z._default(z.stringbool(), true),
+  /** A failed queue message waits this long times its attempt number before the next try. */
+  QUEUE_RETRY_DELAY_S: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 10),
   RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),
 });
 
@@ -60,6 +69,6 @@ let cached: { source: Bindings; settings: Settings } | undefined;
 
 /** Settings from the bindings; parsed on first use, again only if the bindings object changes. */
 export function settingsOf(env: Bindings): Settings {
-  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined }) };
+  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined, INGEST_QUEUE: undefined, RECEIPTS: undefined }) };
   return cached.settings;
 }

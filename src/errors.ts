@@ -5,6 +5,7 @@ const STATUS = {
   invalid_message: 400,
   unauthorized: 401,
   forbidden: 403,
+  not_found: 404,
   conflict: 409,
   body_too_large: 413,
   unsupported_media_type: 415,

@@ -1,7 +1,7 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
-import { BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines } from "./schemas.ts";
+import { AcceptedResult, BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines, ReceiptResult } from "./schemas.ts";
 
 const bodies = {
   "text/plain": { schema: PipeLines },
@@ -20,6 +20,7 @@ export const messageRoute = createRoute({
   request: { query: MessageQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
+    202: { description: "The database stayed unreachable: queued instead (Ingest-Fallback: queued)", content: { "application/json": { schema: AcceptedResult } } },
     400: error("Invalid message: which line, which field, why"),
     413: error("Body over MAX_BODY_BYTES"),
     401: error("Missing or invalid API key"),
@@ -43,6 +44,7 @@ export const batchRoute = createRoute({
   },
   responses: {
     200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
+    202: { description: "Asynchronous (?mode=async, Prefer: respond-async), or the fallback when the database stays unreachable (Ingest-Fallback: queued): the rows are on the queue", content: { "application/json": { schema: AcceptedResult } } },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
     400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
     401: error("Missing or invalid API key"),
@@ -69,5 +71,17 @@ export const streamRoute = createRoute({
     403: error("The key may not write any entity"),
     415: error("Unsupported Content-Type or Content-Encoding"),
     429: error("Rate limit exceeded; retry after Retry-After seconds"),
+  },
+});
+
+export const receiptRoute = createRoute({
+  method: "get",
+  path: "/ingest/receipts/{id}",
+  security: [{ bearer: [] }],
+  summary: "How an asynchronous ingest is doing",
+  request: { params: z.object({ id: z.string().describe("The ingest_id of a 202 answer") }) },
+  responses: {
+    200: { description: "The receipt: queued, done, partial or failed, with counts, errors and why parts were dead-lettered", content: { "application/json": { schema: ReceiptResult } } },
+    404: error("No such receipt"),
   },
 });

@@ -5,14 +5,15 @@ import { canWrite, type Principal } from "../auth/api-keys.ts";
 import { checkKey, claimStatement, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
 import { database, neonRunner, writeOne, writeTransaction } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { RowsRejected } from "../ingest/batch-writer.ts";
 import { bodyStream, decodeLines, rawBodyStream, readAll } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import { bodyLimit, feed } from "../ingest/feed.ts";
 import { IngestRun, type Totals } from "../ingest/ingest-run.ts";
-import { parseBody, type LineError } from "../ingest/parse-messages.ts";
+import { parseBody, type LineError, type RowToWrite } from "../ingest/parse-messages.ts";
+import { enqueue, receipt } from "../queue/async-ingest.ts";
 import { entityByName } from "../ingest/registry.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BatchQuery, IngestQuery, MessageQuery } from "./schemas.ts";
@@ -25,7 +26,7 @@ export function scopeRefusal(principal: Principal, entity: EntityDef): string {
 export const entityGuard = (principal: Principal) => (entity: EntityDef) => (canWrite(principal, entity.name) ? undefined : scopeRefusal(principal, entity));
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
-export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery | typeof BatchQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line"; atomic: boolean } {
+export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery | typeof BatchQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line"; atomic: boolean; async: boolean } {
   const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
   if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
   const parsed = schema.safeParse(c.req.query());
@@ -37,7 +38,8 @@ export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typ
   const { entity } = parsed.data;
   const progress = "progress" in parsed.data ? (parsed.data.progress as "chunk" | "line" | undefined) : undefined;
   const atomic = "atomic" in parsed.data && parsed.data.atomic === "true";
-  return { forced: entity === undefined ? undefined : entityByName(entity), progress, atomic };
+  const async = ("mode" in parsed.data && parsed.data.mode === "async") || /\brespond-async\b/i.test(c.req.header("prefer") ?? "");
+  return { forced: entity === undefined ? undefined : entityByName(entity), progress, atomic, async };
 }
 
 export async function ingestMessage(c: Context<AppEnv>) {
@@ -72,6 +74,7 @@ export async function ingestMessage(c: Context<AppEnv>) {
   try {
     written = await writeOne(database(settings), parent.entity, parent.json, [...children].map(([entity, rows]) => ({ entity, rows })), meter);
   } catch (error) {
+    if (error instanceof TransientDatabaseError && settings.ASYNC_FALLBACK) return accepted(c, parsed.rows, [], 0, true);
     if (error instanceof RowsRejected) {
       meter.messages[parent.entity.name] = { inserted: 0, duplicates: 0, failed: 1 };
       throw new IngestError("invalid_message", `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, { entity: parent.entity.name });
@@ -100,7 +103,7 @@ export async function ingestBatch(c: Context<AppEnv>) {
   const settings = settingsOf(c.env);
   const db = database(settings);
   const meter = c.get("meter");
-  const { forced, atomic } = ingestQuery(c, BatchQuery);
+  const { forced, atomic, async: respondAsync } = ingestQuery(c, BatchQuery);
   const format = bodyFormat(c.req.header("content-type"));
   const limit = bodyLimit(settings, format, true);
 
@@ -128,7 +131,11 @@ export async function ingestBatch(c: Context<AppEnv>) {
   await feed(request, settings, run, { forced, guard: entityGuard(c.get("principal")), maxMessages: settings.MAX_BATCH_ITEMS, limit }, meter);
   if (run.sink.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
 
+  if (respondAsync) return accepted(c, run.takeRows(), errors, run.totals.failed, false);
+
   let rolledBack: string | undefined;
+  // Kept for the fallback: the same rows go to the queue if the database stays unreachable.
+  const pending = [...run.sink.rows];
   if (atomic && run.totals.failed > 0) {
     rolledBack = `atomic batch: nothing was written because ${run.totals.failed} of ${run.sink.messages} messages were rejected`;
     run.countNotWritten(run.takeRows());
@@ -147,10 +154,34 @@ export async function ingestBatch(c: Context<AppEnv>) {
       }
     }
   }
-  const totals = await run.finish();
+  let totals: Totals;
+  try {
+    totals = await run.finish();
+  } catch (error) {
+    if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw error;
+    return accepted(c, pending, errors, run.totals.failed, true);
+  }
   const body = batchAnswer(totals, errors, rolledBack, Date.now() - started);
   if (key !== undefined) await storeAnswer(db, key, hash, body);
   return c.json(body.body as object, body.status as ContentfulStatusCode);
+}
+
+/** 202: the rows are on the queue (once the queue accepted them); the receipt follows them. */
+async function accepted(c: Context<AppEnv>, rows: RowToWrite[], errors: LineError[], failed: number, fallback: boolean) {
+  const { ingestId } = await enqueue(c.env, rows, errors, failed);
+  if (fallback) c.header("Ingest-Fallback", "queued");
+  const receiptPath = `/ingest/receipts/${ingestId}`;
+  c.header("Location", receiptPath);
+  return c.json({ status: "accepted", ingest_id: ingestId, receipt: receiptPath, queued: rows.length, failed, errors, ...(fallback ? { fallback: true } : {}) }, 202);
+}
+
+export async function ingestReceipt(c: Context<AppEnv>) {
+  if (!c.env.RECEIPTS) throw new IngestError("misconfigured", "the RECEIPTS Durable Object binding is not configured (see wrangler.toml)");
+  const id = c.req.param("id") ?? "";
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new IngestError("not_found", `no receipt ${JSON.stringify(id.slice(0, 64))}`);
+  const found = await receipt(c.env.RECEIPTS, id).get();
+  if (!found) throw new IngestError("not_found", `no receipt ${id}`);
+  return c.json(found);
 }
 
 function batchAnswer(totals: Totals, errors: LineError[], rolledBack: string | undefined, durationMs: number) {

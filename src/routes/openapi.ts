@@ -3,10 +3,10 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { REGISTRY_VERSION } from "../ingest/registry.ts";
-import { batchRoute, messageRoute, streamRoute } from "./ingest.routes.ts";
+import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./ingest.routes.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./system.routes.ts";
 
-export const ROUTES = [messageRoute, batchRoute, streamRoute, healthRoute, limitsRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
+export const ROUTES = [messageRoute, batchRoute, streamRoute, receiptRoute, healthRoute, limitsRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
 
 let cached: unknown;
 

@@ -17,7 +17,9 @@ export const MessageQuery = IngestQuery.pick({ entity: true });
 /** /ingest/batch: ?entity, and ?atomic=true for all-or-nothing. */
 export const BatchQuery = MessageQuery.extend({
   atomic: z.enum(["true", "false"]).optional().describe("true: every line is written, or none (one transaction of at most 10 MiB)"),
+  mode: z.enum(["sync", "async"]).optional().describe("async (or the header Prefer: respond-async): 202 once the rows are on the queue; follow the receipt"),
 });
+
 
 export const ErrorBody = z.object({
   status: z.literal("error"),
@@ -101,3 +103,29 @@ const AnyRecord = z.union(Object.values(RECORD_SCHEMAS) as unknown as [z.ZodType
 export const JsonBody = z.union([AnyRecord, z.array(AnyRecord)]);
 export const PipeLines = z.string().describe("Pipe-delimited lines, PREFIX|field1|field2|…, one message per line").openapi({ example: "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test" });
 export const NdjsonLines = z.string().describe("One JSON record per line");
+
+export const AcceptedResult = z.object({
+  status: z.literal("accepted"),
+  ingest_id: z.string(),
+  receipt: z.string().describe("GET it for the status, counts and errors"),
+  queued: z.number().int().describe("Valid rows put on the queue"),
+  failed: z.number().int().describe("Lines rejected before queueing (also in errors)"),
+  errors: z.array(LineError),
+  fallback: z.literal(true).optional().describe("Queued because the database could not be reached (header Ingest-Fallback: queued)"),
+});
+
+export const ReceiptResult = z.object({
+  ingest_id: z.string(),
+  status: z.enum(["queued", "done", "partial", "failed"]),
+  created_at: z.string(),
+  parts: z.number().int(),
+  parts_written: z.number().int(),
+  parts_dead: z.number().int(),
+  written_parts: z.array(z.number().int()),
+  queued_rows: z.number().int(),
+  inserted: z.number().int(),
+  duplicates: z.number().int(),
+  failed: z.number().int(),
+  errors: z.array(LineError),
+  problems: z.array(z.object({ part: z.number().int(), attempts: z.number().int(), reason: z.string(), dead: z.boolean() })),
+});

@@ -17,7 +17,7 @@ async function fault(name: Fault, times?: number, delayMs = 0, skip = 0): Promis
 }
 
 // Short timeouts, so a fault that never clears ends in a 503 quickly.
-const FAST = { DB_TIMEOUT_MS: "400", DB_RETRY_MS: "1500" };
+const FAST = { DB_TIMEOUT_MS: "400", DB_RETRY_MS: "1500", ASYNC_FALLBACK: "false" };
 
 async function call(path: string, body: string, headers: Record<string, string> = {}, bindings: Record<string, string> = FAST): Promise<Response> {
   const ctx = createExecutionContext();

@@ -1,0 +1,102 @@
+/**
+ * The asynchronous path: parsed rows go to a Cloudflare Queue in messages under its limits, a
+ * consumer in this Worker writes them with the same batch writer, and failed messages end in a
+ * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
+ */
+import { database, neonRunner } from "../db/neon.ts";
+import type { Bindings, Settings } from "../env.ts";
+import { IngestError } from "../errors.ts";
+import { writeRows } from "../ingest/batch-writer.ts";
+import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
+import { entityByName } from "../ingest/registry.ts";
+import type { ReceiptObject } from "./receipt-object.ts";
+
+/** One queue message: a slice of an ingest's rows. */
+export interface IngestPart {
+  ingestId: string;
+  part: number;
+  rows: { entity: string; json: string; line: number }[];
+}
+
+const CONSUMER_RETRY_MS = 2000;
+
+// Queue limits: 128 KB a message; sendBatch 100 messages or 256 KB. Leave room for the envelope.
+const MESSAGE_BYTES = 120 * 1024;
+const SEND_BATCH_BYTES = 240 * 1024;
+const SEND_BATCH_MESSAGES = 100;
+
+export type ReceiptNamespace = DurableObjectNamespace<ReceiptObject>;
+export const receipt = (ns: ReceiptNamespace, ingestId: string) => ns.get(ns.idFromName(ingestId));
+
+function toParts(ingestId: string, rows: RowToWrite[]): IngestPart[] {
+  const parts: IngestPart[] = [];
+  let current: IngestPart | undefined;
+  let bytes = 0;
+  for (const r of rows) {
+    const row = { entity: r.entity.name, json: r.json, line: r.lineNumber };
+    const size = r.json.length * 3 + r.entity.name.length + 32;
+    if (size > MESSAGE_BYTES) throw new IngestError("body_too_large", `line ${r.lineNumber} is too large for one queue message (128 KB): send it synchronously`);
+    if (!current || bytes + size > MESSAGE_BYTES) {
+      current = { ingestId, part: parts.length, rows: [] };
+      parts.push(current);
+      bytes = 64;
+    }
+    current.rows.push(row);
+    bytes += size;
+  }
+  return parts;
+}
+
+/** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
+export async function enqueue(env: Bindings, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
+  if (!env.INGEST_QUEUE || !env.RECEIPTS) throw new IngestError("misconfigured", "asynchronous ingest needs the INGEST_QUEUE and RECEIPTS bindings (see wrangler.toml)");
+  const ingestId = crypto.randomUUID();
+  const parts = toParts(ingestId, rows);
+  await receipt(env.RECEIPTS, ingestId).create({
+    ingest_id: ingestId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
+    inserted: 0, duplicates: 0, failed, errors: parseErrors.slice(0, 1000),
+  });
+  let batch: MessageSendRequest<IngestPart>[] = [];
+  let bytes = 0;
+  for (const part of parts) {
+    const size = JSON.stringify(part).length * 3;
+    if (batch.length === SEND_BATCH_MESSAGES || (batch.length > 0 && bytes + size > SEND_BATCH_BYTES)) {
+      await env.INGEST_QUEUE.sendBatch(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push({ body: part, contentType: "json" });
+    bytes += size;
+  }
+  if (batch.length > 0) await env.INGEST_QUEUE.sendBatch(batch);
+  return { ingestId, parts: parts.length };
+}
+
+/** The queue consumer: writes each part; a failure is recorded on the receipt and retried by the queue. */
+export async function consumeParts(batch: MessageBatch<IngestPart>, env: Bindings, settings: Settings): Promise<void> {
+  // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
+  const db = { ...database(settings), retryMs: Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS) };
+  for (const message of batch.messages) {
+    const { ingestId, part, rows } = message.body;
+    const receiptStub = env.RECEIPTS ? receipt(env.RECEIPTS, ingestId) : undefined;
+    try {
+      const toWrite: RowToWrite[] = rows.map((r) => ({ entity: entityByName(r.entity)!, json: r.json, lineNumber: r.line }));
+      const written = await writeRows(toWrite, neonRunner(db));
+      await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
+      message.ack();
+    } catch (error) {
+      await receiptStub?.attemptFailed(part, message.attempts, error instanceof Error ? error.message : String(error));
+      message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
+    }
+  }
+}
+
+/** The dead-letter queue's consumer: marks the parts on their receipts, and keeps them visible in the log. */
+export async function consumeDeadLetters(batch: MessageBatch<IngestPart>, env: Bindings): Promise<void> {
+  for (const message of batch.messages) {
+    const { ingestId, part, rows } = message.body;
+    console.error(JSON.stringify({ level: "error", event: "dead_lettered", ingest_id: ingestId, part, rows: rows.length }));
+    if (env.RECEIPTS) await receipt(env.RECEIPTS, ingestId).deadLettered(part, rows.length);
+    message.ack();
+  }
+}
