@@ -29,6 +29,16 @@ async function call(path: string, body: string, headers: Record<string, string> 
 
 const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Name|x|1|5|1.00|A|b`).join("\n");
 
+/** Polls an asynchronous ingest's receipt until it settles. */
+async function settledReceipt(id: string): Promise<{ status: string; inserted: number; duplicates: number }> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const receipt = (await (await worker.fetch(new Request(`http://nomnom.test/ingest/receipts/${id}`), env)).json()) as { status: string; inserted: number; duplicates: number };
+    if (receipt.status !== "queued" || Date.now() > deadline) return receipt;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function distinctKeys(): Promise<number> {
   const [row] = await sql.query("SELECT count(DISTINCT customer_key)::int AS n FROM customers");
   return row.n as number;
@@ -97,28 +107,35 @@ describe("the fault matrix", () => {
   const paths = {
     message: async (tag: string) => {
       const res = await call("/ingest/message", `C|${tag}0|Name|x|1|5|1.00|A|b`);
-      const body = (await res.json()) as { status: string; duplicate?: boolean };
-      return { status: res.status, acknowledged: res.status === 200 ? 1 : 0 };
+      await res.arrayBuffer();
+      return { status: res.status, acknowledged: res.status === 200 ? 1 : 0, receipt: undefined };
     },
     batch: async (tag: string) => {
       const res = await call("/ingest/batch", customers(tag, 30));
       const body = (await res.json()) as { inserted?: number; duplicates?: number };
-      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0) };
+      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0), receipt: undefined };
     },
     "atomic batch": async (tag: string) => {
       const res = await call("/ingest/batch?atomic=true", customers(tag, 30));
       const body = (await res.json()) as { inserted?: number; duplicates?: number };
-      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0) };
+      return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0), receipt: undefined };
+    },
+    // Acknowledged here means: in the receipt as written, once the receipt settled (done, or failed with dead letters).
+    async: async (tag: string) => {
+      const res = await call("/ingest/batch?mode=async", customers(tag, 30));
+      const { ingest_id } = (await res.json()) as { ingest_id: string };
+      const receipt = await settledReceipt(ingest_id);
+      return { status: res.status, acknowledged: receipt.inserted + receipt.duplicates, receipt: receipt.status };
     },
     stream: async (tag: string) => {
       const res = await call("/ingest/stream", customers(tag, 30));
       const last = (await readEvents(res.body!)).at(-1)!;
       const status = last.event === "summary" ? 200 : (last.data.status as number);
       const acknowledged = last.event === "summary" ? last.data.inserted + last.data.duplicates : last.data.committed.inserted + last.data.committed.duplicates;
-      return { status, acknowledged };
+      return { status, acknowledged, receipt: undefined };
     },
   };
-  // fault, how many requests it hits, the delay for "slow", and the status every path must answer.
+  // fault, how many requests it hits, the delay for "slow", and the status every path must answer (async: always 202).
   const faults: [Fault, number | undefined, number, number][] = [
     ["down", 2, 0, 200],
     ["500", 2, 0, 200],
@@ -131,12 +148,15 @@ describe("the fault matrix", () => {
   ];
   for (const [name, times, delayMs, expected] of faults) {
     for (const [path, drive] of Object.entries(paths)) {
-      it(`${name}${times ? ` ×${times}` : " (until the retry budget is spent)"} on ${path}: ${expected}, and the database holds exactly what was acknowledged`, async () => {
+      it(`${name}${times ? ` ×${times}` : " (until the retry budget is spent)"} on ${path}: ${path === "async" ? `202, receipt ${expected === 200 ? "done" : "failed"}` : expected}, and the database holds exactly what was acknowledged`, async () => {
         await fault(name, times, delayMs);
-        const { status, acknowledged } = await drive(`${path.replace(/\W/g, "")}${name.replace(/\W/g, "")}`);
+        const { status, acknowledged, receipt } = await drive(`${path.replace(/\W/g, "")}${name.replace(/\W/g, "")}`);
         await fault("none");
         await new Promise((r) => setTimeout(r, delayMs)); // let a slow statement the client gave up on finish, if it ran
-        expect(status).toBe(expected);
+        if (path === "async") {
+          expect(status).toBe(202);
+          expect(receipt).toBe(expected === 200 ? "done" : "failed");
+        } else expect(status).toBe(expected);
         expect(await count("customers")).toBe(acknowledged);
         expect(await distinctKeys()).toBe(await count("customers"));
       });
