@@ -2,7 +2,8 @@
  * npm run dev: the whole local stack in one command.
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
- *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR, STATS_ENABLED and API_KEYS change the rest)
+ *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR change the rest; STATS_ENABLED, API_KEYS, DB_RETRY_MS and
+ *   ASYNC_FALLBACK are passed to the Worker)
  * Ctrl-C stops everything it started.
  */
 import { spawn } from "node:child_process";
@@ -10,6 +11,7 @@ import { resolve } from "node:path";
 import { LOCAL_CONNECTION_STRING, startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
+const PASSED_THROUGH = ["STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK"];
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
@@ -29,9 +31,8 @@ const wrangler = spawn(
     // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).
     "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
-    ...(process.env.STATS_ENABLED ? ["--var", `STATS_ENABLED:${process.env.STATS_ENABLED}`] : []),
-    // Locally only: in production API_KEYS is a secret (npm run key).
-    ...(process.env.API_KEYS ? ["--var", `API_KEYS:${process.env.API_KEYS}`] : []),
+    // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
+    ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],

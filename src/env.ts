@@ -42,8 +42,8 @@ const Settings = z.object({
   MAX_LINE_BYTES: positiveInt(1024 * 1024),
   MAX_ERRORS_REPORTED: positiveInt(1000),
   DB_TIMEOUT_MS: positiveInt(10_000),
-  /** Transient database failures are retried, with backoff, for this long per statement; then 503. */
-  DB_RETRY_MS: positiveInt(15_000),
+  /** Transient database failures are retried, with backoff, for this long per statement; then 503 (0: no retries). */
+  DB_RETRY_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 15_000),
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),

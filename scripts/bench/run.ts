@@ -20,7 +20,7 @@ import { parseAll } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
 import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
 import { startStack, type Stack } from "./stack.ts";
-import { statsOverhead } from "./stats-overhead.ts";
+import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { workload, type Workload } from "./workload.ts";
 
@@ -108,9 +108,12 @@ async function main(): Promise<void> {
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
   if (statsRounds > 0) {
-    log(`/ingest/batch with stats on and off, ${statsRounds} rounds each, interleaved…`);
-    const overhead = await statsOverhead({ statsOn: stack!.url, databaseUrl, port: WRANGLER_PORT + 1, logFile: join(dir, "stack-stats-off.log"), rounds: statsRounds, run: (url) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency)) });
-    console.log(`\n${overhead}`);
+    log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
+    const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));
+    const compare = (feature: string, off: Record<string, string>, port: number) =>
+      compareOnOff({ feature, off, onUrl: stack!.url, databaseUrl, port, logFile: join(dir, `stack-${port}.log`), rounds: statsRounds, run: batchRun });
+    console.log(`\n${await compare("the Stats Durable Object (target ≥ 0.95×)", { STATS_ENABLED: "false" }, WRANGLER_PORT + 1)}`);
+    console.log(`\n${await compare("the retry layer", { DB_RETRY_MS: "0" }, WRANGLER_PORT + 1)}`);
   }
   if (authMessages > 0) {
     log("/ingest/message with and without an API key, interleaved…");
