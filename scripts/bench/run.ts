@@ -110,10 +110,10 @@ async function main(): Promise<void> {
   if (statsRounds > 0) {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
     const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));
-    const compare = (feature: string, off: Record<string, string>, port: number) =>
-      compareOnOff({ feature, off, onUrl: stack!.url, databaseUrl, port, logFile: join(dir, `stack-${port}.log`), rounds: statsRounds, run: batchRun });
-    console.log(`\n${await compare("the Stats Durable Object (target ≥ 0.95×)", { STATS_ENABLED: "false" }, WRANGLER_PORT + 1)}`);
-    console.log(`\n${await compare("the retry layer", { DB_RETRY_MS: "0" }, WRANGLER_PORT + 1)}`);
+    const compare = (feature: string, on: Record<string, string>, off: Record<string, string>) =>
+      compareOnOff({ feature, on, off, databaseUrl, ports: [WRANGLER_PORT + 1, WRANGLER_PORT + 2], logFile: (side) => join(dir, `stack-${feature.split(" ")[1]}-${side}.log`), rounds: statsRounds, run: batchRun });
+    console.log(`\n${await compare("the Stats Durable Object (target ≥ 0.95×)", { STATS_ENABLED: "true" }, { STATS_ENABLED: "false" })}`);
+    console.log(`\n${await compare("the retry layer", { DB_RETRY_MS: "15000" }, { DB_RETRY_MS: "0" })}`);
   }
   if (authMessages > 0) {
     log("/ingest/message with and without an API key, interleaved…");
