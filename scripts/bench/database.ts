@@ -1,22 +1,15 @@
 /** The benchmark's PostgreSQL: recreated empty, emptied again before each path, counted after it. */
 import pg from "pg";
+import { recreateDatabase as recreateAnyDatabase } from "../postgres-admin.ts";
 import { ENTITIES } from "../../src/ingest/registry.ts";
 
 const TABLES = ENTITIES.map((e) => `"${e.table}"`).join(", ");
 
 /** Drops and recreates the database named in `url` (through the server's `postgres` database). */
 export async function recreateDatabase(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
   const adminUrl = new URL(url);
   adminUrl.pathname = "/postgres";
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
+  await recreateAnyDatabase(url, adminUrl.toString());
 }
 
 export interface BenchDatabase {
