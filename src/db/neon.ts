@@ -70,7 +70,7 @@ async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
  * a replay of a statement that did commit insert nothing (its rows then count as duplicates).
  */
 export async function withRetries<T>(db: Database, attempt: () => Promise<T>): Promise<T> {
-  if (db.retryMs === 0) return attempt().catch((error: unknown) => Promise.reject(error instanceof TransientDatabaseError || error instanceof RowsRejected || error instanceof IngestError ? error : classify(error)));
+  // With retryMs 0 the first wait already passes the deadline: one attempt, no retries.
   const deadline = Date.now() + db.retryMs;
   for (let n = 0; ; n++) {
     try {

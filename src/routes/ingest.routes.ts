@@ -10,6 +10,12 @@ const bodies = {
 };
 const error = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
 const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.";
+/** What every ingest route can answer before it reads the body. */
+const refusals = {
+  401: error("Missing or invalid API key"),
+  415: error("Unsupported Content-Type or Content-Encoding"),
+  429: error("Rate limit exceeded; retry after Retry-After seconds"),
+};
 
 export const messageRoute = createRoute({
   method: "post",
@@ -23,11 +29,9 @@ export const messageRoute = createRoute({
     202: { description: "The database stayed unreachable: queued instead (Ingest-Fallback: queued)", content: { "application/json": { schema: AcceptedResult } } },
     400: error("Invalid message: which line, which field, why"),
     413: error("Body over MAX_BODY_BYTES"),
-    401: error("Missing or invalid API key"),
     403: error("The key may not write this entity"),
-    415: error("Unsupported Content-Type or Content-Encoding"),
-    429: error("Rate limit exceeded; retry after Retry-After seconds"),
     503: error("Database unavailable; retry after Retry-After seconds"),
+    ...refusals,
   },
 });
 
@@ -47,13 +51,11 @@ export const batchRoute = createRoute({
     202: { description: "Asynchronous (?mode=async, Prefer: respond-async), or the fallback when the database stays unreachable (Ingest-Fallback: queued): the rows are on the queue", content: { "application/json": { schema: AcceptedResult } } },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
     400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
-    401: error("Missing or invalid API key"),
     403: error("The key may not write any entity"),
     409: error("The Idempotency-Key was used with another request"),
     413: error("Body over MAX_BATCH_BYTES (after decompression), more than MAX_BATCH_ITEMS messages, or an atomic batch over one Neon request; nothing was written"),
-    415: error("Unsupported Content-Type or Content-Encoding"),
-    429: error("Rate limit exceeded; retry after Retry-After seconds"),
     503: error("Database unavailable: the body says what was committed; retrying is safe"),
+    ...refusals,
   },
 });
 
@@ -67,10 +69,8 @@ export const streamRoute = createRoute({
   responses: {
     200: { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
     400: error("A query parameter outside its documented values"),
-    401: error("Missing or invalid API key"),
     403: error("The key may not write any entity"),
-    415: error("Unsupported Content-Type or Content-Encoding"),
-    429: error("Rate limit exceeded; retry after Retry-After seconds"),
+    ...refusals,
   },
 });
 
