@@ -28,7 +28,7 @@ export const messageRoute = createRoute({
     200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
     202: { description: "The database stayed unreachable: queued instead (Ingest-Fallback: queued)", content: { "application/json": { schema: AcceptedResult } } },
     400: error("Invalid message: which line, which field, why"),
-    413: error("Body over MAX_BODY_BYTES"),
+    413: error("Body over MAX_LINE_BYTES (one message is at most one line's worth)"),
     403: error("The key may not write this entity"),
     503: error("Database unavailable; retry after Retry-After seconds"),
     ...refusals,
