@@ -17,6 +17,7 @@ export interface Bindings {
   DB_RETRY_MS?: string;
   STATS_ENABLED?: string;
   STATS_SHARDS?: string;
+  STATS_FLUSH_MS?: string;
   /** Secret: JSON list of {id, sha256, scopes} (see src/auth/api-keys.ts). */
   API_KEYS?: string;
   ALLOW_ANONYMOUS?: string;
@@ -47,6 +48,8 @@ const Settings = z.object({
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),
+  /** An isolate sums its requests' stats and sends them at most this often (0: after each request). */
+  STATS_FLUSH_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 1000),
   /** Requests without a key get every scope: for npm run dev and tests, never a deployment by default. */
   ALLOW_ANONYMOUS: z._default(z.stringbool(), false),
   MAX_BATCH_ITEMS: positiveInt(10_000),

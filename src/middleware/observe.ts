@@ -1,7 +1,7 @@
 /**
- * observe(): one structured log line and one stats delta per request. The delta goes to the
- * Stats Durable Object from waitUntil, off the response's critical path; a streamed response
- * is observed when its stream ends.
+ * observe(): one structured log line and one stats delta per request. Deltas are summed per
+ * isolate and sent to the Stats Durable Object from waitUntil, off the response's critical path
+ * (stats-client.ts); a streamed response is observed when its stream ends.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
@@ -50,7 +50,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
       console.log(JSON.stringify({ request_id: c.get("requestId"), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
       const settings = settingsOf(c.env);
       if (settings.STATS_ENABLED && c.env.STATS) {
-        return recordDelta(c.env.STATS, settings.STATS_SHARDS, delta).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
+        return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
       }
     };
     waitUntil(c, meter.done ? meter.done.then(finish) : Promise.resolve(finish()));

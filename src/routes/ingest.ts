@@ -7,7 +7,7 @@ import { database, neonRunner, writeOne, writeTransaction } from "../db/neon.ts"
 import { settingsOf } from "../env.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { RowsRejected } from "../ingest/batch-writer.ts";
-import { bodyStream, decodeLines, rawBodyStream, readAll } from "../ingest/body.ts";
+import { decodeLines, rawBodyStream, readAll, readBody } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import { bodyLimit, feed } from "../ingest/feed.ts";
@@ -48,7 +48,7 @@ export async function ingestMessage(c: Context<AppEnv>) {
   const format = bodyFormat(c.req.header("content-type"));
   const { forced } = ingestQuery(c);
   // One message is at most one line's worth.
-  const { text, invalidLines } = decodeLines(await readAll(bodyStream(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES" }, meter)));
+  const { text, invalidLines } = decodeLines(await readBody(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES" }, meter));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);

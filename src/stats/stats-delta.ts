@@ -1,4 +1,4 @@
-/** What one request adds to the stats: built once per request, sent once, never per line. */
+/** What one request adds to the stats: built once per request, never per line, and summed per isolate before it is sent. */
 
 /** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implied. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -20,6 +20,12 @@ export interface StatsDelta {
   messages: Record<string, MessageCounts>;
   /** The API key's id (never the key); null when anonymous. */
   keyId: string | null;
+}
+
+/** What an isolate sends a shard: counter increments, and requests and messages per epoch second, summed over its requests. */
+export interface StatsBatch {
+  counters: [string, number][];
+  recent: [second: number, requests: number, messages: number][];
 }
 
 /** One shard's counters as its Durable Object returns them; merged by addition. */

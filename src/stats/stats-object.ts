@@ -1,9 +1,9 @@
 /**
  * The Stats Durable Object: counters in its SQLite storage, so they survive eviction and
- * restarts. Called by RPC with one aggregated delta per request; read by /stats and /metrics.
+ * restarts. Called by RPC with the summed deltas of an isolate's requests (see stats-client.ts); read by /stats and /metrics.
  */
 import { DurableObject } from "cloudflare:workers";
-import { increments, messageTotal, type StatsDelta, type StatsSnapshot } from "./stats-delta.ts";
+import type { StatsBatch, StatsSnapshot } from "./stats-delta.ts";
 
 const WINDOW_SECONDS = 60;
 
@@ -18,19 +18,21 @@ export class StatsObject extends DurableObject {
     `);
   }
 
-  /** Adds one request's delta: a handful of upserts in one implicit transaction. */
-  record(delta: StatsDelta): void {
+  /** Adds an isolate's summed deltas: a handful of upserts in one implicit transaction. */
+  record(batch: StatsBatch): void {
     const sql = this.ctx.storage.sql;
-    for (const [name, value] of increments(delta)) {
+    for (const [name, value] of batch.counters) {
       sql.exec("INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value", name, value);
     }
-    const second = Math.floor(delta.at / 1000);
-    sql.exec(
-      "INSERT INTO recent (second, requests, messages) VALUES (?, 1, ?) ON CONFLICT (second) DO UPDATE SET requests = requests + 1, messages = messages + excluded.messages",
-      second,
-      messageTotal(delta),
-    );
-    sql.exec("DELETE FROM recent WHERE second < ?", second - WINDOW_SECONDS);
+    for (const [second, requests, messages] of batch.recent) {
+      sql.exec(
+        "INSERT INTO recent (second, requests, messages) VALUES (?, ?, ?) ON CONFLICT (second) DO UPDATE SET requests = requests + excluded.requests, messages = messages + excluded.messages",
+        second,
+        requests,
+        messages,
+      );
+    }
+    sql.exec("DELETE FROM recent WHERE second < ?", Math.floor(Date.now() / 1000) - WINDOW_SECONDS);
   }
 
   snapshot(): StatsSnapshot {

@@ -17,18 +17,22 @@ type Stats = {
   shards: number;
 };
 
-/** Calls the Worker directly and waits for its waitUntil work (the stats delta) to finish. */
-async function call(request: Request, bindings: Record<string, unknown> = {}): Promise<Response> {
+/**
+ * Calls the Worker directly. Its stats delta waits in the isolate for the next flush (here right
+ * after the request, unless a test sets STATS_FLUSH_MS); a read (/stats, /metrics) sends pending
+ * deltas first, so nothing here waits for waitUntil work unless asked to.
+ */
+async function call(request: Request, bindings: Record<string, unknown> = {}, waitForFlush = false): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(request, { ...env, ...bindings }, ctx);
+  const res = await worker.fetch(request, { ...env, STATS_FLUSH_MS: "0", ...bindings }, ctx);
   await res.clone().arrayBuffer();
-  await waitOnExecutionContext(ctx);
+  if (waitForFlush) await waitOnExecutionContext(ctx);
   return res;
 }
 
 const stats = async (bindings: Record<string, unknown> = {}) => (await (await call(new Request("http://nomnom.test/stats"), bindings)).json()) as Stats;
-const batch = (body: string, bindings: Record<string, unknown> = {}) =>
-  call(new Request("http://nomnom.test/ingest/batch", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), bindings);
+const batch = (body: string, bindings: Record<string, unknown> = {}, waitForFlush = false) =>
+  call(new Request("http://nomnom.test/ingest/batch", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), bindings, waitForFlush);
 
 const LINES = ["O|1|100|O|1.00|1996-01-02", "O|2|100|O|1.00|1996-01-02", "C|C1|Ann|x|1|5|1.00|A|b", "X|bad"].join("\n");
 
@@ -63,14 +67,31 @@ describe("the Stats Durable Object behind /stats", () => {
   });
 
   it("spreads writes over two shards and merges them on read to the same counts", async () => {
+    // Each request's delta is sent on its own (flush after each request), to a shard picked at random.
     const two = { STATS_SHARDS: "2" };
     const before = await stats(two);
-    for (let i = 0; i < 20; i++) await batch(`C|S${i}|Ann|x|1|5|1.00|A|b`, two);
+    for (let i = 0; i < 20; i++) await batch(`C|S${i}|Ann|x|1|5|1.00|A|b`, two, true);
     const after = await stats(two);
     expect(after.shards).toBe(2);
     expect(after.entities.Customer.inserted - (before.entities.Customer?.inserted ?? 0)).toBe(20);
     const shardZeroOnly = await stats();
     expect(shardZeroOnly.entities.Customer.inserted).toBeLessThan(after.entities.Customer.inserted);
+  });
+
+  it("sums an isolate's deltas and sends them once per STATS_FLUSH_MS, without waiting for a read", async () => {
+    const shardZero = () => env.STATS.get(env.STATS.idFromName("stats-shard-0")).snapshot();
+    const inserted = (s: { counters: Record<string, number> }) => s.counters["messages|Customer|inserted"] ?? 0;
+    // Send what earlier requests left pending, and this read's own delta, so no flush is scheduled.
+    await call(new Request("http://nomnom.test/stats"), {}, true);
+    const before = inserted(await shardZero());
+    const window = { STATS_FLUSH_MS: "1000" };
+    const ctx = createExecutionContext();
+    const first = await worker.fetch(new Request("http://nomnom.test/ingest/batch", { method: "POST", body: "C|F0|Ann|x|1|5|1.00|A|b", headers: { "Content-Type": "text/plain" } }), { ...env, ...window }, ctx);
+    expect(first.status).toBe(200);
+    for (let i = 1; i < 5; i++) expect((await batch(`C|F${i}|Ann|x|1|5|1.00|A|b`, window)).status).toBe(200);
+    expect(inserted(await shardZero())).toBe(before); // nothing sent yet: the window is still open
+    await waitOnExecutionContext(ctx); // the first request scheduled the flush and keeps it alive
+    expect(inserted(await shardZero())).toBe(before + 5);
   });
 
   it("records nothing when stats are off", async () => {
