@@ -19,12 +19,13 @@ import { postMessages } from "./paths/message.ts";
 import { parseAll } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
 import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
-import { startStack, type Stack } from "./stack.ts";
+import { startEmptyWorker, startStack, type Stack } from "./stack.ts";
 import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { workload, type Workload } from "./workload.ts";
 
 const WRANGLER_PORT = 28787;
+const EMPTY_WORKER_PORT = 28790;
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nomnom_bench";
 
 const { values } = parseArgs({
@@ -96,6 +97,19 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
   return { path, rows: work.lines.length, bytes: work.bytes, usage, ...driven };
 }
 
+/** The same messages, clients and client against a Worker that does nothing, under its own wrangler dev. */
+async function emptyWorkerFloor(lines: readonly string[]): Promise<string> {
+  log("the empty Worker under wrangler dev, for the floor under /ingest/message…");
+  const empty = await startEmptyWorker(EMPTY_WORKER_PORT, join(dir, "empty-worker.log"));
+  try {
+    await postMessages(empty.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
+    const floor = await postMessages(empty.url, lines, clients, {}, "/");
+    return `an empty Worker under the same wrangler dev: p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`;
+  } finally {
+    await empty.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
@@ -107,6 +121,7 @@ async function main(): Promise<void> {
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
+  results[3].notes += `; ${await emptyWorkerFloor(messages.lines)}`;
   if (statsRounds > 0) {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
     const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));

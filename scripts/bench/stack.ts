@@ -32,12 +32,11 @@ async function assertPortFree(port: number): Promise<void> {
 
 const tail = (file: string) => readFileSync(file, "utf8").split("\n").slice(-30).join("\n");
 
-export async function startStack(databaseUrl: string, port: number, logFile: string, extraEnv: Record<string, string> = {}): Promise<Stack> {
+/** Spawns `args` with node, output to `logFile`, and resolves once `ready(url)` says so. */
+async function start(args: string[], env: NodeJS.ProcessEnv, port: number, logFile: string, ready: (url: string) => Promise<boolean>): Promise<Stack> {
   await assertPortFree(port);
   const log = openSync(logFile, "w");
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: databaseUrl, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", ...extraEnv };
-  delete env.NEON_LOCAL_PORT; // let the endpoint pick a free port
-  const child = spawn(process.execPath, [resolve(root, "scripts/dev.ts")], { cwd: root, env, stdio: ["ignore", log, log] });
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" }, stdio: ["ignore", log, log] });
   closeSync(log);
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
   const url = `http://127.0.0.1:${port}`;
@@ -59,11 +58,25 @@ export async function startStack(databaseUrl: string, port: number, logFile: str
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the stack exited with ${child.exitCode} while starting:\n${tail(logFile)}`);
-    const health = await fetch(`${url}/health`).then((r) => (r.ok ? r.json() : undefined), () => undefined) as { database?: string } | undefined;
-    if (health?.database === "connected") return { url, pid: child.pid!, stop };
+    if (child.exitCode !== null) throw new Error(`${args[0]} exited with ${child.exitCode} while starting:\n${tail(logFile)}`);
+    if (await ready(url).catch(() => false)) return { url, pid: child.pid!, stop };
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();
-  throw new Error(`the stack was not healthy within ${READY_TIMEOUT_MS / 1000} s:\n${tail(logFile)}`);
+  throw new Error(`${args[0]} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${tail(logFile)}`);
+}
+
+export function startStack(databaseUrl: string, port: number, logFile: string, extraEnv: Record<string, string> = {}): Promise<Stack> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: databaseUrl, ...extraEnv };
+  delete env.NEON_LOCAL_PORT; // let the endpoint pick a free port
+  return start([resolve(root, "scripts/dev.ts")], env, port, logFile, async (url) => {
+    const health = (await fetch(`${url}/health`).then((r) => (r.ok ? r.json() : undefined))) as { database?: string } | undefined;
+    return health?.database === "connected";
+  });
+}
+
+/** The empty Worker (empty-worker/index.ts) under `wrangler dev` alone: the local stack's floor. */
+export function startEmptyWorker(port: number, logFile: string): Promise<Stack> {
+  const args = [resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev", "--config", resolve(root, "scripts/bench/empty-worker/wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", "0", "--show-interactive-dev-session=false"];
+  return start(args, { ...process.env }, port, logFile, async (url) => (await fetch(url, { method: "POST", body: "" })).ok);
 }
