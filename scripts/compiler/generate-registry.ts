@@ -89,7 +89,7 @@ function lineParser(e: EntityModel): string {
     }
     constraintChecks(f, pos, v, out, false);
   });
-  out.push(`  return { ok: true, row: { ${e.fields.map((f, i) => `${ident(f.column)}: v${i + 1}`).join(", ")} } };`);
+  out.push(`  return { ok: true, row: [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}] };`);
   out.push(`}`);
   return out.join("\n");
 }
@@ -117,17 +117,17 @@ function recordParser(e: EntityModel): string {
   for (const l of e.listFields) {
     if (!l.nullable) out.push(`  if (!Array.isArray(r[${q(l.key)}])) return fail(0, ${q(l.key)}, "must be a list");`);
   }
-  out.push(`  return { ok: true, row: { ${e.fields.map((f, i) => `${ident(f.column)}: v${i + 1}`).join(", ")} } };`);
+  out.push(`  return { ok: true, row: [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}] };`);
   out.push(`}`);
   return out.join("\n");
 }
 
 /** The JSON record a derived entity's parser sees, built from the parent row and one list item. */
 function deriver(child: EntityModel, parent: EntityModel): string {
-  const parentColumn = (key: string) => parent.fields.find((f) => f.key === key)!.column;
+  const parentIndex = (key: string) => parent.fields.findIndex((f) => f.key === key);
   const parts = child.fields.map((f) => {
     const d = f.derivation!;
-    if (d.from === "parent") return `${q(f.key)}: parent[${q(parentColumn(d.field))}]`;
+    if (d.from === "parent") return `${q(f.key)}: parent[${parentIndex(d.field)}]`;
     if (d.from === "item") return `${q(f.key)}: item[${q(d.key)}]`;
     return `${q(f.key)}: ${JSON.stringify(d.value)}`;
   });
@@ -150,17 +150,30 @@ export function sqlType(f: FieldModel): string {
   return SQL_TYPE[f.type];
 }
 
+/** A row's value as its column's type, from element i of the row's JSON array `e` (jsonb). */
+function fromElement(f: FieldModel, i: number): string {
+  // JSON null is SQL NULL, as for every other type; a json column otherwise keeps the value as is.
+  if (f.type === "json") return `NULLIF(e->${i}, 'null'::jsonb)`;
+  if (f.type === "string_list") return `CASE WHEN jsonb_typeof(e->${i}) = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(e->${i})) END`;
+  // Text goes in as text, and the base type of others without its length or scale: the INSERT's
+  // own assignment then refuses a value too long for varchar(n), where a cast would cut it.
+  if (f.type === "string") return `e->>${i}`;
+  return `(e->>${i})::${SQL_TYPE[f.type]}`;
+}
+
 /**
- * One statement per chunk: $1 is a JSON array of row objects keyed by column. Rows go in in
+ * One statement per chunk: $1 is a JSON array of rows, each a JSON array of its values in column
+ * order, which is a third of the bytes of objects keyed by column and a third less work for
+ * PostgreSQL (jsonb_array_elements against json_to_recordset, measured). Rows go in in
  * natural-key order, so concurrent statements lock keys in one order and cannot deadlock.
  */
 function insertSql(e: EntityModel, returning: boolean): string {
   const cols = e.fields.map((f) => sqlId(f.column)).join(", ");
-  const recordType = e.fields.map((f) => `${sqlId(f.column)} ${sqlType(f)}`).join(", ");
+  const values = e.fields.map(fromElement).join(", ");
   const key = e.naturalKey.map(sqlId).join(", ");
   const target = e.naturalKey.length > 0 ? ` (${key})` : "";
-  const order = e.naturalKey.length > 0 ? ` ORDER BY ${key}` : "";
-  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${cols} FROM json_to_recordset($1::json) AS r(${recordType})${order} ON CONFLICT${target} DO NOTHING` +
+  const order = e.naturalKey.length > 0 ? ` ORDER BY ${e.naturalKey.map((k) => e.fields.findIndex((f) => f.column === k) + 1).join(", ")}` : "";
+  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM jsonb_array_elements($1::jsonb) AS r(e)${order} ON CONFLICT${target} DO NOTHING` +
     (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
 }
 

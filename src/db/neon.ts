@@ -138,14 +138,18 @@ export interface SingleWrite {
 
 const asId = (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
 
-/** The id of the row already holding this natural key (the row as its JSON, raw numbers kept exact). */
+/** The id of the row already holding this natural key (the row as its JSON array, raw numbers kept exact). */
 async function existingId(db: Database, entity: EntityDef, json: string): Promise<number | string> {
-  const row = parseJsonExact(json) as Record<string, unknown>;
+  const row = parseJsonExact(json) as unknown[];
   const columns = getTableColumns(entity.drizzleTable);
+  const keyValue = (column: string) => {
+    const value = row[entity.columns.indexOf(column)];
+    return JSON.isRawJSON(value) ? value.rawJSON : value;
+  };
   const found = await db.orm
     .select({ id: columns[entity.idColumn] })
     .from(entity.drizzleTable)
-    .where(and(...entity.naturalKey.map((k) => eq(columns[k], JSON.isRawJSON(row[k]) ? row[k].rawJSON : row[k]))))
+    .where(and(...entity.naturalKey.map((k) => eq(columns[k], keyValue(k)))))
     .limit(1);
   if (found.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
   return asId(String(found[0].id));

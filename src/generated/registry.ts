@@ -30,7 +30,7 @@ function parseCustomerLine(f: string[]): Parsed {
   if (v6 === undefined) return invalid(6, "account_balance", "a decimal number like 123.45", f[6]);
   const v7 = f[7] || null;
   const v8 = f[8] || null;
-  return { ok: true, row: { customer_key: v1, name: v2, address: v3, nation_key: v4, phone: v5, account_balance: v6, market_segment: v7, comment: v8 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8] };
 }
 const KEYS_Customer = new Set(["entity","customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"]);
 function parseCustomerRecord(r: JsonRecord): Parsed {
@@ -60,7 +60,7 @@ function parseCustomerRecord(r: JsonRecord): Parsed {
   const v8 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v8 === undefined) return invalid(8, "comment", "a string", r["comment"]);
   if (v8 !== null && hasNul(v8 as string)) return fail(8, "comment", "contains a NUL character");
-  return { ok: true, row: { customer_key: v1, name: v2, address: v3, nation_key: v4, phone: v5, account_balance: v6, market_segment: v7, comment: v8 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8] };
 }
 
 // ── Order (entities/order.yaml) ──
@@ -87,7 +87,7 @@ function parseOrderLine(f: string[]): Parsed {
   const v8 = r8 === undefined || r8 === "" ? null : textInteger(r8);
   if (v8 === undefined) return invalid(8, "ship_priority", "an integer between -2147483648 and 2147483647", r8);
   const v9 = f[9] || null;
-  return { ok: true, row: { order_key: v1, customer_key: v2, order_status: v3, total_price: v4, order_date: v5, order_priority: v6, clerk: v7, ship_priority: v8, comment: v9 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
 }
 const KEYS_Order = new Set(["entity","order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment","line_items"]);
 function parseOrderRecord(r: JsonRecord): Parsed {
@@ -121,7 +121,7 @@ function parseOrderRecord(r: JsonRecord): Parsed {
   const v9 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v9 === undefined) return invalid(9, "comment", "a string", r["comment"]);
   if (v9 !== null && hasNul(v9 as string)) return fail(9, "comment", "contains a NUL character");
-  return { ok: true, row: { order_key: v1, customer_key: v2, order_status: v3, total_price: v4, order_date: v5, order_priority: v6, clerk: v7, ship_priority: v8, comment: v9 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
 }
 
 // ── OrderLineItem (entities/order_line_item.yaml) ──
@@ -165,7 +165,7 @@ function parseOrderLineItemLine(f: string[]): Parsed {
   const v13 = r13 === undefined || r13 === "" ? null : textDate(r13);
   if (v13 === undefined) return invalid(13, "receipt_date", "a real date YYYY-MM-DD", r13);
   const v14 = f[14] || null;
-  return { ok: true, row: { order_key: v1, line_number: v2, part_key: v3, supplier_key: v4, quantity: v5, extended_price: v6, discount: v7, tax: v8, return_flag: v9, line_status: v10, ship_date: v11, commit_date: v12, receipt_date: v13, comment: v14 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14] };
 }
 const KEYS_OrderLineItem = new Set(["entity","order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"]);
 function parseOrderLineItemRecord(r: JsonRecord): Parsed {
@@ -216,10 +216,10 @@ function parseOrderLineItemRecord(r: JsonRecord): Parsed {
   const v14 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v14 === undefined) return invalid(14, "comment", "a string", r["comment"]);
   if (v14 !== null && hasNul(v14 as string)) return fail(14, "comment", "contains a NUL character");
-  return { ok: true, row: { order_key: v1, line_number: v2, part_key: v3, supplier_key: v4, quantity: v5, extended_price: v6, discount: v7, tax: v8, return_flag: v9, line_status: v10, ship_date: v11, commit_date: v12, receipt_date: v13, comment: v14 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14] };
 }
 function deriveOrderLineItemFromOrder(parent: Row, item: JsonRecord): JsonRecord {
-  return { "order_key": parent["order_key"], "line_number": item["line_number"], "part_key": item["part_key"], "supplier_key": item["supplier_key"], "quantity": item["quantity"], "extended_price": item["extended_price"], "discount": item["discount"], "tax": item["tax"], "return_flag": item["return_flag"], "line_status": item["line_status"], "ship_date": item["ship_date"], "commit_date": item["commit_date"], "receipt_date": item["receipt_date"], "comment": item["comment"] };
+  return { "order_key": parent[0], "line_number": item["line_number"], "part_key": item["part_key"], "supplier_key": item["supplier_key"], "quantity": item["quantity"], "extended_price": item["extended_price"], "discount": item["discount"], "tax": item["tax"], "return_flag": item["return_flag"], "line_status": item["line_status"], "ship_date": item["ship_date"], "commit_date": item["commit_date"], "receipt_date": item["receipt_date"], "comment": item["comment"] };
 }
 
 // ── Product (entities/product.yaml) ──
@@ -243,7 +243,7 @@ function parseProductLine(f: string[]): Parsed {
   const v8 = textDecimal(f[8]);
   if (v8 === undefined) return invalid(8, "retail_price", "a decimal number like 123.45", f[8]);
   const v9 = f[9] || null;
-  return { ok: true, row: { part_key: v1, name: v2, manufacturer: v3, brand: v4, part_type: v5, size: v6, container: v7, retail_price: v8, comment: v9 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
 }
 const KEYS_Product = new Set(["entity","part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"]);
 function parseProductRecord(r: JsonRecord): Parsed {
@@ -276,7 +276,7 @@ function parseProductRecord(r: JsonRecord): Parsed {
   const v9 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v9 === undefined) return invalid(9, "comment", "a string", r["comment"]);
   if (v9 !== null && hasNul(v9 as string)) return fail(9, "comment", "contains a NUL character");
-  return { ok: true, row: { part_key: v1, name: v2, manufacturer: v3, brand: v4, part_type: v5, size: v6, container: v7, retail_price: v8, comment: v9 } };
+  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
 }
 
 /** Every entity, in YAML file order. */
@@ -285,8 +285,8 @@ export const ENTITIES: readonly EntityDef[] = [
     name: "Customer", prefix: "C", kind: "reference", table: "customers", idColumn: "id",
     fields: FIELDS_Customer, columns: ["customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"], naturalKey: ["customer_key"],
     drizzleTable: tables.customers,
-    insertSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT \"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\" FROM json_to_recordset($1::json) AS r(\"customer_key\" text, \"name\" text, \"address\" text, \"nation_key\" integer, \"phone\" text, \"account_balance\" numeric, \"market_segment\" text, \"comment\" text) ORDER BY \"customer_key\" ON CONFLICT (\"customer_key\") DO NOTHING",
-    insertReturningIdSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT \"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\" FROM json_to_recordset($1::json) AS r(\"customer_key\" text, \"name\" text, \"address\" text, \"nation_key\" integer, \"phone\" text, \"account_balance\" numeric, \"market_segment\" text, \"comment\" text) ORDER BY \"customer_key\" ON CONFLICT (\"customer_key\") DO NOTHING RETURNING \"id\"",
+    insertSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, (e->>5)::numeric, e->>6, e->>7 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"customer_key\") DO NOTHING",
+    insertReturningIdSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, (e->>5)::numeric, e->>6, e->>7 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"customer_key\") DO NOTHING RETURNING \"id\"",
     parseLine: parseCustomerLine, parseRecord: parseCustomerRecord,
     children: [],
   },
@@ -294,8 +294,8 @@ export const ENTITIES: readonly EntityDef[] = [
     name: "Order", prefix: "O", kind: "root", table: "orders", idColumn: "id",
     fields: FIELDS_Order, columns: ["order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment"], naturalKey: ["order_key"],
     drizzleTable: tables.orders,
-    insertSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT \"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\" FROM json_to_recordset($1::json) AS r(\"order_key\" text, \"customer_key\" text, \"order_status\" text, \"total_price\" numeric, \"order_date\" date, \"order_priority\" text, \"clerk\" text, \"ship_priority\" integer, \"comment\" text) ORDER BY \"order_key\" ON CONFLICT (\"order_key\") DO NOTHING",
-    insertReturningIdSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT \"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\" FROM json_to_recordset($1::json) AS r(\"order_key\" text, \"customer_key\" text, \"order_status\" text, \"total_price\" numeric, \"order_date\" date, \"order_priority\" text, \"clerk\" text, \"ship_priority\" integer, \"comment\" text) ORDER BY \"order_key\" ON CONFLICT (\"order_key\") DO NOTHING RETURNING \"id\"",
+    insertSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::numeric, (e->>4)::date, e->>5, e->>6, (e->>7)::integer, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"order_key\") DO NOTHING",
+    insertReturningIdSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::numeric, (e->>4)::date, e->>5, e->>6, (e->>7)::integer, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"order_key\") DO NOTHING RETURNING \"id\"",
     parseLine: parseOrderLine, parseRecord: parseOrderRecord,
     children: [{ field: "line_items", entity: "OrderLineItem", derive: deriveOrderLineItemFromOrder }],
   },
@@ -303,8 +303,8 @@ export const ENTITIES: readonly EntityDef[] = [
     name: "OrderLineItem", prefix: "L", kind: "derived", table: "order_line_items", idColumn: "id",
     fields: FIELDS_OrderLineItem, columns: ["order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"], naturalKey: ["order_key","line_number"],
     drizzleTable: tables.order_line_items,
-    insertSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT \"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\" FROM json_to_recordset($1::json) AS r(\"order_key\" text, \"line_number\" integer, \"part_key\" text, \"supplier_key\" text, \"quantity\" integer, \"extended_price\" numeric, \"discount\" numeric, \"tax\" numeric, \"return_flag\" text, \"line_status\" text, \"ship_date\" date, \"commit_date\" date, \"receipt_date\" date, \"comment\" text) ORDER BY \"order_key\", \"line_number\" ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING",
-    insertReturningIdSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT \"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\" FROM json_to_recordset($1::json) AS r(\"order_key\" text, \"line_number\" integer, \"part_key\" text, \"supplier_key\" text, \"quantity\" integer, \"extended_price\" numeric, \"discount\" numeric, \"tax\" numeric, \"return_flag\" text, \"line_status\" text, \"ship_date\" date, \"commit_date\" date, \"receipt_date\" date, \"comment\" text) ORDER BY \"order_key\", \"line_number\" ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING RETURNING \"id\"",
+    insertSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT e->>0, (e->>1)::integer, e->>2, e->>3, (e->>4)::integer, (e->>5)::numeric, (e->>6)::numeric, (e->>7)::numeric, e->>8, e->>9, (e->>10)::date, (e->>11)::date, (e->>12)::date, e->>13 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1, 2 ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING",
+    insertReturningIdSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT e->>0, (e->>1)::integer, e->>2, e->>3, (e->>4)::integer, (e->>5)::numeric, (e->>6)::numeric, (e->>7)::numeric, e->>8, e->>9, (e->>10)::date, (e->>11)::date, (e->>12)::date, e->>13 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1, 2 ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING RETURNING \"id\"",
     parseLine: parseOrderLineItemLine, parseRecord: parseOrderLineItemRecord,
     children: [],
   },
@@ -312,8 +312,8 @@ export const ENTITIES: readonly EntityDef[] = [
     name: "Product", prefix: "P", kind: "reference", table: "products", idColumn: "id",
     fields: FIELDS_Product, columns: ["part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"], naturalKey: ["part_key"],
     drizzleTable: tables.products,
-    insertSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT \"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\" FROM json_to_recordset($1::json) AS r(\"part_key\" text, \"name\" text, \"manufacturer\" text, \"brand\" text, \"part_type\" text, \"size\" integer, \"container\" text, \"retail_price\" numeric, \"comment\" text) ORDER BY \"part_key\" ON CONFLICT (\"part_key\") DO NOTHING",
-    insertReturningIdSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT \"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\" FROM json_to_recordset($1::json) AS r(\"part_key\" text, \"name\" text, \"manufacturer\" text, \"brand\" text, \"part_type\" text, \"size\" integer, \"container\" text, \"retail_price\" numeric, \"comment\" text) ORDER BY \"part_key\" ON CONFLICT (\"part_key\") DO NOTHING RETURNING \"id\"",
+    insertSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT e->>0, e->>1, e->>2, e->>3, e->>4, (e->>5)::integer, e->>6, (e->>7)::numeric, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"part_key\") DO NOTHING",
+    insertReturningIdSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT e->>0, e->>1, e->>2, e->>3, e->>4, (e->>5)::integer, e->>6, (e->>7)::numeric, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"part_key\") DO NOTHING RETURNING \"id\"",
     parseLine: parseProductLine, parseRecord: parseProductRecord,
     children: [],
   },

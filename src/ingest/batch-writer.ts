@@ -1,10 +1,10 @@
 /**
  * Rows in, exact counts out. Groups rows per entity, cuts them into chunks that stay under
- * Neon's 10 MiB request limit, writes each chunk as one INSERT … FROM json_to_recordset statement,
+ * Neon's 10 MiB request limit, writes each chunk as one INSERT … FROM jsonb_array_elements statement,
  * and when the database rejects a chunk for its data, bisects it so only the bad rows fail.
  */
 import { IngestError } from "../errors.ts";
-import type { EntityDef } from "./entity.ts";
+import { rowAsObject, type EntityDef } from "./entity.ts";
 import type { LineError, RowToWrite } from "./parse-messages.ts";
 
 /** The seam in front of the database: one statement, one JSON array parameter, rows inserted back. */
@@ -95,7 +95,7 @@ async function writeChunk(chunk: Chunk, runner: StatementRunner, result: WriteRe
         line_number: row.lineNumber,
         entity: chunk.entity.name,
         message: `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`,
-        line: chunk.json[0],
+        line: rowAsObject(chunk.entity, chunk.json[0]),
       });
       return;
     }

@@ -1,6 +1,6 @@
 /** The shape of one generated entity definition, and the error helpers its parsers share. */
 import type { PgTable } from "drizzle-orm/pg-core";
-import { fail, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
+import { fail, parseJsonExact, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
 
 export interface ChildDef {
   /** The parent's List[Object] field this child repeats over. */
@@ -18,11 +18,11 @@ export interface EntityDef {
   idColumn: string;
   /** Field keys in wire order (JSON keys). */
   fields: readonly string[];
-  /** Column names in wire order: the keys of a parsed row. */
+  /** Column names in wire order: the order of a parsed row's values. */
   columns: readonly string[];
   naturalKey: readonly string[];
   drizzleTable: PgTable;
-  /** INSERT … SELECT FROM json_to_recordset($1) ON CONFLICT (natural key) DO NOTHING. */
+  /** INSERT … SELECT FROM jsonb_array_elements($1) ON CONFLICT (natural key) DO NOTHING; $1 is a JSON array of rows. */
   insertSql: string;
   /** The same, RETURNING the id of each inserted row. */
   insertReturningIdSql: string;
@@ -43,4 +43,20 @@ export function missingField(fields: readonly string[], got: number, required: n
 
 export function unknownKey(key: string, known: ReadonlySet<string>): Parsed {
   return fail(0, key, `is not a field of this entity (known: ${[...known].filter((k) => k !== "entity").join(", ")})`);
+}
+
+/** A row's JSON (an array in column order) as an object keyed by column: how a rejected row is shown. */
+export function rowAsObject(entity: EntityDef, json: string): string {
+  const values = parseJsonExact(json) as Row;
+  return JSON.stringify(Object.fromEntries(entity.columns.map((column, i) => [column, values[i]])));
+}
+
+/**
+ * A row's JSON as the insert statements read it. Rows queued before rows became arrays are
+ * objects keyed by column: a queue message sent by the previous version still writes.
+ */
+export function rowAsArray(entity: EntityDef, json: string): string {
+  if (!json.startsWith("{")) return json;
+  const row = parseJsonExact(json) as Record<string, Row[number]>;
+  return JSON.stringify(entity.columns.map((column) => row[column] ?? null));
 }

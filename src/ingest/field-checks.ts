@@ -4,7 +4,8 @@
  */
 
 export type Value = string | number | boolean | null | unknown[] | { [key: string]: unknown };
-export type Row = Record<string, Value>;
+/** A parsed row: its values in column order, as the insert statements read them. */
+export type Row = Value[];
 export type JsonRecord = Record<string, unknown>;
 
 export interface FieldError {

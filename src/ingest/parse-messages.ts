@@ -10,8 +10,8 @@ import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./
 export interface RowToWrite {
   entity: EntityDef;
   /**
-   * The row as the JSON object json_to_recordset reads, encoded once at parse time: one flat
-   * string per row is what waits for its flush, not an object with a string per field.
+   * The row as the JSON array of its values (column order) that the insert statement reads,
+   * encoded once at parse time: one flat string per row waits for its flush, not an object.
    */
   json: string;
   lineNumber: number;

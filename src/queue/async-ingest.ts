@@ -8,6 +8,7 @@ import type { Bindings, Settings } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
+import { rowAsArray } from "../ingest/entity.ts";
 import { entityByName } from "../ingest/registry.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
@@ -80,7 +81,10 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
     const { ingestId, part, rows } = message.body;
     const receiptStub = env.RECEIPTS ? receipt(env.RECEIPTS, ingestId) : undefined;
     try {
-      const toWrite: RowToWrite[] = rows.map((r) => ({ entity: entityByName(r.entity)!, json: r.json, lineNumber: r.line }));
+      const toWrite: RowToWrite[] = rows.map((r) => {
+        const entity = entityByName(r.entity)!;
+        return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
+      });
       const written = await writeRows(toWrite, neonRunner(db));
       await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();

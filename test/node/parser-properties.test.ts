@@ -33,7 +33,7 @@ describe("the generated parsers, for any valid record", () => {
       fc.assert(
         fc.property(record, (row) => {
           const line = [model.prefix, ...model.fields.map((f) => (row[f.column] === null ? "" : String(row[f.column])))].join("|");
-          expect(entity.parseLine(line.split("|"))).toEqual({ ok: true, row });
+          expect(entity.parseLine(line.split("|"))).toEqual({ ok: true, row: model.fields.map((f) => row[f.column]) });
         }),
         { numRuns: 300 },
       );
@@ -45,7 +45,7 @@ describe("the generated parsers, for any valid record", () => {
           const json = JSON.stringify({ entity: model.name, ...Object.fromEntries(model.fields.map((f) => [f.key, row[f.column]])) });
           const parsed = parseBody("json", json, new Set());
           expect(parsed.errors).toEqual([]);
-          expect(JSON.parse(parsed.rows[0].json)).toEqual(row);
+          expect(JSON.parse(parsed.rows[0].json)).toEqual(model.fields.map((f) => row[f.column]));
         }),
         { numRuns: 300 },
       );

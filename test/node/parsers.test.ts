@@ -5,12 +5,18 @@ import { describe, expect, it } from "vitest";
 import { RECORD_SCHEMAS } from "../../src/generated/schemas.ts";
 import { parseJsonExact } from "../../src/ingest/field-checks.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
+import type { EntityDef } from "../../src/ingest/entity.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 
 const order = entityByName("Order")!;
 const item = entityByName("L")!;
 const exampleText = readFileSync(resolve(import.meta.dirname, "../fixtures/nomnom/example_order.json"), "utf8");
-const parseOrder = (line: string) => order.parseLine(line.split("|"));
+/** A parsed row is its values in column order; shown here keyed by column, for readable expectations. */
+const byColumn = (entity: EntityDef, row: readonly unknown[]) => Object.fromEntries(entity.columns.map((column, i) => [column, row[i]]));
+const parseOrder = (line: string) => {
+  const parsed = order.parseLine(line.split("|"));
+  return parsed.ok ? { ok: true, row: byColumn(order, parsed.row) } : parsed;
+};
 
 describe("the generated pipe-line parser", () => {
   it("turns the seed's line into a typed row, decimals and dates kept as exact text", () => {
@@ -53,10 +59,8 @@ describe("the generated pipe-line parser", () => {
 describe("the generated JSON record parser", () => {
   it("accepts numbers or numeric strings for numeric fields and keeps raw decimals exact", () => {
     const record = parseJsonExact(`{"order_key":"1","customer_key":7,"order_status":"O","total_price":0.10000000000000000001,"order_date":"1996-01-02","ship_priority":"3"}`) as Record<string, unknown>;
-    expect(order.parseRecord(record)).toEqual({
-      ok: true,
-      row: expect.objectContaining({ customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 }),
-    });
+    const parsed = order.parseRecord(record);
+    expect(parsed.ok && byColumn(order, parsed.row)).toMatchObject({ customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 });
   });
 
   it("names the field, its position and the offending value", () => {
@@ -74,7 +78,7 @@ describe("the generated JSON record parser", () => {
     const parsed = parseBody("json", exampleText, new Set());
     expect(parsed.errors).toEqual([]);
     expect(parsed.rows.map((r) => r.entity.name)).toEqual(["Order", "OrderLineItem", "OrderLineItem"]);
-    expect(JSON.parse(parsed.rows[1].json)).toEqual({
+    expect(byColumn(item, JSON.parse(parsed.rows[1].json))).toEqual({
       order_key: "O12345", line_number: 1, part_key: "P5001", supplier_key: "S501", quantity: 10, extended_price: "450.00",
       discount: "0.05", tax: "0.08", return_flag: "N", line_status: "O", ship_date: "2025-01-20", commit_date: "2025-01-18", receipt_date: null, comment: null,
     });
