@@ -1,9 +1,11 @@
 /**
- * npm run bench:stream -- [--lines 500000] [--url http://localhost:8080] [--gzip]
+ * npm run bench:stream -- [--lines 500000] [--url http://localhost:8080] [--gzip] [--gc-every MS]
  * Streams a generated TPC-H-like file (~100 bytes a line) to a running `npm run dev` through
  * /ingest/stream, and prints rows/s, MB/s, the Worker isolate's V8 heap (inspector.ts: before,
  * after a GC, and its peak, polled every 50 ms) and the growth of the stack's workerd resident
  * memory (monitor.ts). Only the stack serving --url is watched, not other stacks on the machine.
+ * --gc-every also forces a garbage collection every MS milliseconds and reports the live heap's
+ * peak (which the forced collections lower the other figures for).
  */
 import { createReadStream, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +17,7 @@ import { findInspector, heapLine, watchHeap } from "./inspector.ts";
 import { monitor, stackOf } from "./monitor.ts";
 import { streamUpload } from "./paths/stream.ts";
 
-const { values } = parseArgs({ options: { lines: { type: "string", default: "500000" }, url: { type: "string", default: "http://localhost:8080" }, gzip: { type: "boolean" } } });
+const { values } = parseArgs({ options: { lines: { type: "string", default: "500000" }, url: { type: "string", default: "http://localhost:8080" }, gzip: { type: "boolean" }, "gc-every": { type: "string" } } });
 const lineCount = Number(values.lines);
 
 const file = join(mkdtempSync(join(tmpdir(), "bench-")), "stream.txt");
@@ -25,7 +27,7 @@ const bytes = statSync(file).size;
 
 const port = Number(new URL(values.url).port || 80);
 const inspector = await findInspector(port);
-const heap = await watchHeap(inspector.url, values.url);
+const heap = await watchHeap(inspector.url, values.url, { gcEveryMs: values["gc-every"] === undefined ? undefined : Number(values["gc-every"]) });
 const usage = monitor({ stackPid: stackOf(inspector.proxyPid), port });
 const started = performance.now();
 const source = createReadStream(file);
