@@ -11,7 +11,9 @@
  * cut wrangler's session (which reports uncaught exceptions), and workerd then also drops the
  * new one once (the old session's teardown disconnects whichever session is current): that is
  * why a first direct connection can close without answering. The proxy shares wrangler's
- * session, one DevTools client at a time.
+ * session, one DevTools client at a time. It costs CPU outside the Worker: the proxy relays each
+ * message and posts a debug log of it to wrangler (about 0.05 s of proxy and 0.1 s of wrangler CPU
+ * per second at 20 polls a second).
  */
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
