@@ -80,12 +80,12 @@ export async function findInspector(devPort: number): Promise<{ proxyPid: number
       const version = await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).then((r) => (r.ok ? r.json() : undefined), () => undefined) as { Browser?: string } | undefined;
       if (version?.Browser?.startsWith("wrangler/")) return { proxyPid: pid, url: `ws://127.0.0.1:${port}/ws` };
     }
-    throw new Error(`the workerd serving port ${devPort} (pid ${pid}) has no wrangler inspector proxy among its ports ${ports.join(", ")}: was wrangler dev started with --inspector-port=false?`);
+    throw new Error(`the workerd serving port ${devPort} (pid ${pid}) has no wrangler inspector proxy among its other ports (${ports.join(", ")}): is it wrangler dev's?`);
   }
   throw new Error(`no workerd listens on port ${devPort}: start the stack first`);
 }
 
-/** One DevTools connection: commands answered in order of their ids, each within a timeout. */
+/** One DevTools connection: each command matched to its answer by id, within a timeout. */
 export class Inspector {
   private readonly socket: WebSocket;
   private readonly tcp?: Socket;
@@ -114,9 +114,6 @@ export class Inspector {
   }
 
   static open(url: string, timeoutMs = TIMEOUT_MS): Promise<Inspector> {
-    // wrangler's proxy refuses an upgrade that has a User-Agent (Node's WebSocket sends one) but
-    // no Origin, or an Origin other than its own hosts and Cloudflare's DevTools (400 or 401).
-    const socket = new WebSocket(url, { headers: { Origin: "http://127.0.0.1" } });
     // The upgrade's TCP connection, for `close` (see there), from undici's diagnostics channel.
     const { host, pathname } = new URL(url);
     let tcp: Socket | undefined;
@@ -125,6 +122,9 @@ export class Inspector {
       if (request.origin === `http://${host}` && request.path === pathname) tcp = socket;
     };
     subscribe("undici:client:sendHeaders", sent);
+    // wrangler's proxy refuses an upgrade that has a User-Agent (Node's WebSocket sends one) but
+    // no Origin, or an Origin other than its own hosts and Cloudflare's DevTools (400 or 401).
+    const socket = new WebSocket(url, { headers: { Origin: "http://127.0.0.1" } });
     return new Promise<Inspector>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.close();
@@ -152,7 +152,7 @@ export class Inspector {
         this.pending.delete(id);
         // wrangler's proxy accepts us and forwards to the Worker even when its own session to the
         // Worker is gone (dropped when something connected to workerd's inspector directly).
-        reject(new Error(`${method}: no answer from the Worker's isolate within ${timeoutMs} ms; if something connected to workerd's own inspector, wrangler's session is gone until the stack restarts`));
+        reject(new Error(`${method}: no answer from the Worker's isolate within ${timeoutMs} ms; wrangler's session to it may be gone (did something connect to workerd's own inspector?): restart the stack`));
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (result) => (clearTimeout(timer), resolve(result as T)),
