@@ -4,8 +4,9 @@
  *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
- * `wrangler dev` on --port, the on/off comparisons on the next two ports). Every path starts from emptied tables and is checked afterwards:
- * the database must hold exactly the rows sent, table by table, or the run fails.
+ * `wrangler dev` on --port, the on/off comparisons on the next two ports). Every path starts
+ * from emptied tables and is checked afterwards: the database must hold exactly the rows sent,
+ * table by table, or the run fails.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
