@@ -21,8 +21,8 @@ export interface Watched {
   stackPid: number;
   /** wrangler dev's port: the workerd listening on it is the proxy. */
   port: number;
-  /** PostgreSQL backends connected to this database count as "postgres". */
-  database: string;
+  /** PostgreSQL backends connected to this database count as "postgres" (none if absent). */
+  database?: string;
 }
 
 interface Proc {
@@ -80,18 +80,32 @@ function descendantsIn(procs: Proc[], pid: number): Proc[] {
 /** The pids of every process below `pid`. */
 export const descendants = (pid: number): number[] => descendantsIn(listProcs(), pid).map((p) => p.pid);
 
+/**
+ * The stack that a workerd of `wrangler dev` belongs to: the `scripts/dev.ts` process above it,
+ * or wrangler's own process when the stack was started some other way.
+ */
+export function stackOf(workerdPid: number): number {
+  const wrangler = readProc(workerdPid)?.ppid;
+  if (wrangler === undefined) throw new Error(`process ${workerdPid} is gone`);
+  for (let pid = wrangler; pid > 1; pid = readProc(pid)?.ppid ?? 1) {
+    if (readFile(`/proc/${pid}/cmdline`)?.includes("scripts/dev.ts")) return pid;
+  }
+  return wrangler;
+}
+
 /** Every process of interest, with its role. */
 function sample(watched: Watched): Map<number, Sample> {
   const procs = listProcs();
   const roles = new Map<number, Role>([[watched.stackPid, "endpoint"], [process.pid, "client"]]);
-  const proxySocket = `--socket-addr=entry=127.0.0.1:${watched.port}\0`;
+  // The proxy's entry socket is on the dev port, whatever the host (127.0.0.1, localhost).
+  const proxySocket = new RegExp(`--socket-addr=entry=[^\\0]*:${watched.port}\\0`);
   for (const p of descendantsIn(procs, watched.stackPid)) {
-    roles.set(p.pid, p.comm !== "workerd" ? "wrangler" : readFile(`/proc/${p.pid}/cmdline`)?.includes(proxySocket) ? "proxy" : "worker");
+    roles.set(p.pid, p.comm !== "workerd" ? "wrangler" : proxySocket.test(readFile(`/proc/${p.pid}/cmdline`) ?? "") ? "proxy" : "worker");
   }
   // Our other children are psql, loading the COPY baseline.
   for (const p of procs) if (p.ppid === process.pid && !roles.has(p.pid)) roles.set(p.pid, "client");
   // A backend's command line is its process title: "postgres: user database host(port) state".
-  for (const p of procs) if (p.comm === "postgres" && readFile(`/proc/${p.pid}/cmdline`)?.includes(` ${watched.database} `)) roles.set(p.pid, "postgres");
+  if (watched.database) for (const p of procs) if (p.comm === "postgres" && readFile(`/proc/${p.pid}/cmdline`)?.includes(` ${watched.database} `)) roles.set(p.pid, "postgres");
   return new Map(procs.filter((p) => roles.has(p.pid)).map((p) => [p.pid, { role: roles.get(p.pid)!, cpuTicks: p.cpuTicks, rssPages: p.rssPages }]));
 }
 

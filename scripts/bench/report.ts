@@ -1,6 +1,7 @@
 /** What each path measured, and the markdown table and machine description printed at the end. */
 import { readFileSync } from "node:fs";
 import { availableParallelism, release, totalmem } from "node:os";
+import type { HeapReport } from "./inspector.ts";
 import { ROLES, type Usage } from "./monitor.ts";
 
 /** What driving one path took, timed by the path itself from its first request to its last answer. */
@@ -16,9 +17,12 @@ export interface PathResult extends Driven {
   bytes: number;
   /** Absent for the parsers, which run in this process without the stack. */
   usage?: Usage;
+  /** The Worker isolate's V8 heap, where the path watched it. */
+  heap?: HeapReport;
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 function row(result: PathResult, baseline: PathResult): string[] {
   const rowsPerSecond = result.rows / result.seconds;
@@ -31,6 +35,7 @@ function row(result: PathResult, baseline: PathResult): string[] {
     (result.bytes / 1e6 / result.seconds).toFixed(2),
     `${(rowsPerSecond / (baseline.rows / baseline.seconds)).toFixed(3)}×`,
     result.usage && result !== baseline ? `${result.usage.rssGrowthMb.worker.toFixed(0)} / ${result.usage.rssGrowthMb.proxy.toFixed(0)}` : "–",
+    result.heap ? `${mb(result.heap.before.usedSize)} / ${mb(result.heap.peak.usedSize)} / ${mb(result.heap.peak.totalSize)}` : "–",
     cpu,
     result.notes,
   ];
@@ -38,7 +43,7 @@ function row(result: PathResult, baseline: PathResult): string[] {
 
 /** A markdown table; the first result is the baseline the others are compared with. */
 export function resultsTable(results: readonly PathResult[]): string {
-  const header = ["path", "rows", "s", "rows/s", "MB/s", "÷ COPY", "RSS +MB: worker / proxy", `CPU s: ${ROLES.join(" / ")}`, "notes"];
+  const header = ["path", "rows", "s", "rows/s", "MB/s", "÷ COPY", "RSS +MB: worker / proxy", "heap MB: before / peak used / peak total", `CPU s: ${ROLES.join(" / ")}`, "notes"];
   const lines = [header, header.map(() => "---"), ...results.map((r) => row(r, results[0]))];
   return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }

@@ -1,11 +1,12 @@
 /**
  * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
- *                  [--stats-rounds 5] [--auth-messages N]
+ *                  [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
- * `wrangler dev` on port 28787). Every path starts from emptied tables and is checked afterwards:
- * the database must hold exactly the rows sent, table by table, or the run fails.
+ * `wrangler dev` on --port, the on/off comparisons on the next two ports). Every path starts
+ * from emptied tables and is checked afterwards: the database must hold exactly the rows sent,
+ * table by table, or the run fails.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
 import { openBenchDatabase, recreateDatabase, type BenchDatabase } from "./database.ts";
+import { findInspector, watchHeap } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
 import { postMessages } from "./paths/message.ts";
@@ -24,8 +26,6 @@ import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { workload, type Workload } from "./workload.ts";
 
-const WRANGLER_PORT = 28787;
-const EMPTY_WORKER_PORT = 28790;
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nomnom_bench";
 
 const { values } = parseArgs({
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "50" },
     "stats-rounds": { type: "string", default: "5" },
     "auth-messages": { type: "string" },
+    port: { type: "string", default: "28787" },
   },
 });
 
@@ -57,6 +58,10 @@ const messageCount = positive("messages", values.messages ?? (values.quick ? "50
 const clients = positive("clients", values.clients);
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
+// wrangler dev's port; the on/off comparisons use the next two.
+const WRANGLER_PORT = positive("port", values.port);
+// After the two on/off stacks' ports.
+const EMPTY_WORKER_PORT = WRANGLER_PORT + 3;
 const bench = benchKey();
 
 const log = (message: string) => console.log(`[bench] ${message}`);
@@ -85,16 +90,28 @@ function checkRows(path: string, expected: Map<string, number>, found: Map<strin
   }
 }
 
-/** Empties the tables, drives one path while watching the stack, then checks the database holds exactly its rows. */
-async function measure(path: string, work: Workload, drive: () => Promise<Driven>): Promise<PathResult> {
+/**
+ * Empties the tables, drives one path while watching the stack (and, with `heap`, the Worker
+ * isolate's V8 heap), then checks the database holds exactly its rows.
+ */
+async function measure(path: string, work: Workload, drive: () => Promise<Driven>, options: { heap?: boolean } = {}): Promise<PathResult> {
   log(`${path}…`);
   await db!.empty();
+  // Started first: its garbage collection and request are not part of the path's figures.
+  const heapWatch = options.heap ? await watchHeap((await findInspector(WRANGLER_PORT)).url, stack!.url) : undefined;
   const watch = monitor({ stackPid: stack!.pid, port: WRANGLER_PORT, database: new URL(databaseUrl).pathname.slice(1) });
-  const driven = await drive();
+  let driven: Driven;
+  try {
+    driven = await drive();
+  } catch (error) {
+    await heapWatch?.stop().catch(() => {}); // the path's own failure is the one to report
+    throw error;
+  }
   const usage = watch.stop();
+  const heap = await heapWatch?.stop();
   checkRows(path, work.rowsByTable, await db!.rowsByTable());
   log(`${path}: ${driven.seconds.toFixed(2)} s, ${Math.round(work.lines.length / driven.seconds).toLocaleString("en-US")} rows/s, row counts verified`);
-  return { path, rows: work.lines.length, bytes: work.bytes, usage, ...driven };
+  return { path, rows: work.lines.length, bytes: work.bytes, usage, heap, ...driven };
 }
 
 /** The same messages, clients and client against a Worker that does nothing, under its own wrangler dev. */
@@ -118,7 +135,7 @@ async function main(): Promise<void> {
   const results = [
     await measure("COPY (psql)", data, () => copyBaseline(databaseUrl, copyFiles)),
     await measure("/ingest/batch", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency)),
-    await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
+    await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount), { heap: true }),
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
   results[3].notes += `; ${await emptyWorkerFloor(messages.lines)}`;
@@ -143,6 +160,7 @@ async function main(): Promise<void> {
   console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own`);
   console.log("roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;");
   console.log("       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql");
+  console.log("heap: the Worker isolate's V8 heap (stream path), used after a GC before the path, then the peaks polled every 50 ms (garbage not yet collected included)");
 }
 
 async function shutDown(): Promise<void> {
