@@ -1,7 +1,7 @@
 /**
  * One ingest request's progress: parsed rows are gathered into flushes written by the batch
- * writer, one flush in flight while the next is parsed, so memory stays at two flushes
- * whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
+ * writer, at most two flushes in flight while the next is gathered, so memory stays at three
+ * flushes whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
  */
 import { IngestError } from "../errors.ts";
 import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
@@ -97,8 +97,10 @@ export class IngestRun {
 
   /**
    * Call after appending to `sink`: reports its rejected lines at once, and writes its rows when
-   * they make a full flush, when they have waited flushMs, or when forced. Flushes are written
-   * in order, one at a time; the caller waits only for the previous one (backpressure).
+   * they make a full flush, when they have waited flushMs, or when forced. A flush starts writing
+   * at once, while the previous one may still be writing (the database is kept busy while the
+   * next is parsed), and flushes are counted in order. The caller waits for the previous flush
+   * (backpressure): at most two are written while a third is gathered.
    */
   async step(force = false): Promise<void> {
     const errors = this.sink.errors.splice(0);
@@ -119,15 +121,47 @@ export class IngestRun {
     this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
     this.sink.chars = 0;
+    const writing = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS);
+    writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
-    this.inFlight = previous.then(() => writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS)).then((written) => this.commit(written));
+    this.inFlight = this.countInOrder(previous, writing);
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
   }
 
   /**
-   * After a failure: writes nothing more, waits for the flush in flight, and counts what it
+   * Counts a flush after the one before it. After a failure the chain still waits for this
+   * flush and counts what it committed, then passes the first failure on: its own committed
+   * counts are added by abort().
+   */
+  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>): Promise<void> {
+    let failure: unknown;
+    try {
+      await previous;
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      this.commit(await writing);
+    } catch (error) {
+      if (failure === undefined) throw error;
+      this.countCommitted(error);
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Adds what a failed write had committed before it failed (its IngestError says). */
+  private countCommitted(error: unknown): void {
+    const committed = error instanceof IngestError ? (error.details.committed as { inserted: number; duplicates: number } | undefined) : undefined;
+    if (!committed) return;
+    this.totals.inserted += committed.inserted;
+    this.totals.duplicates += committed.duplicates;
+    this.totals.processed += committed.inserted + committed.duplicates;
+  }
+
+  /**
+   * After a failure: writes nothing more, waits for the flushes in flight, and counts what they
    * committed, so the totals are what the database holds from this request.
    */
   async abort(): Promise<Totals> {
@@ -137,12 +171,7 @@ export class IngestRun {
     try {
       await this.inFlight;
     } catch (error) {
-      const committed = error instanceof IngestError ? (error.details.committed as { inserted: number; duplicates: number } | undefined) : undefined;
-      if (committed) {
-        this.totals.inserted += committed.inserted;
-        this.totals.duplicates += committed.duplicates;
-        this.totals.processed += committed.inserted + committed.duplicates;
-      }
+      this.countCommitted(error);
     }
     return this.totals;
   }
