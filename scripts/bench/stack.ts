@@ -44,7 +44,7 @@ async function start(args: string[], env: NodeJS.ProcessEnv, port: number, logFi
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const pids = descendants(child.pid!);
-    child.kill("SIGTERM"); // dev.ts stops wrangler (and its workerd), then the endpoint
+    child.kill("SIGTERM"); // it stops its own children (dev.ts: wrangler and its workerd, then the endpoint)
     const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((done) => setTimeout(() => done(true), STOP_TIMEOUT_MS).unref())]);
     if (!timedOut) return;
     for (const pid of [child.pid!, ...pids]) {

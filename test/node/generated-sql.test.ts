@@ -3,6 +3,7 @@
  * accepts (test/fixtures/types): rows parsed by the generated parsers, written by the batch
  * writer through the local Neon endpoint, read back as PostgreSQL stored them.
  */
+import { neonConfig } from "@neondatabase/serverless";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -11,10 +12,9 @@ import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../s
 import { database, neonRunner } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
-import type { EntityDef } from "../../src/ingest/entity.ts";
+import { rowAsArray, type EntityDef } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { freshDatabase } from "../support/database.ts";
-import { neonConfig } from "@neondatabase/serverless";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -72,7 +72,6 @@ describe("the generated insert statement, for every field type", () => {
   });
 
   it("writes a row queued by the previous version as an object keyed by column", async () => {
-    const { rowAsArray } = await import("../../src/ingest/entity.ts");
     const id = "4f0c3e1e-8a5b-4c3d-9e2f-0a1b2c3d4e5f";
     const old = JSON.stringify({ sample_id: id, code: "OLD", price: 1.5, tags: ["a"] });
     expect(await write([{ entity: sample, json: rowAsArray(sample, old), lineNumber: 1 }])).toMatchObject({ inserted: 1 });
