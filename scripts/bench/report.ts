@@ -15,7 +15,7 @@ export interface PathResult extends Driven {
   rows: number;
   /** Bytes of pipe text the rows came from. */
   bytes: number;
-  /** Absent for the parsers, which run in this process without the stack. */
+  /** Absent for the parsers, which are measured without the stack. */
   usage?: Usage;
   /** The Worker isolate's V8 heap, where the path watched it. */
   heap?: HeapReport;

@@ -18,10 +18,10 @@ import { findInspector, watchHeap } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
 import { postMessages } from "./paths/message.ts";
-import { parseAll } from "./paths/parsers.ts";
+import { parseInNode, parseInWorkerd } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
 import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
-import { startEmptyWorker, startStack, type Stack } from "./stack.ts";
+import { startBenchWorker, startStack, type Stack } from "./stack.ts";
 import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { workload, type Workload } from "./workload.ts";
@@ -61,7 +61,7 @@ const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : 
 // wrangler dev's port; the on/off comparisons use the next two.
 const WRANGLER_PORT = positive("port", values.port);
 // After the two on/off stacks' ports.
-const EMPTY_WORKER_PORT = WRANGLER_PORT + 3;
+const BENCH_WORKER_PORT = WRANGLER_PORT + 3;
 const bench = benchKey();
 
 const log = (message: string) => console.log(`[bench] ${message}`);
@@ -114,16 +114,23 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
   return { path, rows: work.lines.length, bytes: work.bytes, usage, heap, ...driven };
 }
 
-/** The same messages, clients and client against a Worker that does nothing, under its own wrangler dev. */
-async function emptyWorkerFloor(lines: readonly string[]): Promise<string> {
-  log("the empty Worker under wrangler dev, for the floor under /ingest/message…");
-  const empty = await startEmptyWorker(EMPTY_WORKER_PORT, join(dir, "empty-worker.log"));
+/**
+ * On the bench Worker, under its own wrangler dev: the same messages, clients and client against
+ * a route that does nothing (the floor under /ingest/message), then the parsers inside workerd.
+ */
+async function benchWorkerPaths(lines: readonly string[]): Promise<{ floor: string; parsers: PathResult }> {
+  log("the bench Worker under wrangler dev: the floor under /ingest/message, then the parsers in workerd…");
+  const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
   try {
-    await postMessages(empty.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
-    const floor = await postMessages(empty.url, lines, clients, {}, "/");
-    return `an empty Worker under the same wrangler dev: p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`;
+    await postMessages(worker.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
+    const floor = await postMessages(worker.url, lines, clients, {}, "/");
+    const parsed = await parseInWorkerd(worker, BENCH_WORKER_PORT, data.lines);
+    return {
+      floor: `an empty Worker under the same wrangler dev: p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`,
+      parsers: { path: "parsers (workerd)", bytes: (data.bytes / data.lines.length) * parsed.rows, ...parsed },
+    };
   } finally {
-    await empty.stop();
+    await worker.stop();
   }
 }
 
@@ -138,7 +145,8 @@ async function main(): Promise<void> {
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount), { heap: true }),
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
-  results[3].notes += `; ${await emptyWorkerFloor(messages.lines)}`;
+  const benchWorker = await benchWorkerPaths(messages.lines);
+  results[3].notes += `; ${benchWorker.floor}`;
   if (statsRounds > 0) {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
     const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));
@@ -152,8 +160,9 @@ async function main(): Promise<void> {
     await db!.empty();
     console.log(`\n${await authCost(stack!.url, bench.key, workload(authMessages, 3).lines, 1)}`);
   }
+  results.push(benchWorker.parsers);
   log("parsers (Node V8)…");
-  results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseAll(data.lines) });
+  results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseInNode(data.lines) });
   const postgresVersion = await db.version();
   console.log(`\n${resultsTable(results)}\n`);
   console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);

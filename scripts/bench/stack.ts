@@ -75,8 +75,8 @@ export function startStack(databaseUrl: string, port: number, logFile: string, e
   });
 }
 
-/** The empty Worker (empty-worker/index.ts) under `wrangler dev` alone: the local stack's floor. */
-export function startEmptyWorker(port: number, logFile: string): Promise<Stack> {
-  const args = [resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev", "--config", resolve(root, "scripts/bench/empty-worker/wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", "0", "--show-interactive-dev-session=false"];
+/** The bench Worker (bench-worker/index.ts) under `wrangler dev` alone: the local stack's floor, and the parsers in workerd. */
+export function startBenchWorker(port: number, logFile: string): Promise<Stack> {
+  const args = [resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev", "--config", resolve(root, "scripts/bench/bench-worker/wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", "0", "--show-interactive-dev-session=false"];
   return start(args, { ...process.env }, port, logFile, async (url) => (await fetch(url, { method: "POST", body: "" })).ok);
 }

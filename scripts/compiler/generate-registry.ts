@@ -89,7 +89,7 @@ function lineParser(e: EntityModel): string {
     }
     constraintChecks(f, pos, v, out, false);
   });
-  out.push(`  return { ok: true, row: [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}] };`);
+  out.push(`  return [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}];`);
   out.push(`}`);
   return out.join("\n");
 }
@@ -117,7 +117,7 @@ function recordParser(e: EntityModel): string {
   for (const l of e.listFields) {
     if (!l.nullable) out.push(`  if (!Array.isArray(r[${q(l.key)}])) return fail(0, ${q(l.key)}, "must be a list");`);
   }
-  out.push(`  return { ok: true, row: [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}] };`);
+  out.push(`  return [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}];`);
   out.push(`}`);
   return out.join("\n");
 }

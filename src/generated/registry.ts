@@ -30,7 +30,7 @@ function parseCustomerLine(f: string[]): Parsed {
   if (v6 === undefined) return invalid(6, "account_balance", "a decimal number like 123.45", f[6]);
   const v7 = f[7] || null;
   const v8 = f[8] || null;
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8];
 }
 const KEYS_Customer = new Set(["entity","customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"]);
 function parseCustomerRecord(r: JsonRecord): Parsed {
@@ -60,7 +60,7 @@ function parseCustomerRecord(r: JsonRecord): Parsed {
   const v8 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v8 === undefined) return invalid(8, "comment", "a string", r["comment"]);
   if (v8 !== null && hasNul(v8 as string)) return fail(8, "comment", "contains a NUL character");
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8];
 }
 
 // ── Order (entities/order.yaml) ──
@@ -87,7 +87,7 @@ function parseOrderLine(f: string[]): Parsed {
   const v8 = r8 === undefined || r8 === "" ? null : textInteger(r8);
   if (v8 === undefined) return invalid(8, "ship_priority", "an integer between -2147483648 and 2147483647", r8);
   const v9 = f[9] || null;
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 }
 const KEYS_Order = new Set(["entity","order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment","line_items"]);
 function parseOrderRecord(r: JsonRecord): Parsed {
@@ -121,7 +121,7 @@ function parseOrderRecord(r: JsonRecord): Parsed {
   const v9 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v9 === undefined) return invalid(9, "comment", "a string", r["comment"]);
   if (v9 !== null && hasNul(v9 as string)) return fail(9, "comment", "contains a NUL character");
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 }
 
 // ── OrderLineItem (entities/order_line_item.yaml) ──
@@ -165,7 +165,7 @@ function parseOrderLineItemLine(f: string[]): Parsed {
   const v13 = r13 === undefined || r13 === "" ? null : textDate(r13);
   if (v13 === undefined) return invalid(13, "receipt_date", "a real date YYYY-MM-DD", r13);
   const v14 = f[14] || null;
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14];
 }
 const KEYS_OrderLineItem = new Set(["entity","order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"]);
 function parseOrderLineItemRecord(r: JsonRecord): Parsed {
@@ -216,7 +216,7 @@ function parseOrderLineItemRecord(r: JsonRecord): Parsed {
   const v14 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v14 === undefined) return invalid(14, "comment", "a string", r["comment"]);
   if (v14 !== null && hasNul(v14 as string)) return fail(14, "comment", "contains a NUL character");
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14];
 }
 function deriveOrderLineItemFromOrder(parent: Row, item: JsonRecord): JsonRecord {
   return { "order_key": parent[0], "line_number": item["line_number"], "part_key": item["part_key"], "supplier_key": item["supplier_key"], "quantity": item["quantity"], "extended_price": item["extended_price"], "discount": item["discount"], "tax": item["tax"], "return_flag": item["return_flag"], "line_status": item["line_status"], "ship_date": item["ship_date"], "commit_date": item["commit_date"], "receipt_date": item["receipt_date"], "comment": item["comment"] };
@@ -243,7 +243,7 @@ function parseProductLine(f: string[]): Parsed {
   const v8 = textDecimal(f[8]);
   if (v8 === undefined) return invalid(8, "retail_price", "a decimal number like 123.45", f[8]);
   const v9 = f[9] || null;
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 }
 const KEYS_Product = new Set(["entity","part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"]);
 function parseProductRecord(r: JsonRecord): Parsed {
@@ -276,7 +276,7 @@ function parseProductRecord(r: JsonRecord): Parsed {
   const v9 = r["comment"] === undefined || r["comment"] === null ? null : jsonString(r["comment"]);
   if (v9 === undefined) return invalid(9, "comment", "a string", r["comment"]);
   if (v9 !== null && hasNul(v9 as string)) return fail(9, "comment", "contains a NUL character");
-  return { ok: true, row: [v1, v2, v3, v4, v5, v6, v7, v8, v9] };
+  return [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 }
 
 /** Every entity, in YAML file order. */

@@ -1,6 +1,6 @@
 /** The shape of one generated entity definition, and the error helpers its parsers share. */
 import type { PgTable } from "drizzle-orm/pg-core";
-import { fail, parseJsonExact, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
+import { fail, parseJsonExact, type FieldError, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
 
 export interface ChildDef {
   /** The parent's List[Object] field this child repeats over. */
@@ -32,16 +32,16 @@ export interface EntityDef {
   children: readonly ChildDef[];
 }
 
-export function tooManyFields(expected: number, got: number): Parsed {
+export function tooManyFields(expected: number, got: number): FieldError {
   return fail(expected + 1, "(extra)", `is not expected: this entity has ${expected} fields, the line has ${got}`);
 }
 
-export function missingField(fields: readonly string[], got: number, required: number): Parsed {
+export function missingField(fields: readonly string[], got: number, required: number): FieldError {
   const needs = required === fields.length ? `all ${required} of its fields` : `at least ${required} of its ${fields.length} fields`;
   return fail(got + 1, fields[got], `is missing: this entity needs ${needs}, the line has ${got}`);
 }
 
-export function unknownKey(key: string, known: ReadonlySet<string>): Parsed {
+export function unknownKey(key: string, known: ReadonlySet<string>): FieldError {
   return fail(0, key, `is not a field of this entity (known: ${[...known].filter((k) => k !== "entity").join(", ")})`);
 }
 

@@ -15,7 +15,12 @@ export interface FieldError {
   message: string;
 }
 
-export type Parsed = { ok: true; row: Row } | { ok: false; error: FieldError };
+/**
+ * What a generated parser returns: the row (an array), or why not. Not wrapped in an { ok, row }
+ * object: one allocation less per line. Callers tell them apart with Array.isArray, which costs
+ * less than instanceof (both measured in workerd).
+ */
+export type Parsed = Row | FieldError;
 
 const MAX_SHOWN = 40;
 
@@ -26,16 +31,16 @@ export function show(value: unknown): string {
   return JSON.stringify(cut);
 }
 
-export function fail(position: number, field: string, message: string): Parsed {
+export function fail(position: number, field: string, message: string): FieldError {
   // Position 0: a JSON key with no place on the pipe line.
   const where = position > 0 ? `field ${position} '${field}'` : `field '${field}'`;
-  return { ok: false, error: { position, field, message: `${where} ${message}` } };
+  return { position, field, message: `${where} ${message}` };
 }
 
-export const invalid = (position: number, field: string, expected: string, got: unknown): Parsed =>
+export const invalid = (position: number, field: string, expected: string, got: unknown): FieldError =>
   fail(position, field, `must be ${expected}, got ${show(got)}`);
 
-export const required = (position: number, field: string): Parsed => fail(position, field, "is required but empty");
+export const required = (position: number, field: string): FieldError => fail(position, field, "is required but empty");
 
 interface RawJson {
   readonly rawJSON: string;

@@ -25,8 +25,8 @@ describe("the generated insert statement, for every field type", () => {
   const stored = async (id: string) => (await local.db.query({ query: "SELECT sample_id, code, count, total, ratio, price, active, day, at, config, tags FROM samples WHERE sample_id = $1", params: [id] })).rows[0];
   const line = (fields: string[]) => {
     const parsed = sample.parseLine(["S", ...fields]);
-    if (!parsed.ok) throw new Error(parsed.error.message);
-    return { entity: sample, json: JSON.stringify(parsed.row), lineNumber: 1 };
+    if (!Array.isArray(parsed)) throw new Error(parsed.message);
+    return { entity: sample, json: JSON.stringify(parsed), lineNumber: 1 };
   };
 
   beforeAll(async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RECORD_SCHEMAS } from "../../src/generated/schemas.ts";
-import { parseJsonExact } from "../../src/ingest/field-checks.ts";
+import { parseJsonExact, type Parsed } from "../../src/ingest/field-checks.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
@@ -13,10 +13,9 @@ const item = entityByName("L")!;
 const exampleText = readFileSync(resolve(import.meta.dirname, "../fixtures/nomnom/example_order.json"), "utf8");
 /** A parsed row is its values in column order; shown here keyed by column, for readable expectations. */
 const byColumn = (entity: EntityDef, row: readonly unknown[]) => Object.fromEntries(entity.columns.map((column, i) => [column, row[i]]));
-const parseOrder = (line: string) => {
-  const parsed = order.parseLine(line.split("|"));
-  return parsed.ok ? { ok: true, row: byColumn(order, parsed.row) } : parsed;
-};
+/** A parser's answer as { ok, row } (keyed by column) or { ok, error }, for readable expectations. */
+const outcome = (entity: EntityDef, parsed: Parsed) => (Array.isArray(parsed) ? { ok: true, row: byColumn(entity, parsed) } : { ok: false, error: parsed });
+const parseOrder = (line: string) => outcome(order, order.parseLine(line.split("|")));
 
 describe("the generated pipe-line parser", () => {
   it("turns the seed's line into a typed row, decimals and dates kept as exact text", () => {
@@ -59,16 +58,15 @@ describe("the generated pipe-line parser", () => {
 describe("the generated JSON record parser", () => {
   it("accepts numbers or numeric strings for numeric fields and keeps raw decimals exact", () => {
     const record = parseJsonExact(`{"order_key":"1","customer_key":7,"order_status":"O","total_price":0.10000000000000000001,"order_date":"1996-01-02","ship_priority":"3"}`) as Record<string, unknown>;
-    const parsed = order.parseRecord(record);
-    expect(parsed.ok && byColumn(order, parsed.row)).toMatchObject({ customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 });
+    expect(outcome(order, order.parseRecord(record))).toMatchObject({ ok: true, row: { customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 } });
   });
 
   it("names the field, its position and the offending value", () => {
-    expect(order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: true, order_date: "1996-01-02" })).toEqual({
+    expect(outcome(order, order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: true, order_date: "1996-01-02" }))).toEqual({
       ok: false,
       error: { position: 4, field: "total_price", message: "field 4 'total_price' must be a decimal number like 123.45, got \"true\"" },
     });
-    expect(order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: 1, order_date: "1996-01-02", comment: "a\u0000b" })).toMatchObject({
+    expect(outcome(order, order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: 1, order_date: "1996-01-02", comment: "a\u0000b" }))).toMatchObject({
       ok: false,
       error: { message: "field 9 'comment' contains a NUL character" },
     });

@@ -1,36 +1,55 @@
 /**
- * The generated parsers alone, in Node's V8 rather than workerd's (no route may be added to the
- * Worker to time them there): src/ingest/parse-messages.ts over the same text, 10,000 lines per
- * call as the Worker flushes, after a warm-up so the numbers are the optimised code's.
+ * The generated parsers alone, without the database: parse, validate and encode each row, then
+ * join 10,000-line blocks into the statement parameter, as the Worker does before each flush.
+ * - inside workerd: the bench Worker's `/parse` route (bench-worker/index.ts), with the Worker's
+ *   CPU read from /proc, minus a request that only reads the same body;
+ * - in Node's V8: the same code in this process, for comparison (an older V8 than workerd's).
+ * Both run a warm-up first, so the numbers are the optimised code's.
  */
-import { parseLines, type ParsedBody } from "../../../src/ingest/parse-messages.ts";
+import { monitor } from "../monitor.ts";
+import { blocksOf, parseBlocks } from "../parse-blocks.ts";
 import type { Driven } from "../report.ts";
+import type { Stack } from "../stack.ts";
 
-const BLOCK_LINES = 10_000;
 const WARM_UP_LINES = 100_000;
-const NO_INVALID_LINES: ReadonlySet<number> = new Set();
+/** The body sent to workerd, parsed as many times as it takes to make at least MIN_PARSED lines. */
+const SAMPLE_LINES = 100_000;
+/** /proc counts CPU in 10 ms ticks: a second of parsing keeps the error near 1%. */
+const MIN_PARSED = 1_000_000;
 
-function parseBlocks(blocks: readonly string[]): number {
-  let rows = 0;
-  blocks.forEach((block, i) => {
-    const out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
-    parseLines("text", block, i * BLOCK_LINES + 1, NO_INVALID_LINES, out);
-    if (out.errors.length > 0) throw new Error(`parsers: line ${out.errors[0].line_number}: ${out.errors[0].message}`);
-    rows += out.rows.length;
-  });
-  return rows;
-}
+const perTenThousand = (cpuSeconds: number, lines: number) => (cpuSeconds * 1000) / (lines / 10_000);
 
-export function parseAll(lines: readonly string[]): Driven {
-  const blocks: string[] = [];
-  for (let i = 0; i < lines.length; i += BLOCK_LINES) blocks.push(lines.slice(i, i + BLOCK_LINES).join("\n") + "\n");
-  parseBlocks(blocks.slice(0, WARM_UP_LINES / BLOCK_LINES));
+export function parseInNode(lines: readonly string[]): Driven {
+  const blocks = blocksOf(lines);
+  parseBlocks(blocksOf(lines.slice(0, WARM_UP_LINES)));
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const rows = parseBlocks(blocks);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   if (rows !== lines.length) throw new Error(`parsers: ${rows} rows from ${lines.length} lines`);
-  const cpuMsPer10k = (cpu.user + cpu.system) / 1000 / (lines.length / 10_000);
-  return { seconds, notes: `CPU ${cpuMsPer10k.toFixed(1)} ms per 10,000 lines; no database` };
+  return { seconds, notes: `CPU ${perTenThousand((cpu.user + cpu.system) / 1e6, lines.length).toFixed(1)} ms per 10,000 lines; no database` };
+}
+
+/** `worker`: the bench Worker under its own wrangler dev on `port`. Returns the lines parsed, and how long. */
+export async function parseInWorkerd(worker: Stack, port: number, lines: readonly string[]): Promise<Driven & { rows: number }> {
+  const sample = lines.slice(0, SAMPLE_LINES);
+  const body = sample.join("\n") + "\n";
+  const repeat = Math.ceil(Math.max(lines.length, MIN_PARSED) / sample.length);
+  const parse = async (times: number) => {
+    const watch = monitor({ stackPid: worker.pid, port });
+    const started = performance.now();
+    const res = await fetch(`${worker.url}/parse?repeat=${times}`, { method: "POST", body });
+    const answer = (await res.json()) as { rows?: number; error?: string };
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = watch.stop().cpuSeconds.worker;
+    if (!res.ok || answer.rows !== (times > 0 ? sample.length : 0)) throw new Error(`parsers in workerd: ${res.status} ${JSON.stringify(answer)}`);
+    return { seconds, cpu };
+  };
+  await parse(Math.ceil(WARM_UP_LINES / sample.length));
+  const reading = await parse(0);
+  const parsing = await parse(repeat);
+  const parsed = repeat * sample.length;
+  const cpuMs = perTenThousand(parsing.cpu - reading.cpu, parsed);
+  return { rows: parsed, seconds: parsing.seconds - reading.seconds, notes: `Worker CPU ${cpuMs.toFixed(1)} ms per 10,000 lines (${((cpuMs * 1000) / 10_000).toFixed(2)} µs a line; ${sample.length.toLocaleString("en-US")} lines parsed ${repeat}×, minus reading them once); no database` };
 }
