@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
- *                  [--stats-rounds 5] [--auth-messages N] [--port 28787]
+ *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     messages: { type: "string" },
     clients: { type: "string", default: "50" },
+    "message-rate": { type: "string", default: "100" },
+    "paced-messages": { type: "string" },
     "stats-rounds": { type: "string", default: "5" },
     "auth-messages": { type: "string" },
     port: { type: "string", default: "28787" },
@@ -56,6 +58,8 @@ const batchSize = positive("batch-size", values["batch-size"]);
 const concurrency = positive("concurrency", values.concurrency);
 const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
+const messageRate = positive("message-rate", values["message-rate"]);
+const pacedCount = Number(values["paced-messages"] ?? (values.quick ? "1500" : "3000"));
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
 // wrangler dev's port; the on/off comparisons use the next two.
@@ -75,8 +79,9 @@ const data = workload(lineCount, 1);
 const dataFile = join(dir, "lines.txt");
 writeFileSync(dataFile, data.text);
 const copyFiles = writeCopyFiles(dir, data.lines);
-// Seed 2: natural keys of their own, so each message is a new row.
+// Seeds 2 and 4: natural keys of their own, so each message is a new row.
 const messages = workload(messageCount, 2);
+const pacedMessages = workload(pacedCount, 4);
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 let stack: Stack | undefined;
@@ -145,6 +150,8 @@ async function main(): Promise<void> {
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount), { heap: true }),
     await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)),
   ];
+  // The same clients at a pace the stack keeps up with: latency without the queue of a saturated server.
+  if (pacedCount > 0) results.push(await measure(`/ingest/message, ${messageRate}/s`, pacedMessages, () => postMessages(stack!.url, pacedMessages.lines, clients, {}, "/ingest/message", messageRate)));
   const benchWorker = await benchWorkerPaths(messages.lines);
   results[3].notes += `; ${benchWorker.floor}`;
   if (statsRounds > 0) {
@@ -166,7 +173,7 @@ async function main(): Promise<void> {
   const postgresVersion = await db.version();
   console.log(`\n${resultsTable(results)}\n`);
   console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);
-  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own`);
+  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)`);
   console.log("roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;");
   console.log("       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql");
   console.log("heap: the Worker isolate's V8 heap (stream path), used after a GC before the path, then the peaks polled every 50 ms (garbage not yet collected included)");

@@ -23,20 +23,32 @@ function post(agent: Agent, url: URL, body: string, headers: Record<string, stri
   });
 }
 
-export async function postMessages(baseUrl: string, lines: readonly string[], clients: number, headers: Record<string, string> = {}, path = "/ingest/message"): Promise<Driven & { p50: number; p99: number }> {
+/**
+ * `clients` connections send the lines, each request as soon as a connection is free; or, with
+ * `ratePerSecond`, at that pace: line i is due at i / rate seconds, and its latency counts from
+ * then, not from when a connection was free to send it, so a slow answer that holds the next
+ * ones back is counted in theirs too (no coordinated omission, as wrk2 measures).
+ */
+export async function postMessages(baseUrl: string, lines: readonly string[], clients: number, headers: Record<string, string> = {}, path = "/ingest/message", ratePerSecond?: number): Promise<Driven & { p50: number; p99: number }> {
   const url = new URL(path, baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const latencies = new Float64Array(lines.length);
   let next = 0;
+  let started = 0;
   const client = async () => {
     for (let i = next++; i < lines.length; i = next++) {
-      const sent = performance.now();
+      let due = performance.now();
+      if (ratePerSecond !== undefined) {
+        due = started + (i * 1000) / ratePerSecond;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
       const { status, text } = await post(agent, url, lines[i], headers);
-      latencies[i] = performance.now() - sent;
+      latencies[i] = performance.now() - due;
       if (status !== 200) throw new Error(`${path} ${JSON.stringify(lines[i])}: HTTP ${status}: ${text.slice(0, 500)}`);
     }
   };
-  const started = performance.now();
+  started = performance.now();
   try {
     await Promise.all(Array.from({ length: Math.min(clients, lines.length) }, client));
   } finally {
@@ -45,5 +57,6 @@ export async function postMessages(baseUrl: string, lines: readonly string[], cl
   const seconds = (performance.now() - started) / 1000;
   latencies.sort();
   const ms = (p: number) => percentile(latencies, p).toFixed(1);
-  return { seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), notes: `${clients} clients: p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms, max ${ms(1)} ms` };
+  const pace = ratePerSecond === undefined ? "" : `, paced at ${ratePerSecond} messages/s`;
+  return { seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), notes: `${clients} clients${pace}: p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms, max ${ms(1)} ms` };
 }
