@@ -59,7 +59,7 @@ const concurrency = positive("concurrency", values.concurrency);
 const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const messageRate = positive("message-rate", values["message-rate"]);
-const pacedCount = Number(values["paced-messages"] ?? (values.quick ? "1500" : "3000"));
+const pacedCount = Number(values["paced-messages"] ?? (values.quick ? "1000" : "3000"));
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
 // wrangler dev's port; the on/off comparisons use the next two.
@@ -123,7 +123,7 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
  * On the bench Worker, under its own wrangler dev: the parsers inside workerd, then the same
  * messages, clients and client against a route that does nothing (the floor under /ingest/message).
  */
-async function benchWorkerPaths(lines: readonly string[]): Promise<{ floor: string; parsers: PathResult }> {
+async function benchWorkerPaths(lines: readonly string[], pacedLines: readonly string[]): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
   log("the bench Worker under wrangler dev: the parsers in workerd, then the floor under /ingest/message…");
   const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
   try {
@@ -132,8 +132,10 @@ async function benchWorkerPaths(lines: readonly string[]): Promise<{ floor: stri
     const parsed = await parseInWorkerd(worker, BENCH_WORKER_PORT, data.lines);
     await postMessages(worker.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
     const floor = await postMessages(worker.url, lines, clients, {}, "/");
+    const pacedFloor = pacedLines.length > 0 ? await postMessages(worker.url, pacedLines, clients, {}, "/", messageRate) : undefined;
     return {
       floor: `an empty Worker under the same wrangler dev: p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`,
+      pacedFloor: pacedFloor ? `the empty Worker at the same pace: p50 ${pacedFloor.p50.toFixed(1)} ms, p99 ${pacedFloor.p99.toFixed(1)} ms` : "",
       parsers: { path: "parsers (workerd)", bytes: (data.bytes / data.lines.length) * parsed.rows, ...parsed },
     };
   } finally {
@@ -160,8 +162,9 @@ async function main(): Promise<void> {
   results.push(await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)));
   // The same clients at a pace the stack keeps up with: latency without the queue of a saturated server.
   if (pacedCount > 0) results.push(await measure(`/ingest/message, ${messageRate}/s`, pacedMessages, () => postMessages(stack!.url, pacedMessages.lines, clients, {}, "/ingest/message", messageRate)));
-  const benchWorker = await benchWorkerPaths(messages.lines);
+  const benchWorker = await benchWorkerPaths(messages.lines, pacedMessages.lines);
   results[3].notes += `; ${benchWorker.floor}`;
+  if (pacedCount > 0) results[4].notes += `; ${benchWorker.pacedFloor}`;
   if (statsRounds > 0) {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
     const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));
