@@ -44,14 +44,15 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, value: string): number {
+function integer(name: string, value: string, min: 0 | 1): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n < min) {
+    console.error(`--${name} must be ${min === 1 ? "a positive integer" : "an integer ≥ 0"}, got ${JSON.stringify(value)}`);
     process.exit(64);
   }
   return n;
 }
+const positive = (name: string, value: string) => integer(name, value, 1);
 
 const lineCount = positive("lines", values.lines ?? (values.quick ? "100000" : "1000000"));
 const batchSize = positive("batch-size", values["batch-size"]);
@@ -59,7 +60,7 @@ const concurrency = positive("concurrency", values.concurrency);
 const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const messageRate = positive("message-rate", values["message-rate"]);
-const pacedCount = Number(values["paced-messages"] ?? (values.quick ? "1000" : "3000"));
+const pacedCount = integer("paced-messages", values["paced-messages"] ?? (values.quick ? "1000" : "3000"), 0);
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
 // wrangler dev's port; the on/off comparisons use the next two.
@@ -123,19 +124,25 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
  * On the bench Worker, under its own wrangler dev: the parsers inside workerd, then the same
  * messages, clients and client against a route that does nothing (the floor under /ingest/message).
  */
-async function benchWorkerPaths(lines: readonly string[], pacedLines: readonly string[]): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
+async function benchWorkerPaths(parserLines: readonly string[], lines: readonly string[], pacedLines: readonly string[]): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
   log("the bench Worker under wrangler dev: the parsers in workerd, then the floor under /ingest/message…");
   const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
   try {
     // The parsers first, on a fresh process, so that they do not depend on what ran before: after
     // 5,000 messages through wrangler dev the stack's Worker process held ~300 MB more memory.
-    const parsed = await parseInWorkerd(worker, BENCH_WORKER_PORT, data.lines);
+    const parsed = await parseInWorkerd(worker, BENCH_WORKER_PORT, parserLines);
     await postMessages(worker.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
-    const floor = await postMessages(worker.url, lines, clients, {}, "/");
-    const pacedFloor = pacedLines.length > 0 ? await postMessages(worker.url, pacedLines, clients, {}, "/", messageRate) : undefined;
+    // Watched like the stack's own message paths: the sampler's reads of /proc pause this client too.
+    const floorRun = async (rate?: number) => {
+      const watch = monitor({ stackPid: worker.pid, port: BENCH_WORKER_PORT });
+      const run = await postMessages(worker.url, rate === undefined ? lines : pacedLines, clients, {}, "/", rate).finally(() => watch.stop());
+      return `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`;
+    };
+    const floor = await floorRun();
+    const pacedFloor = pacedLines.length > 0 ? await floorRun(messageRate) : "";
     return {
-      floor: `an empty Worker under the same wrangler dev: p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`,
-      pacedFloor: pacedFloor ? `the empty Worker at the same pace: p50 ${pacedFloor.p50.toFixed(1)} ms, p99 ${pacedFloor.p99.toFixed(1)} ms` : "",
+      floor: `an empty Worker under the same wrangler dev: ${floor}`,
+      pacedFloor: `the empty Worker at the same pace: ${pacedFloor}`,
       parsers: { path: "parsers (workerd)", bytes: (data.bytes / data.lines.length) * parsed.rows, ...parsed },
     };
   } finally {
@@ -162,7 +169,7 @@ async function main(): Promise<void> {
   results.push(await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients)));
   // The same clients at a pace the stack keeps up with: latency without the queue of a saturated server.
   if (pacedCount > 0) results.push(await measure(`/ingest/message, ${messageRate}/s`, pacedMessages, () => postMessages(stack!.url, pacedMessages.lines, clients, {}, "/ingest/message", messageRate)));
-  const benchWorker = await benchWorkerPaths(messages.lines, pacedMessages.lines);
+  const benchWorker = await benchWorkerPaths(data.lines, messages.lines, pacedMessages.lines);
   results[3].notes += `; ${benchWorker.floor}`;
   if (pacedCount > 0) results[4].notes += `; ${benchWorker.pacedFloor}`;
   if (statsRounds > 0) {
@@ -184,7 +191,7 @@ async function main(): Promise<void> {
   const postgresVersion = await db.version();
   console.log(`\n${resultsTable(results)}\n`);
   console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);
-  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)`);
+  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own` + (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : ""));
   console.log("roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;");
   console.log("       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql");
   console.log("heap: the Worker isolate's V8 heap (stream path, a second pass), used after a GC before the path, then the peaks polled every 50 ms (garbage not yet collected included)");

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RECORD_SCHEMAS } from "../../src/generated/schemas.ts";
 import { parseJsonExact, type Parsed } from "../../src/ingest/field-checks.ts";
-import { parseBody } from "../../src/ingest/parse-messages.ts";
+import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 
@@ -15,7 +15,7 @@ const exampleText = readFileSync(resolve(import.meta.dirname, "../fixtures/nomno
 const byColumn = (entity: EntityDef, row: readonly unknown[]) => Object.fromEntries(entity.columns.map((column, i) => [column, row[i]]));
 /** A parser's answer as { ok, row } (keyed by column) or { ok, error }, for readable expectations. */
 const outcome = (entity: EntityDef, parsed: Parsed) => (Array.isArray(parsed) ? { ok: true, row: byColumn(entity, parsed) } : { ok: false, error: parsed });
-const parseOrder = (line: string) => outcome(order, order.parseLine(line.split("|")));
+const parseOrder = (line: string) => outcome(order, order.parseLine(splitFields(line)));
 
 describe("the generated pipe-line parser", () => {
   it("turns the seed's line into a typed row, decimals and dates kept as exact text", () => {
