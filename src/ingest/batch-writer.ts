@@ -37,9 +37,8 @@ export interface WriteLimits {
 /**
  * 10,000-row statements, so a flush (≤ 10,000 rows) is one statement per entity: against
  * 5,000, PostgreSQL spent ~10% less CPU on the same rows (npm run bench's stack, 300,000 lines;
- * README, Benchmarks). 1, 2 or 4 statements in flight
- * made no difference there beyond the noise; 4 hides more of the network's round trips in
- * production, where Neon is not on the same machine.
+ * README, Benchmarks). 1, 2 or 4 statements in flight made no difference there beyond the
+ * noise; 4 hides more of the network's round trips in production, where Neon is not local.
  */
 export const DEFAULT_LIMITS: WriteLimits = { maxRows: 10_000, maxChars: 3 * 1024 * 1024, concurrency: 4 };
 
