@@ -1,5 +1,5 @@
 /** The Hono app: routes wired to handlers, and the one place errors become HTTP answers. */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Bindings } from "./env.ts";
 import { IngestError, TransientDatabaseError } from "./errors.ts";
@@ -45,18 +45,27 @@ export const app = new Hono<AppEnv>()
   .get(docsRoute.path, docs)
   .get(dashboardRoute.path, dashboard);
 
-app.notFound((c) => c.json({ status: "error", message: `no route ${c.req.method} ${c.req.path}` }, 404));
+/** The service's one error shape: a stable code for programs, a message for people, the request id for the logs. */
+const errorBody = (c: Context<AppEnv>, code: string, message: string, details: Record<string, unknown> = {}) => ({
+  status: "error",
+  code,
+  message,
+  request_id: c.get("requestId"),
+  ...details,
+});
+
+app.notFound((c) => c.json(errorBody(c, "not_found", `no route ${c.req.method} ${c.req.path}`), 404));
 
 app.onError((error, c) => {
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", RETRY_AFTER_SECONDS);
     if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
-    return c.json({ status: "error", message: error.message, ...error.details }, error.status as ContentfulStatusCode);
+    return c.json(errorBody(c, error.code, error.message, error.details), error.status as ContentfulStatusCode);
   }
   if (error instanceof TransientDatabaseError) {
     c.header("Retry-After", RETRY_AFTER_SECONDS);
-    return c.json({ status: "error", message: `database unavailable: ${error.message}` }, 503);
+    return c.json(errorBody(c, "database_unavailable", `database unavailable: ${error.message}`), 503);
   }
-  console.error(JSON.stringify({ level: "error", path: c.req.path, error: String(error), stack: (error as Error).stack }));
-  return c.json({ status: "error", message: "internal error" }, 500);
+  console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), path: c.req.path, error: String(error), stack: (error as Error).stack }));
+  return c.json(errorBody(c, "internal_error", "internal error"), 500);
 });

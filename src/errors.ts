@@ -14,6 +14,14 @@ const STATUS = {
   client_closed: 499,
   database_unavailable: 503,
   database_error: 500,
+  /** The database refused this deployment (wrong password, unknown or disabled endpoint, IP not allowed): retrying cannot help. */
+  database_misconfigured: 500,
+  /** The Neon project reached its size limit (SQLSTATE 53100). */
+  database_storage_full: 507,
+  /** The database has not been migrated to the schema this Worker was built for: run `npm run migrate`. */
+  schema_behind: 503,
+  /** The database was migrated past what this Worker understands (a rename): deploy the current Worker. */
+  schema_ahead: 503,
   /** The deployment lacks something it needs (a binding, a secret): said plainly, not hidden as a 500 "internal error". */
   misconfigured: 500,
 } as const;

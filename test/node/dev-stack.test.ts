@@ -46,11 +46,18 @@ describe("npm run dev, driven by curl", () => {
     expect(curl(command)).toMatchObject({ status: "success", processed: 2000, inserted: 0, duplicates: 2000, failed: 0 });
   });
 
-  it("answers an invalid message with 400 and the seed's error JSON", () => {
+  it("answers an invalid message with 400 and the service's one error shape", () => {
     const out = execSync(`curl -s -w '\\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" -d "INVALID|MESSAGE"`, { encoding: "utf8" });
     const [json, status] = out.split("\n");
     expect(status).toBe("400");
-    expect(JSON.parse(json)).toEqual({ status: "error", message: `unknown prefix "INVALID" (known: C, O, L, P)`, entity: null, line: "INVALID|MESSAGE" });
+    expect(JSON.parse(json)).toEqual({
+      status: "error",
+      code: "invalid_message",
+      message: `unknown prefix "INVALID" (known: C, O, L, P)`,
+      request_id: expect.stringMatching(/.+/),
+      entity: null,
+      line: "INVALID|MESSAGE",
+    });
   });
 
   it("streams SSE progress to a slow client while its upload is still going on", async () => {

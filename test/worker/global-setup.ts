@@ -4,7 +4,9 @@ import { startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
 
 export default async function setup(project: TestProject) {
-  const port = Number(new URL(project.config.env?.NEON_FETCH_ENDPOINT ?? process.env.TEST_NEON_URL ?? "http://127.0.0.1:45432/sql").port);
+  const endpoint = project.config.env?.NEON_FETCH_ENDPOINT;
+  if (!endpoint) throw new Error("vitest.config.ts sets NEON_FETCH_ENDPOINT for the worker project");
+  const port = Number(new URL(endpoint).port);
   const local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_worker"), port, faults: true });
   console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
   return () => local.close();
