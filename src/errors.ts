@@ -32,6 +32,8 @@ export class IngestError extends Error {
   readonly code: ErrorCode;
   /** Extra fields for the JSON error body (entity, line, counts of what was committed). */
   readonly details: Record<string, unknown>;
+  /** Sent as Retry-After with a 503, when the service knows better than its default. */
+  retryAfterSeconds?: number;
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.code = code;
@@ -47,3 +49,13 @@ export class IngestError extends Error {
  * kept apart from IngestError because callers treat it differently from bad input.
  */
 export class TransientDatabaseError extends Error {}
+
+/**
+ * A write found a table or column missing (SQLSTATE 42P01/42703): the database's schema and this
+ * Worker's disagree. Never a row's fault, so never bisected or retried; see db/schema-level.ts.
+ */
+export class SchemaMismatch extends IngestError {
+  constructor(databaseMessage: string) {
+    super("schema_behind", `the database has no table or column this Worker writes (${databaseMessage}): its schema was changed outside \`npm run migrate\`; GET /health shows both schema levels`);
+  }
+}

@@ -1,6 +1,6 @@
 /** Opens the database (PostgreSQL at a URL, or PGlite), applies the migrations and serves the Neon protocol. */
 import type { Server } from "node:http";
-import { migrationStatements } from "../migrations.ts";
+import { migrate } from "../migrations.ts";
 import { pgliteDatabase, postgresDatabase, type Database } from "./database.ts";
 import { FaultSwitch } from "./faults.ts";
 import { createLocalNeonServer, listen } from "./server.ts";
@@ -19,6 +19,8 @@ export interface LocalNeonOptions {
   pgliteDir?: string;
   port?: number;
   migrate?: boolean;
+  /** Where the migrator says what it applied. */
+  log?: (line: string) => void;
   /** Test-only: accept POST /__faults to inject failures. */
   faults?: boolean;
 }
@@ -29,7 +31,10 @@ export const LOCAL_CONNECTION_STRING = "postgres://app:local@db.localtest.me:543
 export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<LocalNeon> {
   const db = options.databaseUrl ? postgresDatabase(options.databaseUrl) : await pgliteDatabase(options.pgliteDir);
   if (options.migrate !== false) {
-    await db.transaction(migrationStatements().map((query) => ({ query, params: [] })), {});
+    await migrate({
+      query: async (query, params = []) => (await db.query({ query, params })).rows,
+      transaction: async (statements) => void (await db.transaction(statements.map((s) => ({ query: s.sql, params: s.params })), {})),
+    }, options.log);
   }
   const server: Server = createLocalNeonServer(db, options.faults ? new FaultSwitch() : undefined);
   const url = await listen(server, options.port ?? 0);

@@ -8,7 +8,8 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app.ts";
 import { database, neonRunner } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { IngestError, SchemaMismatch } from "../errors.ts";
+import { explainMismatch } from "../db/schema-level.ts";
 import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
@@ -43,7 +44,8 @@ export function ingestStream(c: Context<AppEnv>) {
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
       events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
-    } catch (error) {
+    } catch (thrown) {
+      const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settings), thrown) : thrown;
       const { processed, inserted, duplicates, failed } = await run.abort();
       const committed = { processed, inserted, duplicates, failed };
       if (sse.aborted || (error instanceof IngestError && error.code === "client_closed")) {
@@ -53,7 +55,8 @@ export function ingestStream(c: Context<AppEnv>) {
       const status = error instanceof IngestError ? error.status : 500;
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
-      events.end("failure", { status, message, committed, duration_ms: Date.now() - started });
+      const code = error instanceof IngestError ? error.code : "internal_error";
+      events.end("failure", { status, code, message, committed, duration_ms: Date.now() - started });
     } finally {
       await events.drain();
       ended();

@@ -2,7 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { REGISTRY_VERSION } from "../../src/generated/registry.ts";
+import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../../src/generated/registry.ts";
 
 describe("GET /health", () => {
   // fetchEndpoint is isolate-global: put it back for the other tests after pointing it nowhere.
@@ -13,8 +13,8 @@ describe("GET /health", () => {
   it("reports the registry version, the entities and a reachable database", async () => {
     const res = await SELF.fetch("http://nomnom.test/health");
     expect(res.status).toBe(200);
-    const body = await res.json<{ status: string; database: string; version: string; entities: { name: string }[] }>();
-    expect(body).toMatchObject({ status: "ok", database: "connected", version: REGISTRY_VERSION });
+    const body = await res.json<{ status: string; database: string; version: string; schema: object; entities: { name: string }[] }>();
+    expect(body).toMatchObject({ status: "ok", database: "ok", version: REGISTRY_VERSION, schema: { worker: SCHEMA_LEVEL, database: SCHEMA_LEVEL } });
     expect(body.entities.map((e) => e.name)).toEqual(["Customer", "Order", "OrderLineItem", "Product"]);
   });
 
