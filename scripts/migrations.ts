@@ -42,47 +42,55 @@ const CREATE_JOURNAL = `CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (
   applied_at timestamptz NOT NULL DEFAULT now()
 )`;
 
-/** The migrations that existed before the journal: a database that has their tables but no journal is adopted. */
-const LEGACY = ["0001_entities", "0002_idempotency"];
-const LEGACY_TABLES: Record<string, Record<string, string>> = {
-  ingest_idempotency: { key: "text", request_sha256: "text", status: "integer", response: "jsonb", created_at: "timestamp with time zone" },
-};
-
-const PG_TYPE: Record<string, string> = { varchar: "character varying", timestamptz: "timestamp with time zone", "double precision": "double precision" };
-const baseType = (sqlType: string) => {
-  const base = sqlType.replace(/\(.*\)$/, "");
-  return PG_TYPE[base] ?? (base === "text[]" ? "ARRAY" : base);
-};
-
-/** The tables a legacy database must hold, column → information_schema data_type. */
-function legacyTables(dir: string): Record<string, Record<string, string>> {
+/** The migrations that existed before the journal, and the tables each made (column → information_schema data_type). */
+function legacyTables(dir: string): Record<string, Record<string, Record<string, string>>> {
   const snapshot = JSON.parse(readFileSync(join(dir, "meta", "0001_snapshot.json"), "utf8")) as { entities: SnapshotEntity[] };
-  const tables: Record<string, Record<string, string>> = { ...LEGACY_TABLES };
-  for (const e of snapshot.entities) {
-    tables[e.table] = Object.fromEntries([[e.idColumn, e.idType], ...e.fields.map((f) => [f.column, baseType(f.sqlType)])]);
-  }
-  return tables;
+  const entities = Object.fromEntries(snapshot.entities.map((e) => [e.table, Object.fromEntries([[e.idColumn, e.idType], ...e.fields.map((f) => [f.column, dataType(f.sqlType)])])]));
+  return {
+    "0001_entities": entities,
+    "0002_idempotency": { ingest_idempotency: { key: "text", request_sha256: "text", status: "integer", response: "jsonb", created_at: "timestamp with time zone" } },
+  };
 }
 
-async function adopt(db: Executor, migrations: Migration[], dir: string, log: (line: string) => void): Promise<void> {
-  const tables = legacyTables(dir);
-  const names = Object.keys(tables);
-  const rows = await db.query(
-    "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ANY($1::text[])",
-    [`{${names.join(",")}}`],
-  );
-  if (rows.length === 0) return;
-  for (const [table, columns] of Object.entries(tables)) {
-    for (const [column, type] of Object.entries(columns)) {
-      const found = rows.find((r) => r[0] === table && r[1] === column);
-      if (!found) throw new MigrationError(`cannot adopt this database: table ${table} exists without the journal but lacks column ${column} that 0001/0002 create. Fix the table by hand or migrate into an empty database.`);
-      if (found[2] !== type) throw new MigrationError(`cannot adopt this database: ${table}.${column} is ${found[2]}, where 0001/0002 create ${type}`);
+const DATA_TYPE: Record<string, string> = { varchar: "character varying", timestamptz: "timestamp with time zone" };
+function dataType(sqlType: string): string {
+  const base = sqlType.replace(/\(.*\)$/, "");
+  return base === "text[]" ? "ARRAY" : (DATA_TYPE[base] ?? base);
+}
+
+/**
+ * A database with the legacy migrations' tables but no journal: each legacy migration whose tables are
+ * all there, with their columns and types, can be recorded as applied (its IF NOT EXISTS statements
+ * then run too, adding only what is missing, e.g. an index). The first one with none of its tables ends it.
+ */
+async function adoptable(db: Executor, dir: string): Promise<string[]> {
+  const adopted: string[] = [];
+  for (const [tag, tables] of Object.entries(legacyTables(dir))) {
+    const names = Object.keys(tables);
+    const rows = await db.query(
+      "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ANY($1::text[])",
+      [`{${names.join(",")}}`],
+    );
+    if (rows.length === 0) break;
+    for (const [table, columns] of Object.entries(tables)) {
+      if (!rows.some((r) => r[0] === table)) throw new MigrationError(`cannot adopt this database: it has tables of ${tag} but not ${table}. Create it by hand as ${tag} does, or migrate into an empty database.`);
+      for (const [column, type] of Object.entries(columns)) {
+        const found = rows.find((r) => r[0] === table && r[1] === column);
+        if (!found) throw new MigrationError(`cannot adopt this database: table ${table} lacks column ${column}, which ${tag} creates. Add it by hand, or migrate into an empty database.`);
+        if (found[2] !== type) throw new MigrationError(`cannot adopt this database: ${table}.${column} is ${found[2]}, where ${tag} creates ${type}`);
+      }
     }
+    adopted.push(tag);
   }
-  // Their statements are IF NOT EXISTS: running them adds what is missing (an index) and changes nothing else.
-  for (const m of migrations.filter((m) => LEGACY.includes(m.tag))) {
-    await db.transaction([journalRow(m), ...m.statements.map((sql) => ({ sql, params: [] }))]);
-    log(`adopted ${m.tag} (its tables were already there)`);
+  return adopted;
+}
+
+/** Two migrators creating the journal at once can collide in PostgreSQL's catalog (23505): then it exists. */
+async function createJournal(db: Executor): Promise<void> {
+  try {
+    await db.query(CREATE_JOURNAL);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "23505") throw error;
   }
 }
 
@@ -100,8 +108,13 @@ export interface MigrateResult {
 export async function migrate(db: Executor, log: (line: string) => void = () => {}, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
   const migrations = readMigrations(dir);
   const hadJournal = (await db.query(`SELECT CASE WHEN to_regclass('${JOURNAL_TABLE}') IS NULL THEN 'no' ELSE 'yes' END`))[0][0] === "yes";
-  await db.query(CREATE_JOURNAL);
-  if (!hadJournal) await adopt(db, migrations, dir, log);
+  // Checked before the journal exists, so a refused adoption leaves the database as it was.
+  const adopted = hadJournal ? [] : await adoptable(db, dir);
+  await createJournal(db);
+  for (const m of migrations.filter((m) => adopted.includes(m.tag))) {
+    await db.transaction([journalRow(m), ...m.statements.map((sql) => ({ sql, params: [] }))]);
+    log(`adopted ${m.tag} (its tables were already there)`);
+  }
 
   const done = new Map((await db.query(`SELECT id, name, sha256 FROM ${JOURNAL_TABLE} ORDER BY id`)).map((r) => [Number(r[0]), { name: r[1], sha256: r[2] }]));
   for (const [id, row] of done) {
