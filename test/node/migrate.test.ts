@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
-import { type Executor, migrate, MIGRATIONS_DIR, MigrationError } from "../../scripts/migrations.ts";
+import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { migrate, MIGRATIONS_DIR, MigrationError } from "../../scripts/migrations.ts";
 import { freshDatabase } from "../support/database.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -25,10 +25,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     local = undefined;
   });
   const query = async (sql: string) => (await local!.db.query({ query: sql, params: [] })).rows;
-  const executor = (): Executor => ({
-    query: async (sql, params = []) => (await local!.db.query({ query: sql, params })).rows,
-    transaction: async (statements) => void (await local!.db.transaction(statements.map((s) => ({ query: s.sql, params: s.params })), {})),
-  });
+  const executor = () => executorOf(local!.db);
   // Asynchronous: the endpoint answering the child runs in this very process.
   const run = async () =>
     (await promisify(execFile)(process.execPath, ["scripts/migrate.ts"], {
