@@ -12,7 +12,7 @@ import { dashboard } from "./routes/dashboard.ts";
 import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./routes/ingest.routes.ts";
 import { docs, openApiJson } from "./routes/openapi.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
-import { requestId } from "hono/request-id";
+import { requestId } from "./middleware/request-id.ts";
 import type { Principal } from "./auth/api-keys.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { corsFromSettings } from "./middleware/cors.ts";

@@ -49,12 +49,12 @@ function toParts(ingestId: string, rows: RowToWrite[]): IngestPart[] {
 }
 
 /** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
-export async function enqueue(env: Bindings, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
+export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
   if (!env.INGEST_QUEUE || !env.RECEIPTS) throw new IngestError("misconfigured", "asynchronous ingest needs the INGEST_QUEUE and RECEIPTS bindings (see wrangler.toml)");
   const ingestId = crypto.randomUUID();
   const parts = toParts(ingestId, rows);
   await receipt(env.RECEIPTS, ingestId).create({
-    ingest_id: ingestId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
+    ingest_id: ingestId, key_id: keyId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
     inserted: 0, duplicates: 0, failed, errors: parseErrors.slice(0, 1000),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];

@@ -5,10 +5,12 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
-import { migrate, MIGRATIONS_DIR, MigrationError } from "../../scripts/migrations.ts";
+import { migrate, MIGRATIONS_DIR, MigrationError, readMigrations } from "../../scripts/migrations.ts";
 import { freshDatabase } from "../support/database.ts";
 
 const root = resolve(import.meta.dirname, "../..");
+const tags = readMigrations().map((m) => m.tag);
+const level = tags.length;
 
 // PGlite always; the machine's PostgreSQL too where TEST_DATABASE_URL names one (the system tests, CI).
 const kinds = ["pglite", ...(process.env.TEST_DATABASE_URL ? ["postgres"] : [])];
@@ -35,9 +37,9 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
 
   it("applies each migration once over Neon's HTTP API, records it in the journal, and is a no-op the second time", async () => {
     await start();
-    expect(await run()).toBe("applied 0001_entities\napplied 0002_idempotency\nApplied 2 migration(s); the database is at migration 2.\n");
-    expect(await run()).toBe("Up to date: the database is at migration 2.\n");
-    expect(await query("SELECT id, name, breaks_older_workers FROM nomnom_migrations ORDER BY id")).toEqual([["1", "0001_entities", "f"], ["2", "0002_idempotency", "f"]]);
+    expect(await run()).toBe(`${tags.map((t) => `applied ${t}\n`).join("")}Applied ${level} migration(s); the database is at migration ${level}.\n`);
+    expect(await run()).toBe(`Up to date: the database is at migration ${level}.\n`);
+    expect(await query("SELECT id, name, breaks_older_workers FROM nomnom_migrations ORDER BY id")).toEqual(tags.map((t, i) => [String(i + 1), t, "f"]));
     const indexes = await query("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%natural_key' ORDER BY 1");
     expect(indexes.flat()).toEqual(["customers_natural_key", "order_line_items_natural_key", "orders_natural_key", "products_natural_key"]);
   });
@@ -53,7 +55,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     }
     const applied = outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value.applied : []));
     expect(new Set(applied).size).toBe(applied.length);
-    expect(await query("SELECT count(*) FROM nomnom_migrations")).toEqual([["2"]]);
+    expect(await query("SELECT count(*) FROM nomnom_migrations")).toEqual([[String(level)]]);
     expect((await migrate(executor())).applied).toEqual([]);
   });
 
@@ -62,13 +64,14 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     const dir = mkdtempSync(join(tmpdir(), "migrations-"));
     cpSync(MIGRATIONS_DIR, dir, { recursive: true });
     const bad = "CREATE TABLE half_done (id int);\n--> statement-breakpoint\nALTER TABLE no_such_table ADD COLUMN x int;\n";
-    writeFileSync(join(dir, "0003_bad.sql"), bad);
+    const badTag = `${String(level + 1).padStart(4, "0")}_bad`;
+    writeFileSync(join(dir, `${badTag}.sql`), bad);
     const journal = JSON.parse(readFileSync(join(dir, "meta/_journal.json"), "utf8"));
     const { sha256 } = await import("../../scripts/compiler/migration-files.ts");
-    journal.entries.push({ idx: 3, tag: "0003_bad", sha256: sha256(bad), breaksOlderWorkers: false });
+    journal.entries.push({ idx: level + 1, tag: badTag, sha256: sha256(bad), breaksOlderWorkers: false });
     writeFileSync(join(dir, "meta/_journal.json"), JSON.stringify(journal));
-    await expect(migrate(executor(), () => {}, dir)).rejects.toThrow(/^migration 0003_bad failed and was rolled back \(the database is as it was before it\): .*no_such_table/);
-    expect(await query("SELECT max(id) FROM nomnom_migrations")).toEqual([["2"]]);
+    await expect(migrate(executor(), () => {}, dir)).rejects.toThrow(new RegExp(`^migration ${badTag} failed and was rolled back \\(the database is as it was before it\\): .*no_such_table`));
+    expect(await query("SELECT max(id) FROM nomnom_migrations")).toEqual([[String(level)]]);
     expect(await query("SELECT to_regclass('half_done') IS NULL")).toEqual([["t"]]);
   });
 
@@ -81,9 +84,9 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     }
     await query("INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)");
     const log: string[] = [];
-    expect((await migrate(executor(), (line) => log.push(line))).applied).toEqual([]);
-    expect(log).toEqual(["adopted 0001_entities (its tables were already there)", "adopted 0002_idempotency (its tables were already there)"]);
-    expect(await query("SELECT id FROM nomnom_migrations ORDER BY id")).toEqual([["1"], ["2"]]);
+    expect((await migrate(executor(), (line) => log.push(line))).applied).toEqual(tags.slice(2));
+    expect(log).toEqual(["adopted 0001_entities (its tables were already there)", "adopted 0002_idempotency (its tables were already there)", ...tags.slice(2).map((t) => `applied ${t}`)]);
+    expect(await query("SELECT id FROM nomnom_migrations ORDER BY id")).toEqual(tags.map((_, i) => [String(i + 1)]));
     expect(await query("SELECT customer_key FROM customers")).toEqual([["C1"]]);
   });
 
@@ -114,7 +117,7 @@ describe("the embedded database of npm run dev", () => {
     const first = await startLocalNeon({ pgliteDir: dir, log: (line) => firstLog.push(line) });
     await first.db.query({ query: "INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)", params: [] });
     await first.close();
-    expect(firstLog).toEqual(["applied 0001_entities", "applied 0002_idempotency"]);
+    expect(firstLog).toEqual(tags.map((t) => `applied ${t}`));
     const secondLog: string[] = [];
     const second = await startLocalNeon({ pgliteDir: dir, log: (line) => secondLog.push(line) });
     try {

@@ -64,14 +64,16 @@ describe("changing an entity with a running service", () => {
     writeFileSync(order, readFileSync(order, "utf8").replace(`    - { name: line_items,`, `    - { name: channel, type: String, nullable: true, doc: "Where the order came from" }\n    - { name: line_items,`));
     writeFileSync(join(project, "entities/shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: order_key, type: String }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
     const built = execFileSync(process.execPath, ["scripts/build-entities.ts"], { cwd: project, encoding: "utf8" });
-    expect(built).toContain("New migration migrations/0003_orders_add_channel_and_1_more.sql");
-    expect(sqlFiles()).toEqual([...Object.keys(before), "0003_orders_add_channel_and_1_more.sql"]);
+    const next = `${String(Object.keys(before).length + 1).padStart(4, "0")}_orders_add_channel_and_1_more`;
+    expect(built).toContain(`New migration migrations/${next}.sql`);
+    expect(sqlFiles()).toEqual([...Object.keys(before), `${next}.sql`]);
     for (const [file, text] of Object.entries(before)) expect(readFileSync(join(project, "migrations", file), "utf8"), file).toBe(text);
 
     const v2 = await start();
-    expect(v2.log()).toContain("[dev] migrations: applied 0003_orders_add_channel_and_1_more");
+    expect(v2.log()).toContain(`[dev] migrations: applied ${next}`);
+    const level = Object.keys(before).length + 1;
     const health = await (await fetch(`http://localhost:${PORT}/health`)).json();
-    expect(health).toMatchObject({ database: "ok", schema: { worker: 3, database: 3 } });
+    expect(health).toMatchObject({ database: "ok", schema: { worker: level, database: level } });
     // An older sender's 10-field line, a newer sender's 11-field line, and the new entity.
     expect(await message("O|2|100|O|10.00|1996-01-03|5-LOW|Clerk#1|0|old sender")).toMatchObject({ status: 200 });
     expect(await message("O|3|100|O|20.00|1996-01-04|5-LOW|Clerk#1|0|new sender|web")).toMatchObject({ status: 200 });
@@ -86,6 +88,6 @@ describe("changing an entity with a running service", () => {
       cwd: project,
       env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: v2.neonUrl },
     });
-    expect(stdout).toBe("Up to date: the database is at migration 3.\n");
+    expect(stdout).toBe(`Up to date: the database is at migration ${level}.\n`);
   });
 });
