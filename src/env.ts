@@ -15,6 +15,7 @@ export interface Bindings {
   MAX_ERRORS_REPORTED?: string;
   DB_TIMEOUT_MS?: string;
   DB_RETRY_MS?: string;
+  HEALTH_CACHE_MS?: string;
   STATS_ENABLED?: string;
   STATS_SHARDS?: string;
   STATS_FLUSH_MS?: string;
@@ -45,6 +46,8 @@ const Settings = z.object({
   DB_TIMEOUT_MS: positiveInt(10_000),
   /** Transient database failures are retried, with backoff, for this long per statement; then 503 (0: no retries). */
   DB_RETRY_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 15_000),
+  /** /health remembers its database check this long per isolate (0: checks on every call). */
+  HEALTH_CACHE_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 5000),
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),

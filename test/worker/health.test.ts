@@ -24,4 +24,28 @@ describe("GET /health", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: "degraded", database: "unreachable" });
   });
+
+  it("remembers its database check for HEALTH_CACHE_MS, so a burst of probes costs one round trip", async () => {
+    const cached = { ...env, HEALTH_CACHE_MS: "5000" };
+    expect((await worker.fetch(new Request("http://nomnom.test/health"), cached)).status).toBe(200);
+    await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "down" }) });
+    try {
+      // The database is gone, but the check a moment ago still stands.
+      expect((await worker.fetch(new Request("http://nomnom.test/health"), cached)).status).toBe(200);
+      expect((await worker.fetch(new Request("http://nomnom.test/health"), env)).status).toBe(503);
+    } finally {
+      await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
+    }
+  });
+
+  it("is rate-limited per client address", async () => {
+    const strict = { ...env, RATE_LIMITER: env.STRICT_LIMITER, RATE_LIMIT: "3", RATE_LIMIT_PERIOD: "60" };
+    const intoWindow = Date.now() % 60_000;
+    if (intoWindow > 45_000) await scheduler.wait(60_000 - intoWindow + 250);
+    const probe = (ip: string) => worker.fetch(new Request("http://nomnom.test/health", { headers: { "CF-Connecting-IP": ip } }), strict);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await probe("203.0.113.7")).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect((await probe("203.0.113.8")).status).toBe(200);
+  });
 });
