@@ -2,7 +2,7 @@
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Bindings } from "./env.ts";
-import { IngestError, SchemaMismatch, TransientDatabaseError } from "./errors.ts";
+import { DATABASE_UNAVAILABLE, IngestError, logCause, SchemaMismatch, TransientDatabaseError } from "./errors.ts";
 import { health } from "./routes/health.ts";
 import { ingestBatch, ingestMessage, ingestReceipt } from "./routes/ingest.ts";
 import { ingestStream } from "./routes/stream.ts";
@@ -63,6 +63,7 @@ app.notFound((c) => c.json(errorBody(c, "not_found", `no route ${c.req.method} $
 
 app.onError(async (thrown, c) => {
   const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settingsOf(c.env)), thrown) : thrown;
+  logCause(c.get("requestId"), c.req.path, thrown);
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
     if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
@@ -70,7 +71,7 @@ app.onError(async (thrown, c) => {
   }
   if (error instanceof TransientDatabaseError) {
     c.header("Retry-After", RETRY_AFTER_SECONDS);
-    return c.json(errorBody(c, "database_unavailable", `database unavailable: ${error.message}`), 503);
+    return c.json(errorBody(c, "database_unavailable", DATABASE_UNAVAILABLE), 503);
   }
   console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), path: c.req.path, error: String(error), stack: (error as Error).stack }));
   return c.json(errorBody(c, "internal_error", "internal error"), 500);

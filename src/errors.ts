@@ -34,8 +34,9 @@ export class IngestError extends Error {
   readonly details: Record<string, unknown>;
   /** Sent as Retry-After with a 503, when the service knows better than its default. */
   retryAfterSeconds?: number;
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
+  /** `cause`: the lower layer's error, for the log line only; clients get `message`. */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, { cause });
     this.code = code;
     this.details = details;
   }
@@ -55,7 +56,17 @@ export class TransientDatabaseError extends Error {}
  * Worker's disagree. Never a row's fault, so never bisected or retried; see db/schema-level.ts.
  */
 export class SchemaMismatch extends IngestError {
-  constructor(databaseMessage: string) {
-    super("schema_behind", `the database has no table or column this Worker writes (${databaseMessage}): its schema was changed outside \`npm run migrate\`; GET /health shows both schema levels`);
+  constructor(cause: unknown) {
+    super("schema_behind", "the database has no table or column this Worker writes: its schema was changed outside `npm run migrate`; GET /health shows both schema levels", {}, cause);
   }
+}
+
+/** What clients are told when the database stays unreachable; the database layer's own words go to the log. */
+export const DATABASE_UNAVAILABLE = "the database is unavailable; retry after Retry-After seconds (retrying is safe: rows already written count as duplicates)";
+
+/** The lower layer's words behind an answer go to the log with the request id; clients get the stable message. */
+export function logCause(requestId: string | undefined, route: string, error: unknown): void {
+  const cause = error instanceof TransientDatabaseError ? error : error instanceof Error ? error.cause : undefined;
+  if (cause === undefined) return;
+  console.error(JSON.stringify({ level: "warn", request_id: requestId, route, error: error instanceof Error ? error.message : String(error), cause: String(cause) }));
 }

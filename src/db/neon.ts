@@ -43,11 +43,11 @@ export function classify(error: unknown): Error {
   if (!code && /HTTP status 413\b/.test(message)) return new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413");
   if (!code) return new TransientDatabaseError(message);
   // Undefined table or column: the schema does not match this Worker's; no row is at fault.
-  if (code === "42P01" || code === "42703") return new SchemaMismatch(message);
+  if (code === "42P01" || code === "42703") return new SchemaMismatch(error);
   // 22 data, 23 integrity, 54 limits (a key too long for its index): the row is at fault, not the database.
   if (code.startsWith("22") || code.startsWith("23") || code.startsWith("54")) return new RowsRejected(message, code);
   if (TRANSIENT_STATES.has(code) || code.startsWith("08")) return new TransientDatabaseError((error as Error).message);
-  return new IngestError("database_error", `the database failed the statement: ${(error as Error).message} (SQLSTATE ${code})`);
+  return new IngestError("database_error", `the database failed the statement (SQLSTATE ${code})`, { sqlstate: code }, error);
 }
 
 const withTimeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });

@@ -5,7 +5,7 @@
  */
 import { database, neonRunner } from "../db/neon.ts";
 import type { Bindings, Settings } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
 import { rowAsArray } from "../ingest/entity.ts";
@@ -89,7 +89,9 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
       await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();
     } catch (error) {
-      await receiptStub?.attemptFailed(part, message.attempts, error instanceof Error ? error.message : String(error));
+      // The receipt, which clients read, gets the stable message; the log gets the database's words.
+      logCause(ingestId, "queue", error);
+      await receiptStub?.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
       message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
     }
   }

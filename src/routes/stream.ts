@@ -8,7 +8,7 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app.ts";
 import { database, neonRunner } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError, SchemaMismatch } from "../errors.ts";
+import { IngestError, logCause, SchemaMismatch } from "../errors.ts";
 import { explainMismatch } from "../db/schema-level.ts";
 import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
@@ -43,9 +43,10 @@ export function ingestStream(c: Context<AppEnv>) {
       await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
-      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
+      events.end("summary", { request_id: c.get("requestId"), status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
     } catch (thrown) {
       const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settings), thrown) : thrown;
+      logCause(c.get("requestId"), "/ingest/stream", thrown);
       const { processed, inserted, duplicates, failed } = await run.abort();
       const committed = { processed, inserted, duplicates, failed };
       if (sse.aborted || (error instanceof IngestError && error.code === "client_closed")) {
@@ -56,7 +57,7 @@ export function ingestStream(c: Context<AppEnv>) {
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
       const code = error instanceof IngestError ? error.code : "internal_error";
-      events.end("failure", { status, code, message, committed, duration_ms: Date.now() - started });
+      events.end("failure", { request_id: c.get("requestId"), status, code, message, committed, duration_ms: Date.now() - started });
     } finally {
       await events.drain();
       ended();
