@@ -6,6 +6,8 @@ const STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  /** The client stopped sending its body (BODY_IDLE_TIMEOUT_MS). */
+  request_timeout: 408,
   conflict: 409,
   body_too_large: 413,
   unsupported_media_type: 415,

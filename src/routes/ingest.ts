@@ -48,7 +48,7 @@ export async function ingestMessage(c: Context<AppEnv>) {
   const format = bodyFormat(c.req.header("content-type"));
   const { forced } = ingestQuery(c);
   // One message is at most one line's worth.
-  const { text, invalidLines } = decodeLines(await readBody(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES" }, meter));
+  const { text, invalidLines } = decodeLines(await readBody(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES", idleMs: settings.BODY_IDLE_TIMEOUT_MS }, meter));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);

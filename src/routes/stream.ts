@@ -17,8 +17,9 @@ import { IngestRun } from "../ingest/ingest-run.ts";
 import { entityGuard, ingestQuery } from "./ingest.ts";
 import { IngestQuery } from "./schemas.ts";
 import { SseEvents } from "./sse-events.ts";
+import { holdStreamSlot } from "../limits/stream-slots.ts";
 
-export function ingestStream(c: Context<AppEnv>) {
+export async function ingestStream(c: Context<AppEnv>) {
   const started = Date.now();
   const settings = settingsOf(c.env);
   // Checked before answering, so a wrong request still gets its plain 4xx.
@@ -27,6 +28,11 @@ export function ingestStream(c: Context<AppEnv>) {
   const { forced, progress } = ingestQuery(c, IngestQuery);
   const perLine = progress === "line";
   const meter = c.get("meter");
+  if (!c.env.STREAM_SLOTS) throw new IngestError("misconfigured", "the STREAM_SLOTS Durable Object binding is not configured (see wrangler.toml)");
+  const principal = c.get("principal");
+  // Anonymous (dev) streams are counted per client address, like their rate limit.
+  const owner = principal.keyId ? `key ${principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
+  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, settings.MAX_STREAMS_PER_KEY);
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));
 
@@ -59,6 +65,7 @@ export function ingestStream(c: Context<AppEnv>) {
       const code = error instanceof IngestError ? error.code : "internal_error";
       events.end("failure", { request_id: c.get("requestId"), status, code, message, committed, duration_ms: Date.now() - started });
     } finally {
+      await release();
       await events.drain();
       ended();
     }
