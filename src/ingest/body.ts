@@ -46,7 +46,7 @@ async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
  */
 export function bodyStream(request: Request, limit: BodyLimit, received: { bytes: number } = { bytes: 0 }): ReadableStream<Uint8Array> {
   const format = compressionOf(request);
-  if (!format && Number(request.headers.get("content-length") ?? "0") > limit.bytes) throw tooLarge(limit);
+  const declaredTooLarge = !format && Number(request.headers.get("content-length") ?? "0") > limit.bytes;
   const wire = (request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })).getReader();
   const readWire = async () => {
     const chunk = await withinIdle(wire.read(), limit.idleMs);
@@ -67,9 +67,28 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
     read = () => inflated!.read();
   }
   const stop = (reason?: unknown) => Promise.all([inflated?.cancel(reason), wire.cancel(reason)]).then(() => {}, () => {});
+  /**
+   * Reads and discards what the client is still sending (up to another `limit.bytes`), so the answer
+   * reaches it: a connection closed with unread request bytes is reset, and a reset can destroy an
+   * answer the client has not read yet (a 413, or a stream's failure event).
+   */
+  const drain = async () => {
+    await inflated?.cancel().catch(() => {});
+    let drained = 0;
+    try {
+      for (let chunk = await withinIdle(wire.read(), limit.idleMs); !chunk.done && drained <= limit.bytes; chunk = await withinIdle(wire.read(), limit.idleMs)) drained += chunk.value.byteLength;
+    } catch {
+      // a silent or vanished client: nothing more to wait for
+    }
+    await wire.cancel().catch(() => {});
+  };
   let size = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (declaredTooLarge) {
+        await drain();
+        throw tooLarge(limit);
+      }
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await read();
@@ -80,7 +99,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
       if (chunk.done) return controller.close();
       size += chunk.value.byteLength;
       if (size > limit.bytes) {
-        await stop();
+        await drain();
         throw tooLarge(limit, format !== null);
       }
       controller.enqueue(chunk.value);

@@ -6,6 +6,7 @@ import { execSync } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { createParser } from "eventsource-parser";
@@ -152,6 +153,27 @@ describe("npm run dev, driven by curl", () => {
       expect(run("node scripts/nomnom.mjs ingest -").code).toBe(64);
       expect(run("node scripts/nomnom.mjs frobnicate --url http://x").stderr).toContain("unknown command frobnicate");
     });
+  });
+
+  it("delivers a gzip bomb's failure event on /ingest/stream before the connection closes", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "bomb-")), "bomb.gz");
+    // 101 MiB of zeros inflate past MAX_BODY_BYTES (100 MiB) from about 100 KiB on the wire.
+    writeFileSync(file, gzipSync(Buffer.alloc(101 * 1024 * 1024, 0x30)));
+    const out = execSync(`curl -sN -X POST ${base}/ingest/stream -H "Content-Type: text/plain" -H "Content-Encoding: gzip" --data-binary @${file}`, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const failure = /event: failure\ndata: (.*)\n/.exec(out);
+    expect(failure, out.slice(-500)).not.toBeNull();
+    expect(JSON.parse(failure![1])).toMatchObject({ status: 413, code: "body_too_large", message: expect.stringContaining("MAX_BODY_BYTES") });
+  });
+
+  it("delivers a 413 for an oversized message, not an empty reply, every time", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "big-")), "big.txt");
+    writeFileSync(file, `C|C1|${"x".repeat(3 * 1024 * 1024)}`);
+    for (let i = 0; i < 5; i++) {
+      const out = execSync(`curl -s -w '\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" --data-binary @${file}`, { encoding: "utf8" });
+      const [json, status] = out.split("\n");
+      expect(status).toBe("413");
+      expect(JSON.parse(json)).toMatchObject({ code: "body_too_large", message: expect.stringContaining("MAX_LINE_BYTES") });
+    }
   });
 
   it("stops everything it started on Ctrl-C", async () => {
