@@ -4,7 +4,7 @@
  * commits in the same transaction as the batch's rows (see migrations/0002_idempotency.sql).
  */
 import { IngestError } from "../errors.ts";
-import { withRetries, type Database } from "./neon.ts";
+import { withRetries, withTimeout, type Database } from "./neon.ts";
 
 export interface StoredAnswer {
   status: number;
@@ -30,7 +30,7 @@ export async function fingerprint(request: Request, body: Uint8Array): Promise<s
 
 /** The stored answer for a key, undefined for a new key (or one whose answer was not stored yet); 409 on another body. */
 export async function storedAnswer(db: Database, key: string, hash: string): Promise<StoredAnswer | undefined> {
-  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency WHERE key = $1", [key]));
+  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency WHERE key = $1", [key], withTimeout(db)));
   const row = rows[0] as [string, number | string, string] | undefined;
   if (!row) return undefined;
   if (row[0] !== hash) throw new IngestError("conflict", "this Idempotency-Key was used with a different request; use a new key for a new batch");
@@ -48,6 +48,7 @@ export async function storeAnswer(db: Database, key: string, hash: string, answe
     db.sql.query(
       "INSERT INTO ingest_idempotency (key, request_sha256, status, response) VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (key) DO UPDATE SET status = excluded.status, response = excluded.response",
       [key, hash, String(answer.status), JSON.stringify(answer.body)],
+      withTimeout(db),
     ),
   );
 }

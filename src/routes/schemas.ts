@@ -66,7 +66,9 @@ export const BatchResult = z.object({
 
 export const HealthResult = z.object({
   status: z.enum(["ok", "degraded"]),
-  database: z.enum(["connected", "unreachable"]),
+  database: z.enum(["ok", "unreachable", "misconfigured", "behind"]),
+  /** Why the database is not ok, when the operator must act (e.g. the database refused the password). */
+  reason: z.string().optional(),
   entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
   version: z.string(),
 });
