@@ -14,7 +14,7 @@ describe("GET /health", () => {
     const res = await SELF.fetch("http://nomnom.test/health");
     expect(res.status).toBe(200);
     const body = await res.json<{ status: string; database: string; version: string; entities: { name: string }[] }>();
-    expect(body).toMatchObject({ status: "ok", database: "connected", version: REGISTRY_VERSION });
+    expect(body).toMatchObject({ status: "ok", database: "ok", version: REGISTRY_VERSION });
     expect(body.entities.map((e) => e.name)).toEqual(["Customer", "Order", "OrderLineItem", "Product"]);
   });
 
@@ -23,5 +23,16 @@ describe("GET /health", () => {
     const res = await worker.fetch(new Request("http://nomnom.test/health"), unreachable);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: "degraded", database: "unreachable" });
+  });
+
+  it("answers 503 with database misconfigured, and why, when the database refuses the password", async () => {
+    const refused = { ...env, DATABASE_URL: env.DATABASE_URL.replace(/:[^:@/]*@/, ":not-the-password@") };
+    const started = Date.now();
+    const res = await worker.fetch(new Request("http://nomnom.test/health"), refused);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(503);
+    const body = await res.json<{ reason: string }>();
+    expect(body).toMatchObject({ status: "degraded", database: "misconfigured", reason: expect.stringMatching(/^the database refused the password for user app\b/) });
+    expect(JSON.stringify(body)).not.toContain("not-the-password");
   });
 });
