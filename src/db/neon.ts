@@ -300,14 +300,19 @@ export async function writeOne(db: Database, entity: EntityDef, json: string, ch
 
 export type DatabaseState = "ok" | "unreachable" | "misconfigured";
 
-/** SELECT 1 under a short timeout, for /health: the state, and for a misconfiguration the reason (as the 500 names it). */
+/** What /health says about a failed database call: misconfigured, with the reason a write's 500 gives, or unreachable. */
+export function failedHealth(error: unknown): { state: "unreachable" | "misconfigured"; reason?: string } {
+  const failure = classify(error);
+  if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
+  return { state: "unreachable" };
+}
+
+/** SELECT 1 under a short timeout, for /health. */
 export async function databaseHealth(db: Database, timeoutMs: number): Promise<{ state: DatabaseState; reason?: string }> {
   try {
     await db.sql.query("SELECT 1", [], withTimeout(db, timeoutMs));
     return { state: "ok" };
   } catch (error) {
-    const failure = classify(error);
-    if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
-    return { state: "unreachable" };
+    return failedHealth(error);
   }
 }
