@@ -71,7 +71,8 @@ export class Cancelled extends Error {
   }
 }
 
-const isSqlError = (error: unknown) => error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
+/** A PostgreSQL error: it carries a SQLSTATE. */
+export const isSqlError = (error: unknown): error is Error & Record<string, unknown> => error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
 
 /** Results stay the server's text, as Neon's raw text output mode sends them. */
 const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;

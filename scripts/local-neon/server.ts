@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Cancelled, ConnectionLost, isIsolationLevel, ResponseTooLarge, type Database, type Statement } from "./database.ts";
+import { Cancelled, ConnectionLost, isIsolationLevel, isSqlError, ResponseTooLarge, type Database, type Statement } from "./database.ts";
 import type { FaultSwitch } from "./faults.ts";
 
 /** The request limit (serverless/sql_over_http.rs, max_request_size_bytes; http_util.rs reads the body). */
@@ -30,11 +30,6 @@ export class HttpError extends Error {
 /** Neon's error body always carries all 17 keys; absent ones null, code and severity "" when not from PostgreSQL. */
 export function errorBody(error: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(ERROR_KEYS.map((key) => [key, error[key] ?? (key === "code" || key === "severity" ? "" : null)]));
-}
-
-/** A PostgreSQL error (it has a SQLSTATE code) is the client's 400. */
-function isDatabaseError(error: unknown): error is Record<string, unknown> & { message: string } {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[0-9A-Z]{5}$/.test((error as unknown as { code: string }).code);
 }
 
 /**
@@ -145,7 +140,8 @@ function sendError(res: ServerResponse, error: unknown): void {
   if (error instanceof ConnectionLost) return send(res, 400, errorBody({ message: error.message }));
   // Nobody is left to read it; Neon's words anyway.
   if (error instanceof Cancelled) return send(res, 400, { message: "Query cancelled, connection was terminated", code: "08P01" });
-  if (isDatabaseError(error)) return send(res, 400, errorBody(error));
+  // A PostgreSQL error is the client's 400, with its fields.
+  if (isSqlError(error)) return send(res, 400, errorBody({ ...error, message: error.message }));
   // PostgreSQL cannot be reached: a connect-time error, 500 (serverless/backend.rs, HttpConnError).
   send(res, 500, errorBody({ message: `database unreachable: ${(error as Error).message}` }));
 }
