@@ -4,11 +4,14 @@
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
  *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR change the rest; STATS_ENABLED, API_KEYS, DB_RETRY_MS and
  *   ASYNC_FALLBACK are passed to the Worker)
+ *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
+ *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
+ *                        e.g. a wrong password to see how the Worker answers a misconfigured database
  * Ctrl-C stops everything it started.
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { LOCAL_CONNECTION_STRING, startLocalNeon } from "./local-neon/start.ts";
+import { startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const PASSED_THROUGH = ["STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK"];
@@ -16,10 +19,16 @@ const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
 
+const password = process.env.LOCAL_NEON_PASSWORD || undefined;
+const hidePassword = (url: string) => url.replace(/:[^:@/]*@/, ":***@");
 // LOCAL_NEON_FAULTS=1 lets tests and drills fail the database on purpose (POST /__faults on the endpoint).
-const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1", log: (line) => console.log(`[dev] migrations: ${line}`) });
-console.log(`[dev] database: ${databaseUrl ? databaseUrl.replace(/:[^:@/]*@/, ":***@") : `PGlite in ${pgliteDir}`} (migrations applied)`);
+const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1", password, log: (line) => console.log(`[dev] migrations: ${line}`) });
+// Anything this script runs against the endpoint itself uses local.connectionString (the right password).
+const workerDatabaseUrl = process.env.WORKER_DATABASE_URL || local.connectionString;
+console.log(`[dev] database: ${databaseUrl ? hidePassword(databaseUrl) : `PGlite in ${pgliteDir}`} (migrations applied)`);
 console.log(`[dev] local Neon endpoint: ${local.url}`);
+if (password !== undefined) console.log("[dev] local Neon endpoint password: required (LOCAL_NEON_PASSWORD)");
+console.log(`[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`);
 
 const wrangler = spawn(
   process.execPath,
@@ -27,7 +36,7 @@ const wrangler = spawn(
     resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev",
     "--port", port, "--ip", process.env.HOST ?? "localhost",
     "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
-    "--var", `DATABASE_URL:${LOCAL_CONNECTION_STRING}`,
+    "--var", `DATABASE_URL:${workerDatabaseUrl}`,
     // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).
     "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",

@@ -71,7 +71,7 @@ export function startStack(databaseUrl: string, port: number, logFile: string, e
   delete env.NEON_LOCAL_PORT; // let the endpoint pick a free port
   return start([resolve(root, "scripts/dev.ts")], env, port, logFile, async (url) => {
     const health = (await fetch(`${url}/health`).then((r) => (r.ok ? r.json() : undefined))) as { database?: string } | undefined;
-    return health?.database === "connected";
+    return health?.database === "ok";
   });
 }
 

@@ -27,35 +27,91 @@ export interface BatchOptions {
   deferrable?: boolean;
 }
 
+/** What one request may ask of the database besides its statements. */
+export interface RunOptions {
+  /** Aborted when the client disconnects: the running query is cancelled (PostgreSQL) and a batch rolled back. */
+  signal?: AbortSignal;
+  /** Test-only (faults.ts): the connection to the database breaks while the first statement runs. */
+  loseConnection?: boolean;
+}
+
 export interface Database {
   /** "postgres" or "pglite": what the endpoint serves. */
   kind: string;
-  query(statement: Statement): Promise<RawResult>;
+  query(statement: Statement, options?: RunOptions): Promise<RawResult>;
   /** All statements in one transaction: all commit or none. */
-  transaction(statements: Statement[], options: BatchOptions): Promise<RawResult[]>;
+  transaction(statements: Statement[], batch: BatchOptions, options?: RunOptions): Promise<RawResult[]>;
   close(): Promise<void>;
 }
+
+/** Neon's response limit (sql_over_http.rs, query_to_json). */
+export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** The response would pass MAX_RESPONSE_BYTES: 507 (sql_over_http.rs, SqlOverHttpError::ResponseTooLarge). */
+export class ResponseTooLarge extends Error {
+  constructor() {
+    super(`response is too large (max is ${MAX_RESPONSE_BYTES} bytes)`);
+  }
+}
+
+/**
+ * The connection to the database broke mid-query: a Postgres error without a DbError, which Neon
+ * answers 400 with an empty code, in tokio-postgres2's words (libs/proxy/tokio-postgres2/src/error/mod.rs, Kind::Closed).
+ */
+export class ConnectionLost extends Error {
+  constructor() {
+    super("connection closed");
+  }
+}
+
+/** The client went away: Neon cancels the query and never commits (sql_over_http.rs, SqlOverHttpCancel). */
+export class Cancelled extends Error {
+  constructor() {
+    super("query was cancelled");
+  }
+}
+
+/** A PostgreSQL error: it carries a SQLSTATE. */
+export const isSqlError = (error: unknown): error is Error & Record<string, unknown> => error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
 
 /** Results stay the server's text, as Neon's raw text output mode sends them. */
 const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-async function run(client: pg.PoolClient, { query, params }: Statement): Promise<RawResult> {
-  const result = await client.query({
+/** The bytes of the answer so far, shared by a batch's statements. */
+interface Budget {
+  bytes: number;
+}
+
+/** Test-only (RunOptions.loseConnection): breaks the connection while its query runs; "after" loses only the answer. */
+type Breaker = ((client: pg.PoolClient) => void) | "after";
+
+async function run(client: pg.PoolClient, { query, params }: Statement, budget: Budget, breakConnection?: Breaker): Promise<RawResult> {
+  const pending = client.query({
     text: query,
     values: params,
     rowMode: "array",
     // Extended protocol even without parameters, as Neon: multi-statement text fails with 42601.
     queryMode: "extended",
   } as pg.QueryArrayConfig);
-  return {
-    fields: result.fields.map((f) => ({
-      name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
-      dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: "text",
-    })),
-    rows: result.rows as (string | null)[][],
-    command: result.command ?? "",
-    rowCount: result.rowCount,
-  };
+  if (typeof breakConnection === "function") breakConnection(client);
+  let result;
+  try {
+    result = await pending;
+  } catch (error) {
+    throw isSqlError(error) ? error : new ConnectionLost();
+  }
+  if (breakConnection === "after") throw new ConnectionLost();
+  const fields = result.fields.map((f) => ({
+    name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
+    dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: "text",
+  }));
+  budget.bytes += JSON.stringify(fields).length + 64;
+  // Neon checks the answer's size before appending each row, so a single huge row still fits (sql_over_http.rs, query_to_json).
+  for (const row of result.rows as (string | null)[][]) {
+    if (budget.bytes > MAX_RESPONSE_BYTES) throw new ResponseTooLarge();
+    budget.bytes += Buffer.byteLength(JSON.stringify(row)) + 1;
+  }
+  return { fields, rows: result.rows as (string | null)[][], command: result.command ?? "", rowCount: result.rowCount };
 }
 
 const ISOLATION: Record<string, string> = {
@@ -73,43 +129,93 @@ function startTransaction({ isolationLevel, readOnly, deferrable }: BatchOptions
 
 export const isIsolationLevel = (value: string) => value in ISOLATION;
 
-/** Neon resets a connection before reuse: no SET, temp table or open transaction leaks into the next request. */
-async function release(client: pg.PoolClient): Promise<void> {
+/**
+ * Neon's reset before a connection is reused (libs/proxy/tokio-postgres2/src/client.rs, reset_session_background,
+ * called from serverless/conn_pool_lib.rs): ROLLBACK first, so a lone BEGIN cannot leak into the next request.
+ */
+const RESET = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
+async function release(client: pg.PoolClient, broken: boolean): Promise<void> {
+  if (broken) return client.release(true);
   try {
-    await client.query("DISCARD ALL");
+    await client.query(RESET);
     client.release();
   } catch (error) {
     client.release(error as Error);
   }
 }
 
-function fromPool(pool: pg.Pool, kind: string, closeExtra: () => Promise<void> = async () => {}): Database {
+/**
+ * Runs `work` on a pooled connection. When `options.signal` aborts (the client went away), `cancel`
+ * stops the running query, as Neon's proxy does (sql_over_http.rs, QueryData::process: cancel_query).
+ */
+async function withClient<T>(pool: pg.Pool, options: RunOptions, cancel: ((client: pg.PoolClient) => Promise<void>) | undefined, keepLost: boolean, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const onAbort = () => void cancel?.(client).catch(() => {});
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  let broken = false;
+  try {
+    return await work(client);
+  } catch (error) {
+    broken = error instanceof ConnectionLost && !keepLost;
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    await release(client, broken);
+  }
+}
+
+interface Backend {
+  kind: string;
+  /** Stops the query running on this connection (none for PGlite). */
+  cancel?: (client: pg.PoolClient) => Promise<void>;
+  breakConnection: Breaker;
+  closeExtra?: () => Promise<void>;
+}
+
+/** node-postgres's Connection, whose events the Client listens to. */
+const connectionOf = (client: pg.PoolClient) => (client as unknown as { connection: { stream: { destroy(): void } } }).connection;
+
+function fromPool(pool: pg.Pool, { kind, cancel, breakConnection, closeExtra = async () => {} }: Backend): Database {
   // A broken idle connection must not crash the endpoint; the next checkout reconnects.
   pool.on("error", () => {});
+  // A connection that replaces a broken one starts with the reset too: PGlite's single session outlives its connections.
+  pool.on("connect", (client) => {
+    // A connection lost while checked out is reported by its query (ConnectionLost); the event must not crash the endpoint.
+    client.on("error", () => {});
+    void client.query(RESET).catch(() => {});
+  });
   return {
     kind,
-    async query(statement) {
-      const client = await pool.connect();
-      try {
-        return await run(client, statement);
-      } finally {
-        await release(client);
-      }
+    query(statement, options = {}) {
+      return withClient(pool, options, cancel, breakConnection === "after", (client) => run(client, statement, { bytes: 0 }, options.loseConnection ? breakConnection : undefined));
     },
-    async transaction(statements, options) {
-      const client = await pool.connect();
-      let done = false;
-      try {
-        await client.query(startTransaction(options));
-        const results: RawResult[] = [];
-        for (const statement of statements) results.push(await run(client, statement));
-        await client.query("COMMIT");
-        done = true;
-        return results;
-      } finally {
-        if (!done) await client.query("ROLLBACK").catch(() => {});
-        await release(client);
-      }
+    transaction(statements, batch, options = {}) {
+      return withClient(pool, options, cancel, breakConnection === "after", async (client) => {
+        const gone = async () => {
+          // Let pending I/O in first: PGlite runs statements without returning to the event loop, so a disconnect would go unseen.
+          await new Promise((resolve) => setImmediate(resolve));
+          if (options.signal?.aborted) throw new Cancelled();
+        };
+        await client.query(startTransaction(batch));
+        let committed = false;
+        try {
+          const budget = { bytes: 0 };
+          const results: RawResult[] = [];
+          for (const [i, statement] of statements.entries()) {
+            // Neon stops a batch between statements once the client is gone (sql_over_http.rs, query_batch).
+            await gone();
+            results.push(await run(client, statement, budget, options.loseConnection && i === 0 ? breakConnection : undefined));
+          }
+          // Never COMMIT for a client that went away: the batch rolls back (sql_over_http.rs, BatchQueryData::process).
+          await gone();
+          await client.query("COMMIT");
+          committed = true;
+          return results;
+        } finally {
+          if (!committed) await client.query("ROLLBACK").catch(() => {});
+        }
+      });
     },
     async close() {
       await pool.end();
@@ -120,7 +226,20 @@ function fromPool(pool: pg.Pool, kind: string, closeExtra: () => Promise<void> =
 
 /** A real PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/test. */
 export function postgresDatabase(url: string): Database {
-  return fromPool(new pg.Pool({ connectionString: url, max: 10, types: RAW_TEXT }), "postgres");
+  const pool = new pg.Pool({ connectionString: url, max: 10, types: RAW_TEXT });
+  // pg_cancel_backend over another connection: what a cancel request does (the client's processID is its backend's pid).
+  const cancel = async (client: pg.PoolClient) => {
+    const pid = (client as unknown as { processID: number }).processID;
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query("SELECT pg_cancel_backend($1)", [pid]);
+    } finally {
+      await other.end();
+    }
+  };
+  // The socket really closes: node-postgres reports "Connection terminated unexpectedly", without a SQLSTATE.
+  return fromPool(pool, { kind: "postgres", cancel, breakConnection: (client) => connectionOf(client).stream.destroy() });
 }
 
 /** Embedded PGlite: one session, so a pool of one serialises every request. */
@@ -129,5 +248,7 @@ export async function pgliteDatabase(dataDir?: string): Promise<Database> {
   const pglite = await PGlite.create(dataDir);
   // idleTimeoutMillis 0: the single PGlite connection is never closed and reopened.
   const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1, idleTimeoutMillis: 0, types: RAW_TEXT } as pg.PoolConfig);
-  return fromPool(pool, "pglite", () => pglite.close());
+  // One in-process session runs one statement at a time and cannot be interrupted: no cancel, only the rollback before COMMIT.
+  // PGlite's in-process connection has no socket to close (closing it mid-query wedges the adapter): the statement runs, its answer is lost.
+  return fromPool(pool, { kind: "pglite", breakConnection: "after", closeExtra: () => pglite.close() });
 }

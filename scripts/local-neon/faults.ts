@@ -16,15 +16,26 @@ export type Fault =
   /** The statements run and commit, then the connection is dropped before the answer: the ambiguous case. */
   | "reset_after_commit"
   /** A serialization failure (40001) before anything runs. */
-  | "40001";
+  | "40001"
+  /** The connection to the database breaks while the first statement runs: Neon's 400 with an empty code. */
+  | "connection_lost"
+  /** Before anything runs, an answer only Neon's cloud gives (`answer`: status, message, code), e.g. "Too many connections to this endpoint. …". */
+  | "answer";
 
-const FAULTS: Fault[] = ["none", "down", "slow", "500", "reset_after_commit", "40001"];
+const FAULTS: Fault[] = ["none", "down", "slow", "500", "reset_after_commit", "40001", "connection_lost", "answer"];
+
+export interface Answer {
+  status: number;
+  message: string;
+  code?: string;
+}
 
 export class FaultSwitch {
   fault: Fault = "none";
   remaining = Infinity;
   skip = 0;
   delayMs = 0;
+  answer: Answer = { status: 400, message: "" };
 
   /** The fault for the next SQL request, counting it down. */
   take(): Fault {
@@ -41,17 +52,22 @@ export class FaultSwitch {
   async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let body = "";
     for await (const chunk of req) body += chunk;
-    let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number } = {};
+    let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number; answer?: Answer } = {};
     try {
       parsed = JSON.parse(body || "{}");
     } catch {
       parsed = { fault: "not JSON" as Fault };
     }
-    const { fault = "none", times, skip = 0, delayMs = 0 } = parsed;
+    const { fault = "none", times, skip = 0, delayMs = 0, answer } = parsed;
     if (!FAULTS.includes(fault)) {
       res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: `unknown fault ${fault} (known: ${FAULTS.join(", ")})` }));
       return;
     }
+    if (fault === "answer" && !(typeof answer?.status === "number" && typeof answer.message === "string")) {
+      res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: 'fault "answer" needs answer: {status, message, code?}' }));
+      return;
+    }
+    if (answer) this.answer = answer;
     this.fault = fault;
     this.remaining = times ?? Infinity;
     this.skip = skip;

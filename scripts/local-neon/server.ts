@@ -1,14 +1,16 @@
 /**
  * A local endpoint that speaks Neon's SQL-over-HTTP protocol (shared/NEON-HTTP.md) in front of a
  * Database, so @neondatabase/serverless and drizzle's neon-http driver work unchanged against it.
- * Dev and test only: never bundled into the Worker.
+ * Dev and test only: never bundled into the Worker. Each emulated behaviour names the file of
+ * neondatabase/neon (commit 6a35a3e) it was read from; paths are under proxy/src/ unless said.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isIsolationLevel, type Database, type Statement } from "./database.ts";
+import { Cancelled, ConnectionLost, isIsolationLevel, isSqlError, ResponseTooLarge, type Database, type Statement } from "./database.ts";
 import type { FaultSwitch } from "./faults.ts";
 
+/** The request limit (serverless/sql_over_http.rs, max_request_size_bytes; http_util.rs reads the body). */
 export const MAX_BYTES = 10 * 1024 * 1024;
 
 const ERROR_KEYS = [
@@ -16,7 +18,8 @@ const ERROR_KEYS = [
   "where", "table", "column", "schema", "dataType", "constraint", "file", "line", "routine",
 ] as const;
 
-class HttpError extends Error {
+/** A non-SQL error: Neon gives it every key too, with code and severity "" (serverless/sql_over_http.rs, handle). */
+export class HttpError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
     super(message);
@@ -24,44 +27,50 @@ class HttpError extends Error {
   }
 }
 
-/** Neon's error body always carries every key, absent ones null. */
-function errorBody(error: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(ERROR_KEYS.map((key) => [key, error[key] ?? null]));
+/** Neon's error body always carries all 17 keys; absent ones null, code and severity "" when not from PostgreSQL. */
+export function errorBody(error: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(ERROR_KEYS.map((key) => [key, error[key] ?? (key === "code" || key === "severity" ? "" : null)]));
 }
 
-/** A PostgreSQL error (it has a SQLSTATE code) is the client's 400; anything else means the database is unreachable. */
-function isDatabaseError(error: unknown): error is Record<string, unknown> & { message: string } {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[0-9A-Z]{5}$/.test((error as unknown as { code: string }).code);
-}
-
-function checkConnectionString(value: string | undefined): void {
-  if (!value) throw new HttpError(400, "missing connection string: set the Neon-Connection-String header");
+/**
+ * The Neon-Connection-String header, checked as serverless/sql_over_http.rs (get_conn_info) and
+ * serverless/error.rs (ConnInfoError) do; the password as auth/mod.rs (AuthError::PasswordFailed) words it.
+ */
+function checkConnectionString(value: string | undefined, password: string | undefined): void {
+  if (!value) throw new HttpError(400, "invalid header: neon-connection-string");
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new HttpError(400, "invalid connection string: not a URL");
+    throw new HttpError(400, "invalid connection string: relative URL without a base");
   }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw new HttpError(400, `invalid connection string: scheme must be postgres or postgresql, got ${url.protocol.slice(0, -1)}`);
-  if (!url.username) throw new HttpError(400, "invalid connection string: missing user");
-  if (!url.password) throw new HttpError(400, "invalid connection string: missing password");
-  if (url.pathname.length <= 1) throw new HttpError(400, "invalid connection string: missing database name");
-  if (/^[\d.]+$/.test(url.hostname) || url.hostname.startsWith("[")) throw new HttpError(400, "invalid connection string: the host must be a name, not an IP address");
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw new HttpError(400, "incorrect scheme");
+  if (url.pathname.length <= 1) throw new HttpError(400, "missing database name");
+  if (!url.username) throw new HttpError(400, "missing username");
+  if (!url.password) throw new HttpError(400, "missing authentication credentials: required password");
+  // Neon finds the endpoint by the host's first label, so an IP address names none.
+  if (/^[\d.]+$/.test(url.hostname) || url.hostname.startsWith("[")) throw new HttpError(400, "invalid hostname: the host must be a name, not an IP address");
+  if (password !== undefined && decodeURIComponent(url.password) !== password) {
+    throw new HttpError(400, `password authentication failed for user '${decodeURIComponent(url.username)}'`);
+  }
 }
 
-/** Neon accepts JSON values as parameters; the client sends strings and nulls. */
-function toParam(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === "string") return value;
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
-
-function toStatement(raw: unknown): Statement {
-  const s = raw as { query?: unknown; params?: unknown };
-  if (typeof s?.query !== "string") throw new HttpError(400, "request body must have a string \"query\"");
-  if (s.params !== undefined && !Array.isArray(s.params)) throw new HttpError(400, "\"params\" must be an array");
-  return { query: s.query, params: ((s.params as unknown[]) ?? []).map(toParam) };
+/**
+ * Neon converts non-string parameters (serverless/json.rs, json_to_pg_text) and honours a per-query
+ * arrayMode (sql_over_http.rs, QueryData); @neondatabase/serverless uses neither, so they are refused
+ * here rather than emulated: nothing must come to depend on them.
+ */
+function toStatement(raw: unknown, index: number | undefined): Statement {
+  const where = index === undefined ? "" : ` of queries[${index}]`;
+  const s = raw as { query?: unknown; params?: unknown; arrayMode?: unknown };
+  if (typeof s?.query !== "string") throw new HttpError(400, `request body must have a string "query"${where}`);
+  if (s.params !== undefined && !Array.isArray(s.params)) throw new HttpError(400, `"params"${where} must be an array`);
+  if (s.arrayMode !== undefined) throw new HttpError(400, `"arrayMode"${where} is not supported by the local endpoint: use the Neon-Array-Mode header, as @neondatabase/serverless does`);
+  const params = (s.params as unknown[] | undefined) ?? [];
+  params.forEach((p, i) => {
+    if (p !== null && typeof p !== "string") throw new HttpError(400, `params[${i}]${where} is a ${Array.isArray(p) ? "array" : typeof p}: the local endpoint takes strings and nulls only, as @neondatabase/serverless sends them`);
+  });
+  return { query: s.query, params: params as (string | null)[] };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -82,54 +91,80 @@ function toResponse<T extends { rows: (string | null)[][]; fields: { name: strin
   return { ...result, rows, rowAsArray: arrayMode };
 }
 
-async function handle(db: Database, req: IncomingMessage): Promise<unknown> {
+export interface ServerOptions {
+  /** Test-only: POST /__faults switches failures on (see faults.ts). */
+  faults?: FaultSwitch;
+  /** When set, the connection string's password must be this one (LOCAL_NEON_PASSWORD); otherwise any is accepted. */
+  password?: string;
+}
+
+async function handle(db: Database, req: IncomingMessage, options: ServerOptions, signal: AbortSignal, loseConnection: boolean): Promise<unknown> {
   const url = new URL(req.url ?? "/", "http://localhost");
-  if (req.method !== "POST" || url.pathname !== "/sql") throw new HttpError(400, `unsupported request: ${req.method} ${url.pathname} (only POST /sql)`);
-  checkConnectionString(req.headers["neon-connection-string"] as string | undefined);
+  // Only POST /sql (serverless/mod.rs, request_handler).
+  if (req.method !== "POST" || url.pathname !== "/sql") throw new HttpError(400, "query is not supported");
+  checkConnectionString(req.headers["neon-connection-string"] as string | undefined, options.password);
+  // Typed output (sql_over_http.rs, HttpHeaders::raw_output false) converts values to JSON types: not emulated.
+  if (req.headers["neon-raw-text-output"] !== "true") throw new HttpError(400, "typed output is not supported by the local endpoint: send Neon-Raw-Text-Output: true, as @neondatabase/serverless does");
   const text = await readBody(req);
   let payload: { query?: unknown; queries?: unknown };
   try {
     payload = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, "request body is not valid JSON");
+  } catch (error) {
+    throw new HttpError(400, `could not parse the request body as JSON: ${(error as Error).message}`);
   }
   const arrayMode = req.headers["neon-array-mode"] === "true";
   if (Array.isArray(payload?.queries)) {
     const isolationLevel = req.headers["neon-batch-isolation-level"] as string | undefined;
-    if (isolationLevel !== undefined && !isIsolationLevel(isolationLevel)) throw new HttpError(400, `invalid isolation level: ${isolationLevel}`);
-    const results = await db.transaction(payload.queries.map(toStatement), {
-      isolationLevel,
-      readOnly: req.headers["neon-batch-read-only"] === "true",
-      deferrable: req.headers["neon-batch-deferrable"] === "true",
-    });
+    if (isolationLevel !== undefined && !isIsolationLevel(isolationLevel)) throw new HttpError(400, "invalid isolation level");
+    const statements = payload.queries.map((q, i) => toStatement(q, i));
+    const results = await db.transaction(
+      statements,
+      { isolationLevel, readOnly: req.headers["neon-batch-read-only"] === "true", deferrable: req.headers["neon-batch-deferrable"] === "true" },
+      { signal, loseConnection },
+    );
     return { results: results.map((r) => toResponse(r, arrayMode)) };
   }
-  return toResponse(await db.query(toStatement(payload)), arrayMode);
+  return toResponse(await db.query(toStatement(payload, undefined), { signal, loseConnection }), arrayMode);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  let text = JSON.stringify(body);
-  if (Buffer.byteLength(text) > MAX_BYTES) {
-    status = 507;
-    text = JSON.stringify({ message: `response is too large (max is ${MAX_BYTES} bytes)` });
-  }
-  res.writeHead(status, { "Content-Type": "application/json", "Neon-Request-Id": randomUUID() });
-  res.end(text);
+  if (res.destroyed) return;
+  res.writeHead(status, { "Content-Type": "application/json", "Neon-Request-Id": randomUUID(), "Access-Control-Allow-Origin": "*" });
+  res.end(JSON.stringify(body));
 }
 
-/** With `faults`, POST /__faults switches test-only failures on (see faults.ts). */
-export function createLocalNeonServer(db: Database, faults?: FaultSwitch): Server {
+/** The answer Neon's proxy gives for each failure (sql_over_http.rs, handle and SqlOverHttpError's status codes). */
+function sendError(res: ServerResponse, error: unknown): void {
+  if (error instanceof HttpError) return send(res, error.status, errorBody({ message: error.message }));
+  if (error instanceof ResponseTooLarge) return send(res, 507, errorBody({ message: error.message }));
+  if (error instanceof ConnectionLost) return send(res, 400, errorBody({ message: error.message }));
+  // Nobody is left to read it; Neon's words anyway.
+  if (error instanceof Cancelled) return send(res, 400, { message: "Query cancelled, connection was terminated", code: "08P01" });
+  // A PostgreSQL error is the client's 400, with its fields.
+  if (isSqlError(error)) return send(res, 400, errorBody({ ...error, message: error.message }));
+  // PostgreSQL cannot be reached: a connect-time error, 500 (serverless/backend.rs, HttpConnError).
+  send(res, 500, errorBody({ message: `database unreachable: ${(error as Error).message}` }));
+}
+
+export function createLocalNeonServer(db: Database, options: ServerOptions = {}): Server {
+  const { faults } = options;
   return createServer(async (req, res) => {
     if (faults && req.url === "/__faults" && req.method === "POST") return faults.control(req, res);
+    // The client went away before its answer: the query is cancelled and a batch rolled back (sql_over_http.rs, cancel).
+    const gone = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) gone.abort();
+    });
     const fault = faults?.take() ?? "none";
     if (fault === "down") return void req.socket.destroy();
-    if (fault === "500") return send(res, 500, { message: "injected fault: PostgreSQL unreachable" });
+    if (fault === "500") return send(res, 500, errorBody({ message: "injected fault: PostgreSQL unreachable" }));
     if (fault === "40001") return send(res, 400, errorBody({ message: "injected fault: could not serialize access due to concurrent update", code: "40001", severity: "ERROR" }));
+    if (fault === "answer") return send(res, faults!.answer.status, errorBody({ ...faults!.answer }));
     if (fault === "slow") {
       await new Promise((resolve) => setTimeout(resolve, faults!.delayMs));
       if (req.socket.destroyed) return; // the client gave up: like Neon, run nothing for it
     }
-    if (req.method === "OPTIONS") {
+    if (req.method === "OPTIONS" && new URL(req.url ?? "/", "http://localhost").pathname === "/sql") {
       res.writeHead(200, {
         "Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Methods": "POST",
@@ -138,13 +173,9 @@ export function createLocalNeonServer(db: Database, faults?: FaultSwitch): Serve
       res.end();
       return;
     }
-    handle(db, req).then(
+    handle(db, req, options, gone.signal, fault === "connection_lost").then(
       (body) => (fault === "reset_after_commit" ? req.socket.destroy() : send(res, 200, body)),
-      (error: unknown) => {
-        if (error instanceof HttpError) return send(res, error.status, { message: error.message });
-        if (isDatabaseError(error)) return send(res, 400, errorBody(error));
-        send(res, 500, { message: `database unreachable: ${(error as Error).message}` });
-      },
+      (error: unknown) => sendError(res, error),
     );
   });
 }

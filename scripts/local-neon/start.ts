@@ -8,6 +8,8 @@ import { createLocalNeonServer, listen } from "./server.ts";
 export interface LocalNeon {
   /** The /sql URL to give neonConfig.fetchEndpoint. */
   url: string;
+  /** A connection string this endpoint accepts: LOCAL_CONNECTION_STRING with the endpoint's password. */
+  connectionString: string;
   db: Database;
   close(): Promise<void>;
 }
@@ -23,6 +25,8 @@ export interface LocalNeonOptions {
   log?: (line: string) => void;
   /** Test-only: accept POST /__faults to inject failures. */
   faults?: boolean;
+  /** The password the connection string must carry (LOCAL_NEON_PASSWORD); without it, any password. */
+  password?: string;
 }
 
 /** The connection string the Worker sends: Neon wants a named host, user, password and database. */
@@ -36,15 +40,24 @@ export function executorOf(db: Database): Executor {
   };
 }
 
+/** LOCAL_CONNECTION_STRING with another password. */
+export function localConnectionString(password?: string): string {
+  if (password === undefined) return LOCAL_CONNECTION_STRING;
+  const url = new URL(LOCAL_CONNECTION_STRING);
+  url.password = password;
+  return url.toString();
+}
+
 export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<LocalNeon> {
   const db = options.databaseUrl ? postgresDatabase(options.databaseUrl) : await pgliteDatabase(options.pgliteDir);
   if (options.migrate !== false) {
     await migrate(executorOf(db), options.log);
   }
-  const server: Server = createLocalNeonServer(db, options.faults ? new FaultSwitch() : undefined);
+  const server: Server = createLocalNeonServer(db, { faults: options.faults ? new FaultSwitch() : undefined, password: options.password });
   const url = await listen(server, options.port ?? 0);
   return {
     url,
+    connectionString: localConnectionString(options.password),
     db,
     async close() {
       server.closeAllConnections();

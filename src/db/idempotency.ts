@@ -5,7 +5,7 @@
  * the same transaction as the batch's rows (see migrations/0003_idempotency_per_key.sql).
  */
 import { IngestError } from "../errors.ts";
-import { withRetries, type Database } from "./neon.ts";
+import { withRetries, withTimeout, type Database } from "./neon.ts";
 
 export interface StoredAnswer {
   status: number;
@@ -31,7 +31,7 @@ export async function fingerprint(request: Request, body: Uint8Array): Promise<s
 
 /** The stored answer for a key, undefined for a new key (or one whose answer was not stored yet); 409 on another body. */
 export async function storedAnswer(db: Database, owner: string | null, key: string, hash: string): Promise<StoredAnswer | undefined> {
-  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency_keys WHERE key_id = $1 AND key = $2", [owner ?? "", key]));
+  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency_keys WHERE key_id = $1 AND key = $2", [owner ?? "", key], withTimeout(db)));
   const row = rows[0] as [string, number | string, string] | undefined;
   if (!row) return undefined;
   if (row[0] !== hash) throw new IngestError("conflict", "this Idempotency-Key was used with a different request; use a new key for a new batch");
@@ -49,6 +49,7 @@ export async function storeAnswer(db: Database, owner: string | null, key: strin
     db.sql.query(
       "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, response = excluded.response",
       [owner ?? "", key, hash, String(answer.status), JSON.stringify(answer.body)],
+      withTimeout(db),
     ),
   );
 }

@@ -35,22 +35,147 @@ export function database(settings: Settings): Database {
 
 const TRANSIENT_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"]);
 
-/** Sorts a failure into bad data (RowsRejected), worth-retrying (Transient) or our own bug (500). */
-export function classify(error: unknown): Error {
-  const code = error instanceof NeonDbError ? error.code : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
-  if (!code && /HTTP status 413\b/.test(message)) return new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413");
-  if (!code) return new TransientDatabaseError(message);
-  // Undefined table or column: the schema does not match this Worker's; no row is at fault.
-  if (code === "42P01" || code === "42703") return new SchemaMismatch(error);
-  // 22 data, 23 integrity, 54 limits (a key too long for its index): the row is at fault, not the database.
-  if (code.startsWith("22") || code.startsWith("23") || code.startsWith("54")) return new RowsRejected(message, code);
-  if (TRANSIENT_STATES.has(code) || code.startsWith("08")) return new TransientDatabaseError((error as Error).message);
-  return new IngestError("database_error", `the database failed the statement (SQLSTATE ${code})`, { sqlstate: code }, error);
+/** What to do about an answer from Neon. */
+export type Outcome = "retry" | "client_error" | "misconfigured" | "storage_full" | "schema_mismatch";
+
+/** Neon's answer as @neondatabase/serverless reports it. */
+export interface NeonAnswer {
+  /** The HTTP status; undefined when no answer came (network failure, our deadline). */
+  status?: number;
+  /** The SQLSTATE; "" for the proxy's own errors (auth, connection string, a lost connection). */
+  code: string;
+  message: string;
 }
 
-const withTimeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });
+interface NeonRule {
+  /** The answer, as docs/neon-errors.md lists it. */
+  answer: string;
+  outcome: Outcome;
+  test(answer: NeonAnswer): RegExpExecArray | boolean | null;
+  /** For misconfiguration: what the operator is told (never the secret: Neon's messages do not carry it). */
+  reason?(match: RegExpExecArray, answer: NeonAnswer): string;
+}
+
+const proxyMessage = (pattern: RegExp) => (a: NeonAnswer) => (a.code === "" ? pattern.exec(a.message) : null);
+const sqlState = (...codes: string[]) => (a: NeonAnswer) => codes.includes(a.code);
+
+/**
+ * Every answer Neon can give, first match wins; docs/neon-errors.md is this table in prose.
+ * The proxy's messages are quoted from neondatabase/neon proxy/src/auth/mod.rs,
+ * control_plane/messages.rs and serverless/error.rs (commit 6a35a3e).
+ */
+export const NEON_ANSWERS: readonly NeonRule[] = [
+  { answer: "no answer: the request failed or passed DB_TIMEOUT_MS", outcome: "retry", test: (a) => a.status === undefined },
+  { answer: "413 request is too large (max is 10485760 bytes)", outcome: "client_error", test: (a) => a.status === 413 },
+  {
+    answer: "code \"\": password authentication failed for user '<user>'", outcome: "misconfigured",
+    test: proxyMessage(/^password authentication failed for user '([^']*)'/),
+    reason: (m) => `the database refused the password for user ${m[1]}: check the password in DATABASE_URL (it may have been rotated)`,
+  },
+  {
+    answer: "code \"\": This IP address <ip> is not allowed to connect to this endpoint. …", outcome: "misconfigured",
+    test: proxyMessage(/^This IP address (\S+) is not allowed to connect to this endpoint/),
+    reason: (m) => `the database does not allow connections from this Worker's IP address ${m[1]}: check the endpoint's IP allow list in the Neon console`,
+  },
+  {
+    answer: "code \"\": This connection is trying to access this endpoint from a blocked network.", outcome: "misconfigured",
+    test: proxyMessage(/^This connection is trying to access this endpoint from a blocked network/),
+    reason: () => "the database refuses connections from this Worker's network: check the endpoint's network restrictions in the Neon console",
+  },
+  {
+    answer: "code \"\": This VPC endpoint id <id> is not allowed to connect to this endpoint. …", outcome: "misconfigured",
+    test: proxyMessage(/^This VPC endpoint id (\S+) is not allowed/),
+    reason: (m) => `the database does not allow VPC endpoint ${m[1]}: check the endpoint's allowed VPC endpoints in the Neon console`,
+  },
+  {
+    answer: "code \"\": Control plane request failed: endpoint cannot be found", outcome: "misconfigured",
+    test: proxyMessage(/^Control plane request failed: endpoint cannot be found/),
+    reason: () => "the Neon endpoint named by DATABASE_URL's host cannot be found: check the host in DATABASE_URL",
+  },
+  {
+    answer: "code \"\": Control plane request failed: endpoint is disabled", outcome: "misconfigured",
+    test: proxyMessage(/^Control plane request failed: endpoint is disabled/),
+    reason: () => "the Neon endpoint named by DATABASE_URL is disabled: enable it in the Neon console",
+  },
+  {
+    answer: "code \"\": Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.", outcome: "misconfigured",
+    test: proxyMessage(/^Control plane request failed: endpoint is temporarily unavailable/),
+    reason: () => "Neon refuses to start the endpoint named by DATABASE_URL: check the project's quotas in the Neon console",
+  },
+  {
+    answer: "code \"\": a connection string error (invalid connection string, incorrect scheme, missing database name, missing username, missing authentication credentials, missing hostname, invalid hostname)",
+    outcome: "misconfigured",
+    test: proxyMessage(/^(invalid connection string|incorrect scheme|missing database name|invalid database name|missing username|invalid username|missing authentication credentials|missing hostname|invalid hostname|Endpoint ID is not specified)\b.*/),
+    reason: (m) => `Neon refused DATABASE_URL: ${m[0]}`,
+  },
+  { answer: "code \"\": Too many connections to this endpoint. Please try again later.", outcome: "retry", test: proxyMessage(/^Too many connections to this endpoint/) },
+  {
+    answer: "SQLSTATE 28P01 (invalid password) or 28000 (invalid authorization), from PostgreSQL itself", outcome: "misconfigured",
+    test: sqlState("28P01", "28000"),
+    reason: (_, a) => `the database refused the credentials in DATABASE_URL: ${a.message} (SQLSTATE ${a.code})`,
+  },
+  {
+    answer: "SQLSTATE 3D000: the database in DATABASE_URL does not exist", outcome: "misconfigured",
+    test: sqlState("3D000"),
+    reason: (_, a) => `the database named in DATABASE_URL does not exist: ${a.message}`,
+  },
+  { answer: "SQLSTATE 53100: the Neon project reached its size limit", outcome: "storage_full", test: sqlState("53100") },
+  { answer: "SQLSTATE 58030: a page server I/O error (transient)", outcome: "retry", test: sqlState("58030") },
+  { answer: "any other status but 400 (5xx, 507) without a SQLSTATE", outcome: "retry", test: (a) => a.status !== 400 },
+  { answer: "400, code \"\", any other message: the connection to PostgreSQL was lost mid-query", outcome: "retry", test: (a) => a.code === "" },
+  { answer: "SQLSTATE 42P01 (undefined table) or 42703 (undefined column): the schema is not this Worker's", outcome: "schema_mismatch", test: sqlState("42P01", "42703") },
+  { answer: "SQLSTATE class 22 (data), 23 (integrity), 54 (a key too long for its index)", outcome: "client_error", test: (a) => /^(22|23|54)/.test(a.code) },
+  { answer: "SQLSTATE 40001, 40P01, 57P01, 57P02, 57P03, 53300, 55P03, class 08", outcome: "retry", test: (a) => TRANSIENT_STATES.has(a.code) || a.code.startsWith("08") },
+];
+
+/** Neon's answer out of what the client threw: 400s carry the body's fields; other statuses only their text. */
+export function neonAnswer(error: unknown): NeonAnswer {
+  const message = error instanceof Error ? error.message : String(error);
+  // Not Neon's answer: a failed fetch ("Error connecting to database: …", our deadline included) or no answer at all.
+  if (!(error instanceof NeonDbError) || error.sourceError !== undefined) return { code: "", message };
+  const server = /^Server error \(HTTP status (\d+)\): ([\s\S]*)$/.exec(message);
+  if (!server) return { status: 400, code: error.code ?? "", message };
+  // A 5xx body is still Neon's JSON error (e.g. a SQLSTATE 28P01 from the compute comes as a 500).
+  let body: { code?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(server[2]);
+  } catch {}
+  return { status: Number(server[1]), code: typeof body.code === "string" ? body.code : "", message: typeof body.message === "string" ? body.message : message };
+}
+
+/** The rule that decides an answer, and its match; undefined: a SQLSTATE nobody classified (our bug, 500). */
+export function neonRule(answer: NeonAnswer): { rule: NeonRule; match: RegExpExecArray | true } | undefined {
+  for (const rule of NEON_ANSWERS) {
+    const match = rule.test(answer);
+    if (match) return { rule, match };
+  }
+  return undefined;
+}
+
+/** Sorts a failure into bad data (RowsRejected), worth-retrying (Transient), misconfiguration, storage full, or our own bug (500). */
+export function classify(error: unknown): Error {
+  const answer = neonAnswer(error);
+  const found = neonRule(answer);
+  if (!found) return new IngestError("database_error", `the database failed the statement (SQLSTATE ${answer.code})`, { sqlstate: answer.code }, error);
+  const { rule, match } = found;
+  switch (rule.outcome) {
+    case "retry":
+      return new TransientDatabaseError(answer.message);
+    case "client_error":
+      // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
+      return answer.status === 413 ? new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413") : new RowsRejected(answer.message, answer.code);
+    case "misconfigured":
+      return new IngestError("database_misconfigured", rule.reason!(match === true ? ([] as unknown as RegExpExecArray) : match, answer));
+    case "storage_full":
+      return new IngestError("database_storage_full", `the database is full (SQLSTATE ${answer.code}): raise the Neon project's size limit or free space`, {}, error);
+    case "schema_mismatch":
+      // No row is at fault: the whole request gets the schema answer (see db/schema-level.ts).
+      return new SchemaMismatch(error);
+  }
+}
+
+/** Every call to Neon carries a deadline: the proxy has none, and a call nobody aborts can wait forever. */
+export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: AbortSignal.timeout(ms) } });
 
 /** Where a request adds up the time its statements waited on the database. */
 export interface DbClock {
@@ -148,13 +273,16 @@ async function existingId(db: Database, entity: EntityDef, json: string): Promis
     const value = row[entity.columns.indexOf(column)];
     return JSON.isRawJSON(value) ? value.rawJSON : value;
   };
-  const found = await db.orm
+  // drizzle builds the statement; the sql client runs it, because only it takes a per-call abort signal.
+  const query = db.orm
     .select({ id: columns[entity.idColumn] })
     .from(entity.drizzleTable)
     .where(and(...entity.naturalKey.map((k) => eq(columns[k], keyValue(k)))))
-    .limit(1);
-  if (found.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
-  return asId(String(found[0].id));
+    .limit(1)
+    .toSQL();
+  const { rows } = await db.sql.query(query.sql, query.params, withTimeout(db));
+  if (rows.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
+  return asId(String(rows[0][0]));
 }
 
 /** Writes one record (as its JSON) and its derived children in one transaction and returns the record's real id. */
@@ -171,22 +299,13 @@ export async function writeOne(db: Database, entity: EntityDef, json: string, ch
   });
   const inserted = results[0].rows[0]?.[0] as string | undefined;
   if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-  return { id: await withRetries(db, () => timed(clock, deadline(existingId(db, entity, json), db.timeoutMs))), duplicate: true, children: childCounts };
+  return { id: await withRetries(db, () => timed(clock, existingId(db, entity, json))), duplicate: true, children: childCounts };
 }
 
-/** drizzle's client takes no per-query signal: bound the wait instead. */
-function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TransientDatabaseError(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+/** What /health says about a failed database call: misconfigured, with the reason a write's 500 gives, or unreachable. */
+export function failedHealth(error: unknown): { state: "unreachable" | "misconfigured"; reason?: string } {
+  const failure = classify(error);
+  if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
+  return { state: "unreachable" };
 }
 
-/** SELECT 1 under a short timeout, for /health. */
-export async function ping(db: Database, timeoutMs: number): Promise<boolean> {
-  try {
-    await db.sql.query("SELECT 1", [], { fetchOptions: { signal: AbortSignal.timeout(timeoutMs) } });
-    return true;
-  } catch {
-    return false;
-  }
-}

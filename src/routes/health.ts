@@ -5,35 +5,46 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
-import { type Database, database } from "../db/neon.ts";
-import { addressKey, checkRateLimit } from "../middleware/rate-limit.ts";
+import { type Database, database, failedHealth } from "../db/neon.ts";
 import { type SchemaState, schemaState } from "../db/schema-level.ts";
 import { settingsOf } from "../env.ts";
 import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../ingest/registry.ts";
+import { addressKey, checkRateLimit } from "../middleware/rate-limit.ts";
 
 /** What /health's `database` says; anything but ok is a 503. */
 type DatabaseHealth = "ok" | "unreachable" | "misconfigured" | "behind";
 
-let last: { db: Database; at: number; schema: SchemaState | undefined } | undefined;
+interface Checked {
+  state: DatabaseHealth;
+  reason?: string;
+  schema?: SchemaState;
+}
 
-async function check(db: Database, maxAgeMs: number): Promise<SchemaState | undefined> {
-  if (last?.db === db && Date.now() - last.at < maxAgeMs) return last.schema;
-  // One query answers both questions: is the database there, and which migrations has it applied?
-  const schema = await schemaState(db, true).catch(() => undefined);
-  last = { db, at: Date.now(), schema };
-  return schema;
+let last: { db: Database; at: number; checked: Checked } | undefined;
+
+async function check(db: Database, maxAgeMs: number): Promise<Checked> {
+  if (last?.db === db && Date.now() - last.at < maxAgeMs) return last.checked;
+  let checked: Checked;
+  try {
+    // One query answers both questions: is the database there, and which migrations has it applied?
+    const schema = await schemaState(db, true);
+    checked = { state: schema.status === "ok" ? "ok" : schema.status === "behind" ? "behind" : "misconfigured", reason: schema.message, schema };
+  } catch (error) {
+    checked = failedHealth(error);
+  }
+  last = { db, at: Date.now(), checked };
+  return checked;
 }
 
 export async function health(c: Context<AppEnv>) {
   await checkRateLimit(c, addressKey(c), "this address");
   const settings = settingsOf(c.env);
-  const schema = await check(database(settings), settings.HEALTH_CACHE_MS);
-  const state: DatabaseHealth = !schema ? "unreachable" : schema.status === "ok" ? "ok" : schema.status === "behind" ? "behind" : "misconfigured";
+  const { state, reason, schema } = await check(database(settings), settings.HEALTH_CACHE_MS);
   return c.json(
     {
       status: state === "ok" ? "ok" : "degraded",
       database: state,
-      ...(schema?.message ? { reason: schema.message } : {}),
+      ...(reason ? { reason } : {}),
       schema: {
         worker: SCHEMA_LEVEL,
         worker_migration: SCHEMA_MIGRATIONS[SCHEMA_LEVEL - 1] ?? null,

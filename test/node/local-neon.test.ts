@@ -6,11 +6,24 @@
 import { neon, neonConfig, NeonDbError } from "@neondatabase/serverless";
 import { sql as dsql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/neon-http";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresDatabase } from "../../scripts/local-neon/database.ts";
 import { createLocalNeonServer, listen } from "../../scripts/local-neon/server.ts";
-import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { LOCAL_CONNECTION_STRING, localConnectionString, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
+
+const ERROR_KEYS = ["code", "column", "constraint", "dataType", "detail", "file", "hint", "internalPosition", "internalQuery", "line", "message", "position", "routine", "schema", "severity", "table", "where"];
+const MiB = 1024 * 1024;
+
+/** Neon's body for an error that is not PostgreSQL's: every key, code and severity "", the rest null. */
+const proxyError = (message: string | RegExp) => ({ ...Object.fromEntries(ERROR_KEYS.map((k) => [k, null])), code: "", severity: "", message: typeof message === "string" ? message : expect.stringMatching(message) });
+
+async function errorOf(work: Promise<unknown>): Promise<NeonDbError> {
+  const error = await work.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(NeonDbError);
+  return error as NeonDbError;
+}
 
 const backends: [string, () => Promise<string | undefined>][] = [["PGlite", async () => undefined]];
 if (process.env.TEST_DATABASE_URL) backends.push(["PostgreSQL", () => freshDatabase("nomnom_test_local_neon")]);
@@ -18,12 +31,16 @@ if (process.env.TEST_DATABASE_URL) backends.push(["PostgreSQL", () => freshDatab
 for (const [name, databaseUrl] of backends) {
   describe(`the local Neon endpoint over ${name}`, () => {
     let local: LocalNeon;
+    let url: string | undefined;
     const sql = neon(LOCAL_CONNECTION_STRING);
+    // What @neondatabase/serverless sends, unless a test says otherwise.
     const raw = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(local.url, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "Neon-Connection-String": LOCAL_CONNECTION_STRING, ...headers } });
+      fetch(local.url, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "Neon-Connection-String": LOCAL_CONNECTION_STRING, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true", ...headers } });
+    const fault = async (body: object) => expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
 
     beforeAll(async () => {
-      local = await startLocalNeon({ databaseUrl: await databaseUrl(), migrate: false });
+      url = await databaseUrl();
+      local = await startLocalNeon({ databaseUrl: url, migrate: false, faults: true });
       neonConfig.fetchEndpoint = local.url;
       await sql.query("CREATE TABLE t (id int PRIMARY KEY, name text, tags text[], price numeric CHECK (price >= 0))");
     });
@@ -45,10 +62,11 @@ for (const [name, databaseUrl] of backends) {
     });
 
     it("answers with Neon's response shape: fields, raw text rows, command and rowCount", async () => {
-      const res = await raw({ query: "SELECT id, name FROM t WHERE id = $1", params: ["1"] }, { "Neon-Array-Mode": "true", "Neon-Raw-Text-Output": "true" });
+      const res = await raw({ query: "SELECT id, name FROM t WHERE id = $1", params: ["1"] });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/json");
       expect(res.headers.get("neon-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers.get("access-control-allow-origin")).toBe("*");
       const body = (await res.json()) as { fields: unknown[] };
       expect(body).toMatchObject({ command: "SELECT", rowCount: 1, rowAsArray: true, rows: [["1", 'a "q"']] });
       expect(body.fields[0]).toEqual({ name: "id", dataTypeID: 23, tableID: expect.any(Number), columnID: 1, dataTypeSize: 4, dataTypeModifier: -1, format: "text" });
@@ -76,7 +94,7 @@ for (const [name, databaseUrl] of backends) {
       const res = await raw({ query: "INSERT INTO t (id, price) VALUES (99, -1)", params: [] });
       expect(res.status).toBe(400);
       const body = (await res.json()) as object;
-      expect(Object.keys(body).sort()).toEqual(["code", "column", "constraint", "dataType", "detail", "file", "hint", "internalPosition", "internalQuery", "line", "message", "position", "routine", "schema", "severity", "table", "where"]);
+      expect(Object.keys(body).sort()).toEqual(ERROR_KEYS);
       expect(body).toMatchObject({ code: "23514", constraint: "t_price_check", hint: null });
     });
 
@@ -84,31 +102,114 @@ for (const [name, databaseUrl] of backends) {
       await expect(sql.query("SELECT 1; SELECT 2")).rejects.toMatchObject({ code: "42601" });
     });
 
-    it("answers 413 for a request over 10 MiB", async () => {
-      const res = await raw({ query: "SELECT $1::text", params: ["x".repeat(10 * 1024 * 1024)] });
+    it("answers 413 for a request over 10 MiB, with every error key", async () => {
+      const res = await raw({ query: "SELECT $1::text", params: ["x".repeat(10 * MiB)] });
       expect(res.status).toBe(413);
-      expect(await res.json()).toEqual({ message: "request is too large (max is 10485760 bytes)" });
-      await expect(sql.query("SELECT length($1)", ["x".repeat(10 * 1024 * 1024)])).rejects.toThrow(/HTTP status 413/);
+      expect(await res.json()).toEqual(proxyError("request is too large (max is 10485760 bytes)"));
+      await expect(sql.query("SELECT length($1)", ["x".repeat(10 * MiB)])).rejects.toThrow(/HTTP status 413/);
     });
 
-    it("answers 507 for a response over 10 MiB", async () => {
-      const res = await raw({ query: "SELECT repeat('x', 11 * 1024 * 1024)", params: [] });
+    it("checks the response size before each row: one 11 MiB row is a 200, a fourth 4 MiB row a 507 with every error key", async () => {
+      const [row] = await sql.query("SELECT repeat('x', 11 * 1024 * 1024) AS big");
+      expect((row.big as string).length).toBe(11 * MiB);
+      const res = await raw({ query: "SELECT repeat('x', 4 * 1024 * 1024) FROM generate_series(1, 4)", params: [] });
       expect(res.status).toBe(507);
-      expect(await res.json()).toEqual({ message: "response is too large (max is 10485760 bytes)" });
+      expect(await res.json()).toEqual(proxyError("response is too large (max is 10485760 bytes)"));
+      await expect(sql.query("SELECT repeat('x', 4 * 1024 * 1024) FROM generate_series(1, 4)")).rejects.toThrow(/^Server error \(HTTP status 507\)/);
     });
 
-    it("answers 400 for a missing or malformed connection string, bad JSON and other paths", async () => {
-      const post = (init: RequestInit, path = "/sql") => fetch(local.url.replace("/sql", path), { method: "POST", ...init });
-      expect(await (await post({ body: "{}" })).json()).toEqual({ message: "missing connection string: set the Neon-Connection-String header" });
-      const noPassword = await post({ body: "{}", headers: { "Neon-Connection-String": "postgres://app@db.localtest.me/main" } });
-      expect(noPassword.status).toBe(400);
-      const ipHost = await post({ body: "{}", headers: { "Neon-Connection-String": "postgres://app:x@127.0.0.1/main" } });
-      expect(((await ipHost.json()) as { message: string }).message).toMatch(/host must be a name/);
+    it("raises a batch's 507 before COMMIT, so the batch rolls back", async () => {
+      const batch = sql.transaction([sql.query("INSERT INTO t (id) VALUES (700)"), sql.query("SELECT repeat('x', 4 * 1024 * 1024) FROM generate_series(1, 4)")]);
+      await expect(batch).rejects.toThrow(/HTTP status 507/);
+      expect(await sql.query("SELECT id FROM t WHERE id = 700")).toEqual([]);
+    });
+
+    it("answers 400 with Neon's messages and every error key for a bad connection string, bad JSON and other paths", async () => {
+      const post = (headers: Record<string, string>, path = "/sql") => fetch(local.url.replace("/sql", path), { method: "POST", body: "{}", headers: { "Neon-Raw-Text-Output": "true", ...headers } });
+      const cases: [Record<string, string>, string][] = [
+        [{}, "invalid header: neon-connection-string"],
+        [{ "Neon-Connection-String": "mysql://app:x@db.localtest.me/main" }, "incorrect scheme"],
+        [{ "Neon-Connection-String": "postgres://app:x@db.localtest.me" }, "missing database name"],
+        [{ "Neon-Connection-String": "postgres://db.localtest.me/main" }, "missing username"],
+        [{ "Neon-Connection-String": "postgres://app@db.localtest.me/main" }, "missing authentication credentials: required password"],
+      ];
+      for (const [headers, message] of cases) {
+        const res = await post(headers);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toEqual(proxyError(message));
+      }
+      const ipHost = await post({ "Neon-Connection-String": "postgres://app:x@127.0.0.1/main" });
+      expect(await ipHost.json()).toEqual(proxyError(/^invalid hostname: .*host must be a name/));
       const badJson = await raw("{not json");
       expect(badJson.status).toBe(400);
-      expect((await post({ body: "{}" }, "/other")).status).toBe(400);
+      expect(await badJson.json()).toEqual(proxyError(/^could not parse the request body as JSON/));
+      const otherPath = await post({ "Neon-Connection-String": LOCAL_CONNECTION_STRING }, "/other");
+      expect([otherPath.status, await otherPath.json()]).toEqual([400, proxyError("query is not supported")]);
       expect((await fetch(local.url, { method: "OPTIONS" })).status).toBe(200);
     });
+
+    it("refuses what @neondatabase/serverless never sends: typed output, per-query arrayMode, non-string params", async () => {
+      const typed = await raw({ query: "SELECT 1", params: [] }, { "Neon-Raw-Text-Output": "false" });
+      expect([typed.status, await typed.json()]).toEqual([400, proxyError(/^typed output is not supported by the local endpoint/)]);
+      const perQuery = await raw({ queries: [{ query: "SELECT 1", params: [], arrayMode: false }] });
+      expect([perQuery.status, await perQuery.json()]).toEqual([400, proxyError(/^"arrayMode" of queries\[0\] is not supported/)]);
+      const number = await raw({ query: "SELECT $1::int", params: [1] });
+      expect([number.status, await number.json()]).toEqual([400, proxyError(/^params\[0\] is a number: the local endpoint takes strings and nulls only/)]);
+      const array = await raw({ query: "SELECT $1::int[]", params: [["1"]] });
+      expect(((await array.json()) as { message: string }).message).toMatch(/^params\[0\] is a array/);
+    });
+
+    it("answers a connection lost mid-query with a 400 and an empty code, and serves the next request", async () => {
+      await fault({ fault: "connection_lost", times: 1 });
+      const error = await errorOf(sql.query("SELECT 1"));
+      expect(error).toMatchObject({ message: "connection closed", code: "", severity: "" });
+      expect(await sql.query("SELECT 2 AS n")).toEqual([{ n: 2 }]);
+      await fault({ fault: "connection_lost", times: 1 });
+      await expect(sql.transaction([sql.query("INSERT INTO t (id) VALUES (900)"), sql.query("SELECT 1")])).rejects.toMatchObject({ message: "connection closed", code: "" });
+      expect(await sql.query("SELECT id FROM t WHERE id = 900")).toEqual([]);
+    });
+
+    it("begins the session reset with ROLLBACK: a lone BEGIN does not leak into the next request", async () => {
+      await sql.query("BEGIN");
+      await expect(sql.query("SELECT 1 / 0")).rejects.toMatchObject({ code: "22012" });
+      // Inside a leaked transaction this would be 25P02 (current transaction is aborted).
+      expect(await sql.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+      await sql.query("BEGIN");
+      await sql.query("INSERT INTO t (id) VALUES (800)");
+      await sql.query("ROLLBACK").catch(() => {}); // a leaked transaction would roll the row back here
+      expect(await sql.query("SELECT id FROM t WHERE id = 800")).toEqual([{ id: 800 }]);
+    });
+
+    it("never commits a batch whose client went away", async () => {
+      const batch = sql.transaction(
+        [sql.query("INSERT INTO t (id) VALUES (1000)"), sql.query("SELECT pg_sleep(0.3)"), sql.query("SELECT pg_sleep(0.3)"), sql.query("SELECT pg_sleep(0.3)")],
+        { fetchOptions: { signal: AbortSignal.timeout(150) } },
+      );
+      await expect(batch).rejects.toThrow(/Error connecting to database: .*(abort|timeout)/i);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // past the batch's own end, had it gone on
+      expect(await sql.query("SELECT id FROM t WHERE id = 1000")).toEqual([]);
+    });
+
+    if (name === "PostgreSQL") {
+      it("cancels the running query when the client goes away", async () => {
+        const started = Date.now();
+        await expect(sql.query("SELECT pg_sleep(30), 'local-neon-cancel-probe'", [], { fetchOptions: { signal: AbortSignal.timeout(300) } })).rejects.toThrow(/Error connecting to database/);
+        const direct = new pg.Client({ connectionString: url });
+        await direct.connect();
+        try {
+          let running = 1;
+          while (running > 0 && Date.now() - started < 5000) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            const { rows } = await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%local-neon-cancel-probe%' AND pid <> pg_backend_pid() AND state = 'active'");
+            running = rows[0].n;
+          }
+          expect(running).toBe(0);
+          expect(Date.now() - started).toBeLessThan(5000);
+        } finally {
+          await direct.end();
+        }
+      });
+    }
 
     it("works for drizzle's neon-http driver, including db.batch as one transaction", async () => {
       const db = drizzle({ client: sql });
@@ -126,6 +227,28 @@ for (const [name, databaseUrl] of backends) {
   });
 }
 
+describe("the local Neon endpoint with LOCAL_NEON_PASSWORD", () => {
+  let local: LocalNeon;
+  beforeAll(async () => {
+    local = await startLocalNeon({ migrate: false, password: "right" });
+    neonConfig.fetchEndpoint = local.url;
+  });
+  afterAll(() => local.close());
+
+  it("accepts the right password", async () => {
+    expect(local.connectionString).toBe("postgres://app:right@db.localtest.me:5432/main");
+    expect(await neon(local.connectionString).query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+  });
+
+  it("refuses another as Neon's proxy does: 400, empty code, Neon's message, every error key", async () => {
+    const error = await errorOf(neon(localConnectionString("wrong")).query("SELECT 1"));
+    expect(error).toMatchObject({ message: "password authentication failed for user 'app'", code: "", severity: "" });
+    const res = await fetch(local.url, { method: "POST", body: JSON.stringify({ query: "SELECT 1", params: [] }), headers: { "Neon-Connection-String": "postgres://someone:wrong@db.localtest.me/main", "Neon-Raw-Text-Output": "true" } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(proxyError("password authentication failed for user 'someone'"));
+  });
+});
+
 describe("the local Neon endpoint when PostgreSQL cannot be reached", () => {
   it("answers 500 without a code, which the client reports as a server error", async () => {
     const server = createLocalNeonServer(postgresDatabase("postgres://nobody@127.0.0.1:9/none"));
@@ -134,6 +257,7 @@ describe("the local Neon endpoint when PostgreSQL cannot be reached", () => {
       const error = await neon(LOCAL_CONNECTION_STRING).query("SELECT 1").catch((e: unknown) => e as Error);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toMatch(/^Server error \(HTTP status 500\): .*database unreachable/);
+      expect(JSON.parse((error as Error).message.replace(/^[^{]*/, ""))).toMatchObject({ code: "", severity: "", detail: null });
       expect((error as NeonDbError).code).toBeUndefined();
     } finally {
       server.close();

@@ -1,13 +1,16 @@
-/** Starts the local Neon endpoint the Worker under test talks to, over a fresh database. */
+/**
+ * Starts the local Neon endpoint the Worker under test talks to, over a fresh database. It demands
+ * LOCAL_CONNECTION_STRING's password, so a test can send another and meet Neon's refusal.
+ */
 import type { TestProject } from "vitest/node";
-import { startLocalNeon } from "../../scripts/local-neon/start.ts";
+import { LOCAL_CONNECTION_STRING, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
 
 export default async function setup(project: TestProject) {
   const endpoint = project.config.env?.NEON_FETCH_ENDPOINT;
   if (!endpoint) throw new Error("vitest.config.ts sets NEON_FETCH_ENDPOINT for the worker project");
   const port = Number(new URL(endpoint).port);
-  const local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_worker"), port, faults: true });
+  const local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_worker"), port, faults: true, password: new URL(LOCAL_CONNECTION_STRING).password });
   console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
   return () => local.close();
 }

@@ -48,4 +48,15 @@ describe("GET /health", () => {
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect((await probe("203.0.113.8")).status).toBe(200);
   });
+
+  it("answers 503 with database misconfigured, and why, when the database refuses the password", async () => {
+    const refused = { ...env, DATABASE_URL: env.DATABASE_URL.replace(/:[^:@/]*@/, ":not-the-password@") };
+    const started = Date.now();
+    const res = await worker.fetch(new Request("http://nomnom.test/health"), refused);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(503);
+    const body = await res.json<{ reason: string }>();
+    expect(body).toMatchObject({ status: "degraded", database: "misconfigured", reason: expect.stringMatching(/^the database refused the password for user app\b/) });
+    expect(JSON.stringify(body)).not.toContain("not-the-password");
+  });
 });
