@@ -2,8 +2,8 @@
  * npm run dev: the whole local stack in one command.
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
- *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR change the rest; STATS_ENABLED, API_KEYS, DB_RETRY_MS and
- *   ASYNC_FALLBACK are passed to the Worker)
+ *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR change the rest; STATS_ENABLED, API_KEYS, DB_RETRY_MS,
+ *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY and CORS_ORIGINS are passed to the Worker)
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
  *                        e.g. a wrong password to see how the Worker answers a misconfigured database
@@ -14,7 +14,7 @@ import { resolve } from "node:path";
 import { startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const PASSED_THROUGH = ["STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK"];
+const PASSED_THROUGH = ["STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK", "BODY_IDLE_TIMEOUT_MS", "MAX_STREAMS_PER_KEY", "CORS_ORIGINS"];
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
