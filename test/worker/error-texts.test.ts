@@ -20,9 +20,9 @@ describe("an outage's answer", () => {
         expect(res.status, path).toBe(503);
         const body = await res.json<Record<string, unknown>>();
         expect(body).toMatchObject({ status: "error", code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") });
-        expect(JSON.stringify(body)).not.toMatch(/HTTP status|Server error|database unreachable/);
+        expect(JSON.stringify(body)).not.toMatch(/HTTP status|Server error|injected fault|unreachable/);
         const line = logged.mock.calls.map(([text]) => String(text)).find((text) => text.includes(String(body.request_id)));
-        expect(line, path).toMatch(/HTTP status 500/);
+        expect(line, path).toMatch(/injected fault: PostgreSQL unreachable/);
       }
     } finally {
       logged.mockRestore();
