@@ -88,7 +88,9 @@ export function planMigrations(entities: EntityModel[], dir: string, relativeDir
   if (change.statements.length > 0) {
     const idx = (entries.at(-1)?.idx ?? 0) + 1;
     const tag = `${pad(idx)}_${slug(change.summary)}`;
-    const lines = [header("--").trimEnd(), ...(change.breaksOlderWorkers ? [BREAKS_OLDER_WORKERS] : []), ...change.summary.map((s) => `-- ${s}`)];
+    // Running the build again does not rewrite a migration, so its header says what does.
+    const generated = header("--").trimEnd().replace(/Do not edit: .*$/, "Do not edit: migrations are append-only; a later change gets a migration of its own.");
+    const lines = [generated, ...(change.breaksOlderWorkers ? [BREAKS_OLDER_WORKERS] : []), ...change.summary.map((s) => `-- ${s}`)];
     const sql = `${lines.join("\n")}\n${change.statements.join(`\n${STATEMENT_BREAK}\n`)}\n`;
     out.set(`${relativeDir}/${tag}.sql`, sql);
     out.set(`${relativeDir}/meta/${pad(idx)}_snapshot.json`, `${JSON.stringify({ generated_by: header("").trim(), entities: snapshotOf(entities) }, null, 2)}\n`);
