@@ -130,7 +130,19 @@ async function refresh() {
       });
     $("entities").replaceChildren(...rows);
 
-    if (previous && seconds > 0) {
+    if (!previous) {
+      // The minute before the page opened, from the server's per-second message counts (throughput only).
+      const current = Math.floor(now / 1000);
+      const perSecond = new Map(s.recent.map((r) => [r.second, r.messages]));
+      for (let second = current - 60; second < current; second++) {
+        history.t.push(second + 1);
+        history.mps.push(perSecond.get(second) || 0);
+        history.errorRate.push(null);
+        history.p50.push(null);
+        history.p99.push(null);
+      }
+      draw();
+    } else if (seconds > 0) {
       const messages = total - previous.stats.total_messages_processed;
       const failed = o.failed - previous.stats.messages_by_outcome.failed;
       // This interval's requests: the difference of two cumulative histograms.

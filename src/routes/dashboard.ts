@@ -43,7 +43,7 @@ const PAGE = /* html */ `<!doctype html>
   <div class="card"><span>Requests/s (60 s)</span><b id="rps">–</b></div>
   <div class="card wide"><span>Request duration p50 · p95 · p99 (since start)</span><b id="percentiles">–</b></div>
 </div>
-<h2>Last minutes <span class="muted">(each point: the 2 s before it; since this page opened, up to 5 minutes)</span></h2>
+<h2>Last minutes <span class="muted">(5 minutes; each point covers the 2 s before it, and the minute before the page opened shows throughput per second)</span></h2>
 <div class="chart" id="chart-throughput"></div>
 <div class="chart" id="chart-errors"></div>
 <div class="chart" id="chart-latency"></div>

@@ -98,7 +98,7 @@ describe("GET /docs", () => {
     expect(origins(requested)).toEqual([stack.base]);
     expect(requested).toContain(`${stack.base}/assets/swagger-ui-dist/swagger-ui-bundle.js`);
     mkdirSync(OUTPUT, { recursive: true });
-    await page.screenshot({ path: join(OUTPUT, "docs.png"), fullPage: false });
+    await page.screenshot({ path: join(OUTPUT, "docs.png"), fullPage: true });
   });
 });
 
@@ -131,8 +131,10 @@ describe("the dashboard", () => {
     ]);
     expect(await texts(page, ".chart .u-legend .u-series:not(:first-child) .u-label")).toEqual(["messages/s", "failed / messages", "p50", "p99"]);
     expect(await page.evaluate(`document.querySelectorAll(".chart canvas").length`)).toBe(3);
-    // A few more points, so the screenshot shows lines rather than dots.
-    await page.waitForFunction(`charts.throughput.data[0].length >= 4`, undefined, { timeout: 15_000 });
+    // A few 2-s points (the page's own polls are requests too), so the screenshot shows latency lines, not dots.
+    await page.waitForFunction(`charts.latency.data[1].filter((v) => v !== null).length >= 4`, undefined, { timeout: 20_000 });
+    const latency = (await page.evaluate(`charts.latency.data.slice(1).map((s) => s.filter((v) => v !== null))`)) as number[][];
+    for (const series of latency) for (const ms of series) expect(ms).toBeGreaterThan(0);
     expect(origins(requested)).toEqual([stack.base]);
     expect(requested).toContain(`${stack.base}/assets/uplot/uPlot.iife.min.js`);
     mkdirSync(OUTPUT, { recursive: true });
