@@ -1,10 +1,11 @@
 /**
- * The build script: compiles entities/*.yaml into src/generated/ and migrations/.
+ * The build script: compiles entities/*.yaml into src/generated/, and the change since the last
+ * migration into one new numbered migration (never editing one already written).
  *   node scripts/build-entities.ts                       write the generated files
  *   node scripts/build-entities.ts --check               fail if they are stale
  *   node scripts/build-entities.ts --entities DIR --out DIR   another entity set, elsewhere
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { compileEntities } from "./compiler/compile.ts";
@@ -16,8 +17,8 @@ const { values } = parseArgs({
 });
 
 try {
-  const compiled = compileEntities(resolve(values.entities ?? join(root, "entities")));
   const out = resolve(values.out ?? root);
+  const compiled = compileEntities(resolve(values.entities ?? join(root, "entities")), out);
   const stale: string[] = [];
   for (const [path, content] of compiled.files) {
     const target = join(out, path);
@@ -26,13 +27,19 @@ try {
       try { current = readFileSync(target, "utf8"); } catch { /* missing counts as stale */ }
       if (current !== content) stale.push(path);
     } else {
+      if (path.endsWith(".sql") && existsSync(target)) throw new EntityError(`${path} exists already: migrations are never rewritten`);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, content);
     }
   }
   if (stale.length > 0) {
-    console.error(`Generated files are stale: ${stale.join(", ")}. Run \`npm run build\` and commit the result.`);
+    const why = compiled.migration.length > 0 ? ` The entities changed since the last migration (${compiled.migration.join("; ")}).` : "";
+    console.error(`Generated files are stale: ${stale.join(", ")}.${why} Run \`npm run build\`, review the result and commit it.`);
     process.exit(1);
+  }
+  if (!values.check && compiled.migration.length > 0) {
+    const written = [...compiled.files.keys()].find((p) => p.endsWith(".sql"));
+    console.log(`New migration ${written}:\n${compiled.migration.map((line) => `  ${line}`).join("\n")}\nReview it, then apply it with \`npm run migrate\`.`);
   }
   const names = compiled.entities.map((e) => `${e.name} (${e.prefix})`).join(", ");
   console.log(`${values.check ? "Up to date" : "Generated"}: registry ${compiled.version}, ${compiled.entities.length} entities: ${names}`);

@@ -17,7 +17,7 @@ const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
 
 // LOCAL_NEON_FAULTS=1 lets tests and drills fail the database on purpose (POST /__faults on the endpoint).
-const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1" });
+const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1", log: (line) => console.log(`[dev] migrations: ${line}`) });
 console.log(`[dev] database: ${databaseUrl ? databaseUrl.replace(/:[^:@/]*@/, ":***@") : `PGlite in ${pgliteDir}`} (migrations applied)`);
 console.log(`[dev] local Neon endpoint: ${local.url}`);
 

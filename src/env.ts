@@ -2,6 +2,7 @@
 import * as z from "zod/mini";
 import type { IngestPart, ReceiptNamespace } from "./queue/async-ingest.ts";
 import type { StatsNamespace } from "./stats/stats-client.ts";
+import type { StreamSlotsNamespace } from "./limits/stream-slots.ts";
 
 export interface Bindings {
   /** The Stats Durable Object namespace. */
@@ -15,6 +16,9 @@ export interface Bindings {
   MAX_ERRORS_REPORTED?: string;
   DB_TIMEOUT_MS?: string;
   DB_RETRY_MS?: string;
+  HEALTH_CACHE_MS?: string;
+  BODY_IDLE_TIMEOUT_MS?: string;
+  MAX_STREAMS_PER_KEY?: string;
   STATS_ENABLED?: string;
   STATS_SHARDS?: string;
   STATS_FLUSH_MS?: string;
@@ -29,6 +33,7 @@ export interface Bindings {
   RATE_LIMITER?: RateLimit;
   INGEST_QUEUE?: Queue<IngestPart>;
   RECEIPTS?: ReceiptNamespace;
+  STREAM_SLOTS?: StreamSlotsNamespace;
   ASYNC_FALLBACK?: string;
   QUEUE_RETRY_DELAY_S?: string;
 }
@@ -45,6 +50,12 @@ const Settings = z.object({
   DB_TIMEOUT_MS: positiveInt(10_000),
   /** Transient database failures are retried, with backoff, for this long per statement; then 503 (0: no retries). */
   DB_RETRY_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 15_000),
+  /** /health remembers its database check this long per isolate (0: checks on every call). */
+  /** A request body that sends nothing for this long is ended: 408, or a failure event on a stream. */
+  BODY_IDLE_TIMEOUT_MS: positiveInt(30_000),
+  /** Streams one API key (anonymous: one client address) may have open at once, across all isolates. */
+  MAX_STREAMS_PER_KEY: positiveInt(8),
+  HEALTH_CACHE_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 5000),
   STATS_ENABLED: z._default(z.stringbool(), true),
   /** Stats Durable Objects written to at random and merged on read. */
   STATS_SHARDS: positiveInt(1),
@@ -72,6 +83,6 @@ let cached: { source: Bindings; settings: Settings } | undefined;
 
 /** Settings from the bindings; parsed on first use, again only if the bindings object changes. */
 export function settingsOf(env: Bindings): Settings {
-  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined, INGEST_QUEUE: undefined, RECEIPTS: undefined }) };
+  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined, INGEST_QUEUE: undefined, RECEIPTS: undefined, STREAM_SLOTS: undefined }) };
   return cached.settings;
 }

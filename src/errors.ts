@@ -6,6 +6,8 @@ const STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  /** The client stopped sending its body (BODY_IDLE_TIMEOUT_MS). */
+  request_timeout: 408,
   conflict: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
@@ -32,8 +34,11 @@ export class IngestError extends Error {
   readonly code: ErrorCode;
   /** Extra fields for the JSON error body (entity, line, counts of what was committed). */
   readonly details: Record<string, unknown>;
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
+  /** Sent as Retry-After with a 503, when the service knows better than its default. */
+  retryAfterSeconds?: number;
+  /** `cause`: the lower layer's error, for the log line only; clients get `message`. */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, { cause });
     this.code = code;
     this.details = details;
   }
@@ -47,3 +52,23 @@ export class IngestError extends Error {
  * kept apart from IngestError because callers treat it differently from bad input.
  */
 export class TransientDatabaseError extends Error {}
+
+/**
+ * A write found a table or column missing (SQLSTATE 42P01/42703): the database's schema and this
+ * Worker's disagree. Never a row's fault, so never bisected or retried; see db/schema-level.ts.
+ */
+export class SchemaMismatch extends IngestError {
+  constructor(cause: unknown) {
+    super("schema_behind", "the database has no table or column this Worker writes: its schema was changed outside `npm run migrate`; GET /health shows both schema levels", {}, cause);
+  }
+}
+
+/** What clients are told when the database stays unreachable; the database layer's own words go to the log. */
+export const DATABASE_UNAVAILABLE = "the database is unavailable; retry after Retry-After seconds (retrying is safe: rows already written count as duplicates)";
+
+/** The lower layer's words behind an answer go to the log with the request id; clients get the stable message. */
+export function logCause(requestId: string | undefined, route: string, error: unknown): void {
+  const cause = error instanceof TransientDatabaseError ? error : error instanceof Error ? error.cause : undefined;
+  if (cause === undefined) return;
+  console.error(JSON.stringify({ level: "warn", request_id: requestId, route, error: error instanceof Error ? error.message : String(error), cause: String(cause) }));
+}

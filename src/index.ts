@@ -5,6 +5,7 @@ import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async
 
 export { ReceiptObject } from "./queue/receipt-object.ts";
 export { StatsObject } from "./stats/stats-object.ts";
+export { StreamSlots } from "./limits/stream-slots.ts";
 
 export default {
   fetch: app.fetch,

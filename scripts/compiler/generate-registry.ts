@@ -58,7 +58,8 @@ function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], 
 function lineParser(e: EntityModel): string {
   const n = e.fields.length;
   let lastRequired = 0;
-  e.fields.forEach((f, i) => { if (!f.nullable) lastRequired = i + 1; });
+  // A field with a default may be omitted like a nullable one: older senders do not know it yet.
+  e.fields.forEach((f, i) => { if (!f.nullable && f.default === undefined) lastRequired = i + 1; });
   const out: string[] = [];
   out.push(`/** ${e.prefix}|${e.fields.map((f) => f.key).join("|")} */`);
   out.push(`function parse${e.name}Line(f: string[]): Parsed {`);
@@ -69,7 +70,16 @@ function lineParser(e: EntityModel): string {
     const v = `v${pos}`;
     const raw = `f[${pos}]`;
     const [helper, expected] = TEXT_CHECK[f.type];
-    if (f.nullable) {
+    if (f.default !== undefined) {
+      // A missing or empty field takes its default, exactly as if the sender had written it.
+      out.push(`  const r${pos} = ${raw} === undefined || ${raw} === "" ? ${q(f.default)} : ${raw};`);
+      if (helper) {
+        out.push(`  const ${v} = ${helper}(r${pos});`);
+        out.push(`  if (${v} === undefined) return invalid(${pos}, ${q(f.key)}, ${q(expected)}, r${pos});`);
+      } else {
+        out.push(`  const ${v} = r${pos};`);
+      }
+    } else if (f.nullable) {
       // Trailing nullable fields may be omitted: a missing field reads as undefined, i.e. NULL.
       if (helper) {
         out.push(`  const r${pos} = ${raw};`);
@@ -105,7 +115,9 @@ function recordParser(e: EntityModel): string {
     const v = `v${pos}`;
     const [helper, expected] = JSON_CHECK[f.type];
     const access = `r[${q(f.key)}]`;
-    if (f.nullable) {
+    if (f.default !== undefined) {
+      out.push(`  const ${v} = ${access} === undefined || ${access} === null ? ${helper}(${q(f.default)}) : ${helper}(${access});`);
+    } else if (f.nullable) {
       out.push(`  const ${v} = ${access} === undefined || ${access} === null ? null : ${helper}(${access});`);
     } else {
       out.push(`  if (${access} === undefined || ${access} === null || ${access} === "") return required(${pos}, ${q(f.key)});`);
@@ -177,7 +189,7 @@ function insertSql(e: EntityModel, returning: boolean): string {
     (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
 }
 
-export function generateRegistry(entities: EntityModel[], version: string, header: string): string {
+export function generateRegistry(entities: EntityModel[], version: string, schema: { level: number; migrations: string[] }, header: string): string {
   const out: string[] = [header];
   out.push(`import {`);
   out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
@@ -188,6 +200,9 @@ export function generateRegistry(entities: EntityModel[], version: string, heade
   out.push(`import * as tables from "./tables.ts";`);
   out.push(``);
   out.push(`export const REGISTRY_VERSION = ${q(version)};`);
+  out.push(`/** The migrations this Worker's code needs, in order: the database must have applied the last one. */`);
+  out.push(`export const SCHEMA_MIGRATIONS: readonly string[] = ${JSON.stringify(schema.migrations)};`);
+  out.push(`export const SCHEMA_LEVEL = ${schema.level};`);
   for (const e of entities) {
     out.push(``);
     out.push(`// ── ${e.name} (${e.file}) ──`);

@@ -26,7 +26,8 @@ function fieldSchema(f: FieldModel): string {
     if (c.enum !== undefined) s = `z.enum(${JSON.stringify(c.enum)})`;
   }
   if (f.doc) s += `.describe(${JSON.stringify(f.doc)})`;
-  return f.nullable ? `${s}.nullable().optional()` : s;
+  if (f.nullable) return `${s}.nullable().optional()`;
+  return f.default === undefined ? s : `${s}.nullable().optional()`;
 }
 
 export function generateSchemas(entities: EntityModel[], header: string): string {

@@ -87,7 +87,7 @@ function classicField(raw: unknown, where: Where, listFields: EntityModel["listF
   const name = str(f.name, where, "field name");
   const at: Where = where.with(undefined, name);
   if (!IDENT.test(name)) at.fail(`field name ${quote(name)} must be letters, digits and underscores`);
-  allowKeys(f, ["name", "type", "nullable", "doc", "computed_from"], at, "a field");
+  allowKeys(f, ["name", "type", "nullable", "doc", "computed_from", "default", "renamed_from"], at, "a field");
   const typeName = str(f.type, at, "type");
   const type = CLASSIC_TYPES[typeName];
   if (!type) at.fail(`unknown type ${quote(typeName)} (known: ${Object.keys(CLASSIC_TYPES).join(", ")})`);
@@ -100,6 +100,7 @@ function classicField(raw: unknown, where: Where, listFields: EntityModel["listF
   }
   const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints: {} };
   if (f.computed_from !== undefined) field.derivation = classicDerivation(f.computed_from, at, field);
+  evolution(field, f.default, f.renamed_from, at);
   return field;
 }
 
@@ -127,6 +128,31 @@ function classicDerivation(raw: unknown, at: Where, field: FieldModel): Derivati
   }
   if (itemTransform.optional && !field.nullable) at.fail(`transform ${transform} can yield null, so the field must be nullable`);
   return { from: "item", key: str(args.field, at, "computed_from.args.field") };
+}
+
+/** What a default must look like, per type: checked at build time, so a bad one never reaches a migration. */
+const DEFAULT_FORMS: Partial<Record<FieldType, RegExp>> = {
+  string: /^/, integer: /^[+-]?\d{1,10}$/, bigint: /^[+-]?\d{1,19}$/, float: /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/,
+  decimal: /^[+-]?(\d+(\.\d*)?|\.\d+)$/, boolean: /^(true|false)$/, date: /^\d{4}-\d{2}-\d{2}$/,
+};
+
+/** The schema-evolution keys of a field: `default` (a missing value) and `renamed_from` (its former name). */
+function evolution(field: FieldModel, rawDefault: unknown, renamedFrom: unknown, at: Where): void {
+  if (rawDefault !== undefined) {
+    if (rawDefault === null || !["string", "number", "boolean"].includes(typeof rawDefault)) at.fail(`default must be a scalar, got ${quote(rawDefault)}`);
+    const text = String(rawDefault);
+    const form = DEFAULT_FORMS[field.type];
+    if (!form) at.fail(`a default is not supported for type ${field.type}`);
+    if (!form.test(text)) at.fail(`default ${quote(rawDefault)} is not a valid ${field.type}`);
+    if (field.derivation) at.fail("a computed field cannot have a default");
+    field.default = text;
+  }
+  if (renamedFrom !== undefined) {
+    const former = str(renamedFrom, at, "renamed_from");
+    if (!IDENT.test(former)) at.fail(`renamed_from ${quote(former)} must be letters, digits and underscores`);
+    if (former === field.key) at.fail("renamed_from names the field itself");
+    field.renamedFrom = former;
+  }
 }
 
 function loadClassic(doc: Obj, where: Where): EntityModel {
@@ -190,7 +216,7 @@ function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"])
   const name = str(f.name, at, "field name");
   const fieldAt: Where = at.with(undefined, name);
   if (!IDENT.test(name)) fieldAt.fail(`field name ${quote(name)} must be letters, digits and underscores`);
-  allowKeys(f, ["name", "type", "items", "constraints", "source", "doc"], fieldAt, "a field");
+  allowKeys(f, ["name", "type", "items", "constraints", "source", "doc", "renamedFrom"], fieldAt, "a field");
   const typeName = str(f.type, fieldAt, "type");
   const c = obj(f.constraints ?? {}, fieldAt, "constraints");
   allowKeys(c, ["nullable", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum", "default", "primaryKey", "indexed", "unique", "precision", "scale"], fieldAt, "constraints");
@@ -215,6 +241,7 @@ function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"])
   if (c.enum !== undefined) constraints.enum = strList(c.enum, fieldAt, "constraints.enum");
   const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints };
   if (f.source !== undefined) field.derivation = v1Derivation(f.source, fieldAt, field);
+  evolution(field, c.default, f.renamedFrom, fieldAt);
   return field;
 }
 

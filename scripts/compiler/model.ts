@@ -40,6 +40,10 @@ export interface FieldModel {
   doc?: string;
   constraints: Constraints;
   derivation?: Derivation;
+  /** The value a missing field takes (as text, the way a pipe line would carry it); the column gets the same DEFAULT. */
+  default?: string;
+  /** The field's former name: the next migration renames the column instead of refusing a removal. */
+  renamedFrom?: string;
 }
 
 export interface EntityModel {

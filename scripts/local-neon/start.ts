@@ -1,6 +1,6 @@
 /** Opens the database (PostgreSQL at a URL, or PGlite), applies the migrations and serves the Neon protocol. */
 import type { Server } from "node:http";
-import { migrationStatements } from "../migrations.ts";
+import { type Executor, migrate } from "../migrations.ts";
 import { pgliteDatabase, postgresDatabase, type Database } from "./database.ts";
 import { FaultSwitch } from "./faults.ts";
 import { createLocalNeonServer, listen } from "./server.ts";
@@ -19,6 +19,8 @@ export interface LocalNeonOptions {
   pgliteDir?: string;
   port?: number;
   migrate?: boolean;
+  /** Where the migrator says what it applied. */
+  log?: (line: string) => void;
   /** Test-only: accept POST /__faults to inject failures. */
   faults?: boolean;
 }
@@ -26,10 +28,18 @@ export interface LocalNeonOptions {
 /** The connection string the Worker sends: Neon wants a named host, user, password and database. */
 export const LOCAL_CONNECTION_STRING = "postgres://app:local@db.localtest.me:5432/main";
 
+/** The migrator's view of the database behind the endpoint. */
+export function executorOf(db: Database): Executor {
+  return {
+    query: async (query, params = []) => (await db.query({ query, params })).rows,
+    transaction: async (statements) => void (await db.transaction(statements.map((s) => ({ query: s.sql, params: s.params })), {})),
+  };
+}
+
 export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<LocalNeon> {
   const db = options.databaseUrl ? postgresDatabase(options.databaseUrl) : await pgliteDatabase(options.pgliteDir);
   if (options.migrate !== false) {
-    await db.transaction(migrationStatements().map((query) => ({ query, params: [] })), {});
+    await migrate(executorOf(db), options.log);
   }
   const server: Server = createLocalNeonServer(db, options.faults ? new FaultSwitch() : undefined);
   const url = await listen(server, options.port ?? 0);

@@ -1,7 +1,8 @@
 /**
  * Idempotency-Key for /ingest/batch: a repeated request with the same key and the same body gets
- * the stored answer without writing again; the same key with another body is a 409. The key row
- * commits in the same transaction as the batch's rows (see migrations/0002_idempotency.sql).
+ * the stored answer without writing again; the same key with another body is a 409. Keys are per
+ * API key (anonymous: ""), so one key can neither replay nor block another's. The key row commits in
+ * the same transaction as the batch's rows (see migrations/0003_idempotency_per_key.sql).
  */
 import { IngestError } from "../errors.ts";
 import { withRetries, type Database } from "./neon.ts";
@@ -29,8 +30,8 @@ export async function fingerprint(request: Request, body: Uint8Array): Promise<s
 }
 
 /** The stored answer for a key, undefined for a new key (or one whose answer was not stored yet); 409 on another body. */
-export async function storedAnswer(db: Database, key: string, hash: string): Promise<StoredAnswer | undefined> {
-  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency WHERE key = $1", [key]));
+export async function storedAnswer(db: Database, owner: string | null, key: string, hash: string): Promise<StoredAnswer | undefined> {
+  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency_keys WHERE key_id = $1 AND key = $2", [owner ?? "", key]));
   const row = rows[0] as [string, number | string, string] | undefined;
   if (!row) return undefined;
   if (row[0] !== hash) throw new IngestError("conflict", "this Idempotency-Key was used with a different request; use a new key for a new batch");
@@ -38,16 +39,16 @@ export async function storedAnswer(db: Database, key: string, hash: string): Pro
 }
 
 /** The statement that claims the key inside the batch's transaction. */
-export const claimStatement = (key: string, hash: string) => ({
-  query: "INSERT INTO ingest_idempotency (key, request_sha256, status, response) VALUES ($1, $2, 0, '{}') ON CONFLICT (key) DO NOTHING",
-  params: [key, hash],
+export const claimStatement = (owner: string | null, key: string, hash: string) => ({
+  query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ($1, $2, $3, 0, '{}') ON CONFLICT (key_id, key) DO NOTHING",
+  params: [owner ?? "", key, hash],
 });
 
-export async function storeAnswer(db: Database, key: string, hash: string, answer: StoredAnswer): Promise<void> {
+export async function storeAnswer(db: Database, owner: string | null, key: string, hash: string, answer: StoredAnswer): Promise<void> {
   await withRetries(db, () =>
     db.sql.query(
-      "INSERT INTO ingest_idempotency (key, request_sha256, status, response) VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (key) DO UPDATE SET status = excluded.status, response = excluded.response",
-      [key, hash, String(answer.status), JSON.stringify(answer.body)],
+      "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, response = excluded.response",
+      [owner ?? "", key, hash, String(answer.status), JSON.stringify(answer.body)],
     ),
   );
 }

@@ -6,7 +6,7 @@ import { neon, neonConfig, NeonDbError, type NeonQueryFunction } from "@neondata
 import { and, eq, getTableColumns } from "drizzle-orm";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Settings } from "../env.ts";
-import { IngestError, TransientDatabaseError } from "../errors.ts";
+import { IngestError, SchemaMismatch, TransientDatabaseError } from "../errors.ts";
 import { RowsRejected, type StatementRunner, type WriteResult } from "../ingest/batch-writer.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { EntityDef } from "../ingest/entity.ts";
@@ -42,10 +42,12 @@ export function classify(error: unknown): Error {
   // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
   if (!code && /HTTP status 413\b/.test(message)) return new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413");
   if (!code) return new TransientDatabaseError(message);
+  // Undefined table or column: the schema does not match this Worker's; no row is at fault.
+  if (code === "42P01" || code === "42703") return new SchemaMismatch(error);
   // 22 data, 23 integrity, 54 limits (a key too long for its index): the row is at fault, not the database.
   if (code.startsWith("22") || code.startsWith("23") || code.startsWith("54")) return new RowsRejected(message, code);
   if (TRANSIENT_STATES.has(code) || code.startsWith("08")) return new TransientDatabaseError((error as Error).message);
-  return new IngestError("database_error", `the database failed the statement: ${(error as Error).message} (SQLSTATE ${code})`);
+  return new IngestError("database_error", `the database failed the statement (SQLSTATE ${code})`, { sqlstate: code }, error);
 }
 
 const withTimeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });

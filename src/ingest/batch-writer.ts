@@ -3,7 +3,7 @@
  * Neon's 10 MiB request limit, writes each chunk as one INSERT … FROM jsonb_array_elements statement,
  * and when the database rejects a chunk for its data, bisects it so only the bad rows fail.
  */
-import { IngestError } from "../errors.ts";
+import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
 import { rowAsObject, type EntityDef } from "./entity.ts";
 import type { LineError, RowToWrite } from "./parse-messages.ts";
 
@@ -130,9 +130,7 @@ export async function writeRows(rows: RowToWrite[], runner: StatementRunner, lim
   if (failure instanceof IngestError) throw failure;
   if (failure) {
     // Some chunks may have committed: say how many, so the client knows a retry is needed and safe (natural keys).
-    throw new IngestError("database_unavailable", `database unavailable: ${(failure as Error).message}`, {
-      committed: { inserted: result.inserted, duplicates: result.duplicates },
-    });
+    throw new IngestError("database_unavailable", DATABASE_UNAVAILABLE, { committed: { inserted: result.inserted, duplicates: result.duplicates } }, failure);
   }
   result.failed.sort((a, b) => a.line_number - b.line_number);
   return result;

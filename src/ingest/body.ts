@@ -18,6 +18,21 @@ export function compressionOf(request: Request): "gzip" | "deflate" | null {
 export interface BodyLimit {
   bytes: number;
   setting: string;
+  /** How long the client may send nothing before the read gives up with a 408 (BODY_IDLE_TIMEOUT_MS). */
+  idleMs: number;
+}
+
+/** `read`, unless `ms` pass first: then a 408, so a silent client cannot hold the request open. */
+async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new IngestError("request_timeout", `the client sent nothing for ${ms / 1000} s (BODY_IDLE_TIMEOUT_MS); the request was ended`, { idle_timeout_ms: ms })), ms);
+  });
+  try {
+    return await Promise.race([read, idle]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -34,7 +49,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
   if (!format && Number(request.headers.get("content-length") ?? "0") > limit.bytes) throw tooLarge(limit);
   const wire = (request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })).getReader();
   const readWire = async () => {
-    const chunk = await wire.read();
+    const chunk = await withinIdle(wire.read(), limit.idleMs);
     if (!chunk.done) received.bytes += chunk.value.byteLength;
     return chunk;
   };
@@ -59,6 +74,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
       try {
         chunk = await read();
       } catch (error) {
+        if (error instanceof IngestError) await stop(error);
         throw readFailure(error, format);
       }
       if (chunk.done) return controller.close();
@@ -75,6 +91,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
 
 /** A body that could not be read: the client went away, or (compressed) its stream is corrupt. */
 function readFailure(error: unknown, format: "gzip" | "deflate" | null): unknown {
+  if (error instanceof IngestError) return error;
   const message = (error as Error).message;
   if (/connection lost|disconnected|aborted|reset/i.test(message)) return new IngestError("client_closed", `the client closed the connection: ${message}`);
   return format ? new IngestError("bad_request", `the ${format} body is corrupt or truncated: ${message}`) : error;
@@ -100,7 +117,7 @@ export async function readBody(request: Request, limit: BodyLimit, received: { b
   if (length === null || compressionOf(request) !== null || Number(length) > limit.bytes) return readAll(bodyStream(request, limit, received));
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await request.arrayBuffer());
+    bytes = new Uint8Array(await withinIdle(request.arrayBuffer(), limit.idleMs));
   } catch (error) {
     throw readFailure(error, null);
   }

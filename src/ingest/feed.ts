@@ -23,7 +23,8 @@ export interface FeedOptions extends LineOptions {
  * until it is complete: both are capped by MAX_BATCH_BYTES. Lines streamed need only MAX_BODY_BYTES.
  */
 export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean): BodyLimit {
-  return held || format === "json" ? { bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES), setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES" } : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES" };
+  const idleMs = settings.BODY_IDLE_TIMEOUT_MS;
+  return held || format === "json" ? { bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES), setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES", idleMs } : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
 function checkCount(run: IngestRun, max: number | undefined): void {

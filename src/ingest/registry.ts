@@ -2,7 +2,7 @@
 import { ENTITIES } from "../generated/registry.ts";
 import type { EntityDef } from "./entity.ts";
 
-export { ENTITIES, REGISTRY_VERSION } from "../generated/registry.ts";
+export { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../generated/registry.ts";
 
 const byPrefix = new Map(ENTITIES.map((e) => [e.prefix, e]));
 const byName = new Map(ENTITIES.map((e) => [e.name, e]));

@@ -7,6 +7,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
 import { ANONYMOUS, canRead, canWriteAny, findKey, storedKeys, type Principal } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
+import { allowedOrigins } from "./cors.ts";
 import { IngestError } from "../errors.ts";
 import { addressKey, checkRateLimit } from "./rate-limit.ts";
 
@@ -14,6 +15,12 @@ import { addressKey, checkRateLimit } from "./rate-limit.ts";
 async function refuse(c: Context<AppEnv>, message: string): Promise<never> {
   await checkRateLimit(c, addressKey(c), "this address");
   throw new IngestError("unauthorized", message);
+}
+
+/** A refusal of a valid key counts against that key's limit, so probing scopes is rate-limited too. */
+async function forbid(c: Context<AppEnv>, principal: Principal, message: string): Promise<never> {
+  await checkRateLimit(c, `key:${principal.keyId}`, `key ${principal.keyId}`);
+  throw new IngestError("forbidden", message);
 }
 
 export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
@@ -27,16 +34,23 @@ export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
         return refuse(c, `an API key is required: ${why}`);
       }
       principal = ANONYMOUS;
+      const origin = c.req.header("origin");
+      // A web page the developer happens to visit must not write to their local service: anonymous
+      // access is for tools (curl, the CLI) and the service's own pages, not other origins.
+      if (origin && origin !== new URL(c.req.url).origin && !allowedOrigins(settings).includes(origin)) {
+        throw new IngestError("forbidden", `anonymous requests from the web origin ${origin} are refused; add it to CORS_ORIGINS to allow it`);
+      }
     } else {
-      const token = /^Bearer +([!-~]{1,512})$/.exec(header)?.[1];
+      // The scheme name is case-insensitive (RFC 7235).
+      const token = /^Bearer +([!-~]{1,512})$/i.exec(header)?.[1];
       if (!token) return refuse(c, "the Authorization header must be: Bearer <key>");
       const key = await findKey(token, storedKeys(c.env.API_KEYS));
       if (!key) return refuse(c, "the API key is not valid");
       principal = { keyId: key.id, scopes: key.scopes };
     }
     c.set("principal", principal);
-    if (need === "read" && !canRead(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not read stats (it has no "read" scope)`);
-    if (need === "write" && !canWriteAny(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not write any entity`);
+    if (need === "read" && !canRead(principal)) await forbid(c, principal, `key ${principal.keyId} may not read stats (it has no "read" scope)`);
+    if (need === "write" && !canWriteAny(principal)) await forbid(c, principal, `key ${principal.keyId} may not write any entity`);
     await next();
   };
 }

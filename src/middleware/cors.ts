@@ -2,17 +2,24 @@
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "../app.ts";
-import { settingsOf } from "../env.ts";
+import { type Settings, settingsOf } from "../env.ts";
+
+export const allowedOrigins = (settings: Settings) => settings.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
+
+const withCors = cors({
+  origin: (origin, c) => {
+    const allowed = allowedOrigins(settingsOf(c.env));
+    return allowed.includes(origin) || allowed.includes("*") ? origin : null;
+  },
+  allowMethods: ["GET", "POST", "DELETE"],
+  allowHeaders: ["Authorization", "Content-Type", "Content-Encoding", "Idempotency-Key", "Prefer"],
+  exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy", "Location", "Idempotent-Replayed", "Ingest-Fallback"],
+  maxAge: 600,
+});
 
 export function corsFromSettings(): MiddlewareHandler<AppEnv> {
-  return cors({
-    origin: (origin, c) => {
-      const allowed = settingsOf(c.env).CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
-      return allowed.includes(origin) || allowed.includes("*") ? origin : null;
-    },
-    allowMethods: ["GET", "POST"],
-    allowHeaders: ["Authorization", "Content-Type", "Content-Encoding", "X-Request-Id"],
-    exposeHeaders: ["X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy"],
-    maxAge: 600,
-  });
+  return async function corsFromSettings(c, next) {
+    if (allowedOrigins(settingsOf(c.env)).length === 0) return next();
+    return withCors(c, next);
+  };
 }

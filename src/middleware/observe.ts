@@ -7,6 +7,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
 import { settingsOf } from "../env.ts";
 import { recordDelta } from "../stats/stats-client.ts";
+import { clientRequestId } from "./request-id.ts";
 import type { MessageCounts, StatsDelta } from "../stats/stats-delta.ts";
 
 /** What a request's handlers measure while it runs. */
@@ -47,7 +48,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
         messages: meter.messages,
         keyId: c.get("principal")?.keyId ?? null,
       };
-      console.log(JSON.stringify({ request_id: c.get("requestId"), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
+      console.log(JSON.stringify({ request_id: c.get("requestId"), client_request_id: clientRequestId(c.req.header("x-request-id")), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
       const settings = settingsOf(c.env);
       if (settings.STATS_ENABLED && c.env.STATS) {
         return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));

@@ -5,7 +5,7 @@
  */
 import { database, neonRunner } from "../db/neon.ts";
 import type { Bindings, Settings } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
 import { rowAsArray } from "../ingest/entity.ts";
@@ -49,12 +49,12 @@ function toParts(ingestId: string, rows: RowToWrite[]): IngestPart[] {
 }
 
 /** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
-export async function enqueue(env: Bindings, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
+export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
   if (!env.INGEST_QUEUE || !env.RECEIPTS) throw new IngestError("misconfigured", "asynchronous ingest needs the INGEST_QUEUE and RECEIPTS bindings (see wrangler.toml)");
   const ingestId = crypto.randomUUID();
   const parts = toParts(ingestId, rows);
   await receipt(env.RECEIPTS, ingestId).create({
-    ingest_id: ingestId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
+    ingest_id: ingestId, key_id: keyId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
     inserted: 0, duplicates: 0, failed, errors: parseErrors.slice(0, 1000),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];
@@ -89,7 +89,9 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
       await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();
     } catch (error) {
-      await receiptStub?.attemptFailed(part, message.attempts, error instanceof Error ? error.message : String(error));
+      // The receipt, which clients read, gets the stable message; the log gets the database's words.
+      logCause(ingestId, "queue", error);
+      await receiptStub?.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
       message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
     }
   }

@@ -9,6 +9,8 @@ const MAX_ERRORS = 1000;
 
 export interface Receipt {
   ingest_id: string;
+  /** The API key that started the ingest (null: anonymous, dev only): only it, or an admin key, may read the receipt. */
+  key_id: string | null;
   status: "queued" | "done" | "partial" | "failed";
   created_at: string;
   parts: number;

@@ -1,7 +1,7 @@
 /** POST /ingest/message and POST /ingest/batch: decode → parse → write → an honest answer. */
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
-import { canWrite, type Principal } from "../auth/api-keys.ts";
+import { canWrite, mayRead, type Principal } from "../auth/api-keys.ts";
 import { checkKey, claimStatement, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
 import { database, neonRunner, writeOne, writeTransaction } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
@@ -48,7 +48,7 @@ export async function ingestMessage(c: Context<AppEnv>) {
   const format = bodyFormat(c.req.header("content-type"));
   const { forced } = ingestQuery(c);
   // One message is at most one line's worth.
-  const { text, invalidLines } = decodeLines(await readBody(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES" }, meter));
+  const { text, invalidLines } = decodeLines(await readBody(c.req.raw, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES", idleMs: settings.BODY_IDLE_TIMEOUT_MS }, meter));
   const parsed = parseBody(format, text, invalidLines, { forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);
@@ -115,8 +115,12 @@ export async function ingestBatch(c: Context<AppEnv>) {
     // The body is needed twice (fingerprint, then parsing); a batch is capped at MAX_BATCH_BYTES anyway.
     const raw = await readAll(rawBodyStream(c.req.raw, limit));
     hash = await fingerprint(c.req.raw, raw);
-    const stored = await storedAnswer(db, key, hash);
+    const stored = await storedAnswer(db, c.get("principal").keyId, key, hash);
     if (stored) {
+      // The key's scopes may have shrunk since: a replay answers only what the key may still write.
+      const entities = Object.keys((stored.body as { entities?: object }).entities ?? {});
+      const refused = entities.find((name) => !canWrite(c.get("principal"), name));
+      if (refused) throw new IngestError("forbidden", scopeRefusal(c.get("principal"), entityByName(refused)!), { entity: refused });
       c.header("Idempotent-Replayed", "true");
       return c.json(stored.body as object, stored.status as ContentfulStatusCode);
     }
@@ -142,7 +146,7 @@ export async function ingestBatch(c: Context<AppEnv>) {
   } else if (atomic || key !== undefined) {
     const rows = run.takeRows();
     try {
-      run.commit(await writeTransaction(db, rows, key !== undefined ? [claimStatement(key, hash)] : [], meter));
+      run.commit(await writeTransaction(db, rows, key !== undefined ? [claimStatement(c.get("principal").keyId, key, hash)] : [], meter));
     } catch (error) {
       if (!(error instanceof RowsRejected)) throw error;
       if (atomic) {
@@ -162,13 +166,13 @@ export async function ingestBatch(c: Context<AppEnv>) {
     return accepted(c, pending, errors, run.totals.failed, true);
   }
   const body = batchAnswer(totals, errors, rolledBack, Date.now() - started);
-  if (key !== undefined) await storeAnswer(db, key, hash, body);
+  if (key !== undefined) await storeAnswer(db, c.get("principal").keyId, key, hash, body);
   return c.json(body.body as object, body.status as ContentfulStatusCode);
 }
 
 /** 202: the rows are on the queue (once the queue accepted them); the receipt follows them. */
 async function accepted(c: Context<AppEnv>, rows: RowToWrite[], errors: LineError[], failed: number, fallback: boolean) {
-  const { ingestId } = await enqueue(c.env, rows, errors, failed);
+  const { ingestId } = await enqueue(c.env, c.get("principal").keyId, rows, errors, failed);
   if (fallback) c.header("Ingest-Fallback", "queued");
   const receiptPath = `/ingest/receipts/${ingestId}`;
   c.header("Location", receiptPath);
@@ -180,7 +184,8 @@ export async function ingestReceipt(c: Context<AppEnv>) {
   const id = c.req.param("id") ?? "";
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new IngestError("not_found", `no receipt ${JSON.stringify(id.slice(0, 64))}`);
   const found = await receipt(c.env.RECEIPTS, id).get();
-  if (!found) throw new IngestError("not_found", `no receipt ${id}`);
+  // Another key's receipt is "not found", not "forbidden": ids cannot be probed.
+  if (!found || !mayRead(c.get("principal"), found.key_id)) throw new IngestError("not_found", `no receipt ${id}`);
   return c.json(found);
 }
 

@@ -66,7 +66,13 @@ export const BatchResult = z.object({
 
 export const HealthResult = z.object({
   status: z.enum(["ok", "degraded"]),
-  database: z.enum(["connected", "unreachable"]),
+  database: z.enum(["ok", "unreachable", "misconfigured", "behind"]).describe("Anything but ok answers 503"),
+  reason: z.string().optional().describe("Why the database is not ok, and what to do"),
+  schema: z.object({
+    worker: z.number().int().describe("The number of the last migration this Worker's code needs"),
+    worker_migration: z.string().nullable(),
+    database: z.number().int().nullable().describe("The number of the last migration the database applied (null: unreachable)"),
+  }),
   entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
   version: z.string(),
 });

@@ -8,7 +8,8 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app.ts";
 import { database, neonRunner } from "../db/neon.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { IngestError, logCause, SchemaMismatch } from "../errors.ts";
+import { explainMismatch } from "../db/schema-level.ts";
 import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
@@ -16,8 +17,9 @@ import { IngestRun } from "../ingest/ingest-run.ts";
 import { entityGuard, ingestQuery } from "./ingest.ts";
 import { IngestQuery } from "./schemas.ts";
 import { SseEvents } from "./sse-events.ts";
+import { holdStreamSlot } from "../limits/stream-slots.ts";
 
-export function ingestStream(c: Context<AppEnv>) {
+export async function ingestStream(c: Context<AppEnv>) {
   const started = Date.now();
   const settings = settingsOf(c.env);
   // Checked before answering, so a wrong request still gets its plain 4xx.
@@ -26,6 +28,11 @@ export function ingestStream(c: Context<AppEnv>) {
   const { forced, progress } = ingestQuery(c, IngestQuery);
   const perLine = progress === "line";
   const meter = c.get("meter");
+  if (!c.env.STREAM_SLOTS) throw new IngestError("misconfigured", "the STREAM_SLOTS Durable Object binding is not configured (see wrangler.toml)");
+  const principal = c.get("principal");
+  // Anonymous (dev) streams are counted per client address, like their rate limit.
+  const owner = principal.keyId ? `key ${principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
+  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, settings.MAX_STREAMS_PER_KEY);
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));
 
@@ -42,8 +49,10 @@ export function ingestStream(c: Context<AppEnv>) {
       await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
-      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
-    } catch (error) {
+      events.end("summary", { request_id: c.get("requestId"), status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
+    } catch (thrown) {
+      const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settings), thrown) : thrown;
+      logCause(c.get("requestId"), "/ingest/stream", thrown);
       const { processed, inserted, duplicates, failed } = await run.abort();
       const committed = { processed, inserted, duplicates, failed };
       if (sse.aborted || (error instanceof IngestError && error.code === "client_closed")) {
@@ -53,8 +62,10 @@ export function ingestStream(c: Context<AppEnv>) {
       const status = error instanceof IngestError ? error.status : 500;
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
-      events.end("failure", { status, message, committed, duration_ms: Date.now() - started });
+      const code = error instanceof IngestError ? error.code : "internal_error";
+      events.end("failure", { request_id: c.get("requestId"), status, code, message, committed, duration_ms: Date.now() - started });
     } finally {
+      await release();
       await events.drain();
       ended();
     }

@@ -5,10 +5,11 @@
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { migrate } from "../../scripts/migrations.ts";
 import { database, neonRunner } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
@@ -38,9 +39,7 @@ describe("the generated insert statement, for every field type", () => {
     const registry = (await import(join(out, "src/generated/registry.ts"))) as { ENTITIES: EntityDef[] };
     sample = registry.ENTITIES[0];
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_generated_sql"), migrate: false });
-    for (const statement of readFileSync(join(out, "migrations/0001_entities.sql"), "utf8").split("--> statement-breakpoint")) {
-      await local.db.query({ query: statement, params: [] });
-    }
+    await migrate(executorOf(local.db), () => {}, join(out, "migrations"));
   });
   afterAll(async () => {
     await local?.close();

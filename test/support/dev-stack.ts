@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freshDatabase } from "./database.ts";
+import { databaseNamed, freshDatabase } from "./database.ts";
 
 export const root = resolve(import.meta.dirname, "../..");
 
@@ -16,16 +16,29 @@ export interface DevStack {
   stop(): Promise<number | null>;
 }
 
-export async function startDevStack(options: { port: number; neonPort: number; database: string }): Promise<DevStack> {
-  const databaseUrl = await freshDatabase(options.database);
+export interface DevStackOptions {
+  port: number;
+  neonPort: number;
+  /** The PostgreSQL database to recreate when TEST_DATABASE_URL is set. */
+  database: string;
+  /** Another copy of the project (default: this one). */
+  root?: string;
+  /** PGlite's folder, to start again on the same data (default: a fresh one). */
+  pgliteDir?: string;
+  /** Keep the PostgreSQL database as it is (a restart). */
+  keepDatabase?: boolean;
+}
+
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const databaseUrl = options.keepDatabase ? databaseNamed(options.database) : await freshDatabase(options.database);
   const env = {
     ...process.env,
     PORT: String(options.port),
     NEON_LOCAL_PORT: String(options.neonPort),
     PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: mkdtempSync(join(tmpdir(), "pglite-")) }),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: options.pgliteDir ?? mkdtempSync(join(tmpdir(), "pglite-")) }),
   };
-  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? root, env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));

@@ -53,7 +53,7 @@ describe("asynchronous ingest", () => {
     const { ingest_id } = (await res.json()) as { ingest_id: string };
     const receipt = await settled(ingest_id, 60_000);
     expect(receipt).toMatchObject({ status: "failed", parts_dead: 1, failed: 5, inserted: 0 });
-    expect(receipt.problems[0]).toMatchObject({ dead: true, reason: expect.stringMatching(/^dead-lettered after \d+ attempts: database unavailable/) });
+    expect(receipt.problems[0]).toMatchObject({ dead: true, reason: expect.stringMatching(/^dead-lettered after \d+ attempts: the database is unavailable; retry/) });
     await fault("none");
     expect(await count("customers")).toBe(0);
   }, 90_000);

@@ -2,7 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { REGISTRY_VERSION } from "../../src/generated/registry.ts";
+import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../../src/generated/registry.ts";
 
 describe("GET /health", () => {
   // fetchEndpoint is isolate-global: put it back for the other tests after pointing it nowhere.
@@ -13,8 +13,8 @@ describe("GET /health", () => {
   it("reports the registry version, the entities and a reachable database", async () => {
     const res = await SELF.fetch("http://nomnom.test/health");
     expect(res.status).toBe(200);
-    const body = await res.json<{ status: string; database: string; version: string; entities: { name: string }[] }>();
-    expect(body).toMatchObject({ status: "ok", database: "connected", version: REGISTRY_VERSION });
+    const body = await res.json<{ status: string; database: string; version: string; schema: object; entities: { name: string }[] }>();
+    expect(body).toMatchObject({ status: "ok", database: "ok", version: REGISTRY_VERSION, schema: { worker: SCHEMA_LEVEL, database: SCHEMA_LEVEL } });
     expect(body.entities.map((e) => e.name)).toEqual(["Customer", "Order", "OrderLineItem", "Product"]);
   });
 
@@ -23,5 +23,29 @@ describe("GET /health", () => {
     const res = await worker.fetch(new Request("http://nomnom.test/health"), unreachable);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: "degraded", database: "unreachable" });
+  });
+
+  it("remembers its database check for HEALTH_CACHE_MS, so a burst of probes costs one round trip", async () => {
+    const cached = { ...env, HEALTH_CACHE_MS: "5000" };
+    expect((await worker.fetch(new Request("http://nomnom.test/health"), cached)).status).toBe(200);
+    await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "down" }) });
+    try {
+      // The database is gone, but the check a moment ago still stands.
+      expect((await worker.fetch(new Request("http://nomnom.test/health"), cached)).status).toBe(200);
+      expect((await worker.fetch(new Request("http://nomnom.test/health"), env)).status).toBe(503);
+    } finally {
+      await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
+    }
+  });
+
+  it("is rate-limited per client address", async () => {
+    const strict = { ...env, RATE_LIMITER: env.STRICT_LIMITER, RATE_LIMIT: "3", RATE_LIMIT_PERIOD: "60" };
+    const intoWindow = Date.now() % 60_000;
+    if (intoWindow > 45_000) await scheduler.wait(60_000 - intoWindow + 250);
+    const probe = (ip: string) => worker.fetch(new Request("http://nomnom.test/health", { headers: { "CF-Connecting-IP": ip } }), strict);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await probe("203.0.113.7")).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect((await probe("203.0.113.8")).status).toBe(200);
   });
 });

@@ -1,31 +1,13 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
-import { count, resetDatabase } from "./support.ts";
-
-async function sha256(text: string) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+import { apiKeys, callWorker, count, resetDatabase } from "./support.ts";
 
 const LOADER = "nn_loader-secret";
 const READER = "nn_reader-secret";
-const keys = async () => JSON.stringify([
-  { id: "loader", sha256: await sha256(LOADER), scopes: ["write:Customer", "write:Order"] },
-  { id: "reader", sha256: await sha256(READER), scopes: ["read"] },
-]);
+const keys = () => apiKeys({ loader: [LOADER, ["write:Customer", "write:Order"]], reader: [READER, ["read"]] });
 /** The deployed settings of wrangler.toml: no anonymous access. */
 const production = async (extra: Record<string, unknown> = {}) => ({ ...env, ALLOW_ANONYMOUS: "false", API_KEYS: await keys(), ...extra });
-
-async function call(path: string, init: RequestInit & { key?: string } = {}, bindings?: Record<string, unknown>) {
-  const headers = new Headers(init.headers);
-  if (init.key) headers.set("Authorization", `Bearer ${init.key}`);
-  if (init.body && !headers.has("content-type")) headers.set("Content-Type", "text/plain");
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, { ...init, headers }), bindings ?? (await production()), ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+const call = async (path: string, init: RequestInit & { key?: string } = {}, bindings?: Record<string, unknown>) => callWorker(path, init, bindings ?? (await production()));
 
 beforeEach(resetDatabase);
 

@@ -1,5 +1,5 @@
 import { createExecutionContext, env, evictDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { post, resetDatabase } from "./support.ts";
 
@@ -130,10 +130,21 @@ describe("GET /metrics", () => {
 });
 
 describe("request ids", () => {
-  it("answers every response with an X-Request-Id, keeping the caller's", async () => {
+  it("answers every response with an X-Request-Id of its own, and logs the caller's as client_request_id", async () => {
     const generated = await SELF.fetch("http://nomnom.test/health");
     expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-    const kept = await post("/ingest/message", "bad", "text/plain", { "X-Request-Id": "trace-42" });
-    expect(kept.headers.get("x-request-id")).toBe("trace-42");
+    const log = vi.spyOn(console, "log");
+    try {
+      const res = await post("/ingest/message", "bad", "text/plain", { "X-Request-Id": "trace-42" });
+      const id = res.headers.get("x-request-id");
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await res.json()).toMatchObject({ code: "invalid_message", request_id: id });
+      await vi.waitFor(() => {
+        const line = log.mock.calls.map(([text]) => String(text)).find((text) => text.includes(`"request_id":"${id}"`));
+        expect(JSON.parse(line!)).toMatchObject({ request_id: id, client_request_id: "trace-42", status: 400 });
+      });
+    } finally {
+      log.mockRestore();
+    }
   });
 });
