@@ -9,7 +9,6 @@ import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app.ts";
 import { launchChromium } from "../support/chromium.ts";
 import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
 import { tpchLines } from "../support/tpch.ts";
@@ -45,16 +44,12 @@ const color = (page: Page, selector: string) => page.evaluate(`getComputedStyle(
 const texts = (page: Page, selector: string) => page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent)`) as Promise<string[]>;
 
 describe("GET /openapi.json", () => {
-  it("is a valid OpenAPI 3.1 document that covers every route the Worker serves", async () => {
-    const doc = (await (await fetch(`${stack.base}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  // That it documents exactly the served routes is test/worker/openapi.test.ts (the app imports workerd modules).
+  it("is a valid OpenAPI 3.1 document by a real validator", async () => {
+    const doc = (await (await fetch(`${stack.base}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe("3.1.0");
     await SwaggerParser.validate(structuredClone(doc) as never);
-    // One entry per handler in a route's chain: deduplicated.
-    const served = [...new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method.toLowerCase()} ${r.path}`))].sort();
-    // OpenAPI writes {id} where Hono writes :id.
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path.replace(/\{(\w+)\}/g, ":$1")}`)).sort();
-    expect(documented).toEqual(served);
-    expect(served).toContain("post /ingest/stream");
+    expect(Object.keys(doc.paths)).toContain("/ingest/stream");
   });
 });
 
