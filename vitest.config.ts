@@ -31,6 +31,16 @@ export default defineConfig({
         },
       },
       {
+        // Needs promtool and Chromium: run by `npm run test:system` (scripts/test-system.ts), not `npm test`.
+        test: {
+          name: "system",
+          include: ["test/system/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },

@@ -7,10 +7,11 @@
  *   nomnom ingest [file | -] --url http://localhost:8080 [--key KEY] [--format text|ndjson] [--no-gzip]
  *
  * Exit codes: 0 every line written (or a duplicate), 1 some lines were rejected,
- * 2 the server could not be reached or refused the request, 64 wrong usage.
+ * 2 the server could not be reached, refused the request or stopped the stream, 64 wrong usage
+ * (also a malformed --url), 66 the input file is missing or unreadable (sysexits' EX_NOINPUT).
  * Plain JavaScript so it runs on any Node.js ≥ 20, without a build step.
  */
-import { createReadStream, statSync } from "node:fs";
+import { accessSync, constants, createReadStream, statSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { Transform } from "node:stream";
@@ -19,7 +20,9 @@ import { createGzip } from "node:zlib";
 import { createParser } from "eventsource-parser";
 
 const USAGE = "usage: nomnom ingest [file | -] --url URL [--key KEY] [--format text|ndjson] [--no-gzip]";
-const EXIT = { ok: 0, rejected: 1, unreachable: 2, usage: 64 };
+const EXIT = { ok: 0, rejected: 1, unreachable: 2, usage: 64, noInput: 66 };
+/** Failures no retry can fix: nothing listens there, or the name does not resolve. */
+const FINAL = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ERR_INVALID_URL"]);
 const RETRIES = 3;
 
 /**
@@ -54,13 +57,65 @@ if (!values.url) usage("--url is required (e.g. --url http://localhost:8080)");
 const format = values.format ?? (/\.(nd)?jsonl?$/.test(input) ? "ndjson" : "text");
 if (format !== "text" && format !== "ndjson") usage(`--format must be text or ndjson, got ${format}`);
 
-const endpoint = new URL(values.url.replace(/\/+$/, "").replace(/\/ingest\/stream$/, "") + "/ingest/stream");
+const endpoint = parseUrl(values.url);
 const fromFile = input !== "-";
-const totalBytes = fromFile ? statSync(input).size : undefined;
+const totalBytes = fromFile ? readableSize(input) : undefined;
 const tty = Boolean(process.stderr.isTTY);
 const started = Date.now();
 let bytesRead = 0;
 let lastPlain = 0;
+
+/**
+ * The stream endpoint under a base URL; wrong usage when it is not an http(s) URL.
+ * @param {string} url
+ */
+function parseUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url.replace(/\/+$/, "").replace(/\/ingest\/stream$/, "") + "/ingest/stream");
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.protocol === "http:" || parsed?.protocol === "https:") return parsed;
+  console.error(`nomnom: --url must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+  return process.exit(EXIT.usage);
+}
+
+/**
+ * The input file's size, or exit 66 naming the file and why it cannot be read.
+ * @param {string} path
+ * @returns {number}
+ */
+function readableSize(path) {
+  try {
+    const stats = statSync(path);
+    if (stats.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    accessSync(path, constants.R_OK);
+    return stats.size;
+  } catch (error) {
+    console.error(`nomnom: cannot read ${path}: ${reason(error)}`);
+    return process.exit(EXIT.noInput);
+  }
+}
+
+/**
+ * A system error in words: "no such file or directory", "connection refused", …
+ * @param {unknown} error
+ */
+function reason(error) {
+  const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+  const words = {
+    ENOENT: "no such file or directory",
+    EACCES: "permission denied",
+    EISDIR: "is a directory",
+    ECONNREFUSED: "connection refused (is the server running, and is --url right?)",
+    ECONNRESET: "connection reset",
+    ENOTFOUND: "host not found",
+    EAI_AGAIN: "host not found (name resolution failed)",
+    ETIMEDOUT: "timed out",
+  };
+  return (code && words[/** @type {keyof typeof words} */ (code)]) ?? /** @type {Error} */ (error).message;
+}
 
 /** @param {number} n */
 const num = (n) => n.toLocaleString("en-US");
@@ -123,6 +178,11 @@ function send() {
       response.on("error", (error) => resolve(fail(`connection lost: ${error.message}`)));
     });
     const source = fromFile ? createReadStream(input) : process.stdin;
+    source.on("error", (/** @type {Error} */ error) => {
+      request.destroy();
+      console.error(`nomnom: cannot read ${fromFile ? input : "standard input"}: ${reason(error)}`);
+      process.exit(EXIT.noInput);
+    });
     const counter = new Transform({
       transform(chunk, _encoding, done) {
         bytesRead += chunk.length;
@@ -150,12 +210,13 @@ async function main() {
     try {
       process.exit(await send());
     } catch (error) {
-      const reason = /** @type {Error} */ (error).message;
-      if (!fromFile || attempt > RETRIES) {
-        process.exit(fail(`cannot reach ${endpoint.origin}: ${reason}${fromFile ? ` (after ${RETRIES} retries)` : ""}`));
+      const why = reason(error);
+      const code = /** @type {NodeJS.ErrnoException} */ (error).code ?? "";
+      if (FINAL.has(code) || !fromFile || attempt > RETRIES) {
+        process.exit(fail(`cannot reach ${endpoint.origin}: ${why}${fromFile && attempt > 1 ? ` (after ${attempt - 1} retries)` : ""}`));
       }
       const wait = 500 * 2 ** (attempt - 1);
-      console.error(`nomnom: cannot reach ${endpoint.origin} (${reason}); retrying in ${wait} ms (safe: natural keys make a replay insert nothing twice)`);
+      console.error(`nomnom: cannot reach ${endpoint.origin} (${why}); retrying in ${wait} ms (safe: natural keys make a replay insert nothing twice)`);
       bytesRead = 0;
       await new Promise((r) => setTimeout(r, wait));
     }

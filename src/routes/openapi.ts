@@ -1,4 +1,8 @@
-/** GET /openapi.json and GET /docs: the document generated from the route definitions' zod schemas. */
+/**
+ * GET /openapi.json and GET /docs: the document generated from the route definitions' zod schemas,
+ * and Swagger UI on it. Swagger UI's script and CSS are Workers Static Assets from swagger-ui-dist
+ * (public/assets/swagger-ui-dist/), so the page loads nothing from outside the Worker's origin.
+ */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
@@ -27,4 +31,6 @@ export function openApiDocument(): unknown {
 }
 
 export const openApiJson = (c: Context) => c.json(openApiDocument() as object);
-export const docs = swaggerUI({ url: "/openapi.json" });
+/** Where Workers Static Assets serve swagger-ui-dist's files (public/assets/swagger-ui-dist/). */
+export const ASSETS_BASE = "/assets";
+export const docs = swaggerUI({ url: "/openapi.json", baseUrl: ASSETS_BASE, title: "nomnom-edge API" });

@@ -44,7 +44,7 @@ const sqlFiles = () => readdirSync(join(project, "migrations")).filter((f) => f.
 
 beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), "nomnom-walkthrough-"));
-  for (const entry of ["src", "scripts", "entities", "migrations", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(root, entry), join(project, entry), { recursive: true });
+  for (const entry of ["src", "scripts", "entities", "migrations", "public", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(root, entry), join(project, entry), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(project, "node_modules"));
   pgliteDir = mkdtempSync(join(tmpdir(), "pglite-walkthrough-"));
 });
