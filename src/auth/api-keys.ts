@@ -1,14 +1,16 @@
 /**
  * API keys: the secret API_KEYS holds only SHA-256 hashes with a key id and scopes, e.g.
  *   [{"id":"loader","sha256":"9f86d0…","scopes":["write:Order","write:OrderLineItem","read"]}]
- * Scopes: "write:<Entity>" or "write:*" for ingest routes, "read" for /stats and /metrics.
+ * Scopes: "write:<Entity>" or "write:*" for ingest routes, "read" for /stats and /metrics, "admin" to see,
+ * replay and delete every key's rejected lines (a key with a write scope acts on its own only).
+ * See docs/quarantine.md.
  */
 import * as z from "zod/mini";
 
 const KeyEntry = z.object({
   id: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, "a key id is 1 to 64 letters, digits, dots, dashes or underscores")),
   sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits")),
-  scopes: z.array(z.string().check(z.regex(/^(read|write:(\*|[A-Z][A-Za-z0-9]*))$/, "scopes are read, write:* or write:<Entity>"))),
+  scopes: z.array(z.string().check(z.regex(/^(read|admin|write:(\*|[A-Z][A-Za-z0-9]*))$/, "scopes are read, admin, write:* or write:<Entity>"))),
 });
 const KeyList = z.array(KeyEntry);
 
@@ -24,11 +26,12 @@ export interface Principal {
   scopes: ReadonlySet<string>;
 }
 
-export const ANONYMOUS: Principal = { keyId: null, scopes: new Set(["write:*", "read"]) };
+export const ANONYMOUS: Principal = { keyId: null, scopes: new Set(["write:*", "read", "admin"]) };
 
 export const canWrite = (p: Principal, entity: string) => p.scopes.has("write:*") || p.scopes.has(`write:${entity}`);
 export const canRead = (p: Principal) => p.scopes.has("read");
 export const canWriteAny = (p: Principal) => [...p.scopes].some((s) => s.startsWith("write:"));
+export const isAdmin = (p: Principal) => p.scopes.has("admin");
 
 const fromHex = (hex: string) => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 

@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
-import { ANONYMOUS, canRead, canWriteAny, findKey, storedKeys, type Principal } from "../auth/api-keys.ts";
+import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, storedKeys, type Principal } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { addressKey, checkRateLimit } from "./rate-limit.ts";
@@ -16,7 +16,8 @@ async function refuse(c: Context<AppEnv>, message: string): Promise<never> {
   throw new IngestError("unauthorized", message);
 }
 
-export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
+/** "quarantine": a key that can write (it sees its own rejected lines) or an admin (every key's). */
+export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
     const settings = settingsOf(c.env);
     const header = c.req.header("authorization");
@@ -37,6 +38,7 @@ export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
     c.set("principal", principal);
     if (need === "read" && !canRead(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not read stats (it has no "read" scope)`);
     if (need === "write" && !canWriteAny(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not write any entity`);
+    if (need === "quarantine" && !canWriteAny(principal) && !isAdmin(principal)) throw new IngestError("forbidden", `key ${principal.keyId} may not see rejected lines (it has neither a write scope nor "admin")`);
     await next();
   };
 }

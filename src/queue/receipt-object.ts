@@ -9,6 +9,9 @@ const MAX_ERRORS = 1000;
 
 export interface Receipt {
   ingest_id: string;
+  /** The request that queued the ingest, and where its rejected lines are listed. */
+  request_id?: string;
+  rejections?: string;
   status: "queued" | "done" | "partial" | "failed";
   created_at: string;
   parts: number;

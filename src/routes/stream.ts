@@ -14,7 +14,7 @@ import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
-import { entityGuard, ingestQuery } from "./ingest.ts";
+import { entityGuard, ingestQuery, quarantineFor } from "./ingest.ts";
 import { IngestQuery } from "./schemas.ts";
 import { SseEvents } from "./sse-events.ts";
 
@@ -30,9 +30,12 @@ export function ingestStream(c: Context<AppEnv>) {
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));
 
+  const quarantine = quarantineFor(c, forced);
+
   return streamSSE(c, async (sse) => {
     const events = new SseEvents(sse, { coalesceProgress: !perLine });
     const run = new IngestRun(neonRunner(database(settings), meter), {
+      quarantine,
       // A snapshot: the event is serialised later, when the client reads it.
       onCommit: (totals, errors) => events.progress({ ...structuredClone(totals), errors }),
       onError: (error) => events.rejected(error),
@@ -43,7 +46,7 @@ export function ingestStream(c: Context<AppEnv>) {
       await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
-      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
+      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started, ...quarantine.summary() });
     } catch (thrown) {
       const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settings), thrown) : thrown;
       const { processed, inserted, duplicates, failed } = await run.abort();
@@ -56,7 +59,7 @@ export function ingestStream(c: Context<AppEnv>) {
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
       const code = error instanceof IngestError ? error.code : "internal_error";
-      events.end("failure", { status, code, message, committed, duration_ms: Date.now() - started });
+      events.end("failure", { status, code, message, committed, duration_ms: Date.now() - started, ...quarantine.summary() });
     } finally {
       await events.drain();
       ended();

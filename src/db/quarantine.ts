@@ -1,0 +1,180 @@
+/**
+ * The quarantine's SQL (table ingest_rejections, migrations/0003_quarantine.sql): insert rejected
+ * lines, page through them by id, mark them replayed, delete them. Raw lines travel as base64, so
+ * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
+ */
+import { withRetries, type Database } from "./neon.ts";
+
+/** One rejected line, as stored and as sent through the queue. */
+export interface RejectionRecord {
+  line_number: number;
+  entity: string | null;
+  field: string | null;
+  position: number | null;
+  message: string;
+  sqlstate: string | null;
+  reason: "parse" | "scope" | "database";
+  /** How `raw` is read again on replay: a pipe line, or a JSON record (or document). */
+  format: "text" | "json";
+  /** The bytes kept, base64. */
+  raw: string;
+  raw_truncated: boolean;
+  /** Bytes of the line as received (for a line over MAX_LINE_BYTES: what was kept of it). */
+  raw_bytes: number;
+}
+
+/** The request a rejection came from. */
+export interface RejectionOrigin {
+  requestId: string;
+  keyId: string | null;
+  /** ?entity= of the request, applied again on replay. */
+  forcedEntity: string | null;
+  /** ISO time the request was received. */
+  receivedAt: string;
+  registryVersion: string;
+}
+
+export interface Statement {
+  query: string;
+  params: string[];
+}
+
+const INSERT = `INSERT INTO ingest_rejections (request_id, api_key_id, forced_entity, received_at, registry_version,
+  line_number, entity, field, position, message, sqlstate, reason, format, raw, raw_truncated, raw_bytes)
+SELECT $1, NULLIF($2, ''), NULLIF($3, ''), $4::timestamptz, $5,
+  r.line_number, r.entity, r.field, r.position, r.message, r.sqlstate, r.reason, r.format, decode(r.raw, 'base64'), r.raw_truncated, r.raw_bytes
+FROM jsonb_to_recordset($6::jsonb) AS r(line_number integer, entity text, field text, position integer, message text,
+  sqlstate text, reason text, format text, raw text, raw_truncated boolean, raw_bytes integer)`;
+
+/** Characters of records per statement: well under Neon's 10 MiB request. */
+const STATEMENT_CHARS = 2 * 1024 * 1024;
+
+/**
+ * INSERT statements for the records. jsonb holds neither NUL nor lone surrogates: texts are made
+ * well-formed and NUL shown as \u0000 (the raw line, in base64, keeps its bytes).
+ */
+export function insertStatements(origin: RejectionOrigin, records: RejectionRecord[]): Statement[] {
+  const head = [origin.requestId, origin.keyId ?? "", origin.forcedEntity ?? "", origin.receivedAt, origin.registryVersion];
+  const statements: Statement[] = [];
+  let group: string[] = [];
+  let chars = 0;
+  const close = () => {
+    if (group.length > 0) statements.push({ query: INSERT, params: [...head.map(clean), `[${group.join(",")}]`] });
+    group = [];
+    chars = 0;
+  };
+  for (const r of records) {
+    const json = JSON.stringify({ ...r, entity: r.entity && clean(r.entity), field: r.field && clean(r.field), message: clean(r.message) });
+    if (chars + json.length > STATEMENT_CHARS) close();
+    group.push(json);
+    chars += json.length + 1;
+  }
+  close();
+  return statements;
+}
+
+const clean = (text: string) => text.toWellFormed().replaceAll("\u0000", "\\u0000");
+
+const timeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });
+
+export async function run(db: Database, statement: Statement): Promise<number> {
+  const result = await withRetries(db, () => db.sql.query(statement.query, statement.params, timeout(db)));
+  return result.rowCount ?? 0;
+}
+
+/** Which rejections a request may see, and which it asks for. */
+export interface RejectionFilter {
+  request_id?: string;
+  entity?: string;
+  key?: string;
+  since?: string;
+  until?: string;
+  /** Only ids after this one (the cursor). */
+  after?: number;
+  /** Only those not replayed yet. */
+  pending?: boolean;
+  /** A key sees only its own rejections; undefined: every key's (admin). */
+  ownKey?: string | null;
+}
+
+function where(filter: RejectionFilter): { sql: string; params: (string | number)[] } {
+  const conditions: string[] = [];
+  const params: (string | number)[] = [];
+  const add = (condition: (n: string) => string, value: string | number) => {
+    params.push(value);
+    conditions.push(condition(`$${params.length}`));
+  };
+  if (filter.ownKey !== undefined) {
+    if (filter.ownKey === null) conditions.push("api_key_id IS NULL");
+    else add((n) => `api_key_id = ${n}`, filter.ownKey);
+  }
+  if (filter.request_id !== undefined) add((n) => `request_id = ${n}`, filter.request_id);
+  if (filter.entity !== undefined) add((n) => `entity = ${n}`, filter.entity);
+  if (filter.key !== undefined) add((n) => `api_key_id = ${n}`, filter.key);
+  if (filter.since !== undefined) add((n) => `received_at >= ${n}::timestamptz`, filter.since);
+  if (filter.until !== undefined) add((n) => `received_at < ${n}::timestamptz`, filter.until);
+  if (filter.after !== undefined) add((n) => `id > ${n}`, filter.after);
+  if (filter.pending) conditions.push("replayed_at IS NULL");
+  return { sql: conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "", params };
+}
+
+export interface StoredRejection {
+  id: number;
+  request_id: string;
+  api_key_id: string | null;
+  line_number: number;
+  entity: string | null;
+  field: string | null;
+  position: number | null;
+  message: string;
+  sqlstate: string | null;
+  reason: string;
+  format: "text" | "json";
+  forced_entity: string | null;
+  /** base64 */
+  raw: string;
+  raw_truncated: boolean;
+  raw_bytes: number;
+  received_at: string;
+  registry_version: string;
+  replayed_at: string | null;
+}
+
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const COLUMNS = `id::text, request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity,
+  encode(raw, 'base64'), raw_truncated, raw_bytes, ${iso("received_at")}, registry_version, ${iso("replayed_at")}`;
+
+function asRejection(row: unknown[]): StoredRejection {
+  const [id, request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity, raw, raw_truncated, raw_bytes, received_at, registry_version, replayed_at] = row;
+  return {
+    id: Number(id), request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity,
+    // encode(…, 'base64') breaks lines every 76 characters.
+    raw: String(raw).replace(/\s/g, ""), raw_truncated, raw_bytes, received_at, registry_version, replayed_at,
+  } as StoredRejection;
+}
+
+/** One page, in id order: never more than `limit` rows in memory. */
+export async function listRejections(db: Database, filter: RejectionFilter, limit: number): Promise<StoredRejection[]> {
+  const { sql, params } = where(filter);
+  const result = await withRetries(db, () => db.sql.query(`SELECT ${COLUMNS} FROM ingest_rejections ${sql} ORDER BY id LIMIT ${Math.trunc(limit)}`, params, timeout(db)));
+  return result.rows.map((row) => asRejection(row as unknown[]));
+}
+
+export async function markReplayed(db: Database, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await withRetries(db, () => db.sql.query("UPDATE ingest_rejections SET replayed_at = now() WHERE id = ANY($1::bigint[])", [`{${ids.join(",")}}`], timeout(db)));
+}
+
+/** Deletes what matches, a slice at a time (a short statement each); stops after `maxRows`. */
+export async function deleteRejections(db: Database, filter: RejectionFilter, maxRows: number, slice = 10_000): Promise<{ deleted: number; more: boolean }> {
+  const { sql, params } = where(filter);
+  let deleted = 0;
+  while (deleted < maxRows) {
+    const n = Math.min(slice, maxRows - deleted);
+    const result = await withRetries(db, () => db.sql.query(`DELETE FROM ingest_rejections WHERE id IN (SELECT id FROM ingest_rejections ${sql} ORDER BY id LIMIT ${n})`, params, timeout(db)));
+    const count = result.rowCount ?? 0;
+    deleted += count;
+    if (count < n) return { deleted, more: false };
+  }
+  return { deleted, more: true };
+}
