@@ -114,7 +114,8 @@ export class Quarantine {
   /** Rejections not yet stored, for a caller that stores them elsewhere (the queue, a transaction). */
   take(): RejectionRecord[] {
     this.pendingChars = 0;
-    return this.pending.splice(0);
+    // Stored in line order: parse errors are known before the database's refusals of the same chunk.
+    return this.pending.splice(0).sort((a, b) => a.line_number - b.line_number);
   }
 
   /** The pending rejections as statements for the caller's transaction; call `committed` once it committed. */
@@ -286,6 +287,7 @@ export async function replay(db: Database, principal: Principal, filter: Rejecti
     answer.duplicates = written.duplicates;
     for (const failure of written.failed) stillRejected(byId.get(failure.line_number)!, failure.message, failure);
   }
+  answer.errors.sort((a, b) => a.id - b.id);
   const passed = [...new Set(rows.map((r) => r.lineNumber))].filter((id) => !refused.has(id));
   answer.replayed = passed.length;
   // Marked after the write: if marking fails, a second replay finds the rows already there (duplicates), never twice.
