@@ -104,7 +104,7 @@ async function writeChunk(chunk: Chunk, runner: StatementRunner, result: WriteRe
         line: rowAsObject(chunk.entity, chunk.json[0]),
       };
       // The source line is not kept after parsing: the quarantine stores the record it became, which parses back to this row.
-      result.failed.push(withSource(failure, { raw: rowAsRecord(chunk.entity, chunk.json[0]), reason: "database", sqlState: error.sqlState, format: "json" }));
+      result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState: error.sqlState, format: "json" }));
       return;
     }
     const half = chunk.rows.length >> 1;

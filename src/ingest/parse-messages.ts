@@ -25,7 +25,8 @@ export interface RowToWrite {
 export const QUARANTINE = Symbol("quarantine");
 
 export interface QuarantineSource {
-  raw: string | Uint8Array;
+  /** A function: made only if the line is kept. */
+  raw: string | Uint8Array | (() => string);
   /** The line was longer than what was kept of it. */
   cut?: boolean;
   reason?: "parse" | "scope" | "database";

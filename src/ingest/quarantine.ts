@@ -42,7 +42,8 @@ export function fromBase64(text: string): Uint8Array {
 /** A rejected line as the record the quarantine stores. */
 export function toRecord(error: LineError, defaultFormat: "text" | "json", rawBytes: number): RejectionRecord {
   const source = error[QUARANTINE] ?? { raw: error.line };
-  const bytes = typeof source.raw === "string" ? encoder.encode(source.raw) : source.raw;
+  const raw = typeof source.raw === "function" ? source.raw() : source.raw;
+  const bytes = typeof raw === "string" ? encoder.encode(raw) : raw;
   const kept = bytes.length > rawBytes ? bytes.subarray(0, rawBytes) : bytes;
   return {
     line_number: error.line_number,

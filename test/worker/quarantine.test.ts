@@ -208,9 +208,7 @@ describe("the quarantine", () => {
   it("retention (the Cron Trigger) deletes only what is older than QUARANTINE_RETENTION_DAYS", async () => {
     const { request_id } = await json(await call("/ingest/batch", { method: "POST", body: "X|old\nX|new" }));
     await sql.query("UPDATE ingest_rejections SET received_at = now() - interval '8 days' WHERE line_number = 1");
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "17 * * * *" }), { ...env, QUARANTINE_RETENTION_DAYS: "7" }, ctx);
-    await waitOnExecutionContext(ctx);
+    await worker.scheduled(createScheduledController({ cron: "17 * * * *" }), { ...env, QUARANTINE_RETENTION_DAYS: "7" });
     expect((await list(`request_id=${request_id}`)).rejections.map((r) => r.raw)).toEqual(["X|new"]);
   });
 });
