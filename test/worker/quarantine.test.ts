@@ -49,6 +49,19 @@ const replay = async (query: string, init: Init = {}) => {
   return ReplayResult.parse(await res.json());
 };
 
+async function fault(name: string): Promise<void> {
+  await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: name }) });
+}
+
+async function settled(receiptPath: string): Promise<any> {
+  const deadline = Date.now() + 40_000;
+  for (;;) {
+    const receipt = await json(await call(receiptPath));
+    if (receipt.status !== "queued" || Date.now() > deadline) return receipt;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const GOOD = "C|C1|Ann|x|1|5|1.00|A|b";
 const NEGATIVE = "C|C2|Bob|x|1|5|-7.00|A|b";
 
@@ -56,7 +69,10 @@ beforeEach(async () => {
   await resetDatabase();
   await sql.query("TRUNCATE ingest_rejections RESTART IDENTITY");
 });
-afterEach(() => sql.query("ALTER TABLE customers DROP CONSTRAINT IF EXISTS test_balance_positive"));
+afterEach(async () => {
+  await fault("none");
+  await sql.query("ALTER TABLE customers DROP CONSTRAINT IF EXISTS test_balance_positive");
+});
 
 describe("the quarantine", () => {
   it("stores a batch's rejected lines under its request id, and replays them once the database takes them", async () => {
@@ -134,15 +150,32 @@ describe("the quarantine", () => {
     expect(res.status).toBe(202);
     const accepted = await json(res);
     expect(accepted).toMatchObject({ request_id: expect.any(String), rejections: `/ingest/rejections?request_id=${accepted.request_id}` });
-    const deadline = Date.now() + 30_000;
-    let receipt: any;
-    do {
-      await new Promise((r) => setTimeout(r, 250));
-      receipt = await json(await call(accepted.receipt));
-    } while (receipt.status === "queued" && Date.now() < deadline);
+    const receipt = await settled(accepted.receipt);
     expect(receipt).toMatchObject({ status: "done", inserted: 1, failed: 2, request_id: accepted.request_id, rejections: accepted.rejections });
     const { rejections } = await list(`request_id=${accepted.request_id}`);
     expect(rejections.map((r) => [r.line_number, r.reason]).sort()).toEqual([[2, "database"], [3, "parse"]]);
+  });
+
+  it("sends the rejected lines of a batch that fell back to the queue with its rows, and the consumer stores them", async () => {
+    await fault("down");
+    const res = await call("/ingest/batch", { method: "POST", body: [GOOD, "X|while-down"].join("\n"), bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" } });
+    expect(res.status).toBe(202);
+    expect(res.headers.get("ingest-fallback")).toBe("queued");
+    const accepted = await json(res);
+    await fault("none");
+    expect(await settled(accepted.receipt)).toMatchObject({ status: "done", inserted: 1, failed: 1 });
+    expect((await list(`request_id=${accepted.request_id}`)).rejections).toMatchObject([{ line_number: 2, raw: "X|while-down", reason: "parse" }]);
+  });
+
+  it("stores an idempotent batch's rejections with its rows, once: a replay of the request stores nothing more", async () => {
+    const send = () => call("/ingest/batch", { method: "POST", body: [GOOD, "X|once"].join("\n"), headers: { "Idempotency-Key": "quarantine-once" } });
+    const first = await send();
+    expect(first.status).toBe(207);
+    const { request_id } = await json(first);
+    const again = await send();
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect((await json(again)).request_id).toBe(request_id);
+    expect((await list("")).rejections).toMatchObject([{ request_id, raw: "X|once" }]);
   });
 
   it("keeps at most QUARANTINE_MAX_PER_REQUEST lines of a request, and the answer counts the rest", async () => {
