@@ -89,8 +89,10 @@ export interface RejectionFilter {
   key?: string;
   since?: string;
   until?: string;
-  /** Only ids after this one (the cursor). */
+  /** Only ids after this one (the cursor, oldest first). */
   after?: number;
+  /** Only ids before this one (the cursor, newest first). */
+  before?: number;
   /** Only those not replayed yet. */
   pending?: boolean;
   /** A key sees only its own rejections; undefined: every key's (admin). */
@@ -114,6 +116,7 @@ function where(filter: RejectionFilter): { sql: string; params: (string | number
   if (filter.since !== undefined) add((n) => `received_at >= ${n}::timestamptz`, filter.since);
   if (filter.until !== undefined) add((n) => `received_at < ${n}::timestamptz`, filter.until);
   if (filter.after !== undefined) add((n) => `id > ${n}`, filter.after);
+  if (filter.before !== undefined) add((n) => `id < ${n}`, filter.before);
   if (filter.pending) conditions.push("replayed_at IS NULL");
   return { sql: conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "", params };
 }
@@ -153,10 +156,10 @@ function asRejection(row: unknown[]): StoredRejection {
   } as StoredRejection;
 }
 
-/** One page, in id order: never more than `limit` rows in memory. */
-export async function listRejections(db: Database, filter: RejectionFilter, limit: number): Promise<StoredRejection[]> {
+/** One page, in id order (newest first when `newest`): never more than `limit` rows in memory. */
+export async function listRejections(db: Database, filter: RejectionFilter, limit: number, newest = false): Promise<StoredRejection[]> {
   const { sql, params } = where(filter);
-  const result = await withRetries(db, () => db.sql.query(`SELECT ${COLUMNS} FROM ingest_rejections ${sql} ORDER BY id LIMIT ${Math.trunc(limit)}`, params, timeout(db)));
+  const result = await withRetries(db, () => db.sql.query(`SELECT ${COLUMNS} FROM ingest_rejections ${sql} ORDER BY id ${newest ? "DESC" : ""} LIMIT ${Math.trunc(limit)}`, params, timeout(db)));
   return result.rows.map((row) => asRejection(row as unknown[]));
 }
 

@@ -37,23 +37,25 @@ export async function listRejectionsRoute(c: Context<AppEnv>) {
   const q = query(c, RejectionListQuery);
   const db = database(settingsOf(c.env));
   const filter = filterOf(c, q);
+  const newest = q.order === "newest";
+  const from = (cursor: string | number | undefined) => (cursor === undefined ? {} : newest ? { before: Number(cursor) } : { after: Number(cursor) });
   const ndjson = q.format === "ndjson" || (q.format === undefined && /application\/x-ndjson/i.test(c.req.header("accept") ?? ""));
   if (ndjson) {
     // One page at a time, read when the client is ready for it: millions of rows never sit in memory.
-    let after = q.cursor === undefined ? undefined : Number(q.cursor);
+    let cursor: string | number | undefined = q.cursor;
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const page = await listRejections(db, { ...filter, after }, EXPORT_PAGE);
+        const page = await listRejections(db, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
         if (page.length > 0) controller.enqueue(encoder.encode(page.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
         if (page.length < EXPORT_PAGE) controller.close();
-        else after = page[page.length - 1].id;
+        else cursor = page[page.length - 1].id;
       },
     });
     return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
   }
   const limit = q.limit ?? PAGE;
-  const page = await listRejections(db, { ...filter, after: q.cursor === undefined ? undefined : Number(q.cursor) }, limit);
+  const page = await listRejections(db, { ...filter, ...from(q.cursor) }, limit, newest);
   return c.json({ rejections: page.map(present), next_cursor: page.length === limit ? String(page[page.length - 1].id) : null });
 }
 

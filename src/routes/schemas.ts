@@ -159,6 +159,7 @@ export const RejectionFilters = z.strictObject({
 export const RejectionListQuery = RejectionFilters.extend({
   cursor: z.string().regex(/^\d{1,18}$/).optional().describe("next_cursor of the previous page"),
   limit: z.coerce.number().int().min(1).max(1000).optional().describe("Rejections per page (default 100, at most 1000)"),
+  order: z.enum(["oldest", "newest"]).optional().describe("oldest first (default) or newest first; the cursor follows the order"),
   format: z.enum(["json", "ndjson"]).optional().describe("ndjson (or Accept: application/x-ndjson): every matching rejection, one per line, streamed"),
 });
 

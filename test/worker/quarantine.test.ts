@@ -223,6 +223,9 @@ describe("the quarantine", () => {
     expect(second.rejections.map((r) => r.line_number)).toEqual([4, 5, 6]);
     const third = await list(`request_id=${request_id}&limit=3&cursor=${second.next_cursor}`);
     expect(third).toMatchObject({ rejections: [{ line_number: 7 }], next_cursor: null });
+    const newest = await list(`request_id=${request_id}&limit=4&order=newest`);
+    expect(newest.rejections.map((r) => r.line_number)).toEqual([7, 6, 5, 4]);
+    expect((await list(`request_id=${request_id}&order=newest&cursor=${newest.next_cursor}`)).rejections.map((r) => r.line_number)).toEqual([3, 2, 1]);
     const res = await call(`/ingest/rejections?request_id=${request_id}`, { headers: { Accept: "application/x-ndjson" } });
     expect(res.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
     const lines = (await res.text()).trim().split("\n").map((l) => Rejection.parse(JSON.parse(l)));
