@@ -18,6 +18,9 @@ import { parseArgs } from "node:util";
 import { createGzip } from "node:zlib";
 import { createParser } from "eventsource-parser";
 
+// nomnom rejections list|show|replay: the quarantine (docs/quarantine.md), in its own module; it exits when done.
+if (process.argv[2] === "rejections") await import("./nomnom-rejections.mjs");
+
 const USAGE = "usage: nomnom ingest [file | -] --url URL [--key KEY] [--format text|ndjson] [--no-gzip]";
 const EXIT = { ok: 0, rejected: 1, unreachable: 2, usage: 64 };
 const RETRIES = 3;

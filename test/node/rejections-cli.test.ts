@@ -1,0 +1,60 @@
+/**
+ * `nomnom rejections list|show|replay` against a running `npm run dev`: a batch's rejected lines
+ * are listed and shown, a dry run writes nothing, and a replay writes what now passes (the fix is
+ * made at run time: a CHECK constraint that refused a row is dropped).
+ */
+import { spawnSync } from "node:child_process";
+import { neon, neonConfig } from "@neondatabase/serverless";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
+import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+
+const PORT = 18789;
+const base = `http://localhost:${PORT}`;
+
+function nomnom(...args: string[]) {
+  const result = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8" });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("nomnom rejections", () => {
+  let stack: DevStack;
+  const sql = neon(LOCAL_CONNECTION_STRING);
+  let requestId: string;
+
+  beforeAll(async () => {
+    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_rejections_cli" });
+    neonConfig.fetchEndpoint = stack.neonUrl;
+    await sql.query("ALTER TABLE customers ADD CONSTRAINT cli_balance_positive CHECK (account_balance >= 0)");
+    const res = await fetch(`${base}/ingest/batch`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk" });
+    expect(res.status).toBe(207);
+    requestId = ((await res.json()) as { request_id: string }).request_id;
+  });
+  afterAll(() => stack?.stop());
+
+  it("lists a request's rejected lines and shows one", () => {
+    const list = nomnom("rejections", "list", "--url", base, "--request-id", requestId, "--json");
+    expect(list.code).toBe(0);
+    const rows = list.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
+    expect(rows.map((r) => [r.reason, r.raw])).toEqual([["database", expect.stringContaining('"customer_key":"K2"')], ["parse", "X|junk"]]);
+    const shown = nomnom("rejections", "show", String(rows[1].id), "--url", base);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("unknown prefix");
+    expect(shown.stdout).toContain("X|junk");
+    expect(nomnom("rejections", "show", "999999", "--url", base)).toMatchObject({ code: 2, stderr: expect.stringContaining("404") });
+    expect(nomnom("rejections", "frob", "--url", base).code).toBe(64);
+  });
+
+  it("replays: a dry run writes nothing, the replay writes what now passes, a second writes nothing", async () => {
+    await sql.query("ALTER TABLE customers DROP CONSTRAINT cli_balance_positive");
+    const dry = nomnom("rejections", "replay", "--url", base, "--request-id", requestId, "--dry-run");
+    expect(dry.stdout).toContain("1 would be replayed (dry run, nothing written): 0 inserted, 0 duplicates; 1 still rejected");
+    expect(dry.code).toBe(1);
+    expect(await sql.query("SELECT 1 FROM customers WHERE customer_key = 'K2'")).toHaveLength(0);
+    const real = nomnom("rejections", "replay", "--url", base, "--request-id", requestId);
+    expect(real.stdout).toContain("1 replayed: 1 inserted, 0 duplicates; 1 still rejected");
+    expect(real.stderr).toContain("unknown prefix");
+    expect(await sql.query("SELECT account_balance::text AS b FROM customers WHERE customer_key = 'K2'")).toEqual([{ b: "-2.00" }]);
+    expect(nomnom("rejections", "replay", "--url", base, "--request-id", requestId).stdout).toContain("0 replayed: 0 inserted");
+  });
+});
