@@ -147,6 +147,8 @@ const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-
 const COLUMNS = `id::text, request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity,
   encode(raw, 'base64'), raw_truncated, raw_bytes, ${iso("received_at")}, registry_version, ${iso("replayed_at")}`;
 
+const COLUMN_COUNT = 18;
+
 function asRejection(row: unknown[]): StoredRejection {
   const [id, request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity, raw, raw_truncated, raw_bytes, received_at, registry_version, replayed_at] = row;
   return {
@@ -156,11 +158,27 @@ function asRejection(row: unknown[]): StoredRejection {
   } as StoredRejection;
 }
 
-/** One page, in id order (newest first when `newest`): never more than `limit` rows in memory. */
-export async function listRejections(db: Database, filter: RejectionFilter, limit: number, newest = false): Promise<StoredRejection[]> {
+/** Bytes of raw lines in one page: base64 makes them a third larger, under Neon's 10 MB answer. */
+const PAGE_RAW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * One page in id order (newest first when `newest`): at most `limit` rows and about PAGE_RAW_BYTES
+ * of raw lines (always at least one row), so a page never holds more than that in memory.
+ * `more`: rows past this page match too.
+ */
+export async function listRejections(db: Database, filter: RejectionFilter, limit: number, newest = false): Promise<{ rows: StoredRejection[]; more: boolean }> {
   const { sql, params } = where(filter);
-  const result = await withRetries(db, () => db.sql.query(`SELECT ${COLUMNS} FROM ingest_rejections ${sql} ORDER BY id ${newest ? "DESC" : ""} LIMIT ${Math.trunc(limit)}`, params, timeout(db)));
-  return result.rows.map((row) => asRejection(row as unknown[]));
+  // Qualified in the outer query, where "id" would name the id::text output column.
+  const order = `ORDER BY id ${newest ? "DESC" : ""}`;
+  const n = Math.trunc(limit);
+  const query = `SELECT ${COLUMNS}, inner_count FROM (
+    SELECT r.*, sum(octet_length(raw)) OVER (${order}) AS running, count(*) OVER () AS inner_count
+    FROM (SELECT * FROM ingest_rejections ${sql} ${order} LIMIT ${n + 1}) r
+  ) t WHERE running - octet_length(raw) < ${PAGE_RAW_BYTES} ORDER BY t.id ${newest ? "DESC" : ""} LIMIT ${n}`;
+  const result = await withRetries(db, () => db.sql.query(query, params, timeout(db)));
+  const rows = result.rows.map((row) => asRejection(row as unknown[]));
+  const matched = Number((result.rows[0] as unknown[] | undefined)?.[COLUMN_COUNT] ?? 0);
+  return { rows, more: matched > rows.length };
 }
 
 export async function markReplayed(db: Database, ids: number[]): Promise<void> {

@@ -6,7 +6,7 @@
 import { IngestError } from "../errors.ts";
 import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
 import type { LineError, ParsedBody, RowToWrite } from "./parse-messages.ts";
-import type { Quarantine } from "./quarantine.ts";
+import type { Quarantine, RejectionRecord } from "./quarantine.ts";
 
 export interface Totals {
   processed: number;
@@ -126,15 +126,12 @@ export class IngestRun {
     this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
     this.sink.chars = 0;
-    // The rejections gathered so far are stored once this flush's rows are (a failed write leaves them pending).
-    const writing = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS).then(async (written) => {
-      quarantine?.add(written.failed);
-      await quarantine?.flush();
-      return written;
-    });
+    // The rejections gathered so far go with this flush: stored once its rows are written, in flush order.
+    const rejected = quarantine?.take() ?? [];
+    const writing = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS);
     writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
-    this.inFlight = this.countInOrder(previous, writing);
+    this.inFlight = this.countInOrder(previous, writing, rejected);
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
@@ -145,16 +142,21 @@ export class IngestRun {
    * flush and counts what it committed, then passes the first failure on: its own committed
    * counts are added by abort().
    */
-  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>): Promise<void> {
+  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>, rejected: RejectionRecord[]): Promise<void> {
     let failure: unknown;
     try {
       await previous;
     } catch (error) {
       failure = error;
     }
+    const quarantine = this.options.quarantine;
     try {
-      this.commit(await writing);
+      const written = await writing;
+      await quarantine?.store(rejected, written.failed);
+      this.commit(written);
     } catch (error) {
+      // Not stored: kept pending for abort() or the caller (the queue fallback).
+      quarantine?.restore(rejected);
       if (failure === undefined) throw error;
       this.countCommitted(error);
     }

@@ -60,6 +60,11 @@ export function toRecord(error: LineError, defaultFormat: "text" | "json", rawBy
   };
 }
 
+const size = (records: RejectionRecord[]) => records.reduce((n, r) => n + r.raw.length + r.message.length, 0);
+
+/** Rejections that may share a transaction's Neon request (10 MiB) with its rows (at most 3 Mi characters). */
+const TRANSACTION_CHARS = 1024 * 1024;
+
 /** Pending rejections held before a flush stores them: a stream flushes early past this. */
 export const QUARANTINE_FLUSH_CHARS = 1024 * 1024;
 
@@ -80,8 +85,10 @@ export class Quarantine {
   private readonly format: "text" | "json";
   private readonly limits: QuarantineLimits;
   private readonly meter?: QuarantineMeter;
+  private readonly flushEarly: boolean;
 
-  constructor(db: Database, origin: RejectionOrigin, format: "text" | "json", limits: QuarantineLimits, meter?: QuarantineMeter) {
+  constructor(db: Database, origin: RejectionOrigin, format: "text" | "json", limits: QuarantineLimits, meter?: QuarantineMeter, flushEarly = false) {
+    this.flushEarly = flushEarly;
     this.db = db;
     this.origin = origin;
     this.format = format;
@@ -93,12 +100,20 @@ export class Quarantine {
     return this.pending.length > 0;
   }
 
+  /** Enough is pending that a stream should flush: only when `flushEarly` (a batch holds everything until it is whole). */
   get full(): boolean {
-    return this.pendingChars >= QUARANTINE_FLUSH_CHARS;
+    return this.flushEarly && this.pendingChars >= QUARANTINE_FLUSH_CHARS;
   }
 
   /** Takes rejected lines in, up to the per-request cap. */
   add(errors: Iterable<LineError>): void {
+    const records = this.records(errors);
+    this.pending.push(...records);
+    this.pendingChars += size(records);
+  }
+
+  private records(errors: Iterable<LineError>): RejectionRecord[] {
+    const records: RejectionRecord[] = [];
     for (const error of errors) {
       if (this.kept >= this.limits.perRequest) {
         this.overCap++;
@@ -107,9 +122,15 @@ export class Quarantine {
       }
       this.kept++;
       const record = toRecord(error, this.format, this.limits.rawBytes);
-      this.pending.push(record);
-      this.pendingChars += record.raw.length + record.message.length;
+      records.push(record);
     }
+    return records;
+  }
+
+  /** Puts records taken for a write that failed back, ahead of the rest. */
+  restore(records: RejectionRecord[]): void {
+    this.pending.unshift(...records);
+    this.pendingChars += size(records);
   }
 
   /** Rejections not yet stored, for a caller that stores them elsewhere (the queue, a transaction). */
@@ -119,14 +140,18 @@ export class Quarantine {
     return this.pending.splice(0).sort((a, b) => a.line_number - b.line_number);
   }
 
-  /** The pending rejections as statements for the caller's transaction; call `committed` once it committed. */
+  /**
+   * The pending rejections as statements for the caller's transaction; call `committed` once it
+   * committed. Too many to share the transaction's one Neon request: none, and they stay pending.
+   */
   statements(): { statements: Statement[]; committed(): void } {
-    const records = this.pending;
+    if (this.pendingChars > TRANSACTION_CHARS) return { statements: [], committed: () => {} };
+    const records = [...this.pending];
     return {
       statements: insertStatements(this.origin, records),
       committed: () => {
-        this.pending = this.pending.filter((r) => !records.includes(r));
-        this.pendingChars = 0;
+        this.pending.splice(0, records.length);
+        this.pendingChars = size(this.pending);
         this.counted(records);
       },
     };
@@ -139,9 +164,16 @@ export class Quarantine {
   }
 
   /** Stores what is pending. Never throws: a failure is logged and counted. */
-  async flush(): Promise<void> {
-    const records = this.take();
-    if (records.length > 0) await storeRejections(this.db, this.origin, records, this.meter).then((ok) => (ok ? this.counted(records) : (this.failed += records.length)));
+  flush(): Promise<void> {
+    return this.store(this.take());
+  }
+
+  /** Stores `taken` and the rows the database refused with them (in line order). Never throws. */
+  async store(taken: RejectionRecord[], refused: LineError[] = []): Promise<void> {
+    const records = refused.length === 0 ? taken : [...taken, ...this.records(refused)].sort((a, b) => a.line_number - b.line_number);
+    if (records.length === 0) return;
+    if (await storeRejections(this.db, this.origin, records, this.meter)) this.counted(records);
+    else this.failed += records.length;
   }
 
   private counted(records: RejectionRecord[]): void {
@@ -268,8 +300,8 @@ function reparse(rejections: StoredRejection[], guard: EntityGuard, stillRejecte
 
 /** Replays one page of matching, not yet replayed rejections; `dryRun` writes and marks nothing. */
 export async function replay(db: Database, principal: Principal, filter: RejectionFilter, options: { dryRun: boolean; limit: number; maxErrors: number }): Promise<ReplayAnswer> {
-  const page = await listRejections(db, { ...visibleTo(principal, filter), pending: true }, options.limit);
-  const answer: ReplayAnswer = { replayed: 0, inserted: 0, duplicates: 0, still_rejected: 0, dry_run: options.dryRun, errors: [], next_cursor: page.length === options.limit ? String(page[page.length - 1].id) : null };
+  const { rows: page, more } = await listRejections(db, { ...visibleTo(principal, filter), pending: true }, options.limit);
+  const answer: ReplayAnswer = { replayed: 0, inserted: 0, duplicates: 0, still_rejected: 0, dry_run: options.dryRun, errors: [], next_cursor: more ? String(page[page.length - 1].id) : null };
   const refused = new Set<number>();
   const byId = new Map(page.map((r) => [r.id, r]));
   const stillRejected = (r: StoredRejection, message: string, e?: Partial<LineError>) => {

@@ -44,10 +44,10 @@ export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typ
 }
 
 /** The request's quarantine: its rejected lines are stored with the request id and key id. */
-export function quarantineFor(c: Context<AppEnv>, forced: EntityDef | undefined): Quarantine {
+export function quarantineFor(c: Context<AppEnv>, forced: EntityDef | undefined, flushEarly = false): Quarantine {
   const settings = settingsOf(c.env);
   const format = bodyFormat(c.req.header("content-type")) === "text" ? "text" : "json";
-  return new Quarantine(database(settings), originOf(c.get("requestId"), c.get("principal"), forced), format, { rawBytes: settings.QUARANTINE_RAW_BYTES, perRequest: settings.QUARANTINE_MAX_PER_REQUEST }, c.get("meter"));
+  return new Quarantine(database(settings), originOf(c.get("requestId"), c.get("principal"), forced), format, { rawBytes: settings.QUARANTINE_RAW_BYTES, perRequest: settings.QUARANTINE_MAX_PER_REQUEST }, c.get("meter"), flushEarly);
 }
 
 export async function ingestMessage(c: Context<AppEnv>) {

@@ -46,24 +46,24 @@ export async function listRejectionsRoute(c: Context<AppEnv>) {
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const page = await listRejections(db, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
-        if (page.length > 0) controller.enqueue(encoder.encode(page.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
-        if (page.length < EXPORT_PAGE) controller.close();
-        else cursor = page[page.length - 1].id;
+        const { rows, more } = await listRejections(db, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
+        if (rows.length > 0) controller.enqueue(encoder.encode(rows.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
+        if (!more) controller.close();
+        else cursor = rows[rows.length - 1].id;
       },
     });
     return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
   }
   const limit = q.limit ?? PAGE;
-  const page = await listRejections(db, { ...filter, ...from(q.cursor) }, limit, newest);
-  return c.json({ rejections: page.map(present), next_cursor: page.length === limit ? String(page[page.length - 1].id) : null });
+  const { rows, more } = await listRejections(db, { ...filter, ...from(q.cursor) }, limit, newest);
+  return c.json({ rejections: rows.map(present), next_cursor: more ? String(rows[rows.length - 1].id) : null });
 }
 
 export async function showRejection(c: Context<AppEnv>) {
   const id = c.req.param("id") ?? "";
   const missing = new IngestError("not_found", `no rejection ${JSON.stringify(id.slice(0, 40))}`);
   if (!/^\d{1,18}$/.test(id)) throw missing;
-  const [found] = await listRejections(database(settingsOf(c.env)), { ...visibleTo(c.get("principal"), {}), after: Number(id) - 1 }, 1);
+  const { rows: [found] } = await listRejections(database(settingsOf(c.env)), { ...visibleTo(c.get("principal"), {}), after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
   return c.json(present(found));

@@ -30,7 +30,8 @@ export function ingestStream(c: Context<AppEnv>) {
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));
 
-  const quarantine = quarantineFor(c, forced);
+  // A stream holds nothing whole: many rejected lines make a flush of their own.
+  const quarantine = quarantineFor(c, forced, true);
 
   return streamSSE(c, async (sse) => {
     const events = new SseEvents(sse, { coalesceProgress: !perLine });

@@ -232,6 +232,18 @@ describe("the quarantine", () => {
     expect(lines.map((r) => r.raw)).toEqual(Array.from({ length: 7 }, (_, i) => `X|${i}`));
   });
 
+  it("cuts a page at about 4 MiB of raw lines, whatever the limit, and the cursor carries on", async () => {
+    const body = Array.from({ length: 70 }, (_, i) => `X|${i}|${"a".repeat(64_000)}`).join("\n");
+    const { request_id, failed } = await json(await call("/ingest/batch", { method: "POST", body }));
+    expect(failed).toBe(70);
+    const first = await list(`request_id=${request_id}&limit=1000`);
+    expect(first.rejections.length).toBeGreaterThan(0);
+    expect(first.rejections.length).toBeLessThan(70);
+    const rest = await list(`request_id=${request_id}&limit=1000&cursor=${first.next_cursor}`);
+    expect(rest.next_cursor).toBeNull();
+    expect([...first.rejections, ...rest.rejections].map((r) => r.line_number)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+  });
+
   it("deletes only with a filter", async () => {
     const { request_id } = await json(await call("/ingest/batch", { method: "POST", body: "X|1\nX|2" }));
     const refused = await call("/ingest/rejections", { method: "DELETE" });
