@@ -1,9 +1,12 @@
 /**
- * `nomnom rejections list|show|replay` against a running `npm run dev`: a batch's rejected lines
- * are listed and shown, a dry run writes nothing, and a replay writes what now passes (the fix is
- * made at run time: a CHECK constraint that refused a row is dropped).
+ * The quarantine against a running `npm run dev`: a stream's rejected lines are kept when its
+ * client goes away; `nomnom rejections list|show|replay` lists and shows a batch's rejected lines,
+ * a dry run writes nothing, and a replay writes what now passes (the fix is made at run time: a
+ * CHECK constraint that refused a row is dropped).
  */
 import { spawnSync } from "node:child_process";
+import http from "node:http";
+import { createParser } from "eventsource-parser";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
@@ -17,7 +20,7 @@ function nomnom(...args: string[]) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-describe("nomnom rejections", () => {
+describe("the quarantine of npm run dev", () => {
   let stack: DevStack;
   const sql = neon(LOCAL_CONNECTION_STRING);
   let requestId: string;
@@ -32,7 +35,32 @@ describe("nomnom rejections", () => {
   });
   afterAll(() => stack?.stop());
 
-  it("lists a request's rejected lines and shows one", () => {
+  it("keeps a stream's rejected lines when the client goes away before the stream ends", async () => {
+    const request = http.request(`${base}/ingest/stream`, { method: "POST", headers: { "Content-Type": "text/plain" } });
+    request.on("error", () => {});
+    const seen = new Promise<{ requestId: string }>((resolve) => {
+      request.on("response", (response) => {
+        let rejected = 0;
+        const parser = createParser({ onEvent: (e) => e.event === "rejected" && ++rejected === 3 && resolve({ requestId: String(response.headers["x-request-id"]) }) });
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => parser.feed(chunk));
+      });
+    });
+    request.write(["C|GONE1|Ann|x|1|5|1.00|A|b", "gone-1", "gone-2", "C|GONE2||x|1|5|1.00|A|b"].join("\n") + "\n");
+    const { requestId } = await seen;
+    // Gone at once, before the stream's next flush: the run's abort stores what was rejected.
+    request.destroy();
+    const deadline = Date.now() + 10_000;
+    let raws: string[] = [];
+    while (raws.length < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      const page = (await (await fetch(`${base}/ingest/rejections?request_id=${requestId}`)).json()) as { rejections: { raw: string }[] };
+      raws = page.rejections.map((r) => r.raw);
+    }
+    expect(raws).toEqual(["gone-1", "gone-2", "C|GONE2||x|1|5|1.00|A|b"]);
+  });
+
+  it("nomnom rejections list: a request's rejected lines, and show: one", () => {
     const list = nomnom("rejections", "list", "--url", base, "--request-id", requestId, "--json");
     expect(list.code).toBe(0);
     const rows = list.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
@@ -45,7 +73,7 @@ describe("nomnom rejections", () => {
     expect(nomnom("rejections", "frob", "--url", base).code).toBe(64);
   });
 
-  it("replays: a dry run writes nothing, the replay writes what now passes, a second writes nothing", async () => {
+  it("nomnom rejections replay: a dry run writes nothing, the replay writes what now passes, a second writes nothing", async () => {
     await sql.query("ALTER TABLE customers DROP CONSTRAINT cli_balance_positive");
     const dry = nomnom("rejections", "replay", "--url", base, "--request-id", requestId, "--dry-run");
     expect(dry.stdout).toContain("1 would be replayed (dry run, nothing written): 0 inserted, 0 duplicates; 1 still rejected");
