@@ -152,7 +152,8 @@ export class Quarantine {
       committed: () => {
         this.pending.splice(0, records.length);
         this.pendingChars = size(this.pending);
-        this.counted(records);
+        this.stored += records.length;
+        if (this.meter) countStored(this.meter, records);
       },
     };
   }
@@ -172,13 +173,8 @@ export class Quarantine {
   async store(taken: RejectionRecord[], refused: LineError[] = []): Promise<void> {
     const records = refused.length === 0 ? taken : [...taken, ...this.records(refused)].sort((a, b) => a.line_number - b.line_number);
     if (records.length === 0) return;
-    if (await storeRejections(this.db, this.origin, records, this.meter)) this.counted(records);
+    if (await storeRejections(this.db, this.origin, records, this.meter)) this.stored += records.length;
     else this.failed += records.length;
-  }
-
-  private counted(records: RejectionRecord[]): void {
-    this.stored += records.length;
-    if (this.meter) countStored(this.meter, records);
   }
 
   /** What an answer says about the quarantine of its request (nothing when nothing was rejected). */
@@ -201,10 +197,11 @@ function countStored(meter: QuarantineMeter, records: RejectionRecord[]): void {
   }
 }
 
-/** Stores records; false (logged, counted) when the database did not take them. */
+/** Stores records, counting them in `meter`; false (logged, counted) when the database did not take them. */
 export async function storeRejections(db: Database, origin: RejectionOrigin, records: RejectionRecord[], meter?: QuarantineMeter): Promise<boolean> {
   try {
     for (const statement of insertStatements(origin, records)) await run(db, statement);
+    if (meter) countStored(meter, records);
     return true;
   } catch (error) {
     if (meter) meter.rejectionsNotStored += records.length;

@@ -12,6 +12,9 @@ import { rowAsArray } from "../ingest/entity.ts";
 import { entityByName, REGISTRY_VERSION } from "../ingest/registry.ts";
 import { base64, fromBase64, rejectionsLink, storeRejections, toRecord, type RejectionOrigin, type RejectionRecord } from "../ingest/quarantine.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
+import { recordCounters } from "../stats/stats-client.ts";
+import { key } from "../stats/stats-delta.ts";
+import type { QuarantineMeter } from "../ingest/quarantine.ts";
 
 /** One queue message: a slice of an ingest's rows, or of its rejected lines (stored by the consumer). */
 export interface IngestPart {
@@ -104,6 +107,7 @@ export async function enqueue(env: Bindings, rows: RowToWrite[], parseErrors: Li
 export async function consumeParts(batch: MessageBatch<IngestPart>, env: Bindings, settings: Settings): Promise<void> {
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
   const db = { ...database(settings), retryMs: Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS) };
+  const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
   for (const message of batch.messages) {
     const { ingestId, part, rows } = message.body;
     const receiptStub = env.RECEIPTS ? receipt(env.RECEIPTS, ingestId) : undefined;
@@ -117,13 +121,17 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
       const written = await writeRows(toWrite, neonRunner(db));
       // The rows are written: a rejection that cannot be stored now is logged and counted, and the part still counts as done.
       const rejections = [...(message.body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
-      if (rejections.length > 0) await storeRejections(db, origin, rejections);
+      if (rejections.length > 0) await storeRejections(db, origin, rejections, meter);
       await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();
     } catch (error) {
       await receiptStub?.attemptFailed(part, message.attempts, error instanceof Error ? error.message : String(error));
       message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
     }
+  }
+  if (settings.STATS_ENABLED && env.STATS) {
+    const counters: [string, number][] = [...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]), [key.rejectionsNotStored, meter.rejectionsNotStored]];
+    await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
   }
 }
 

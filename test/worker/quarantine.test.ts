@@ -145,6 +145,8 @@ describe("the quarantine", () => {
   });
 
   it("stores an async batch's rejected lines: those refused before queueing, and those the consumer's database refused", async () => {
+    const storedByDatabase = async () => Number(/^ingestion_rejections_stored_total\{entity="Customer",reason="database"\} (\d+)$/m.exec(await (await call("/metrics")).text())?.[1] ?? 0);
+    const before = await storedByDatabase();
     await sql.query("ALTER TABLE customers ADD CONSTRAINT test_balance_positive CHECK (account_balance >= 0)");
     const res = await call("/ingest/batch", { method: "POST", body: [GOOD, NEGATIVE, "X|bad"].join("\n"), headers: { Prefer: "respond-async" } });
     expect(res.status).toBe(202);
@@ -154,6 +156,8 @@ describe("the quarantine", () => {
     expect(receipt).toMatchObject({ status: "done", inserted: 1, failed: 2, request_id: accepted.request_id, rejections: accepted.rejections });
     const { rejections } = await list(`request_id=${accepted.request_id}`);
     expect(rejections.map((r) => [r.line_number, r.reason]).sort()).toEqual([[2, "database"], [3, "parse"]]);
+    // Counted by the consumer, which serves no HTTP request.
+    expect(await storedByDatabase()).toBe(before + 1);
   });
 
   it("sends the rejected lines of a batch that fell back to the queue with its rows, and the consumer stores them", async () => {
