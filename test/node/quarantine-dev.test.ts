@@ -6,13 +6,24 @@
  */
 import { spawnSync } from "node:child_process";
 import http from "node:http";
+import { createServer } from "node:net";
 import { createParser } from "eventsource-parser";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
 
-const PORT = 18789;
+/** Ports nothing listens on now: other test runs on this machine take fixed ones. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+const PORT = await freePort();
+let NEON_PORT = await freePort();
+while (NEON_PORT === PORT) NEON_PORT = await freePort();
 const base = `http://localhost:${PORT}`;
 
 function nomnom(...args: string[]) {
@@ -26,7 +37,7 @@ describe("the quarantine of npm run dev", () => {
   let requestId: string;
 
   beforeAll(async () => {
-    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_rejections_cli" });
+    stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: "nomnom_test_rejections_cli" });
     neonConfig.fetchEndpoint = stack.neonUrl;
     await sql.query("ALTER TABLE customers ADD CONSTRAINT cli_balance_positive CHECK (account_balance >= 0)");
     const res = await fetch(`${base}/ingest/batch`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk" });

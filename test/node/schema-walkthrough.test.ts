@@ -60,18 +60,21 @@ describe("changing an entity with a running service", () => {
     await stop();
 
     const before = Object.fromEntries(sqlFiles().map((f) => [f, readFileSync(join(project, "migrations", f), "utf8")]));
+    // Numbered after the project's own migrations, however many there are.
+    const level = Object.keys(before).length + 1;
+    const added = `${String(level).padStart(4, "0")}_orders_add_channel_and_1_more`;
     const order = join(project, "entities/order.yaml");
     writeFileSync(order, readFileSync(order, "utf8").replace(`    - { name: line_items,`, `    - { name: channel, type: String, nullable: true, doc: "Where the order came from" }\n    - { name: line_items,`));
     writeFileSync(join(project, "entities/shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: order_key, type: String }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
     const built = execFileSync(process.execPath, ["scripts/build-entities.ts"], { cwd: project, encoding: "utf8" });
-    expect(built).toContain("New migration migrations/0003_orders_add_channel_and_1_more.sql");
-    expect(sqlFiles()).toEqual([...Object.keys(before), "0003_orders_add_channel_and_1_more.sql"]);
+    expect(built).toContain(`New migration migrations/${added}.sql`);
+    expect(sqlFiles()).toEqual([...Object.keys(before), `${added}.sql`]);
     for (const [file, text] of Object.entries(before)) expect(readFileSync(join(project, "migrations", file), "utf8"), file).toBe(text);
 
     const v2 = await start();
-    expect(v2.log()).toContain("[dev] migrations: applied 0003_orders_add_channel_and_1_more");
+    expect(v2.log()).toContain(`[dev] migrations: applied ${added}`);
     const health = await (await fetch(`http://localhost:${PORT}/health`)).json();
-    expect(health).toMatchObject({ database: "ok", schema: { worker: 3, database: 3 } });
+    expect(health).toMatchObject({ database: "ok", schema: { worker: level, database: level } });
     // An older sender's 10-field line, a newer sender's 11-field line, and the new entity.
     expect(await message("O|2|100|O|10.00|1996-01-03|5-LOW|Clerk#1|0|old sender")).toMatchObject({ status: 200 });
     expect(await message("O|3|100|O|20.00|1996-01-04|5-LOW|Clerk#1|0|new sender|web")).toMatchObject({ status: 200 });
@@ -86,6 +89,6 @@ describe("changing an entity with a running service", () => {
       cwd: project,
       env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: v2.neonUrl },
     });
-    expect(stdout).toBe("Up to date: the database is at migration 3.\n");
+    expect(stdout).toBe(`Up to date: the database is at migration ${level}.\n`);
   });
 });
