@@ -19,6 +19,9 @@ import { parseArgs } from "node:util";
 import { createGzip } from "node:zlib";
 import { createParser } from "eventsource-parser";
 
+// nomnom rejections list|show|replay: the quarantine (docs/quarantine.md), in its own module; it exits when done.
+if (process.argv[2] === "rejections") await import("./nomnom-rejections.mjs");
+
 const USAGE = "usage: nomnom ingest [file | -] --url URL [--key KEY] [--format text|ndjson] [--no-gzip]";
 const EXIT = { ok: 0, rejected: 1, unreachable: 2, usage: 64, noInput: 66 };
 /** Failures no retry can fix: nothing listens there, or the name does not resolve. */

@@ -18,6 +18,8 @@ import { authorize } from "./middleware/authorize.ts";
 import { corsFromSettings } from "./middleware/cors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { limits } from "./routes/limits.ts";
+import { deleteRejectionsRoute as deleteRejections, listRejectionsRoute, replayRejections, showRejection } from "./routes/rejections.ts";
+import { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRoute } from "./routes/rejections.routes.ts";
 import { schemaGate } from "./middleware/schema-gate.ts";
 import { database } from "./db/neon.ts";
 import { explainMismatch } from "./db/schema-level.ts";
@@ -32,6 +34,7 @@ const ingest = [...writer, schemaGate()] as const;
 /** OpenAPI writes path parameters as {id}, Hono as :id. */
 const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ":$1");
 const reader = [authorize("read"), rateLimit()] as const;
+const quarantine = [authorize("quarantine"), rateLimit()] as const;
 
 // Paths come from the route definitions the OpenAPI document is generated from.
 export const app = new Hono<AppEnv>()
@@ -42,6 +45,10 @@ export const app = new Hono<AppEnv>()
   .post(batchRoute.path, ...ingest, ingestBatch)
   .post(streamRoute.path, ...ingest, ingestStream)
   .get(honoPath(receiptRoute.path), ...writer, ingestReceipt)
+  .get(rejectionsRoute.path, ...quarantine, listRejectionsRoute)
+  .delete(deleteRejectionsRoute.path, ...quarantine, deleteRejections)
+  .post(replayRoute.path, ...quarantine, schemaGate(), replayRejections)
+  .get(honoPath(rejectionRoute.path), ...quarantine, showRejection)
   .get(statsRoute.path, ...reader, stats)
   .get(metricsRoute.path, ...reader, metrics)
   .get(healthRoute.path, health)

@@ -36,6 +36,9 @@ export interface Bindings {
   STREAM_SLOTS?: StreamSlotsNamespace;
   ASYNC_FALLBACK?: string;
   QUEUE_RETRY_DELAY_S?: string;
+  QUARANTINE_RAW_BYTES?: string;
+  QUARANTINE_MAX_PER_REQUEST?: string;
+  QUARANTINE_RETENTION_DAYS?: string;
 }
 
 // zod/mini: the same checks as zod, a fraction of the bundle.
@@ -74,6 +77,12 @@ const Settings = z.object({
   ASYNC_FALLBACK: z._default(z.stringbool(), true),
   /** A failed queue message waits this long times its attempt number before the next try. */
   QUEUE_RETRY_DELAY_S: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 10),
+  /** A rejected line is kept up to this many bytes in the quarantine, and flagged when cut. */
+  QUARANTINE_RAW_BYTES: positiveInt(64 * 1024),
+  /** Rejected lines kept per request; the rest are counted, and the answer says how many. */
+  QUARANTINE_MAX_PER_REQUEST: positiveInt(100_000),
+  /** The Cron Trigger deletes rejections older than this. */
+  QUARANTINE_RETENTION_DAYS: positiveInt(30),
   RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),
 });
 

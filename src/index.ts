@@ -1,7 +1,9 @@
-/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, and the Durable Object classes. */
+/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, the quarantine's retention (Cron Trigger), and the Durable Object classes. */
 import { app } from "./app.ts";
 import { settingsOf, type Bindings } from "./env.ts";
 import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async-ingest.ts";
+import { database } from "./db/neon.ts";
+import { enforceRetention } from "./ingest/quarantine.ts";
 
 export { ReceiptObject } from "./queue/receipt-object.ts";
 export { StatsObject } from "./stats/stats-object.ts";
@@ -12,5 +14,9 @@ export default {
   async queue(batch: MessageBatch<IngestPart>, env: Bindings): Promise<void> {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
     else await consumeParts(batch, env, settingsOf(env));
+  },
+  async scheduled(_controller: ScheduledController, env: Bindings): Promise<void> {
+    const settings = settingsOf(env);
+    await enforceRetention(database(settings), settings.QUARANTINE_RETENTION_DAYS);
   },
 } satisfies ExportedHandler<Bindings, IngestPart>;

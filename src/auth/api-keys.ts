@@ -2,7 +2,8 @@
  * API keys: the secret API_KEYS holds only SHA-256 hashes with a key id and scopes, e.g.
  *   [{"id":"loader","sha256":"9f86d0…","scopes":["write:Order","write:OrderLineItem","read"]}]
  * Scopes: "write:<Entity>" or "write:*" for ingest routes, "read" for /stats and /metrics, "admin" for
- * what other keys' requests left behind (their async receipts).
+ * what other keys' requests left behind: their async receipts, and their rejected lines (to see, replay
+ * and delete; a key with a write scope acts on its own only). See docs/security.md, docs/quarantine.md.
  */
 import * as z from "zod/mini";
 
@@ -29,9 +30,10 @@ export const ANONYMOUS: Principal = { keyId: null, scopes: new Set(["write:*", "
 
 export const canWrite = (p: Principal, entity: string) => p.scopes.has("write:*") || p.scopes.has(`write:${entity}`);
 export const canRead = (p: Principal) => p.scopes.has("read");
-/** What a request of `owner` left behind (a receipt) is the owner's own, or an admin's to see. */
-export const mayRead = (p: Principal, owner: string | null) => p.scopes.has("admin") || p.keyId === owner;
 export const canWriteAny = (p: Principal) => [...p.scopes].some((s) => s.startsWith("write:"));
+export const isAdmin = (p: Principal) => p.scopes.has("admin");
+/** What a request of `owner` left behind (a receipt) is the owner's own, or an admin's to see. */
+export const mayRead = (p: Principal, owner: string | null) => isAdmin(p) || p.keyId === owner;
 
 const fromHex = (hex: string) => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 

@@ -4,8 +4,8 @@
  * and when the database rejects a chunk for its data, bisects it so only the bad rows fail.
  */
 import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { rowAsObject, type EntityDef } from "./entity.ts";
-import type { LineError, RowToWrite } from "./parse-messages.ts";
+import { rowAsObject, rowAsRecord, type EntityDef } from "./entity.ts";
+import { withSource, type LineError, type RowToWrite } from "./parse-messages.ts";
 
 /** The seam in front of the database: one statement, one JSON array parameter, rows inserted back. */
 export interface StatementRunner {
@@ -97,12 +97,14 @@ async function writeChunk(chunk: Chunk, runner: StatementRunner, result: WriteRe
     if (chunk.rows.length === 1) {
       const row = chunk.rows[0];
       counts.failed++;
-      result.failed.push({
+      const failure = {
         line_number: row.lineNumber,
         entity: chunk.entity.name,
         message: `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`,
         line: rowAsObject(chunk.entity, chunk.json[0]),
-      });
+      };
+      // The source line is not kept after parsing: the quarantine stores the record it became, which parses back to this row.
+      result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState: error.sqlState, format: "json" }));
       return;
     }
     const half = chunk.rows.length >> 1;

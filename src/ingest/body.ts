@@ -164,8 +164,8 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
 
 export interface DecodedBody {
   text: string;
-  /** 1-based numbers (counted from the first line of these bytes) of lines that are not valid UTF-8. */
-  invalidLines: Set<number>;
+  /** 1-based numbers (counted from the first line of these bytes) of lines that are not valid UTF-8, with their bytes. */
+  invalidLines: Map<number, Uint8Array>;
 }
 
 // A byte order mark is dropped only at the very start of a body, not at the start of later chunks.
@@ -176,9 +176,9 @@ const lenient = new TextDecoder("utf-8");
 /** Decodes strictly; only when that fails are lines decoded one by one, so one bad line loses nothing else. */
 export function decodeLines(bytes: Uint8Array, atStart = true): DecodedBody {
   try {
-    return { text: (atStart ? strictAtStart : strict).decode(bytes), invalidLines: new Set() };
+    return { text: (atStart ? strictAtStart : strict).decode(bytes), invalidLines: new Map() };
   } catch {
-    const invalidLines = new Set<number>();
+    const invalidLines = new Map<number, Uint8Array>();
     let start = 0;
     let line = 1;
     while (start <= bytes.length) {
@@ -187,7 +187,8 @@ export function decodeLines(bytes: Uint8Array, atStart = true): DecodedBody {
       try {
         strict.decode(bytes.subarray(start, end));
       } catch {
-        invalidLines.add(line);
+        // Kept as received for the quarantine; a copy, so the body's buffer is not held.
+        invalidLines.set(line, bytes.slice(start, end));
       }
       start = end + 1;
       line++;

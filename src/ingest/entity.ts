@@ -51,6 +51,12 @@ export function rowAsObject(entity: EntityDef, json: string): string {
   return JSON.stringify(Object.fromEntries(entity.columns.map((column, i) => [column, values[i]])));
 }
 
+/** A row's JSON as a JSON record naming its entity, keyed by field: what the record parser reads back into the same row. */
+export function rowAsRecord(entity: EntityDef, json: string): string {
+  const values = parseJsonExact(json) as Row;
+  return JSON.stringify({ entity: entity.name, ...Object.fromEntries(entity.fields.map((field, i) => [field, values[i]])) });
+}
+
 /**
  * A row's JSON as the insert statements read it. Rows queued before rows became arrays are
  * objects keyed by column: a queue message sent by the previous version still writes.

@@ -43,10 +43,10 @@ export async function feed(request: Request, settings: Settings, run: IngestRun,
     await run.step();
     return;
   }
-  for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES)) {
-    for (const lineNumber of batch.oversizeLines) {
+  for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES, settings.QUARANTINE_RAW_BYTES)) {
+    for (const { line, head } of batch.oversizeLines) {
       run.sink.messages++;
-      run.sink.errors.push(oversizeLine(lineNumber, settings.MAX_LINE_BYTES));
+      run.sink.errors.push(oversizeLine(line, settings.MAX_LINE_BYTES, "", head));
     }
     parseLines(format, batch.text, batch.firstLine, batch.invalidLines, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
     checkCount(run, options.maxMessages);

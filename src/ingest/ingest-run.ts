@@ -6,6 +6,7 @@
 import { IngestError } from "../errors.ts";
 import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
 import type { LineError, ParsedBody, RowToWrite } from "./parse-messages.ts";
+import type { Quarantine, RejectionRecord } from "./quarantine.ts";
 
 export interface Totals {
   processed: number;
@@ -27,6 +28,8 @@ export interface RunOptions {
   onCommit?(totals: Totals, errors: LineError[]): void;
   /** Called for every rejected line as soon as it is known. */
   onError?(error: LineError): void;
+  /** Keeps the rejected lines: each flush stores those gathered so far once its rows are written. */
+  quarantine?: Quarantine;
 }
 
 const DEFAULT_FLUSH_ROWS = 10_000;
@@ -105,9 +108,11 @@ export class IngestRun {
   async step(force = false): Promise<void> {
     const errors = this.sink.errors.splice(0);
     errors.forEach((e) => this.reject(e));
+    const quarantine = this.options.quarantine;
+    quarantine?.add(errors);
     const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
-    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS) || this.sink.chars >= (this.options.flushChars ?? DEFAULT_FLUSH_CHARS);
-    const waiting = this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0;
+    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS) || this.sink.chars >= (this.options.flushChars ?? DEFAULT_FLUSH_CHARS) || Boolean(quarantine?.full);
+    const waiting = this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0 || Boolean(quarantine?.waiting);
     const due = waiting && Date.now() - this.lastFlush >= flushMs;
     if (!force && !full && !due) {
       // A trickle that pauses must still commit: flush on a timer if no more data comes.
@@ -121,10 +126,12 @@ export class IngestRun {
     this.lastFlush = Date.now();
     const rows = this.sink.rows.splice(0);
     this.sink.chars = 0;
+    // The rejections gathered so far go with this flush: stored once its rows are written, in flush order.
+    const rejected = quarantine?.take() ?? [];
     const writing = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS);
     writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
-    this.inFlight = this.countInOrder(previous, writing);
+    this.inFlight = this.countInOrder(previous, writing, rejected);
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
@@ -135,16 +142,21 @@ export class IngestRun {
    * flush and counts what it committed, then passes the first failure on: its own committed
    * counts are added by abort().
    */
-  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>): Promise<void> {
+  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>, rejected: RejectionRecord[]): Promise<void> {
     let failure: unknown;
     try {
       await previous;
     } catch (error) {
       failure = error;
     }
+    const quarantine = this.options.quarantine;
     try {
-      this.commit(await writing);
+      const written = await writing;
+      await quarantine?.store(rejected, written.failed);
+      this.commit(written);
     } catch (error) {
+      // Not stored: kept pending for abort() or the caller (the queue fallback).
+      quarantine?.restore(rejected);
       if (failure === undefined) throw error;
       this.countCommitted(error);
     }
@@ -173,6 +185,9 @@ export class IngestRun {
     } catch (error) {
       this.countCommitted(error);
     }
+    // Lines already rejected are kept even when the request fails or the client went away.
+    this.options.quarantine?.add(this.sink.errors.splice(0));
+    await this.options.quarantine?.flush();
     return this.totals;
   }
 

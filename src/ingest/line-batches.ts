@@ -9,10 +9,10 @@ export interface LineBatch {
   text: string;
   /** Number of the first line in `text`. */
   firstLine: number;
-  /** Absolute numbers of lines that are not valid UTF-8. */
-  invalidLines: Set<number>;
-  /** Absolute numbers of lines over the length limit (not in `text`). */
-  oversizeLines: number[];
+  /** Absolute numbers of lines that are not valid UTF-8, with their bytes. */
+  invalidLines: Map<number, Uint8Array>;
+  /** Absolute numbers of lines over the length limit (not in `text`), with their first `keepBytes` bytes. */
+  oversizeLines: { line: number; head: Uint8Array }[];
 }
 
 const NEWLINE = 0x0a;
@@ -31,20 +31,20 @@ function count(bytes: Uint8Array, value: number): number {
   return n;
 }
 
-export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineBytes: number): AsyncGenerator<LineBatch> {
+export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineBytes: number, keepBytes = 0): AsyncGenerator<LineBatch> {
   let carry: Uint8Array = new Uint8Array(0);
   let nextLine = 1;
   let skipping = false;
-  const finish = (complete: Uint8Array, oversizeLines: number[]): LineBatch => {
+  const finish = (complete: Uint8Array, oversizeLines: LineBatch["oversizeLines"]): LineBatch => {
     const firstLine = nextLine;
     const decoded = decodeLines(complete, firstLine === 1);
     nextLine += count(complete, NEWLINE);
-    const invalidLines = new Set([...decoded.invalidLines].map((n) => n + firstLine - 1));
+    const invalidLines = new Map([...decoded.invalidLines].map(([n, bytes]) => [n + firstLine - 1, bytes]));
     return { text: decoded.text, firstLine, invalidLines, oversizeLines };
   };
 
   for await (const chunk of body) {
-    const oversizeLines: number[] = [];
+    const oversizeLines: LineBatch["oversizeLines"] = [];
     let bytes = chunk;
     if (skipping) {
       const end = bytes.indexOf(NEWLINE);
@@ -62,10 +62,10 @@ export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineByte
       if (complete.length > 0) yield finish(complete, oversizeLines);
     }
     if (carry.length > maxLineBytes) {
-      oversizeLines.push(nextLine);
+      oversizeLines.push({ line: nextLine, head: carry.slice(0, keepBytes) });
       carry = new Uint8Array(0);
       skipping = true;
-      yield { text: "", firstLine: nextLine, invalidLines: new Set(), oversizeLines };
+      yield { text: "", firstLine: nextLine, invalidLines: new Map(), oversizeLines };
     }
   }
   if (carry.length > 0) yield finish(carry, []);

@@ -17,6 +17,24 @@ export interface RowToWrite {
   lineNumber: number;
 }
 
+/**
+ * What the quarantine keeps of a rejected line beyond its answer: the line whole (`line` is cut for
+ * the answer), or its bytes as received when they are not UTF-8. Symbol-keyed, so JSON answers and
+ * structured clones never carry it.
+ */
+export const QUARANTINE = Symbol("quarantine");
+
+export interface QuarantineSource {
+  /** A function: made only if the line is kept. */
+  raw: string | Uint8Array | (() => string);
+  /** The line was longer than what was kept of it. */
+  cut?: boolean;
+  reason?: "parse" | "scope" | "database";
+  sqlState?: string;
+  /** How to read `raw` again; else the request's format. */
+  format?: "text" | "json";
+}
+
 export interface LineError {
   line_number: number;
   entity: string | null;
@@ -25,7 +43,16 @@ export interface LineError {
   position?: number;
   message: string;
   line: string;
+  [QUARANTINE]?: QuarantineSource;
 }
+
+/** Attaches what the quarantine keeps, not enumerable: tests comparing errors and answers never see it. */
+export function withSource(error: LineError, source: QuarantineSource): LineError {
+  return Object.defineProperty(error, QUARANTINE, { value: source, enumerable: false });
+}
+
+/** Line numbers of lines that are not valid UTF-8; a Map keeps their bytes as received. */
+export type InvalidLines = ReadonlySet<number> | ReadonlyMap<number, Uint8Array>;
 
 export interface ParsedBody {
   rows: RowToWrite[];
@@ -39,8 +66,8 @@ export interface ParsedBody {
 const MAX_LINE_SHOWN = 200;
 const shown = (line: string) => (line.length > MAX_LINE_SHOWN ? `${line.slice(0, MAX_LINE_SHOWN)}…` : line);
 
-function lineError(lineNumber: number, entity: EntityDef | null, message: string, line: string, field?: FieldError): LineError {
-  const error: LineError = { line_number: lineNumber, entity: entity?.name ?? null, message, line: shown(line) };
+function lineError(lineNumber: number, entity: EntityDef | null, message: string, line: string, field?: FieldError, source: QuarantineSource = { raw: line }): LineError {
+  const error = withSource({ line_number: lineNumber, entity: entity?.name ?? null, message, line: shown(line) }, source);
   if (field) {
     error.field = field.field;
     error.position = field.position;
@@ -79,7 +106,7 @@ export function parseLine(line: string, lineNumber: number, out: ParsedBody, gua
   }
   const refused = guard?.(entity);
   if (refused) {
-    out.errors.push(lineError(lineNumber, entity, refused, line));
+    out.errors.push(lineError(lineNumber, entity, refused, line, undefined, { raw: line, reason: "scope" }));
     return;
   }
   const nul = line.indexOf("\u0000");
@@ -135,7 +162,7 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
   }
   const refused = guard?.(entity);
   if (refused) {
-    out.errors.push(lineError(lineNumber, entity, refused, line()));
+    out.errors.push(lineError(lineNumber, entity, refused, line(), undefined, { raw: line(), reason: "scope" }));
     return;
   }
   const parsed = entity.parseRecord(record);
@@ -158,7 +185,7 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
     const childEntity = entityByName(child.entity)!;
     const childRefused = items.length > 0 ? guard?.(childEntity) : undefined;
     if (childRefused) {
-      out.errors.push(lineError(lineNumber, childEntity, `${child.field}: ${childRefused}`, line()));
+      out.errors.push(lineError(lineNumber, childEntity, `${child.field}: ${childRefused}`, line(), undefined, { raw: line(), reason: "scope" }));
       return;
     }
     for (let i = 0; i < items.length; i++) {
@@ -221,11 +248,11 @@ export interface LineOptions {
 }
 
 /** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */
-export function parseLines(format: "text" | "ndjson", text: string, firstLine: number, invalidLines: ReadonlySet<number>, out: ParsedBody, options: LineOptions = {}): void {
+export function parseLines(format: "text" | "ndjson", text: string, firstLine: number, invalidLines: InvalidLines, out: ParsedBody, options: LineOptions = {}): void {
   const maxLineChars = options.maxLineChars ?? Infinity;
   forEachLine(text, (line, lineNumber) => {
     out.messages++;
-    if (invalidLines.has(lineNumber)) out.errors.push(lineError(lineNumber, null, "line is not valid UTF-8", line));
+    if (invalidLines.has(lineNumber)) out.errors.push(lineError(lineNumber, null, "line is not valid UTF-8", line, undefined, { raw: (invalidLines instanceof Map ? invalidLines.get(lineNumber) : undefined) ?? line }));
     else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
     else if (format === "text") parseLine(line, lineNumber, out, options.guard);
     else {
@@ -236,18 +263,20 @@ export function parseLines(format: "text" | "ndjson", text: string, firstLine: n
   }, firstLine);
 }
 
-export function oversizeLine(lineNumber: number, limit: number, line = ""): LineError {
-  return lineError(lineNumber, null, `line is longer than the limit of ${limit} bytes (MAX_LINE_BYTES)`, line);
+/** `head`: what was kept of a line too long to be read whole. */
+export function oversizeLine(lineNumber: number, limit: number, line = "", head?: Uint8Array): LineError {
+  return lineError(lineNumber, null, `line is longer than the limit of ${limit} bytes (MAX_LINE_BYTES)`, line, undefined, head ? { raw: head, cut: true } : { raw: line });
 }
 
 /** A whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index from 1). */
-export function parseBody(format: BodyFormat, text: string, invalidLines: ReadonlySet<number>, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 }): ParsedBody {
+export function parseBody(format: BodyFormat, text: string, invalidLines: InvalidLines, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 }): ParsedBody {
   if (format !== "json") {
     parseLines(format, text, 1, invalidLines, out, options);
     return out;
   }
   if (invalidLines.size > 0) {
-    out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${[...invalidLines][0]})`, ""));
+    const first = invalidLines.keys().next().value;
+    out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${first})`, "", undefined, { raw: (invalidLines instanceof Map ? invalidLines.get(first) : undefined) ?? "" }));
     out.messages++;
     return out;
   }

@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app.ts";
-import { ANONYMOUS, canRead, canWriteAny, findKey, storedKeys, type Principal } from "../auth/api-keys.ts";
+import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, storedKeys, type Principal } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
 import { allowedOrigins } from "./cors.ts";
 import { IngestError } from "../errors.ts";
@@ -23,7 +23,8 @@ async function forbid(c: Context<AppEnv>, principal: Principal, message: string)
   throw new IngestError("forbidden", message);
 }
 
-export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
+/** "quarantine": a key that can write (it sees its own rejected lines) or an admin (every key's). */
+export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
     const settings = settingsOf(c.env);
     const header = c.req.header("authorization");
@@ -51,6 +52,7 @@ export function authorize(need: "write" | "read"): MiddlewareHandler<AppEnv> {
     c.set("principal", principal);
     if (need === "read" && !canRead(principal)) await forbid(c, principal, `key ${principal.keyId} may not read stats (it has no "read" scope)`);
     if (need === "write" && !canWriteAny(principal)) await forbid(c, principal, `key ${principal.keyId} may not write any entity`);
+    if (need === "quarantine" && !canWriteAny(principal) && !isAdmin(principal)) await forbid(c, principal, `key ${principal.keyId} may not see rejected lines (it has neither a write scope nor "admin")`);
     await next();
   };
 }

@@ -16,11 +16,15 @@ export interface RequestMeter {
   bytes: number;
   dbSeconds: number;
   messages: Record<string, MessageCounts>;
+  /** Rejected lines stored in the quarantine, by "entity|reason". */
+  rejections: Record<string, number>;
+  /** Rejected lines not stored (over the per-request cap, or the database failed). */
+  rejectionsNotStored: number;
   /** Set by streaming handlers: resolves when the response stream has ended. */
   done?: Promise<void>;
 }
 
-export const newMeter = (): RequestMeter => ({ bytes: 0, dbSeconds: 0, messages: {} });
+export const newMeter = (): RequestMeter => ({ bytes: 0, dbSeconds: 0, messages: {}, rejections: {}, rejectionsNotStored: 0 });
 
 function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
   try {
@@ -46,6 +50,8 @@ export function observe(): MiddlewareHandler<AppEnv> {
         dbSeconds: meter.dbSeconds,
         durationSeconds: (at - started) / 1000,
         messages: meter.messages,
+        rejections: meter.rejections,
+        rejectionsNotStored: meter.rejectionsNotStored,
         keyId: c.get("principal")?.keyId ?? null,
       };
       console.log(JSON.stringify({ request_id: c.get("requestId"), client_request_id: clientRequestId(c.req.header("x-request-id")), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));

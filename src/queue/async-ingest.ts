@@ -9,14 +9,21 @@ import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
 import { rowAsArray } from "../ingest/entity.ts";
-import { entityByName } from "../ingest/registry.ts";
+import { entityByName, REGISTRY_VERSION } from "../ingest/registry.ts";
+import { base64, fromBase64, rejectionsLink, storeRejections, toRecord, type RejectionOrigin, type RejectionRecord } from "../ingest/quarantine.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
+import { recordCounters } from "../stats/stats-client.ts";
+import { key } from "../stats/stats-delta.ts";
+import type { QuarantineMeter } from "../ingest/quarantine.ts";
 
-/** One queue message: a slice of an ingest's rows. */
+/** One queue message: a slice of an ingest's rows, or of its rejected lines (stored by the consumer). */
 export interface IngestPart {
   ingestId: string;
   part: number;
   rows: { entity: string; json: string; line: number }[];
+  /** The request the rows came from: the consumer stores the rejections under it. */
+  origin?: RejectionOrigin;
+  rejections?: RejectionRecord[];
 }
 
 const CONSUMER_RETRY_MS = 2000;
@@ -29,18 +36,39 @@ const SEND_BATCH_MESSAGES = 100;
 export type ReceiptNamespace = DurableObjectNamespace<ReceiptObject>;
 export const receipt = (ns: ReceiptNamespace, ingestId: string) => ns.get(ns.idFromName(ingestId));
 
-function toParts(ingestId: string, rows: RowToWrite[]): IngestPart[] {
+/** A rejection that would not fit a queue message keeps less of its line (and says it was cut). */
+function fitted(record: RejectionRecord): { record: RejectionRecord; size: number } {
+  const size = (r: RejectionRecord) => JSON.stringify(r).length + r.message.length * 2 + 16;
+  if (size(record) <= MESSAGE_BYTES) return { record, size: size(record) };
+  const keep = Math.max(0, MESSAGE_BYTES - (size(record) - record.raw.length) - 64) * 0.75;
+  const raw = base64(fromBase64(record.raw).subarray(0, Math.floor(keep)));
+  const cut = { ...record, raw, raw_truncated: true };
+  return { record: cut, size: size(cut) };
+}
+
+function toParts(ingestId: string, rows: RowToWrite[], origin?: RejectionOrigin, rejections: RejectionRecord[] = []): IngestPart[] {
   const parts: IngestPart[] = [];
   let current: IngestPart | undefined;
   let bytes = 0;
+  for (const item of rejections) {
+    const { record, size } = fitted(item);
+    if (!current || bytes + size > MESSAGE_BYTES) {
+      current = { ingestId, part: parts.length, rows: [], origin, rejections: [] };
+      parts.push(current);
+      bytes = 256;
+    }
+    current.rejections!.push(record);
+    bytes += size;
+  }
+  current = undefined;
   for (const r of rows) {
     const row = { entity: r.entity.name, json: r.json, line: r.lineNumber };
     const size = r.json.length * 3 + r.entity.name.length + 32;
     if (size > MESSAGE_BYTES) throw new IngestError("body_too_large", `line ${r.lineNumber} is too large for one queue message (128 KB): send it synchronously`);
     if (!current || bytes + size > MESSAGE_BYTES) {
-      current = { ingestId, part: parts.length, rows: [] };
+      current = { ingestId, part: parts.length, rows: [], origin };
       parts.push(current);
-      bytes = 64;
+      bytes = 256;
     }
     current.rows.push(row);
     bytes += size;
@@ -49,13 +77,15 @@ function toParts(ingestId: string, rows: RowToWrite[]): IngestPart[] {
 }
 
 /** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
-export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number): Promise<{ ingestId: string; parts: number }> {
+export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number, quarantine?: { origin: RejectionOrigin; rejections: RejectionRecord[] }): Promise<{ ingestId: string; parts: number }> {
   if (!env.INGEST_QUEUE || !env.RECEIPTS) throw new IngestError("misconfigured", "asynchronous ingest needs the INGEST_QUEUE and RECEIPTS bindings (see wrangler.toml)");
   const ingestId = crypto.randomUUID();
-  const parts = toParts(ingestId, rows);
+  const parts = toParts(ingestId, rows, quarantine?.origin, quarantine?.rejections);
+  const requestId = quarantine?.origin.requestId;
   await receipt(env.RECEIPTS, ingestId).create({
     ingest_id: ingestId, key_id: keyId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
     inserted: 0, duplicates: 0, failed, errors: parseErrors.slice(0, 1000),
+    ...(requestId ? { request_id: requestId, rejections: rejectionsLink(requestId) } : {}),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];
   let bytes = 0;
@@ -77,15 +107,21 @@ export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWr
 export async function consumeParts(batch: MessageBatch<IngestPart>, env: Bindings, settings: Settings): Promise<void> {
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
   const db = { ...database(settings), retryMs: Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS) };
+  const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
   for (const message of batch.messages) {
     const { ingestId, part, rows } = message.body;
     const receiptStub = env.RECEIPTS ? receipt(env.RECEIPTS, ingestId) : undefined;
+    // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
+    const origin = message.body.origin ?? { requestId: ingestId, keyId: null, forcedEntity: null, receivedAt: new Date().toISOString(), registryVersion: REGISTRY_VERSION };
     try {
       const toWrite: RowToWrite[] = rows.map((r) => {
         const entity = entityByName(r.entity)!;
         return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
       });
       const written = await writeRows(toWrite, neonRunner(db));
+      // The rows are written: a rejection that cannot be stored now is logged and counted, and the part still counts as done.
+      const rejections = [...(message.body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
+      if (rejections.length > 0) await storeRejections(db, origin, rejections, meter);
       await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();
     } catch (error) {
@@ -94,6 +130,10 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
       await receiptStub?.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
       message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
     }
+  }
+  if (settings.STATS_ENABLED && env.STATS) {
+    const counters: [string, number][] = [...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]), [key.rejectionsNotStored, meter.rejectionsNotStored]];
+    await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
   }
 }
 

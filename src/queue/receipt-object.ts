@@ -11,6 +11,9 @@ export interface Receipt {
   ingest_id: string;
   /** The API key that started the ingest (null: anonymous, dev only): only it, or an admin key, may read the receipt. */
   key_id: string | null;
+  /** The request that queued the ingest, and where its rejected lines are listed. */
+  request_id?: string;
+  rejections?: string;
   status: "queued" | "done" | "partial" | "failed";
   created_at: string;
   parts: number;

@@ -2,6 +2,7 @@
  * GET /dashboard: one page that polls /stats and /metrics every 2 s and shows totals, the error
  * rate, duration percentiles and charts of the last minutes. Its script (public/assets/dashboard.js)
  * and the chart library (uPlot, public/assets/uplot/) are the Worker's own static assets: no CDN.
+ * It also lists the most recent rejected lines from /ingest/rejections.
  */
 import type { Context } from "hono";
 
@@ -49,6 +50,43 @@ const PAGE = /* html */ `<!doctype html>
 <div class="chart" id="chart-latency"></div>
 <h2>By entity</h2>
 <table><thead><tr><th>Entity</th><th>Now (msg/s)</th><th>Inserted</th><th>Duplicates</th><th>Failed</th></tr></thead><tbody id="entities"></tbody></table>
+<section id="quarantine">
+<style>
+  #quarantine th, #quarantine td { text-align: left; vertical-align: top; } #quarantine td.raw { font-family: ui-monospace, monospace; word-break: break-all; }
+</style>
+<h2 class="muted">Recent rejections (<a href="/ingest/rejections?order=newest">all</a>)</h2>
+<div class="muted" id="rejections-status"></div>
+<table><thead><tr><th>Received</th><th>Key</th><th>Entity</th><th>Line</th><th>Why</th><th>Raw</th></tr></thead><tbody id="rejections"></tbody></table>
+<script>
+// The newest rejected lines (docs/quarantine.md). Cells are set with textContent: a stored line is shown as text, never as markup.
+async function refreshRejections() {
+  const status = document.getElementById("rejections-status");
+  try {
+    const key = sessionStorage.getItem("nomnom-key");
+    const res = await fetch("/ingest/rejections?order=newest&limit=20", { cache: "no-store", headers: key ? { Authorization: "Bearer " + key } : {} });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.message || "HTTP " + res.status);
+    const rows = body.rejections.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.rejection = String(r.id);
+      for (const [text, cls] of [[r.received_at.slice(0, 19).replace("T", " "), ""], [r.key || "(anonymous)", ""], [r.entity || "–", ""], [String(r.line_number), ""], [r.message, ""], [r.raw + (r.raw_truncated ? " …" : ""), "raw"]]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.append(td);
+      }
+      return tr;
+    });
+    document.getElementById("rejections").replaceChildren(...rows);
+    status.textContent = rows.length === 0 ? "none kept" : "";
+  } catch (error) {
+    status.textContent = "cannot read /ingest/rejections: " + error.message;
+  }
+}
+refreshRejections();
+setInterval(refreshRejections, 5000);
+</script>
+</section>
 <script src="/assets/uplot/uPlot.iife.min.js"></script>
 <script src="/assets/dashboard.js"></script>
 </body>

@@ -8,9 +8,10 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { REGISTRY_VERSION } from "../ingest/registry.ts";
 import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./ingest.routes.ts";
+import { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRoute } from "./rejections.routes.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./system.routes.ts";
 
-export const ROUTES = [messageRoute, batchRoute, streamRoute, receiptRoute, healthRoute, limitsRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
+export const ROUTES = [messageRoute, batchRoute, streamRoute, receiptRoute, rejectionsRoute, rejectionRoute, replayRoute, deleteRejectionsRoute, healthRoute, limitsRoute, statsRoute, metricsRoute, openApiRoute, docsRoute, dashboardRoute];
 
 let cached: unknown;
 
@@ -21,7 +22,7 @@ export function openApiDocument(): unknown {
   generator.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
-    description: "API key: write:<Entity> or write:* scopes for the ingest routes, read for /stats and /metrics",
+    description: "API key: write:<Entity> or write:* scopes for the ingest routes (and a key's own rejected lines), read for /stats and /metrics, admin for every key's rejected lines",
   });
   cached = generator.getOpenAPI31Document({
     openapi: "3.1.0",

@@ -50,6 +50,13 @@ export const MessageResult = z.object({
   timestamp: z.string(),
 });
 
+
+/** What answers that may have rejected lines say about the quarantine. */
+const QuarantineFields = {
+  request_id: z.string().optional().describe("This request's id: its rejected lines are kept under it"),
+  rejections: z.string().optional().describe("Where this request's rejected lines are listed, e.g. /ingest/rejections?request_id=…"),
+  rejections_over_cap: z.number().int().optional().describe("Rejected lines past QUARANTINE_MAX_PER_REQUEST: counted, not kept"),
+};
 export const BatchResult = z.object({
   status: z.enum(["success", "partial", "error"]),
   message: z.string().optional().describe("A summary when some or all messages were rejected"),
@@ -62,6 +69,7 @@ export const BatchResult = z.object({
   errors_total: z.number().int().optional(),
   entities: z.record(z.string(), Counts),
   duration_ms: z.number().int(),
+  ...QuarantineFields,
 });
 
 export const HealthResult = z.object({
@@ -118,10 +126,13 @@ export const AcceptedResult = z.object({
   failed: z.number().int().describe("Lines rejected before queueing (also in errors)"),
   errors: z.array(LineError),
   fallback: z.literal(true).optional().describe("Queued because the database could not be reached (header Ingest-Fallback: queued)"),
+  ...QuarantineFields,
 });
 
 export const ReceiptResult = z.object({
   ingest_id: z.string(),
+  request_id: z.string().optional(),
+  rejections: z.string().optional(),
   status: z.enum(["queued", "done", "partial", "failed"]),
   created_at: z.string(),
   parts: z.number().int(),
@@ -135,3 +146,60 @@ export const ReceiptResult = z.object({
   errors: z.array(LineError),
   problems: z.array(z.object({ part: z.number().int(), attempts: z.number().int(), reason: z.string(), dead: z.boolean() })),
 });
+
+/** Filters of the quarantine's routes: all optional, combined with AND. */
+export const RejectionFilters = z.strictObject({
+  request_id: z.string().max(200).optional().describe("The request_id of an ingest answer"),
+  entity: z.enum(entityNames).optional().describe("Entity name (or prefix) of the rejected lines"),
+  key: z.string().max(64).optional().describe("API key id whose requests were rejected (a key other than admin sees only its own)"),
+  since: z.iso.datetime({ offset: true }).optional().describe("Received at or after (ISO 8601)"),
+  until: z.iso.datetime({ offset: true }).optional().describe("Received before (ISO 8601)"),
+});
+
+export const RejectionListQuery = RejectionFilters.extend({
+  cursor: z.string().regex(/^\d{1,18}$/).optional().describe("next_cursor of the previous page"),
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe("Rejections per page (default 100, at most 1000)"),
+  order: z.enum(["oldest", "newest"]).optional().describe("oldest first (default) or newest first; the cursor follows the order"),
+  format: z.enum(["json", "ndjson"]).optional().describe("ndjson (or Accept: application/x-ndjson): every matching rejection, one per line, streamed"),
+});
+
+export const ReplayQuery = RejectionFilters.extend({
+  dry_run: z.enum(["true", "false"]).optional().describe("true: report what would pass, write nothing"),
+  limit: z.coerce.number().int().min(1).max(10000).optional().describe("Rejections replayed by this call (default 1000); next_cursor says there are more"),
+  cursor: z.string().regex(/^\d{1,18}$/).optional(),
+});
+
+export const Rejection = z.object({
+  id: z.number().int(),
+  request_id: z.string(),
+  key: z.string().nullable().describe("The API key id of the request (null: anonymous)"),
+  line_number: z.number().int(),
+  entity: z.string().nullable(),
+  field: z.string().nullable(),
+  position: z.number().int().nullable(),
+  message: z.string(),
+  sqlstate: z.string().nullable().describe("When the database refused the row"),
+  reason: z.enum(["parse", "scope", "database"]),
+  format: z.enum(["text", "json"]),
+  forced_entity: z.string().nullable(),
+  raw: z.string().describe("The line as received: invalid UTF-8 bytes shown as \\xNN, control characters as \\u00NN, a backslash doubled"),
+  raw_truncated: z.boolean().describe("Only the first QUARANTINE_RAW_BYTES were kept (or the line was over MAX_LINE_BYTES)"),
+  raw_bytes: z.number().int(),
+  received_at: z.string(),
+  registry_version: z.string(),
+  replayed_at: z.string().nullable(),
+});
+
+export const RejectionPage = z.object({ rejections: z.array(Rejection), next_cursor: z.string().nullable() });
+
+export const ReplayResult = z.object({
+  replayed: z.number().int().describe("Rejected lines that now pass and were written (or, in a dry run, would be)"),
+  inserted: z.number().int(),
+  duplicates: z.number().int(),
+  still_rejected: z.number().int(),
+  dry_run: z.boolean(),
+  errors: z.array(z.object({ id: z.number().int(), request_id: z.string(), line_number: z.number().int(), entity: z.string().nullable(), field: z.string().optional(), position: z.number().int().optional(), message: z.string() })),
+  next_cursor: z.string().nullable().describe("More rejections match: call again with this cursor (a real replay can simply be called again)"),
+});
+
+export const DeleteResult = z.object({ deleted: z.number().int(), more: z.boolean().describe("More matched than one call deletes: call again") });

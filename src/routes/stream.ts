@@ -14,7 +14,7 @@ import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { feed } from "../ingest/feed.ts";
 import { IngestRun } from "../ingest/ingest-run.ts";
-import { entityGuard, ingestQuery } from "./ingest.ts";
+import { entityGuard, ingestQuery, quarantineFor } from "./ingest.ts";
 import { IngestQuery } from "./schemas.ts";
 import { SseEvents } from "./sse-events.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
@@ -36,9 +36,13 @@ export async function ingestStream(c: Context<AppEnv>) {
   let ended = () => {};
   meter.done = new Promise<void>((resolve) => (ended = resolve));
 
+  // A stream holds nothing whole: many rejected lines make a flush of their own.
+  const quarantine = quarantineFor(c, forced, true);
+
   return streamSSE(c, async (sse) => {
     const events = new SseEvents(sse, { coalesceProgress: !perLine });
     const run = new IngestRun(neonRunner(database(settings), meter), {
+      quarantine,
       // A snapshot: the event is serialised later, when the client reads it.
       onCommit: (totals, errors) => events.progress({ ...structuredClone(totals), errors }),
       onError: (error) => events.rejected(error),
@@ -49,7 +53,7 @@ export async function ingestStream(c: Context<AppEnv>) {
       await feed(c.req.raw, settings, run, { forced, onLine, guard: entityGuard(c.get("principal")) }, meter);
       const totals = await run.finish();
       const { processed: total, inserted, duplicates, failed, entities } = totals;
-      events.end("summary", { request_id: c.get("requestId"), status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started });
+      events.end("summary", { status: failed === 0 ? "success" : inserted + duplicates > 0 ? "partial" : "error", total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started, ...quarantine.summary() });
     } catch (thrown) {
       const error = thrown instanceof SchemaMismatch ? await explainMismatch(database(settings), thrown) : thrown;
       logCause(c.get("requestId"), "/ingest/stream", thrown);
@@ -63,7 +67,7 @@ export async function ingestStream(c: Context<AppEnv>) {
       const message = error instanceof IngestError ? error.message : status === 500 ? "internal error" : String(error);
       if (status === 500 && !(error instanceof IngestError)) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
       const code = error instanceof IngestError ? error.code : "internal_error";
-      events.end("failure", { request_id: c.get("requestId"), status, code, message, committed, duration_ms: Date.now() - started });
+      events.end("failure", { status, code, message, committed, duration_ms: Date.now() - started, ...quarantine.summary() });
     } finally {
       await release();
       await events.drain();

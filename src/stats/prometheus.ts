@@ -38,6 +38,13 @@ export function prometheusText(snapshot: StatsSnapshot, now = Date.now()): strin
   family(out, "http_requests_by_key_total", "counter", "HTTP requests, by API key id (never the key itself).");
   for (const [keyId, value] of Object.entries(d.byKey)) out.push(`http_requests_by_key_total{key_id="${label(keyId)}"} ${value}`);
 
+  family(out, "ingestion_rejections_stored_total", "counter", "Rejected lines kept in the quarantine, by entity and reason (parse, scope, database).");
+  for (const [entity, reasons] of Object.entries(d.rejections)) {
+    for (const [reason, value] of Object.entries(reasons)) out.push(`ingestion_rejections_stored_total{entity="${label(entity)}",reason="${label(reason)}"} ${value}`);
+  }
+  family(out, "ingestion_rejections_not_stored_total", "counter", "Rejected lines the quarantine did not keep: over QUARANTINE_MAX_PER_REQUEST, or the database failed (logged).");
+  out.push(`ingestion_rejections_not_stored_total ${d.rejectionsNotStored}`);
+
   family(out, "ingestion_database_seconds_total", "counter", "Time spent waiting for the database, summed over statements.");
   out.push(`ingestion_database_seconds_total ${d.dbSeconds}`);
   family(out, "ingestion_received_bytes_total", "counter", "Request body bytes received, as sent (before decompression).");

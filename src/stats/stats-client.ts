@@ -69,6 +69,12 @@ export function recordDelta(ns: StatsNamespace, shards: number, flushMs: number,
   });
 }
 
+/** Adds counters that no HTTP request carries (the queue consumer's), straight to one shard. */
+export async function recordCounters(ns: StatsNamespace, shards: number, counters: [string, number][]): Promise<void> {
+  const nonZero = counters.filter(([, n]) => n !== 0);
+  if (nonZero.length > 0) await shard(ns, Math.floor(Math.random() * shards)).record({ counters: nonZero, recent: [] });
+}
+
 /** Every shard's snapshot, summed: counters add, the start time is the earliest. */
 export async function readStats(ns: StatsNamespace, shards: number): Promise<StatsSnapshot> {
   await flushStats(ns, shards);

@@ -18,6 +18,10 @@ export interface StatsDelta {
   dbSeconds: number;
   durationSeconds: number;
   messages: Record<string, MessageCounts>;
+  /** Rejected lines stored in the quarantine, by "entity|reason". */
+  rejections?: Record<string, number>;
+  /** Rejected lines the quarantine could not keep. */
+  rejectionsNotStored?: number;
   /** The API key's id (never the key); null when anonymous. */
   keyId: string | null;
 }
@@ -41,6 +45,9 @@ export const key = {
   messages: (entity: string, outcome: keyof MessageCounts) => `messages|${entity}|${outcome}`,
   requests: (route: string, status: number) => `requests|${route}|${status}`,
   requestsByKey: (keyId: string) => `requests_by_key|${keyId}`,
+  /** `entityAndReason` is "entity|reason". */
+  rejectionsStored: (entityAndReason: string) => `rejections_stored|${entityAndReason}`,
+  rejectionsNotStored: "rejections_not_stored",
   bucket: (index: number) => `duration_bucket|${index}`,
   durationSum: "duration_sum",
   durationCount: "duration_count",
@@ -58,6 +65,8 @@ export function increments(delta: StatsDelta): [string, number][] {
     [key.durationCount, 1],
     [key.requestsByKey(delta.keyId ?? "(anonymous)"), 1],
   ];
+  for (const [entityAndReason, n] of Object.entries(delta.rejections ?? {})) out.push([key.rejectionsStored(entityAndReason), n]);
+  out.push([key.rejectionsNotStored, delta.rejectionsNotStored ?? 0]);
   const bucket = DURATION_BUCKETS.findIndex((le) => delta.durationSeconds <= le);
   out.push([key.bucket(bucket === -1 ? DURATION_BUCKETS.length : bucket), 1]);
   for (const [entity, counts] of Object.entries(delta.messages)) {

@@ -12,6 +12,7 @@ export function dimensions(snapshot: StatsSnapshot) {
   const entities: Record<string, EntityOutcomes> = {};
   const requests: Record<string, Record<string, number>> = {};
   const byKey: Record<string, number> = {};
+  const rejections: Record<string, Record<string, number>> = {};
   const buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
   for (const [name, value] of Object.entries(snapshot.counters)) {
     const [kind, a, b] = name.split("|");
@@ -19,9 +20,10 @@ export function dimensions(snapshot: StatsSnapshot) {
     else if (kind === "requests") (requests[a] ??= {})[b] = value;
     else if (kind === "duration_bucket") buckets[Number(a)] = value;
     else if (kind === "requests_by_key") byKey[a] = value;
+    else if (kind === "rejections_stored") (rejections[a] ??= {})[b] = value;
   }
   const c = snapshot.counters;
-  return { entities, requests, byKey, buckets, durationSum: c.duration_sum ?? 0, durationCount: c.duration_count ?? 0, bytes: c.bytes_received ?? 0, dbSeconds: c.db_seconds ?? 0 };
+  return { entities, requests, byKey, rejections, rejectionsNotStored: c.rejections_not_stored ?? 0, buckets, durationSum: c.duration_sum ?? 0, durationCount: c.duration_count ?? 0, bytes: c.bytes_received ?? 0, dbSeconds: c.db_seconds ?? 0 };
 }
 
 /** A quantile estimated from histogram buckets by linear interpolation inside the bucket. */

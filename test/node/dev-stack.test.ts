@@ -58,6 +58,8 @@ describe("npm run dev, driven by curl", () => {
       request_id: expect.stringMatching(/.+/),
       entity: null,
       line: "INVALID|MESSAGE",
+      // The refused message is kept in the quarantine (docs/quarantine.md).
+      rejections: expect.stringMatching(/^\/ingest\/rejections\?request_id=.+/),
     });
   });
 

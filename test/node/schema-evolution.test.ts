@@ -5,9 +5,10 @@ import { join, resolve } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
-/** The project's migrations today; the tests add the next one. */
-const committed = readdirSync(join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort();
-const next = String(committed.length + 1).padStart(4, "0");
+/** The project's migrations as committed: the tests' changes are numbered after them. */
+const COMMITTED = readdirSync(join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+const numbered = (n: number) => String(n).padStart(4, "0");
+const NEXT = numbered(COMMITTED.length + 1);
 
 /** A copy of the project's entities and migrations, built with the real build script. */
 let project: string;
@@ -45,7 +46,7 @@ beforeEach(() => {
 
 describe("npm run build when the entities change", () => {
   it("writes nothing new when nothing changed, and --check agrees", () => {
-    expect(migrations()).toEqual(committed);
+    expect(migrations()).toEqual(COMMITTED);
     expect(build("--check")).toMatch(/^Up to date/);
   });
 
@@ -53,18 +54,18 @@ describe("npm run build when the entities change", () => {
     const before = Object.fromEntries(migrations().map((f) => [f, read(`migrations/${f}`)]));
     addOrderField(`{ name: channel, type: String, nullable: true }`);
     writeFileSync(join(entities(), "shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: carrier, type: String, nullable: true }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
-    expect(failedBuild("--check").stderr).toMatch(new RegExp(`stale: .*migrations/${next}_orders_add_channel_and_1_more\\.sql.*The entities changed since the last migration \\(orders add channel; create shipments\\)`));
-    expect(build()).toContain(`New migration migrations/${next}_orders_add_channel_and_1_more.sql`);
-    expect(migrations()).toEqual([...committed, `${next}_orders_add_channel_and_1_more.sql`]);
+    expect(failedBuild("--check").stderr).toMatch(new RegExp(`stale: .*migrations/${NEXT}_orders_add_channel_and_1_more\\.sql.*The entities changed since the last migration \\(orders add channel; create shipments\\)`));
+    expect(build()).toContain(`New migration migrations/${NEXT}_orders_add_channel_and_1_more.sql`);
+    expect(migrations()).toEqual([...COMMITTED, `${NEXT}_orders_add_channel_and_1_more.sql`]);
     for (const [file, text] of Object.entries(before)) expect(read(`migrations/${file}`), file).toBe(text);
-    const sql = read(`migrations/${next}_orders_add_channel_and_1_more.sql`);
+    const sql = read(`migrations/${NEXT}_orders_add_channel_and_1_more.sql`);
     expect(sql).toContain(`ALTER TABLE "orders" ADD COLUMN "channel" text;`);
     expect(sql).toContain(`CREATE TABLE "shipments" (`);
     expect(sql).toContain(`CREATE UNIQUE INDEX "shipments_natural_key" ON "shipments" ("shipment_key");`);
-    expect(read("src/generated/registry.ts")).toContain(`export const SCHEMA_LEVEL = ${committed.length + 1};`);
+    expect(read("src/generated/registry.ts")).toContain(`export const SCHEMA_LEVEL = ${COMMITTED.length + 1};`);
     // Built again: nothing more.
     build();
-    expect(migrations()).toHaveLength(committed.length + 1);
+    expect(migrations()).toHaveLength(COMMITTED.length + 1);
     expect(build("--check")).toMatch(/^Up to date/);
   });
 
@@ -80,14 +81,14 @@ describe("npm run build when the entities change", () => {
     edit("order.yaml", "{ name: clerk, type: String,", "{ name: clerk_name, renamed_from: clerk, type: String,");
     build();
     const file = migrations().at(-1)!;
-    expect(file).toBe(`${next}_orders_rename_clerk_to_clerk_name.sql`);
+    expect(file).toBe(`${NEXT}_orders_rename_clerk_to_clerk_name.sql`);
     const sql = read(`migrations/${file}`);
     expect(sql).toContain(`ALTER TABLE "orders" RENAME COLUMN "clerk" TO "clerk_name";`);
     expect(sql).toContain("-- nomnom: breaks-older-workers");
-    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.at(-1)).toMatchObject({ idx: committed.length + 1, breaksOlderWorkers: true });
+    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.at(-1)).toMatchObject({ idx: COMMITTED.length + 1, breaksOlderWorkers: true });
     // The rename stays declared in the YAML: building again changes nothing.
     build();
-    expect(migrations()).toHaveLength(committed.length + 1);
+    expect(migrations()).toHaveLength(COMMITTED.length + 1);
   });
 
   it("widens Integer to BigInt in place", () => {
@@ -112,7 +113,7 @@ describe("npm run build when the entities change", () => {
       const { status, stderr } = failedBuild();
       expect(status).toBe(1);
       expect(stderr).toContain(message);
-      expect(migrations()).toEqual(committed);
+      expect(migrations()).toEqual(COMMITTED);
     });
   }
 
@@ -122,12 +123,12 @@ describe("npm run build when the entities change", () => {
   });
 
   it("takes a hand-written migration into the journal, numbered after the last", () => {
-    const after = String(committed.length + 2).padStart(4, "0");
-    writeFileSync(join(project, `migrations/${next}_audit.sql`), "CREATE TABLE audit (id bigint PRIMARY KEY);\n");
+    writeFileSync(join(project, `migrations/${NEXT}_audit.sql`), "CREATE TABLE audit (id bigint PRIMARY KEY);\n");
     expect(failedBuild("--check").stderr).toContain("migrations/meta/_journal.json");
     build();
-    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.map((e: { tag: string }) => e.tag)).toEqual([...committed.map((f) => f.slice(0, -4)), `${next}_audit`]);
-    writeFileSync(join(project, "migrations/0099_skipped.sql"), "SELECT 1;\n");
-    expect(failedBuild().stderr).toContain(`migrations/0099_skipped.sql: the next migration must be number ${after}`);
+    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.map((e: { tag: string }) => e.tag)).toEqual([...COMMITTED.map((f) => f.replace(/\.sql$/, "")), `${NEXT}_audit`]);
+    const skipped = `${numbered(COMMITTED.length + 3)}_skipped.sql`;
+    writeFileSync(join(project, `migrations/${skipped}`), "SELECT 1;\n");
+    expect(failedBuild().stderr).toContain(`migrations/${skipped}: the next migration must be number ${numbered(COMMITTED.length + 2)}`);
   });
 });

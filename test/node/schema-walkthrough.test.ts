@@ -1,7 +1,8 @@
 /**
  * Changing an entity, end to end on a copy of the project: v1 entities → ingest → v2 adds a field to
  * Order and a new entity → npm run build writes one migration → npm run dev applies it on start →
- * old and new senders' lines both ingest, the v1 rows are kept → npm run migrate has nothing to do.
+ * old and new senders' lines both ingest, the v1 rows are kept, a line v1 rejected (the new entity's)
+ * is replayed from the quarantine → npm run migrate has nothing to do.
  */
 import { execFile, execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -57,27 +58,37 @@ describe("changing an entity with a running service", () => {
   it("migrates v1 to v2 with one new migration, and old and new senders both ingest", async () => {
     await start();
     expect(await message("O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|v1 order")).toMatchObject({ status: 200 });
+    // Sent before v2 exists: v1 knows no prefix S, and keeps the line in its quarantine.
+    const early = await message("S|S0|1");
+    expect(early).toMatchObject({ status: 400, body: { message: expect.stringContaining(`unknown prefix "S"`) } });
     await stop();
 
     const before = Object.fromEntries(sqlFiles().map((f) => [f, readFileSync(join(project, "migrations", f), "utf8")]));
+    // Numbered after the project's own migrations, however many there are.
+    const level = Object.keys(before).length + 1;
+    const added = `${String(level).padStart(4, "0")}_orders_add_channel_and_1_more`;
     const order = join(project, "entities/order.yaml");
     writeFileSync(order, readFileSync(order, "utf8").replace(`    - { name: line_items,`, `    - { name: channel, type: String, nullable: true, doc: "Where the order came from" }\n    - { name: line_items,`));
     writeFileSync(join(project, "entities/shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: order_key, type: String }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
     const built = execFileSync(process.execPath, ["scripts/build-entities.ts"], { cwd: project, encoding: "utf8" });
-    const next = `${String(Object.keys(before).length + 1).padStart(4, "0")}_orders_add_channel_and_1_more`;
-    expect(built).toContain(`New migration migrations/${next}.sql`);
-    expect(sqlFiles()).toEqual([...Object.keys(before), `${next}.sql`]);
+    expect(built).toContain(`New migration migrations/${added}.sql`);
+    expect(sqlFiles()).toEqual([...Object.keys(before), `${added}.sql`]);
     for (const [file, text] of Object.entries(before)) expect(readFileSync(join(project, "migrations", file), "utf8"), file).toBe(text);
 
     const v2 = await start();
-    expect(v2.log()).toContain(`[dev] migrations: applied ${next}`);
-    const level = Object.keys(before).length + 1;
+    expect(v2.log()).toContain(`[dev] migrations: applied ${added}`);
     const health = await (await fetch(`http://localhost:${PORT}/health`)).json();
     expect(health).toMatchObject({ database: "ok", schema: { worker: level, database: level } });
     // An older sender's 10-field line, a newer sender's 11-field line, and the new entity.
     expect(await message("O|2|100|O|10.00|1996-01-03|5-LOW|Clerk#1|0|old sender")).toMatchObject({ status: 200 });
     expect(await message("O|3|100|O|20.00|1996-01-04|5-LOW|Clerk#1|0|new sender|web")).toMatchObject({ status: 200 });
     expect(await message("S|S1|3")).toMatchObject({ status: 200, body: { entity: "Shipment" } });
+    // The line v1 rejected passes the v2 registry: a replay writes it, and only once.
+    const replay = async (query = "") => (await fetch(`http://localhost:${PORT}/ingest/rejections/replay?request_id=${early.body.request_id}${query}`, { method: "POST" })).json();
+    expect(await replay("&dry_run=true")).toMatchObject({ replayed: 1, inserted: 0, dry_run: true });
+    expect(await replay()).toMatchObject({ replayed: 1, inserted: 1, still_rejected: 0, dry_run: false });
+    expect(await replay()).toMatchObject({ replayed: 0, inserted: 0 });
+    expect(await query("SELECT shipment_key, order_key FROM shipments ORDER BY shipment_key")).toEqual([["S0", "1"], ["S1", "3"]]);
     expect(await query("SELECT order_key, comment, channel FROM orders ORDER BY order_key")).toEqual([
       ["1", "v1 order", null],
       ["2", "old sender", null],

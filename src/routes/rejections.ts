@@ -1,0 +1,88 @@
+/** The quarantine's routes: thin wrappers over src/ingest/quarantine.ts. */
+import type { Context } from "hono";
+import type * as z from "zod";
+import type { AppEnv } from "../app.ts";
+import { database } from "../db/neon.ts";
+import { deleteRejections, listRejections, type RejectionFilter } from "../db/quarantine.ts";
+import { settingsOf } from "../env.ts";
+import { IngestError } from "../errors.ts";
+import { present, replay, visibleTo } from "../ingest/quarantine.ts";
+import { entityByName } from "../ingest/registry.ts";
+import { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
+
+/** The query, checked with its documented schema: a parameter given twice or outside its values is a 400. */
+function query<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.infer<S> {
+  const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
+  if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
+    throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** The filters asked for, narrowed to what the caller may see. */
+function filterOf(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>): RejectionFilter {
+  const { request_id, key, since, until } = q;
+  const entity = q.entity === undefined ? undefined : entityByName(q.entity)!.name;
+  return visibleTo(c.get("principal"), { request_id, entity, key, since, until });
+}
+
+const PAGE = 100;
+const EXPORT_PAGE = 1000;
+
+export async function listRejectionsRoute(c: Context<AppEnv>) {
+  const q = query(c, RejectionListQuery);
+  const db = database(settingsOf(c.env));
+  const filter = filterOf(c, q);
+  const newest = q.order === "newest";
+  const from = (cursor: string | number | undefined) => (cursor === undefined ? {} : newest ? { before: Number(cursor) } : { after: Number(cursor) });
+  const ndjson = q.format === "ndjson" || (q.format === undefined && /application\/x-ndjson/i.test(c.req.header("accept") ?? ""));
+  if (ndjson) {
+    // One page at a time, read when the client is ready for it: millions of rows never sit in memory.
+    let cursor: string | number | undefined = q.cursor;
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { rows, more } = await listRejections(db, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
+        if (rows.length > 0) controller.enqueue(encoder.encode(rows.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
+        if (!more) controller.close();
+        else cursor = rows[rows.length - 1].id;
+      },
+    });
+    return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
+  }
+  const limit = q.limit ?? PAGE;
+  const { rows, more } = await listRejections(db, { ...filter, ...from(q.cursor) }, limit, newest);
+  return c.json({ rejections: rows.map(present), next_cursor: more ? String(rows[rows.length - 1].id) : null });
+}
+
+export async function showRejection(c: Context<AppEnv>) {
+  const id = c.req.param("id") ?? "";
+  const missing = new IngestError("not_found", `no rejection ${JSON.stringify(id.slice(0, 40))}`);
+  if (!/^\d{1,18}$/.test(id)) throw missing;
+  const { rows: [found] } = await listRejections(database(settingsOf(c.env)), { ...visibleTo(c.get("principal"), {}), after: Number(id) - 1 }, 1);
+  // Another key's rejection is answered like a missing one: its existence is not this key's to know.
+  if (!found || found.id !== Number(id)) throw missing;
+  return c.json(present(found));
+}
+
+export async function replayRejections(c: Context<AppEnv>) {
+  const q = query(c, ReplayQuery);
+  const settings = settingsOf(c.env);
+  const filter = { ...filterOf(c, q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
+  const answer = await replay(database(settings), c.get("principal"), filter, { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: settings.MAX_ERRORS_REPORTED });
+  return c.json(answer);
+}
+
+const DELETE_MAX = 100_000;
+
+export async function deleteRejectionsRoute(c: Context<AppEnv>) {
+  const q = query(c, RejectionFilters);
+  if (Object.values(q).every((v) => v === undefined)) {
+    throw new IngestError("bad_request", "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once");
+  }
+  return c.json(await deleteRejections(database(settingsOf(c.env)), filterOf(c, q), DELETE_MAX));
+}
