@@ -14,7 +14,14 @@ const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.
 const refusals = {
   401: error("Missing or invalid API key"),
   415: error("Unsupported Content-Type or Content-Encoding"),
-  429: error("Rate limit exceeded; retry after Retry-After seconds"),
+  429: error("Rate limit exceeded (or, on /ingest/stream, MAX_STREAMS_PER_KEY streams open); retry after Retry-After seconds"),
+  503: error("schema_behind / schema_ahead: the database's migrations do not match this Worker's (run npm run migrate, or deploy the matching Worker); database_unavailable: retry after Retry-After seconds"),
+};
+/** What a route that writes can answer once the database has refused it or the client went silent. */
+const writeFailures = {
+  408: error("request_timeout: the client sent nothing for BODY_IDLE_TIMEOUT_MS"),
+  500: error("database_misconfigured: Neon refused DATABASE_URL (the message says why; not retried, not queued)"),
+  507: error("database_storage_full: the Neon project reached its size limit"),
 };
 
 export const messageRoute = createRoute({
@@ -30,8 +37,8 @@ export const messageRoute = createRoute({
     400: error("Invalid message: which line, which field, why"),
     413: error("Body over MAX_LINE_BYTES (one message is at most one line's worth)"),
     403: error("The key may not write this entity"),
-    503: error("Database unavailable; retry after Retry-After seconds"),
     ...refusals,
+    ...writeFailures,
   },
 });
 
@@ -54,8 +61,9 @@ export const batchRoute = createRoute({
     403: error("The key may not write any entity"),
     409: error("The Idempotency-Key was used with another request"),
     413: error("Body over MAX_BATCH_BYTES (after decompression), more than MAX_BATCH_ITEMS messages, or an atomic batch over one Neon request; nothing was written"),
-    503: error("Database unavailable: the body says what was committed; retrying is safe"),
     ...refusals,
+    503: error("database_unavailable: the body says what was committed; retrying is safe. schema_behind / schema_ahead: the database's migrations do not match this Worker's"),
+    ...writeFailures,
   },
 });
 
@@ -64,7 +72,7 @@ export const streamRoute = createRoute({
   path: "/ingest/stream",
   security: [{ bearer: [] }],
   summary: "Stream messages of any size, with progress as Server-Sent Events",
-  description: `A chunked upload processed while it is read. Events: rejected (a bad line), progress (per committed flush, or per line with progress=line), then summary {status, total, inserted, duplicates, failed, entities, duration_ms} or failure {status, message, committed}. ${encodingNote}`,
+  description: `A chunked upload processed while it is read. Events: rejected (a bad line), progress (per committed flush, or per line with progress=line), then summary {status, total, inserted, duplicates, failed, entities, duration_ms} or failure {request_id, status, code, message, committed}. ${encodingNote}`,
   request: { query: IngestQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },

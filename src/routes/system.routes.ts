@@ -12,10 +12,11 @@ const guarded = {
 export const healthRoute = createRoute({
   method: "get",
   path: "/health",
-  summary: "Registry version and a real SELECT 1",
+  summary: "Whether the database is reachable and at this Worker's schema; the registry version",
   responses: {
     200: { description: "Healthy", content: { "application/json": { schema: HealthResult } } },
-    503: { description: "The database did not answer within 2 s", content: { "application/json": { schema: HealthResult } } },
+    503: { description: "The database is unreachable, refuses this deployment (misconfigured), or is behind or ahead of this Worker's schema", content: { "application/json": { schema: HealthResult } } },
+    429: { description: "Rate limit exceeded for this address" },
   },
 });
 
