@@ -2,6 +2,8 @@
 import { IngestError } from "../errors.ts";
 import type { StreamSlots } from "./stream-slots-object.ts";
 
+const RELEASE_WAIT_MS = 2000;
+
 export type StreamSlotsNamespace = DurableObjectNamespace<StreamSlots>;
 
 /**
@@ -18,6 +20,10 @@ export async function holdStreamSlot(ns: StreamSlotsNamespace, owner: string, li
   const renew = setInterval(() => void slots.acquire(stream, limit).catch(() => {}), leaseMs / 3);
   return async () => {
     clearInterval(renew);
-    await slots.release(stream).catch(() => {});
+    // A slow release must not hold the finished stream open: past RELEASE_WAIT_MS the lease lapses on its own.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, RELEASE_WAIT_MS)));
+    await Promise.race([slots.release(stream).catch(() => {}), waited]);
+    clearTimeout(timer);
   };
 }
