@@ -1,16 +1,7 @@
-import { createServer } from "node:net";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { LOCAL_CONNECTION_STRING } from "./scripts/local-neon/start.ts";
-
-/** A port nothing listens on now, so two test runs on one machine do not collide. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from "./test/support/free-port.ts";
 
 /** The local Neon endpoint the Worker tests start (test/worker/global-setup.ts) and the Worker calls. */
 const TEST_NEON_URL = process.env.TEST_NEON_URL ?? `http://127.0.0.1:${await freePort()}/sql`;

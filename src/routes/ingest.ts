@@ -18,6 +18,7 @@ import { enqueue, receipt } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
 import { entityByName } from "../ingest/registry.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { validQuery } from "./query.ts";
 import { BatchQuery, IngestQuery, MessageQuery } from "./schemas.ts";
 
 export function scopeRefusal(principal: Principal, entity: EntityDef): string {
@@ -29,18 +30,11 @@ export const entityGuard = (principal: Principal) => (entity: EntityDef) => (can
 
 /** The query, checked with the documented zod schema; ?entity=Order (or O) makes every JSON record that entity. */
 export function ingestQuery(c: Context<AppEnv>, schema: typeof IngestQuery | typeof MessageQuery | typeof BatchQuery = MessageQuery): { forced?: EntityDef; progress?: "chunk" | "line"; atomic: boolean; async: boolean } {
-  const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
-  if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
-    throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
-  }
-  const { entity } = parsed.data;
-  const progress = "progress" in parsed.data ? (parsed.data.progress as "chunk" | "line" | undefined) : undefined;
-  const atomic = "atomic" in parsed.data && parsed.data.atomic === "true";
-  const async = ("mode" in parsed.data && parsed.data.mode === "async") || /\brespond-async\b/i.test(c.req.header("prefer") ?? "");
+  const data = validQuery(c, schema);
+  const { entity } = data;
+  const progress = "progress" in data ? (data.progress as "chunk" | "line" | undefined) : undefined;
+  const atomic = "atomic" in data && data.atomic === "true";
+  const async = ("mode" in data && data.mode === "async") || /\brespond-async\b/i.test(c.req.header("prefer") ?? "");
   return { forced: entity === undefined ? undefined : entityByName(entity), progress, atomic, async };
 }
 

@@ -8,20 +8,9 @@ import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { present, replay, visibleTo } from "../ingest/quarantine.ts";
 import { entityByName } from "../ingest/registry.ts";
+import { validQuery } from "./query.ts";
 import { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
 
-/** The query, checked with its documented schema: a parameter given twice or outside its values is a 400. */
-function query<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.infer<S> {
-  const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
-  if (repeated) throw new IngestError("bad_request", `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
-    throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
-  }
-  return parsed.data;
-}
 
 /** The filters asked for, narrowed to what the caller may see. */
 function filterOf(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>): RejectionFilter {
@@ -34,7 +23,7 @@ const PAGE = 100;
 const EXPORT_PAGE = 1000;
 
 export async function listRejectionsRoute(c: Context<AppEnv>) {
-  const q = query(c, RejectionListQuery);
+  const q = validQuery(c, RejectionListQuery);
   const db = database(settingsOf(c.env));
   const filter = filterOf(c, q);
   const newest = q.order === "newest";
@@ -70,7 +59,7 @@ export async function showRejection(c: Context<AppEnv>) {
 }
 
 export async function replayRejections(c: Context<AppEnv>) {
-  const q = query(c, ReplayQuery);
+  const q = validQuery(c, ReplayQuery);
   const settings = settingsOf(c.env);
   const filter = { ...filterOf(c, q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
   const answer = await replay(database(settings), c.get("principal"), filter, { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: settings.MAX_ERRORS_REPORTED });
@@ -80,7 +69,7 @@ export async function replayRejections(c: Context<AppEnv>) {
 const DELETE_MAX = 100_000;
 
 export async function deleteRejectionsRoute(c: Context<AppEnv>) {
-  const q = query(c, RejectionFilters);
+  const q = validQuery(c, RejectionFilters);
   if (Object.values(q).every((v) => v === undefined)) {
     throw new IngestError("bad_request", "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once");
   }

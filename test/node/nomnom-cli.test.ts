@@ -1,25 +1,17 @@
 /** The nomnom client's answers to a user's mistakes: one line on stderr, a documented exit code, no stack trace. */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { root } from "../support/dev-stack.ts";
+import { freePort } from "../support/free-port.ts";
 
 function nomnom(...args: string[]) {
   const run = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 20_000 });
   return { status: run.status, stderr: run.stderr, lines: run.stderr.trim().split("\n") };
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("nomnom ingest, on a user's mistake", () => {
   it("a missing file: exit 66 and one line naming it", () => {
@@ -44,7 +36,7 @@ describe("nomnom ingest, on a user's mistake", () => {
   });
 
   it("a refused connection: exit 2 at once, one line, no retries", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const file = join(mkdtempSync(join(tmpdir(), "nomnom-")), "lines.txt");
     writeFileSync(file, "C|C1|Name|x|1|5|1.00|A|b\n");
     const started = Date.now();

@@ -6,21 +6,13 @@
  */
 import { spawnSync } from "node:child_process";
 import http from "node:http";
-import { createServer } from "node:net";
 import { createParser } from "eventsource-parser";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { freePort } from "../support/free-port.ts";
 
-/** Ports nothing listens on now: other test runs on this machine take fixed ones. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 const PORT = await freePort();
 let NEON_PORT = await freePort();
 while (NEON_PORT === PORT) NEON_PORT = await freePort();
