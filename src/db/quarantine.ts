@@ -121,23 +121,12 @@ function where(filter: RejectionFilter): { sql: string; params: (string | number
   return { sql: conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "", params };
 }
 
-export interface StoredRejection {
+/** A rejection as the table holds it: the record, and where it came from and when. */
+export interface StoredRejection extends RejectionRecord {
   id: number;
   request_id: string;
   api_key_id: string | null;
-  line_number: number;
-  entity: string | null;
-  field: string | null;
-  position: number | null;
-  message: string;
-  sqlstate: string | null;
-  reason: string;
-  format: "text" | "json";
   forced_entity: string | null;
-  /** base64 */
-  raw: string;
-  raw_truncated: boolean;
-  raw_bytes: number;
   received_at: string;
   registry_version: string;
   replayed_at: string | null;
