@@ -22,6 +22,9 @@ export interface BodyLimit {
   idleMs: number;
 }
 
+/** Past a 413, at most this much more is read and discarded: the most a Worker accepts in one request. */
+const DRAIN_MAX_BYTES = 100 * 1024 * 1024;
+
 /** `read`, unless `ms` pass first: then a 408, so a silent client cannot hold the request open. */
 async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -68,7 +71,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
   }
   const stop = (reason?: unknown) => Promise.all([inflated?.cancel(reason), wire.cancel(reason)]).then(() => {}, () => {});
   /**
-   * Reads and discards what the client is still sending (up to another `limit.bytes`), so the answer
+   * Reads and discards what the client is still sending (up to DRAIN_MAX_BYTES, while it keeps sending), so the answer
    * reaches it: a connection closed with unread request bytes is reset, and a reset can destroy an
    * answer the client has not read yet (a 413, or a stream's failure event).
    */
@@ -76,7 +79,7 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
     await inflated?.cancel().catch(() => {});
     let drained = 0;
     try {
-      for (let chunk = await withinIdle(wire.read(), limit.idleMs); !chunk.done && drained <= limit.bytes; chunk = await withinIdle(wire.read(), limit.idleMs)) drained += chunk.value.byteLength;
+      for (let chunk = await withinIdle(wire.read(), limit.idleMs); !chunk.done && drained <= DRAIN_MAX_BYTES; chunk = await withinIdle(wire.read(), limit.idleMs)) drained += chunk.value.byteLength;
     } catch {
       // a silent or vanished client: nothing more to wait for
     }
