@@ -1,0 +1,71 @@
+/**
+ * The ingest service's one door to the database. src/db/ implements it: INSERT over Neon's HTTP
+ * API (db/insert-writer.ts) and, for bulk writes, COPY over Neon's WebSocket protocol.
+ */
+import type { EntityDef } from "./entity.ts";
+import type { LineError, RowToWrite } from "./parse-messages.ts";
+
+/** What happened to one entity's rows. */
+export interface EntityCounts {
+  inserted: number;
+  duplicates: number;
+  failed: number;
+}
+
+/** What a write did: rows inserted, rows whose natural key already existed, rows the database refused. */
+export interface WriteResult {
+  inserted: number;
+  duplicates: number;
+  failed: LineError[];
+  byEntity: Record<string, EntityCounts>;
+}
+
+/** One more statement of a transaction (an idempotency key, stored rejections), with text parameters. */
+export interface Statement {
+  query: string;
+  params: string[];
+}
+
+/** A message written alone: the record's real id, and its derived rows per entity. */
+export interface SingleWrite {
+  id: number | string;
+  duplicate: boolean;
+  children: Record<string, { inserted: number; duplicates: number }>;
+}
+
+/** How the service cuts rows into chunks for this writer. */
+export interface WriteLimits {
+  /** Rows per chunk. */
+  maxRows: number;
+  /** UTF-16 units of row JSON per chunk (Neon's HTTP API takes at most 10 MiB a request). */
+  maxChars: number;
+  /** Chunks in flight at once (Workers allow 6 open connections per request). */
+  concurrency: number;
+}
+
+/** The database refused the data of a statement (SQLSTATE class 22 or 23): some row in it is bad. */
+export class RowsRejected extends Error {
+  readonly sqlState: string;
+  constructor(message: string, sqlState: string) {
+    super(message);
+    this.sqlState = sqlState;
+  }
+}
+
+/**
+ * Writes rows that skip natural-key duplicates (ON CONFLICT DO NOTHING semantics), retrying
+ * transient failures itself. It throws RowsRejected when the database refuses a row's data (the
+ * service then bisects the chunk), TransientDatabaseError once retries are spent, and IngestError
+ * for what no retry fixes (misconfiguration, a full database, SchemaMismatch).
+ */
+export interface Writer {
+  readonly limits: WriteLimits;
+  /** One chunk of one entity's rows; resolves to how many were inserted (the rest were duplicates). */
+  writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number>;
+  /** Every row and every extra statement in one transaction: all commit or none. */
+  writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult>;
+  /** One record and its derived rows in one transaction, with the record's real id. */
+  writeOne(entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[]): Promise<SingleWrite>;
+  /** Releases what the writer holds (a WebSocket): called once per request, in `finally`. */
+  close(): Promise<void>;
+}
