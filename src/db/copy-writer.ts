@@ -1,0 +1,254 @@
+/**
+ * The optimistic COPY writer: bulk rows go to PostgreSQL with COPY … FROM STDIN over Neon's WebSocket
+ * protocol (the Postgres wire protocol passed through), one transaction per chunk. New rows, the
+ * common case, then cost the database what COPY costs. A chunk COPY cannot take as it is (a natural
+ * key that exists already, 23505; a row the database refuses) is rolled back and handed to the
+ * fallback writer (INSERT … ON CONFLICT DO NOTHING over HTTP), which gives exact counts and
+ * RowsRejected for bisection. Single messages always go to the fallback.
+ */
+import { Client, NeonDbError } from "@neondatabase/serverless";
+import { from as copyFrom } from "pg-copy-streams";
+import { IngestError, TransientDatabaseError } from "../errors.ts";
+import type { EntityDef } from "../ingest/entity.ts";
+import type { RowToWrite } from "../ingest/parse-messages.ts";
+import type { Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
+import { copyLine, UNENCODABLE } from "./copy-text.ts";
+import { classify, type DbClock } from "./neon.ts";
+
+export interface CopyWriterOptions {
+  connectionString: string;
+  /** Dev/test only: the local WebSocket endpoint (NEON_WS_PROXY). Unset: Neon's own, with the library's defaults. */
+  wsProxy?: string;
+  /** The INSERT writer: conflicts, refused rows, single messages, and everything when no WebSocket opens. */
+  fallback: Writer;
+  clock?: DbClock;
+  /** One attempt's deadline (DB_TIMEOUT_MS): connecting, or one chunk's transaction. */
+  timeoutMs: number;
+  /** How long transient failures are retried (DB_RETRY_MS). */
+  retryMs: number;
+}
+
+/**
+ * After a chunk of an entity met existing rows, this isolate writes that entity's chunks with INSERT
+ * until an INSERT finds no duplicate: a replay pays one failed COPY, not one per chunk.
+ */
+const conflicted = new Set<string>();
+
+/** What the per-isolate memory holds; tests and benchmarks start from a clean slate. */
+export function forgetConflicts(): void {
+  conflicted.clear();
+}
+
+/** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
+const PIECE_CHARS = 64 * 1024;
+
+/** Rows in one transaction, as the INSERT writer takes them (one Neon request): the same limit on both paths. */
+const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
+
+/** The database or the WebSocket said no; `fallback`: COPY cannot take these rows as they are. */
+class CopyRefused extends Error {}
+
+/** A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a socket failure has neither. */
+function classifyWs(error: unknown): Error {
+  if (error instanceof IngestError || error instanceof TransientDatabaseError) return error;
+  const e = error as { message?: string; code?: unknown; severity?: unknown };
+  // One classification for both protocols (db/neon.ts, NEON_ANSWERS): the answer is put in the HTTP client's terms.
+  const answer = new NeonDbError(e.message ?? String(error));
+  if (typeof e.severity === "string") answer.code = typeof e.code === "string" ? e.code : "";
+  else answer.sourceError = error instanceof Error ? error : new Error(String(error));
+  return classify(answer);
+}
+
+/** Bad data (class 22, 23, 54) or an existing key: RowsRejected from classify, whichever module defines it. */
+const refusesData = (error: Error): boolean => typeof (error as { sqlState?: unknown }).sqlState === "string";
+
+async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new TransientDatabaseError(`${what} took longer than ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** COPY one entity's rows on an open transaction; false when a row cannot be encoded (the caller uses INSERT). */
+async function copyRows(client: Client, entity: EntityDef, rows: readonly RowToWrite[]): Promise<boolean> {
+  const pieces: string[] = [];
+  let piece = "";
+  for (const row of rows) {
+    const line = copyLine(row.json);
+    if (line === UNENCODABLE) return false;
+    piece += line;
+    if (piece.length >= PIECE_CHARS) {
+      pieces.push(piece);
+      piece = "";
+    }
+  }
+  pieces.push(piece);
+  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
+  const stream = client.query(copyFrom(`COPY "${entity.table}" (${columns}) FROM STDIN`));
+  await new Promise<void>((resolve, reject) => {
+    stream.on("finish", resolve);
+    stream.on("error", reject);
+    // The socket never pushes back: the whole chunk (bounded by the chunk limits) is written at once.
+    for (const p of pieces) stream.write(p);
+    stream.end();
+  });
+  return true;
+}
+
+/** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
+export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
+  if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
+  return settings.BULK_WRITER ?? "copy";
+}
+
+export function copyWriter(options: CopyWriterOptions): Writer {
+  const { fallback, clock = { dbSeconds: 0 } } = options;
+  const idle: Client[] = [];
+  const all = new Set<Client>();
+  /** No WebSocket could be opened: the rest of this request writes through the fallback. */
+  let unavailable = false;
+
+  async function open(): Promise<Client> {
+    const client = new Client(options.connectionString);
+    if (options.wsProxy) {
+      // The local endpoint: plain ws://, and no pipelined password (library defaults stay for real Neon).
+      client.neonConfig.wsProxy = options.wsProxy;
+      client.neonConfig.useSecureWebSocket = false;
+      client.neonConfig.pipelineConnect = false;
+    }
+    // A broken connection also emits "error" on the client: the failing query reports it.
+    client.on("error", () => {});
+    all.add(client);
+    try {
+      await deadline(options.timeoutMs, "connecting over WebSocket", client.connect(), () => discard(client));
+      return client;
+    } catch (error) {
+      discard(client);
+      throw error;
+    }
+  }
+
+  function discard(client: Client): void {
+    all.delete(client);
+    void client.end().catch(() => {});
+  }
+
+  /**
+   * Runs one transaction on a pooled connection, retrying transient failures with a new connection
+   * until retryMs has passed. Throws CopyRefused when COPY cannot take the rows (use the fallback).
+   */
+  async function transaction(work: (client: Client) => Promise<boolean>): Promise<void> {
+    const until = Date.now() + options.retryMs;
+    for (let n = 0; ; n++) {
+      let client: Client;
+      try {
+        client = idle.pop() ?? (await open());
+      } catch (error) {
+        const failure = classifyWs(error);
+        // An answer no retry changes (a bad password) is the request's answer; anything else: no WebSocket today.
+        if (failure instanceof IngestError) throw failure;
+        unavailable = true;
+        throw new CopyRefused("no WebSocket could be opened", { cause: error });
+      }
+      const started = Date.now();
+      let failure: Error;
+      try {
+        const copied = await deadline(options.timeoutMs, "a COPY transaction", run(client, work), () => discard(client));
+        idle.push(client);
+        if (!copied) throw new CopyRefused("a row cannot be encoded as COPY text");
+        return;
+      } catch (error) {
+        if (error instanceof CopyRefused) throw error;
+        failure = classifyWs(error);
+      } finally {
+        clock.dbSeconds += (Date.now() - started) / 1000;
+      }
+      if (refusesData(failure)) throw new CopyRefused(failure.message, { cause: failure });
+      discard(client);
+      const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
+      if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /** BEGIN, the work, COMMIT; ROLLBACK when the work failed on a live connection (the connection stays usable). */
+  async function run(client: Client, work: (client: Client) => Promise<boolean>): Promise<boolean> {
+    await client.query("BEGIN");
+    let ok = false;
+    try {
+      ok = await work(client);
+      if (ok) await client.query("COMMIT");
+      return ok;
+    } finally {
+      if (!ok) await client.query("ROLLBACK").catch(() => {});
+    }
+  }
+
+  return {
+    limits: fallback.limits,
+
+    async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+      if (unavailable || conflicted.has(entity.name)) return insertChunk(entity, rows);
+      try {
+        await transaction((client) => copyRows(client, entity, rows));
+        return rows.length;
+      } catch (error) {
+        if (!(error instanceof CopyRefused)) throw error;
+        if ((error.cause as { sqlState?: string } | undefined)?.sqlState === "23505") conflicted.add(entity.name);
+        return insertChunk(entity, rows);
+      }
+    },
+
+    async writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {
+      const groups = new Map<EntityDef, RowToWrite[]>();
+      let chars = 0;
+      for (const row of rows) {
+        if (!groups.has(row.entity)) groups.set(row.entity, []);
+        groups.get(row.entity)!.push(row);
+        chars += row.json.length + 1;
+      }
+      // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
+      if (unavailable || chars > TRANSACTION_MAX_CHARS || [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
+      try {
+        await transaction(async (client) => {
+          for (const [entity, entityRows] of groups) if (!(await copyRows(client, entity, entityRows))) return false;
+          for (const statement of extra) await client.query(statement.query, statement.params);
+          return true;
+        });
+      } catch (error) {
+        if (!(error instanceof CopyRefused)) throw error;
+        for (const entity of groups.keys()) if ((error.cause as { sqlState?: string } | undefined)?.sqlState === "23505") conflicted.add(entity.name);
+        return fallback.writeTransaction(rows, extra);
+      }
+      const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
+      for (const [entity, entityRows] of groups) result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
+      return result;
+    },
+
+    writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
+
+    async close(): Promise<void> {
+      const clients = [...all];
+      all.clear();
+      idle.length = 0;
+      // Bounded: a connection that went bad must not hold the request open.
+      await Promise.all(clients.map((c) => deadline(1000, "closing a WebSocket", c.end(), () => {}).catch(() => {})));
+      await fallback.close();
+    },
+  };
+
+  /** INSERT through the fallback; a chunk without duplicates lets this entity try COPY again. */
+  async function insertChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+    const inserted = await fallback.writeChunk(entity, rows);
+    if (inserted === rows.length) conflicted.delete(entity.name);
+    return inserted;
+  }
+}
