@@ -1,49 +1,8 @@
-/** The Worker's bindings and settings, parsed once with zod. */
+/**
+ * The Worker's settings: every default is stated here, once. wrangler.toml's [vars] (or the
+ * dashboard) override them; the bindings themselves are typed by `npm run types` (src/worker-env.d.ts).
+ */
 import * as z from "zod/mini";
-import type { IngestPart, ReceiptNamespace } from "./queue/async-ingest.ts";
-import type { StatsNamespace } from "./stats/stats-client.ts";
-import type { StreamSlotsNamespace } from "./limits/stream-slots.ts";
-
-export interface Bindings {
-  /** The Stats Durable Object namespace. */
-  STATS?: StatsNamespace;
-  /** A Neon connection string (a secret in production). */
-  DATABASE_URL: string;
-  /** Dev/test only: the local Neon-protocol endpoint, e.g. http://127.0.0.1:4444/sql. */
-  NEON_FETCH_ENDPOINT?: string;
-  /** How bulk writes reach the database: "copy" (COPY over Neon's WebSocket protocol) or "insert" (INSERT over HTTP). */
-  BULK_WRITER?: string;
-  /** Dev/test only: the local WebSocket endpoint as neonConfig.wsProxy takes it, e.g. 127.0.0.1:4445/v2. */
-  NEON_WS_PROXY?: string;
-  MAX_BODY_BYTES?: string;
-  MAX_LINE_BYTES?: string;
-  MAX_ERRORS_REPORTED?: string;
-  DB_TIMEOUT_MS?: string;
-  DB_RETRY_MS?: string;
-  HEALTH_CACHE_MS?: string;
-  BODY_IDLE_TIMEOUT_MS?: string;
-  MAX_STREAMS_PER_KEY?: string;
-  STATS_ENABLED?: string;
-  STATS_SHARDS?: string;
-  STATS_FLUSH_MS?: string;
-  /** Secret: JSON list of {id, sha256, scopes} (see src/auth/api-keys.ts). */
-  API_KEYS?: string;
-  ALLOW_ANONYMOUS?: string;
-  MAX_BATCH_ITEMS?: string;
-  MAX_BATCH_BYTES?: string;
-  CORS_ORIGINS?: string;
-  RATE_LIMIT?: string;
-  RATE_LIMIT_PERIOD?: string;
-  RATE_LIMITER?: RateLimit;
-  INGEST_QUEUE?: Queue<IngestPart>;
-  RECEIPTS?: ReceiptNamespace;
-  STREAM_SLOTS?: StreamSlotsNamespace;
-  ASYNC_FALLBACK?: string;
-  QUEUE_RETRY_DELAY_S?: string;
-  QUARANTINE_RAW_BYTES?: string;
-  QUARANTINE_MAX_PER_REQUEST?: string;
-  QUARANTINE_RETENTION_DAYS?: string;
-}
 
 // zod/mini: the same checks as zod, a fraction of the bundle.
 const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
@@ -51,8 +10,9 @@ const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.i
 const Settings = z.object({
   DATABASE_URL: z.string().check(z.regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// connection string")),
   NEON_FETCH_ENDPOINT: z.optional(z.url()),
-  /** Unset: COPY, except against a local endpoint without NEON_WS_PROXY (PGlite cannot COPY through a socket). */
+  /** How bulk writes reach the database: "copy" (COPY over Neon's WebSocket protocol) or "insert" (INSERT over HTTP). Unset: COPY, except against a local endpoint without NEON_WS_PROXY (PGlite cannot COPY through a socket). */
   BULK_WRITER: z.optional(z.enum(["copy", "insert"])),
+  /** Dev/test only: the local WebSocket endpoint as neonConfig.wsProxy takes it (host:port/path, no scheme), e.g. 127.0.0.1:4445/v2. */
   NEON_WS_PROXY: z.optional(z.string().check(z.regex(/^[^/:]+:\d+(\/.*)?$/, "NEON_WS_PROXY must be host:port/path, without a scheme"))),
   MAX_BODY_BYTES: positiveInt(100 * 1024 * 1024),
   MAX_LINE_BYTES: positiveInt(1024 * 1024),
@@ -95,10 +55,10 @@ const Settings = z.object({
 
 export type Settings = z.infer<typeof Settings>;
 
-let cached: { source: Bindings; settings: Settings } | undefined;
+let cached: { source: object; settings: Settings } | undefined;
 
-/** Settings from the bindings; parsed on first use, again only if the bindings object changes. */
-export function settingsOf(env: Bindings): Settings {
-  if (cached?.source !== env) cached = { source: env, settings: Settings.parse({ ...env, STATS: undefined, RATE_LIMITER: undefined, API_KEYS: undefined, INGEST_QUEUE: undefined, RECEIPTS: undefined, STREAM_SLOTS: undefined }) };
+/** Settings from the Worker's environment (bindings that are not settings are ignored); parsed on first use, again only if the object changes. */
+export function settingsOf(env: object): Settings {
+  if (cached?.source !== env) cached = { source: env, settings: Settings.parse(env) };
   return cached.settings;
 }

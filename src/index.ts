@@ -1,8 +1,7 @@
 /** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, the quarantine's retention (Cron Trigger), and the Durable Object classes. */
 import { app } from "./app.ts";
-import { settingsOf, type Bindings } from "./env.ts";
+import { settingsOf } from "./env.ts";
 import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async-ingest.ts";
-import { database } from "./db/neon.ts";
 import { enforceRetention } from "./ingest/quarantine.ts";
 
 export { ReceiptObject } from "./queue/receipt-object.ts";
@@ -11,12 +10,11 @@ export { StreamSlots } from "./limits/stream-slots-object.ts";
 
 export default {
   fetch: app.fetch,
-  async queue(batch: MessageBatch<IngestPart>, env: Bindings): Promise<void> {
+  async queue(batch: MessageBatch<IngestPart>, env: Env): Promise<void> {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
     else await consumeParts(batch, env, settingsOf(env));
   },
-  async scheduled(_controller: ScheduledController, env: Bindings): Promise<void> {
-    const settings = settingsOf(env);
-    await enforceRetention(database(settings), settings.QUARANTINE_RETENTION_DAYS);
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    await enforceRetention(settingsOf(env));
   },
-} satisfies ExportedHandler<Bindings, IngestPart>;
+} satisfies ExportedHandler<Env, IngestPart>;

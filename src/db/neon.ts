@@ -1,16 +1,12 @@
 /**
- * The Neon implementation behind the batch writer's seam, plus single-message writes that
- * need the row's real id. Talks SQL over HTTP through @neondatabase/serverless and drizzle.
+ * The Neon connection (SQL over HTTP through @neondatabase/serverless, and drizzle to build
+ * statements), and what every caller shares: how an answer is classified, deadlines and retries.
  */
 import { neon, neonConfig, NeonDbError, type NeonQueryFunction } from "@neondatabase/serverless";
-import { and, eq, getTableColumns } from "drizzle-orm";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Settings } from "../env.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../errors.ts";
-import { RowsRejected, type StatementRunner, type WriteResult } from "../ingest/batch-writer.ts";
-import type { RowToWrite } from "../ingest/parse-messages.ts";
-import type { EntityDef } from "../ingest/entity.ts";
-import { parseJsonExact } from "../ingest/field-checks.ts";
+import { RowsRejected } from "../ingest/writer.ts";
 
 export interface Database {
   sql: NeonQueryFunction<true, true>;
@@ -177,19 +173,6 @@ export function classify(error: unknown): Error {
 /** Every call to Neon carries a deadline: the proxy has none, and a call nobody aborts can wait forever. */
 export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: AbortSignal.timeout(ms) } });
 
-/** Where a request adds up the time its statements waited on the database. */
-export interface DbClock {
-  dbSeconds: number;
-}
-
-async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await work;
-  } finally {
-    clock.dbSeconds += (Date.now() - started) / 1000;
-  }
-}
 
 /**
  * Runs `attempt` again after transient failures (network, 5xx, 40001, 40P01, 08xxx), with jittered
@@ -209,97 +192,6 @@ export async function withRetries<T>(db: Database, attempt: () => Promise<T>): P
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
-}
-
-export function neonRunner(db: Database, clock: DbClock = { dbSeconds: 0 }): StatementRunner {
-  return {
-    async insert(sql, rowsJson) {
-      const result = await withRetries(db, () => timed(clock, db.sql.query(sql, [rowsJson], withTimeout(db))));
-      return result.rowCount ?? 0;
-    },
-  };
-}
-
-/** Rows of one transaction: a little under Neon's 10 MiB request, like one chunk (see WriteLimits.maxChars). */
-const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
-
-/**
- * Writes all rows, plus `extra` statements, in one Neon transaction: everything commits or nothing.
- * Retried whole after transient failures (a rolled-back or replayed transaction cannot duplicate rows).
- */
-export async function writeTransaction(db: Database, rows: RowToWrite[], extra: { query: string; params: string[] }[] = [], clock: DbClock = { dbSeconds: 0 }): Promise<WriteResult> {
-  const groups = new Map<EntityDef, string[]>();
-  let chars = 0;
-  for (const r of rows) {
-    if (!groups.has(r.entity)) groups.set(r.entity, []);
-    groups.get(r.entity)!.push(r.json);
-    chars += r.json.length + 1;
-  }
-  if (chars > TRANSACTION_MAX_CHARS) {
-    throw new IngestError("body_too_large", `an atomic or idempotent batch is written in one Neon request (at most 10 MiB); this one's rows take about ${(chars / 1024 / 1024).toFixed(1)} Mi characters, over ${TRANSACTION_MAX_CHARS / 1024 / 1024}: split it`, { limit_chars: TRANSACTION_MAX_CHARS });
-  }
-  const entities = [...groups];
-  return withRetries(db, async () => {
-    const queries = [
-      ...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [`[${json.join(",")}]`])),
-      ...extra.map((e) => db.sql.query(e.query, e.params)),
-    ];
-    const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
-    const written: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-    entities.forEach(([entity, json], i) => {
-      const inserted = results[i].rowCount ?? 0;
-      written.byEntity[entity.name] = { inserted, duplicates: json.length - inserted, failed: 0 };
-      written.inserted += inserted;
-      written.duplicates += json.length - inserted;
-    });
-    return written;
-  });
-}
-
-export interface SingleWrite {
-  id: number | string;
-  duplicate: boolean;
-  /** Derived rows written with it, per entity: inserted and duplicates. */
-  children: Record<string, { inserted: number; duplicates: number }>;
-}
-
-const asId = (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
-
-/** The id of the row already holding this natural key (the row as its JSON array, raw numbers kept exact). */
-async function existingId(db: Database, entity: EntityDef, json: string): Promise<number | string> {
-  const row = parseJsonExact(json) as unknown[];
-  const columns = getTableColumns(entity.drizzleTable);
-  const keyValue = (column: string) => {
-    const value = row[entity.columns.indexOf(column)];
-    return JSON.isRawJSON(value) ? value.rawJSON : value;
-  };
-  // drizzle builds the statement; the sql client runs it, because only it takes a per-call abort signal.
-  const query = db.orm
-    .select({ id: columns[entity.idColumn] })
-    .from(entity.drizzleTable)
-    .where(and(...entity.naturalKey.map((k) => eq(columns[k], keyValue(k)))))
-    .limit(1)
-    .toSQL();
-  const { rows } = await db.sql.query(query.sql, query.params, withTimeout(db));
-  if (rows.length === 0) throw new TransientDatabaseError("the conflicting row disappeared; retry");
-  return asId(String(rows[0][0]));
-}
-
-/** Writes one record (as its JSON) and its derived children in one transaction and returns the record's real id. */
-export async function writeOne(db: Database, entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[], clock: DbClock = { dbSeconds: 0 }): Promise<SingleWrite> {
-  const results = await withRetries(db, () => {
-    const parent = db.sql.query(entity.insertReturningIdSql, [`[${json}]`], withTimeout(db));
-    const childQueries = children.map((c) => db.sql.query(c.entity.insertSql, [`[${c.rows.join(",")}]`]));
-    return timed(clock, childQueries.length === 0 ? Promise.all([parent]) : db.sql.transaction([parent, ...childQueries], withTimeout(db)));
-  });
-  const childCounts: SingleWrite["children"] = {};
-  children.forEach((c, i) => {
-    const inserted = results[i + 1].rowCount ?? 0;
-    childCounts[c.entity.name] = { inserted, duplicates: c.rows.length - inserted };
-  });
-  const inserted = results[0].rows[0]?.[0] as string | undefined;
-  if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-  return { id: await withRetries(db, () => timed(clock, existingId(db, entity, json))), duplicate: true, children: childCounts };
 }
 
 /** What /health says about a failed database call: misconfigured, with the reason a write's 500 gives, or unreachable. */

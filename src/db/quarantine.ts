@@ -3,6 +3,7 @@
  * lines, page through them by id, mark them replayed, delete them. Raw lines travel as base64, so
  * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
  */
+import type { Statement } from "../ingest/writer.ts";
 import { withRetries, type Database } from "./neon.ts";
 
 /** One rejected line, as stored and as sent through the queue. */
@@ -32,11 +33,6 @@ export interface RejectionOrigin {
   /** ISO time the request was received. */
   receivedAt: string;
   registryVersion: string;
-}
-
-export interface Statement {
-  query: string;
-  params: string[];
 }
 
 const INSERT = `INSERT INTO ingest_rejections (request_id, api_key_id, forced_entity, received_at, registry_version,

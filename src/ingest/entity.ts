@@ -66,3 +66,14 @@ export function rowAsArray(entity: EntityDef, json: string): string {
   const row = parseJsonExact(json) as Record<string, Row[number]>;
   return JSON.stringify(entity.columns.map((column) => row[column] ?? null));
 }
+
+/** Rows' JSON per entity, in the order the entities first appear. */
+export function groupRows(rows: readonly { entity: EntityDef; json: string }[]): Map<EntityDef, string[]> {
+  const groups = new Map<EntityDef, string[]>();
+  for (const row of rows) {
+    const group = groups.get(row.entity);
+    if (group) group.push(row.json);
+    else groups.set(row.entity, [row.json]);
+  }
+  return groups;
+}

@@ -3,9 +3,14 @@ import type { Settings } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { bodyStream, decodeLines, readAll, type BodyLimit } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
-import type { IngestRun } from "./ingest-run.ts";
 import { lineBatches } from "./line-batches.ts";
-import { oversizeLine, parseBody, parseLines, type BodyFormat, type LineOptions } from "./parse-messages.ts";
+import { oversizeLine, parseBody, parseLines, type BodyFormat, type LineOptions, type ParsedBody } from "./parse-messages.ts";
+
+/** Where parsed messages go: `step` is called after each piece, and waits when the writes fall behind. */
+export interface MessageSink {
+  readonly sink: ParsedBody;
+  step(): Promise<void>;
+}
 
 /**
  * Lines and NDJSON are parsed while the body arrives, so memory does not grow with it;
@@ -27,13 +32,13 @@ export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean)
   return held || format === "json" ? { bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES), setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES", idleMs } : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
-function checkCount(run: IngestRun, max: number | undefined): void {
+function checkCount(run: MessageSink, max: number | undefined): void {
   if (max !== undefined && run.sink.messages > max) {
     throw new IngestError("body_too_large", `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`, { limit_items: max });
   }
 }
 
-export async function feed(request: Request, settings: Settings, run: IngestRun, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
+export async function feed(request: Request, settings: Settings, run: MessageSink, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {

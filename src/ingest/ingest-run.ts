@@ -4,9 +4,10 @@
  * flushes whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
  */
 import { IngestError } from "../errors.ts";
-import { DEFAULT_LIMITS, writeRows, type EntityCounts, type StatementRunner, type WriteLimits, type WriteResult } from "./batch-writer.ts";
+import { type ChunkWriter, writeRows } from "./batch-writer.ts";
 import type { LineError, ParsedBody, RowToWrite } from "./parse-messages.ts";
 import type { Quarantine, RejectionRecord } from "./quarantine.ts";
+import type { EntityCounts, WriteLimits, WriteResult } from "./writer.ts";
 
 export interface Totals {
   processed: number;
@@ -14,6 +15,12 @@ export interface Totals {
   duplicates: number;
   failed: number;
   entities: Record<string, EntityCounts>;
+}
+
+/** The one rule for what an ingest amounts to: nothing rejected, some rows written, or nothing written. */
+export function outcomeOf(totals: Totals): "success" | "partial" | "error" {
+  if (totals.failed === 0) return "success";
+  return totals.inserted + totals.duplicates > 0 ? "partial" : "error";
 }
 
 export interface RunOptions {
@@ -39,59 +46,68 @@ const DEFAULT_FLUSH_MS = 1000;
 /** Rejected lines kept for one progress event; the rest are counted, not held. */
 const MAX_ERRORS_PER_EVENT = 100;
 
-export class IngestRun {
+/** Counts of one ingest, kept so that processed = inserted + duplicates + failed, in total and per entity. */
+export class Tally {
   readonly totals: Totals = { processed: 0, inserted: 0, duplicates: 0, failed: 0, entities: {} };
-  /** The ParsedBody the parsers append to; `step` drains it. */
-  readonly sink: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
-  private errorsSinceCommit: LineError[] = [];
-  private inFlight: Promise<void> = Promise.resolve();
-  private lastFlush = Date.now();
-  private timer?: ReturnType<typeof setTimeout>;
-  private readonly runner: StatementRunner;
-  private readonly options: RunOptions;
-
-  constructor(runner: StatementRunner, options: RunOptions = {}) {
-    this.runner = runner;
-    this.options = options;
-  }
 
   private counts(entity: string): EntityCounts {
     return (this.totals.entities[entity] ??= { inserted: 0, duplicates: 0, failed: 0 });
   }
 
-  private reject(error: LineError): void {
+  rejected(error: LineError): void {
     this.totals.failed++;
     this.totals.processed++;
     this.counts(error.entity ?? "(unknown)").failed++;
-    if (this.errorsSinceCommit.length < MAX_ERRORS_PER_EVENT) this.errorsSinceCommit.push(error);
-    this.options.onError?.(error);
   }
 
-  /** Takes the gathered rows out, for a caller that writes them itself (in one transaction). */
-  takeRows(): RowToWrite[] {
-    this.sink.chars = 0;
-    return this.sink.rows.splice(0);
+  /** Rows written; the rows the database refused are counted by rejected(), one by one. */
+  written(result: Pick<WriteResult, "inserted" | "duplicates" | "byEntity">): void {
+    this.totals.inserted += result.inserted;
+    this.totals.duplicates += result.duplicates;
+    this.totals.processed += result.inserted + result.duplicates;
+    for (const [name, c] of Object.entries(result.byEntity)) {
+      const counts = this.counts(name);
+      counts.inserted += c.inserted;
+      counts.duplicates += c.duplicates;
+    }
   }
 
-  /** Counts valid rows that were not written (an atomic batch that rolled back) as failed, without an error line each. */
-  countNotWritten(rows: RowToWrite[]): void {
+  /** Valid rows that were not written (an atomic batch that rolled back): failed, without an error line each. */
+  notWritten(rows: RowToWrite[]): void {
     for (const row of rows) {
       this.totals.failed++;
       this.totals.processed++;
       this.counts(row.entity.name).failed++;
     }
   }
+}
 
-  /** Counts rows the caller wrote itself. */
-  commit(written: WriteResult): void {
-    this.totals.inserted += written.inserted;
-    this.totals.duplicates += written.duplicates;
-    this.totals.processed += written.inserted + written.duplicates;
-    for (const [name, c] of Object.entries(written.byEntity)) {
-      const counts = this.counts(name);
-      counts.inserted += c.inserted;
-      counts.duplicates += c.duplicates;
-    }
+export class IngestRun {
+  private readonly tally = new Tally();
+  readonly totals: Totals = this.tally.totals;
+  /** The ParsedBody the parsers append to; `step` drains it. */
+  readonly sink: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
+  private errorsSinceCommit: LineError[] = [];
+  private inFlight: Promise<void> = Promise.resolve();
+  private lastFlush = Date.now();
+  private timer?: ReturnType<typeof setTimeout>;
+  private readonly writer: ChunkWriter;
+  private readonly options: RunOptions;
+
+  constructor(writer: ChunkWriter, options: RunOptions = {}) {
+    this.writer = writer;
+    this.options = options;
+  }
+
+  private reject(error: LineError): void {
+    this.tally.rejected(error);
+    if (this.errorsSinceCommit.length < MAX_ERRORS_PER_EVENT) this.errorsSinceCommit.push(error);
+    this.options.onError?.(error);
+  }
+
+  /** Counts a written flush, and reports it. */
+  private commit(written: WriteResult): void {
+    this.tally.written(written);
     written.failed.forEach((e) => this.reject(e));
     const errors = this.errorsSinceCommit.sort((a, b) => a.line_number - b.line_number);
     this.errorsSinceCommit = [];
@@ -128,7 +144,7 @@ export class IngestRun {
     this.sink.chars = 0;
     // The rejections gathered so far go with this flush: stored once its rows are written, in flush order.
     const rejected = quarantine?.take() ?? [];
-    const writing = writeRows(rows, this.runner, this.options.limits ?? DEFAULT_LIMITS);
+    const writing = writeRows(rows, this.writer, this.options.limits);
     writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
     this.inFlight = this.countInOrder(previous, writing, rejected);
@@ -166,10 +182,7 @@ export class IngestRun {
   /** Adds what a failed write had committed before it failed (its IngestError says). */
   private countCommitted(error: unknown): void {
     const committed = error instanceof IngestError ? (error.details.committed as { inserted: number; duplicates: number } | undefined) : undefined;
-    if (!committed) return;
-    this.totals.inserted += committed.inserted;
-    this.totals.duplicates += committed.duplicates;
-    this.totals.processed += committed.inserted + committed.duplicates;
+    if (committed) this.tally.written({ ...committed, byEntity: {} });
   }
 
   /**

@@ -4,13 +4,16 @@
  * rejection never changes the request's answer: a failure is logged and counted, nothing more.
  */
 import { canWrite, isAdmin, type Principal } from "../auth/api-keys.ts";
-import { deleteRejections, insertStatements, listRejections, markReplayed, run, type RejectionFilter, type RejectionOrigin, type RejectionRecord, type Statement, type StoredRejection } from "../db/quarantine.ts";
-import { neonRunner, type Database } from "../db/neon.ts";
+import { deleteRejections, insertStatements, listRejections, markReplayed, run, type RejectionFilter, type RejectionOrigin, type RejectionRecord, type StoredRejection } from "../db/quarantine.ts";
+import { database, type Database } from "../db/neon.ts";
+import { openWriter } from "../db/writers.ts";
+import type { Settings } from "../env.ts";
 import { writeRows } from "./batch-writer.ts";
 import { parseBody, QUARANTINE, type EntityGuard, type LineError, type RowToWrite } from "./parse-messages.ts";
 import { entityByName, REGISTRY_VERSION } from "./registry.ts";
+import type { Statement } from "./writer.ts";
 
-export type { RejectionOrigin, RejectionRecord } from "../db/quarantine.ts";
+export type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../db/quarantine.ts";
 
 /** Where a request counts what the quarantine did (observe() turns it into metrics). */
 export interface QuarantineMeter {
@@ -296,7 +299,8 @@ function reparse(rejections: StoredRejection[], guard: EntityGuard, stillRejecte
 }
 
 /** Replays one page of matching, not yet replayed rejections; `dryRun` writes and marks nothing. */
-export async function replay(db: Database, principal: Principal, filter: RejectionFilter, options: { dryRun: boolean; limit: number; maxErrors: number }): Promise<ReplayAnswer> {
+export async function replay(settings: Settings, principal: Principal, filter: RejectionFilter, options: { dryRun: boolean; limit: number }): Promise<ReplayAnswer> {
+  const db = database(settings);
   const { rows: page, more } = await listRejections(db, { ...visibleTo(principal, filter), pending: true }, options.limit);
   const answer: ReplayAnswer = { replayed: 0, inserted: 0, duplicates: 0, still_rejected: 0, dry_run: options.dryRun, errors: [], next_cursor: more ? String(page[page.length - 1].id) : null };
   const refused = new Set<number>();
@@ -305,14 +309,15 @@ export async function replay(db: Database, principal: Principal, filter: Rejecti
     if (refused.has(r.id)) return;
     refused.add(r.id);
     answer.still_rejected++;
-    if (answer.errors.length < options.maxErrors) {
+    if (answer.errors.length < settings.MAX_ERRORS_REPORTED) {
       answer.errors.push({ id: r.id, request_id: r.request_id, line_number: r.line_number, entity: e?.entity ?? r.entity, ...(e?.field !== undefined ? { field: e.field } : {}), ...(e?.position !== undefined ? { position: e.position } : {}), message });
     }
   };
   const guard: EntityGuard = (entity) => (canWrite(principal, entity.name) ? undefined : `key ${principal.keyId} may not write entity ${entity.name}`);
   const rows = reparse(page, guard, stillRejected);
   if (!options.dryRun && rows.length > 0) {
-    const written = await writeRows(rows, neonRunner(db));
+    const writer = openWriter(settings);
+    const written = await writeRows(rows, writer).finally(() => writer.close());
     answer.inserted = written.inserted;
     answer.duplicates = written.duplicates;
     for (const failure of written.failed) stillRejected(byId.get(failure.line_number)!, failure.message, failure);
@@ -325,12 +330,23 @@ export async function replay(db: Database, principal: Principal, filter: Rejecti
   return answer;
 }
 
+/** A page of the rejections `principal` may see. */
+export function listVisible(settings: Settings, principal: Principal, filter: RejectionFilter, limit: number, newest = false): Promise<{ rows: StoredRejection[]; more: boolean }> {
+  return listRejections(database(settings), visibleTo(principal, filter), limit, newest);
+}
+
+/** Deletes matching rejections `principal` may see, at most `maxRows`. */
+export function deleteVisible(settings: Settings, principal: Principal, filter: RejectionFilter, maxRows: number): Promise<{ deleted: number; more: boolean }> {
+  return deleteRejections(database(settings), visibleTo(principal, filter), maxRows);
+}
+
 /** Rejections deleted per scheduled run at most; a backlog is worked off over the next runs. */
 const RETENTION_MAX_ROWS = 500_000;
 
 /** Deletes rejections received more than `days` ago (the Cron Trigger's work). */
-export async function enforceRetention(db: Database, days: number, now = Date.now()): Promise<{ deleted: number; more: boolean }> {
-  const cutoff = new Date(now - days * 86_400_000).toISOString();
+export async function enforceRetention(settings: Settings, now = Date.now()): Promise<{ deleted: number; more: boolean }> {
+  const db = database(settings);
+  const cutoff = new Date(now - settings.QUARANTINE_RETENTION_DAYS * 86_400_000).toISOString();
   const result = await deleteRejections(db, { until: cutoff }, RETENTION_MAX_ROWS);
   console.log(JSON.stringify({ event: "quarantine_retention", older_than: cutoff, ...result }));
   return result;

@@ -4,7 +4,7 @@
  * dev and the tests); a deployment with no keys and no such setting refuses writes and reads.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, storedKeys, type Principal } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
 import { allowedOrigins } from "./cors.ts";

@@ -1,7 +1,7 @@
 /** CORS for the origins in CORS_ORIGINS (comma-separated); with none configured, no CORS headers at all. */
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 import { type Settings, settingsOf } from "../env.ts";
 
 export const allowedOrigins = (settings: Settings) => settings.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);

@@ -4,27 +4,11 @@
  * (stats-client.ts); a streamed response is observed when its stream ends.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { recordDelta } from "../stats/stats-client.ts";
 import { clientRequestId } from "./request-id.ts";
-import type { MessageCounts, StatsDelta } from "../stats/stats-delta.ts";
-
-/** What a request's handlers measure while it runs. */
-export interface RequestMeter {
-  /** Body bytes as received (before decompression). */
-  bytes: number;
-  dbSeconds: number;
-  messages: Record<string, MessageCounts>;
-  /** Rejected lines stored in the quarantine, by "entity|reason". */
-  rejections: Record<string, number>;
-  /** Rejected lines not stored (over the per-request cap, or the database failed). */
-  rejectionsNotStored: number;
-  /** Set by streaming handlers: resolves when the response stream has ended. */
-  done?: Promise<void>;
-}
-
-export const newMeter = (): RequestMeter => ({ bytes: 0, dbSeconds: 0, messages: {}, rejections: {}, rejectionsNotStored: 0 });
+import { newMeter, type StatsDelta } from "../stats/stats-delta.ts";
 
 function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
   try {
@@ -56,7 +40,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
       };
       console.log(JSON.stringify({ request_id: c.get("requestId"), client_request_id: clientRequestId(c.req.header("x-request-id")), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
       const settings = settingsOf(c.env);
-      if (settings.STATS_ENABLED && c.env.STATS) {
+      if (settings.STATS_ENABLED) {
         return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
       }
     };

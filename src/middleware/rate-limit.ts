@@ -3,7 +3,7 @@
  * 429 with Retry-After and the IETF RateLimit / RateLimit-Policy headers.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 
@@ -11,11 +11,9 @@ export const addressKey = (c: Context<AppEnv>) => `ip:${c.req.header("cf-connect
 
 /** Counts one request against `key`; throws the 429 when it is over the limit. */
 export async function checkRateLimit(c: Context<AppEnv>, key: string, who: string): Promise<void> {
-  const limiter = c.env.RATE_LIMITER;
-  if (!limiter) return;
   const { RATE_LIMIT: limit, RATE_LIMIT_PERIOD: period } = settingsOf(c.env);
   c.header("RateLimit-Policy", `${limit};w=${period}`);
-  const { success } = await limiter.limit({ key });
+  const { success } = await c.env.RATE_LIMITER.limit({ key });
   if (success) return;
   c.header("Retry-After", String(period));
   c.header("RateLimit", `limit=${limit}, remaining=0, reset=${period}`);

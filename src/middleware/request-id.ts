@@ -4,7 +4,7 @@
  * client chooses could collide with, or impersonate, another request's.
  */
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 
 export function requestId(): MiddlewareHandler<AppEnv> {
   return async function requestId(c, next) {

@@ -3,16 +3,13 @@
  * this Worker's (503 schema_behind / schema_ahead with Retry-After), instead of a 500 per row.
  */
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app.ts";
-import { database } from "../db/neon.ts";
-import { schemaRefusal, schemaState } from "../db/schema-level.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
+import { schemaRefusalFor } from "../ingest/database-health.ts";
 
 export function schemaGate(): MiddlewareHandler<AppEnv> {
   return async function schemaGate(c, next) {
-    const state = await schemaState(database(settingsOf(c.env))).catch(() => undefined);
-    // Unreadable (an outage): the write path has its own retries and fallback for that.
-    const refusal = state && schemaRefusal(state);
+    const refusal = await schemaRefusalFor(settingsOf(c.env));
     if (refusal) throw refusal;
     await next();
   };

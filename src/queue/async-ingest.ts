@@ -3,8 +3,9 @@
  * consumer in this Worker writes them with the same batch writer, and failed messages end in a
  * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
  */
-import { database, neonRunner } from "../db/neon.ts";
-import type { Bindings, Settings } from "../env.ts";
+import { database } from "../db/neon.ts";
+import { openWriter } from "../db/writers.ts";
+import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
@@ -77,8 +78,7 @@ function toParts(ingestId: string, rows: RowToWrite[], origin?: RejectionOrigin,
 }
 
 /** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
-export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number, quarantine?: { origin: RejectionOrigin; rejections: RejectionRecord[] }): Promise<{ ingestId: string; parts: number }> {
-  if (!env.INGEST_QUEUE || !env.RECEIPTS) throw new IngestError("misconfigured", "asynchronous ingest needs the INGEST_QUEUE and RECEIPTS bindings (see wrangler.toml)");
+export async function enqueue(env: Env, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number, quarantine?: { origin: RejectionOrigin; rejections: RejectionRecord[] }): Promise<{ ingestId: string; parts: number }> {
   const ingestId = crypto.randomUUID();
   const parts = toParts(ingestId, rows, quarantine?.origin, quarantine?.rejections);
   const requestId = quarantine?.origin.requestId;
@@ -104,13 +104,14 @@ export async function enqueue(env: Bindings, keyId: string | null, rows: RowToWr
 }
 
 /** The queue consumer: writes each part; a failure is recorded on the receipt and retried by the queue. */
-export async function consumeParts(batch: MessageBatch<IngestPart>, env: Bindings, settings: Settings): Promise<void> {
+export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, settings: Settings): Promise<void> {
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
-  const db = { ...database(settings), retryMs: Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS) };
+  const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
+  const db = { ...database(settings), retryMs };
   const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
   for (const message of batch.messages) {
     const { ingestId, part, rows } = message.body;
-    const receiptStub = env.RECEIPTS ? receipt(env.RECEIPTS, ingestId) : undefined;
+    const receiptStub = receipt(env.RECEIPTS, ingestId);
     // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
     const origin = message.body.origin ?? { requestId: ingestId, keyId: null, forcedEntity: null, receivedAt: new Date().toISOString(), registryVersion: REGISTRY_VERSION };
     try {
@@ -118,31 +119,32 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Binding
         const entity = entityByName(r.entity)!;
         return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
       });
-      const written = await writeRows(toWrite, neonRunner(db));
+      const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
+      const written = await writeRows(toWrite, writer).finally(() => writer.close());
       // The rows are written: a rejection that cannot be stored now is logged and counted, and the part still counts as done.
       const rejections = [...(message.body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
       if (rejections.length > 0) await storeRejections(db, origin, rejections, meter);
-      await receiptStub?.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
+      await receiptStub.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
       message.ack();
     } catch (error) {
       // The receipt, which clients read, gets the stable message; the log gets the database's words.
       logCause(ingestId, "queue", error);
-      await receiptStub?.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
+      await receiptStub.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
       message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
     }
   }
-  if (settings.STATS_ENABLED && env.STATS) {
+  if (settings.STATS_ENABLED) {
     const counters: [string, number][] = [...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]), [key.rejectionsNotStored, meter.rejectionsNotStored]];
     await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
   }
 }
 
 /** The dead-letter queue's consumer: marks the parts on their receipts, and keeps them visible in the log. */
-export async function consumeDeadLetters(batch: MessageBatch<IngestPart>, env: Bindings): Promise<void> {
+export async function consumeDeadLetters(batch: MessageBatch<IngestPart>, env: Env): Promise<void> {
   for (const message of batch.messages) {
     const { ingestId, part, rows } = message.body;
     console.error(JSON.stringify({ level: "error", event: "dead_lettered", ingest_id: ingestId, part, rows: rows.length }));
-    if (env.RECEIPTS) await receipt(env.RECEIPTS, ingestId).deadLettered(part, rows.length);
+    await receipt(env.RECEIPTS, ingestId).deadLettered(part, rows.length);
     message.ack();
   }
 }

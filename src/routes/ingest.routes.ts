@@ -1,12 +1,14 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
-import { AcceptedResult, BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PipeLines, ReceiptResult } from "./schemas.ts";
+import { AcceptedResult, BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PIPE_EXAMPLE, PipeLines, ReceiptResult } from "./schemas.ts";
 
+/** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
+const plain = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
 const bodies = {
-  "text/plain": { schema: PipeLines },
-  "application/json": { schema: JsonBody },
-  "application/x-ndjson": { schema: NdjsonLines },
+  "text/plain": { schema: plain(PipeLines), example: PIPE_EXAMPLE },
+  "application/json": { schema: plain(JsonBody) },
+  "application/x-ndjson": { schema: plain(NdjsonLines) },
 };
 const error = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
 const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.";

@@ -1,8 +1,8 @@
 /** GET /limits: the limits in force, so clients can size their requests. */
 import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
-import { DEFAULT_LIMITS } from "../ingest/batch-writer.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
+import { rowsPerStatement } from "../ingest/service.ts";
 
 export function limits(c: Context<AppEnv>) {
   const s = settingsOf(c.env);
@@ -11,7 +11,7 @@ export function limits(c: Context<AppEnv>) {
     max_line_bytes: s.MAX_LINE_BYTES,
     max_batch_items: s.MAX_BATCH_ITEMS,
     max_errors_reported: s.MAX_ERRORS_REPORTED,
-    rows_per_statement: DEFAULT_LIMITS.maxRows,
+    rows_per_statement: rowsPerStatement(s),
     rate_limit: { requests: s.RATE_LIMIT, period_seconds: s.RATE_LIMIT_PERIOD, per: "API key (client address when anonymous)" },
   });
 }

@@ -1,31 +1,27 @@
-/** The quarantine's routes: thin wrappers over src/ingest/quarantine.ts. */
+/** The quarantine's routes: HTTP over src/ingest/quarantine.ts. */
 import type { Context } from "hono";
 import type * as z from "zod";
-import type { AppEnv } from "../app.ts";
-import { database } from "../db/neon.ts";
-import { deleteRejections, listRejections, type RejectionFilter } from "../db/quarantine.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
-import { present, replay, visibleTo } from "../ingest/quarantine.ts";
+import { deleteVisible, listVisible, present, replay, type RejectionFilter } from "../ingest/quarantine.ts";
 import { entityByName } from "../ingest/registry.ts";
-import { validQuery } from "./query.ts";
-import { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
+import type { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
 
-
-/** The filters asked for, narrowed to what the caller may see. */
-function filterOf(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>): RejectionFilter {
+/** The filters asked for (the service narrows them to what the caller may see). */
+function filterOf(q: z.infer<typeof RejectionFilters>): RejectionFilter {
   const { request_id, key, since, until } = q;
   const entity = q.entity === undefined ? undefined : entityByName(q.entity)!.name;
-  return visibleTo(c.get("principal"), { request_id, entity, key, since, until });
+  return { request_id, entity, key, since, until };
 }
 
 const PAGE = 100;
 const EXPORT_PAGE = 1000;
 
-export async function listRejectionsRoute(c: Context<AppEnv>) {
-  const q = validQuery(c, RejectionListQuery);
-  const db = database(settingsOf(c.env));
-  const filter = filterOf(c, q);
+export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof RejectionListQuery>) {
+  const settings = settingsOf(c.env);
+  const principal = c.get("principal");
+  const filter = filterOf(q);
   const newest = q.order === "newest";
   const from = (cursor: string | number | undefined) => (cursor === undefined ? {} : newest ? { before: Number(cursor) } : { after: Number(cursor) });
   const ndjson = q.format === "ndjson" || (q.format === undefined && /application\/x-ndjson/i.test(c.req.header("accept") ?? ""));
@@ -35,7 +31,7 @@ export async function listRejectionsRoute(c: Context<AppEnv>) {
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const { rows, more } = await listRejections(db, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
+        const { rows, more } = await listVisible(settings, principal, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
         if (rows.length > 0) controller.enqueue(encoder.encode(rows.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
         if (!more) controller.close();
         else cursor = rows[rows.length - 1].id;
@@ -44,34 +40,29 @@ export async function listRejectionsRoute(c: Context<AppEnv>) {
     return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
   }
   const limit = q.limit ?? PAGE;
-  const { rows, more } = await listRejections(db, { ...filter, ...from(q.cursor) }, limit, newest);
+  const { rows, more } = await listVisible(settings, principal, { ...filter, ...from(q.cursor) }, limit, newest);
   return c.json({ rejections: rows.map(present), next_cursor: more ? String(rows[rows.length - 1].id) : null });
 }
 
-export async function showRejection(c: Context<AppEnv>) {
-  const id = c.req.param("id") ?? "";
+export async function showRejection(c: Context<AppEnv>, id: string) {
   const missing = new IngestError("not_found", `no rejection ${JSON.stringify(id.slice(0, 40))}`);
   if (!/^\d{1,18}$/.test(id)) throw missing;
-  const { rows: [found] } = await listRejections(database(settingsOf(c.env)), { ...visibleTo(c.get("principal"), {}), after: Number(id) - 1 }, 1);
+  const { rows: [found] } = await listVisible(settingsOf(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
   return c.json(present(found));
 }
 
-export async function replayRejections(c: Context<AppEnv>) {
-  const q = validQuery(c, ReplayQuery);
-  const settings = settingsOf(c.env);
-  const filter = { ...filterOf(c, q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
-  const answer = await replay(database(settings), c.get("principal"), filter, { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: settings.MAX_ERRORS_REPORTED });
-  return c.json(answer);
+export async function replayRejections(c: Context<AppEnv>, q: z.infer<typeof ReplayQuery>) {
+  const filter = { ...filterOf(q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
+  return c.json(await replay(settingsOf(c.env), c.get("principal"), filter, { dryRun: q.dry_run === "true", limit: q.limit ?? 1000 }));
 }
 
 const DELETE_MAX = 100_000;
 
-export async function deleteRejectionsRoute(c: Context<AppEnv>) {
-  const q = validQuery(c, RejectionFilters);
+export async function deleteRejectionsRoute(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>) {
   if (Object.values(q).every((v) => v === undefined)) {
     throw new IngestError("bad_request", "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once");
   }
-  return c.json(await deleteRejections(database(settingsOf(c.env)), filterOf(c, q), DELETE_MAX));
+  return c.json(await deleteVisible(settingsOf(c.env), c.get("principal"), filterOf(q), DELETE_MAX));
 }

@@ -115,7 +115,8 @@ export const LimitsResult = z.object({
 /** A JSON body: one record of any entity (an Order may nest line_items), or an array of them. */
 const AnyRecord = z.union(Object.values(RECORD_SCHEMAS) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]);
 export const JsonBody = z.union([AnyRecord, z.array(AnyRecord)]);
-export const PipeLines = z.string().describe("Pipe-delimited lines, PREFIX|field1|field2|…, one message per line").openapi({ example: "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test" });
+export const PIPE_EXAMPLE = "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test";
+export const PipeLines = z.string().describe("Pipe-delimited lines, PREFIX|field1|field2|…, one message per line");
 export const NdjsonLines = z.string().describe("One JSON record per line");
 
 export const AcceptedResult = z.object({

@@ -1,14 +1,12 @@
 /** GET /stats (JSON) and GET /metrics (Prometheus), both from the merged Stats Durable Object shards. */
 import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError } from "../errors.ts";
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from "../stats/prometheus.ts";
 import { readStats } from "../stats/stats-client.ts";
 import { statsReport } from "../stats/stats-report.ts";
 
 async function merged(c: Context<AppEnv>) {
-  if (!c.env.STATS) throw new IngestError("misconfigured", "the STATS Durable Object binding is not configured (see wrangler.toml)");
   const shards = settingsOf(c.env).STATS_SHARDS;
   return { snapshot: await readStats(c.env.STATS, shards), shards };
 }

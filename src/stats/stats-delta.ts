@@ -9,6 +9,22 @@ export interface MessageCounts {
   failed: number;
 }
 
+/** What a request's handlers measure while it runs. */
+export interface RequestMeter {
+  /** Body bytes as received (before decompression). */
+  bytes: number;
+  dbSeconds: number;
+  messages: Record<string, MessageCounts>;
+  /** Rejected lines stored in the quarantine, by "entity|reason". */
+  rejections: Record<string, number>;
+  /** Rejected lines not stored (over the per-request cap, or the database failed). */
+  rejectionsNotStored: number;
+  /** Set by streaming handlers: resolves when the response stream has ended. */
+  done?: Promise<void>;
+}
+
+export const newMeter = (): RequestMeter => ({ bytes: 0, dbSeconds: 0, messages: {}, rejections: {}, rejectionsNotStored: 0 });
+
 export interface StatsDelta {
   /** Epoch milliseconds when the request ended. */
   at: number;

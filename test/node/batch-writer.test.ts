@@ -4,9 +4,10 @@
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { database, neonRunner } from "../../src/db/neon.ts";
+import { INSERT_LIMITS, insertWriter } from "../../src/db/insert-writer.ts";
+import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
-import { DEFAULT_LIMITS, writeRows, type StatementRunner } from "../../src/ingest/batch-writer.ts";
+import { type ChunkWriter, writeRows } from "../../src/ingest/batch-writer.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
@@ -22,19 +23,21 @@ const rows = (values: number[], firstKey = 1): RowToWrite[] => values.map((v, i)
 
 describe("the batch writer", () => {
   let local: LocalNeon;
-  let runner: StatementRunner;
+  let runner: ChunkWriter;
   let statements = 0;
   let largest = 0;
 
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
-    const neon = neonRunner(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
+    const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
     runner = {
-      insert(sql, json) {
+      limits: neon.limits,
+      writeChunk(entity, chunk) {
         statements++;
-        largest = Math.max(largest, json.length);
-        return neon.insert(sql, json);
+        // The statement's parameter: the chunk's rows as one JSON array.
+        largest = Math.max(largest, chunk.reduce((n, r) => n + r.json.length + 1, 1));
+        return neon.writeChunk(entity, chunk);
       },
     };
   });
@@ -49,7 +52,7 @@ describe("the batch writer", () => {
   });
 
   it("writes each chunk with one statement and counts inserts and duplicates exactly", async () => {
-    const limits = { ...DEFAULT_LIMITS, maxRows: 1000 };
+    const limits = { ...INSERT_LIMITS, maxRows: 1000 };
     const first = await writeRows(rows(Array(2500).fill(1)), runner, limits);
     expect(first).toMatchObject({ inserted: 2500, duplicates: 0, failed: [] });
     expect(statements).toBe(3);
@@ -58,7 +61,7 @@ describe("the batch writer", () => {
   });
 
   it("cuts chunks by encoded size as well as by row count", async () => {
-    const result = await writeRows(rows(Array(100).fill(7)), runner, { ...DEFAULT_LIMITS, maxChars: 200 });
+    const result = await writeRows(rows(Array(100).fill(7)), runner, { ...INSERT_LIMITS, maxChars: 200 });
     expect(result.inserted).toBe(100);
     expect(largest).toBeLessThanOrEqual(200 + 2);
     expect(statements).toBeGreaterThanOrEqual(Math.ceil((100 * 8) / 200)); // a row is at least 8 characters: [k,7],
@@ -68,7 +71,7 @@ describe("the batch writer", () => {
     const values = Array(1000).fill(5);
     values[99] = -1;
     values[700] = -2;
-    const result = await writeRows(rows(values), runner, { ...DEFAULT_LIMITS, maxRows: 1000 });
+    const result = await writeRows(rows(values), runner, { ...INSERT_LIMITS, maxRows: 1000 });
     expect(result.inserted).toBe(998);
     expect(result.failed.map((f) => f.line_number)).toEqual([100, 701]);
     expect(result.failed[0]).toMatchObject({
@@ -90,7 +93,7 @@ describe("the batch writer", () => {
   });
 
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
-    const down = neonRunner(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })));
+    const down = insertWriter(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })));
     await expect(writeRows(rows([1]), down)).rejects.toMatchObject({ code: "database_unavailable", status: 503, details: { committed: { inserted: 0, duplicates: 0 } } });
   });
 });

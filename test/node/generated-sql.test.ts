@@ -10,7 +10,8 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
 import { migrate } from "../../scripts/migrations.ts";
-import { database, neonRunner } from "../../src/db/neon.ts";
+import { insertWriter } from "../../src/db/insert-writer.ts";
+import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
 import { rowAsArray, type EntityDef } from "../../src/ingest/entity.ts";
@@ -22,7 +23,7 @@ const root = resolve(import.meta.dirname, "../..");
 describe("the generated insert statement, for every field type", () => {
   let local: LocalNeon;
   let sample: EntityDef;
-  const write = (rows: RowToWrite[]) => writeRows(rows, neonRunner(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }))));
+  const write = (rows: RowToWrite[]) => writeRows(rows, insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }))));
   const stored = async (id: string) => (await local.db.query({ query: "SELECT sample_id, code, count, total, ratio, price, active, day, at, config, tags FROM samples WHERE sample_id = $1", params: [id] })).rows[0];
   const line = (fields: string[]) => {
     const parsed = sample.parseLine(["S", ...fields]);

@@ -6,10 +6,11 @@
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
-import { database, neonRunner } from "../../src/db/neon.ts";
+import { insertWriter } from "../../src/db/insert-writer.ts";
+import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
-import type { StatementRunner } from "../../src/ingest/batch-writer.ts";
+import type { ChunkWriter } from "../../src/ingest/batch-writer.ts";
 import { IngestRun } from "../../src/ingest/ingest-run.ts";
 import { parseLines } from "../../src/ingest/parse-messages.ts";
 import { freshDatabase } from "../support/database.ts";
@@ -18,18 +19,19 @@ const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i
 
 describe("IngestRun with two flushes in flight", () => {
   let local: LocalNeon;
-  let real: StatementRunner;
+  let real: ChunkWriter;
   const stored = async () => Number((await local.db.query({ query: "SELECT count(*) FROM customers", params: [] })).rows[0][0]);
 
   /** Statements whose rows hold `failKey` fail after `delayMs`; the others are written after `okDelayMs`. */
-  const runner = (failKey: string, delayMs: number, okDelayMs = 0): StatementRunner => ({
-    async insert(sql, rowsJson) {
-      if (rowsJson.includes(failKey)) {
+  const runner = (failKey: string, delayMs: number, okDelayMs = 0): ChunkWriter => ({
+    limits: real.limits,
+    async writeChunk(entity, rows) {
+      if (rows.some((r) => r.json.includes(failKey))) {
         await new Promise((r) => setTimeout(r, delayMs));
         throw new TransientDatabaseError("injected: the database went away");
       }
       await new Promise((r) => setTimeout(r, okDelayMs));
-      return real.insert(sql, rowsJson);
+      return real.writeChunk(entity, rows);
     },
   });
 
@@ -50,7 +52,7 @@ describe("IngestRun with two flushes in flight", () => {
 
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_ingest_run") });
-    real = neonRunner(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
+    real = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
   });
   afterAll(async () => {
     await local?.close();

@@ -1,7 +1,7 @@
 /** The retry policy for database calls: transient failures again within the budget, everything else at once. */
 import { describe, expect, it } from "vitest";
 import { withRetries, type Database } from "../../src/db/neon.ts";
-import { RowsRejected } from "../../src/ingest/batch-writer.ts";
+import { RowsRejected } from "../../src/ingest/writer.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
 
 const db = (retryMs: number) => ({ retryMs }) as Database;

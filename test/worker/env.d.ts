@@ -1,11 +1,10 @@
 /// <reference types="@cloudflare/vitest-plugin/types" />
 
+// The Worker's own bindings come from src/generated/worker-env.d.ts; these are the tests' extras.
 declare namespace Cloudflare {
   interface Env {
-    DATABASE_URL: string;
     NEON_FETCH_ENDPOINT?: string;
     STRICT_LIMITER: RateLimit;
-    STATS: DurableObjectNamespace<import("../../src/stats/stats-object.ts").StatsObject>;
   }
 }
 
