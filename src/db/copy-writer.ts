@@ -13,7 +13,8 @@ import type { EntityDef } from "../ingest/entity.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyLine, UNENCODABLE } from "./copy-text.ts";
-import { classify, type DbClock } from "./neon.ts";
+import type { DbClock } from "./insert-writer.ts";
+import { classify } from "./neon.ts";
 
 export interface CopyWriterOptions {
   connectionString: string;
