@@ -127,18 +127,29 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     }
     // A broken connection also emits "error" on the client: the failing query reports it.
     client.on("error", () => {});
-    all.add(client);
     try {
-      await deadline(options.timeoutMs, "connecting over WebSocket", client.connect(), () => discard(client));
-      return client;
+      await deadline(options.timeoutMs, "connecting over WebSocket", client.connect(), () => closeUnopened(client));
     } catch (error) {
-      discard(client);
+      closeUnopened(client);
       throw error;
     }
+    all.add(client);
+    return client;
+  }
+
+  /**
+   * A client that never connected must not be end()ed: its Terminate message would be sent on a
+   * WebSocket still opening, which throws outside any promise. Its socket is closed instead.
+   */
+  function closeUnopened(client: Client): void {
+    try {
+      (client as unknown as { connection: { stream: { ws?: WebSocket } } }).connection.stream.ws?.close();
+    } catch {}
   }
 
   function discard(client: Client): void {
     all.delete(client);
+    // end() may never settle on a lost connection: nobody waits for it.
     void client.end().catch(() => {});
   }
 
