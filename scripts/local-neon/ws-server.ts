@@ -8,7 +8,11 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
-import { WebSocketServer, type WebSocket } from "ws";
+import { createRequire } from "node:module";
+import type { WebSocket, WebSocketServer as WebSocketServerType } from "ws";
+
+// Required, not imported: under the Worker tests' Vite the import would resolve ws's "browser" stub.
+const { WebSocketServer } = createRequire(import.meta.url)("ws") as { WebSocketServer: typeof WebSocketServerType };
 import type { FaultSwitch } from "./faults.ts";
 
 const PROTOCOL_3 = 196608;
