@@ -69,7 +69,7 @@ export default defineConfig({
         plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
         test: {
           name: "worker-copy",
-          include: ["test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts"],
+          include: ["test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts", "test/worker-copy/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
           env: { NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY },
           fileParallelism: false,

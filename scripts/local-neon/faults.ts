@@ -1,5 +1,6 @@
 /**
  * Test-only fault injection for the local Neon endpoint: POST /__faults {"fault": …, "times": n, "skip": k}
+ * (GET /__faults: the fault, and the COPY statements the WebSocket endpoint has seen)
  * lets k SQL requests through, then makes the next n (all, without "times") fail in a chosen way,
  * so tests can fail the database at chosen points. Never on unless the endpoint is started with faults enabled.
  * The WebSocket endpoint (ws-server.ts) shares the switch and gives each fault its WebSocket meaning:
@@ -40,6 +41,8 @@ export class FaultSwitch {
   skip = 0;
   delayMs = 0;
   answer: Answer = { status: 400, message: "" };
+  /** COPY statements the WebSocket endpoint has passed on: how the tests see that the COPY writer was used. */
+  copies = 0;
 
   /** The fault for the next SQL request, counting it down. */
   take(): Fault {
@@ -69,6 +72,7 @@ export class FaultSwitch {
 
   /** Handles POST /__faults; answers 400 for an unknown fault. */
   async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === "GET") return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault: this.fault, copies: this.copies }));
     let body = "";
     for await (const chunk of req) body += chunk;
     let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number; answer?: Answer } = {};

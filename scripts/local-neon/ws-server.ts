@@ -240,7 +240,7 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
         commitFault = false;
         dropAnswers = true;
       }
-      if (m.type === "X") inCopyFault = undefined;
+      if (m.type === "Q" && /^\s*COPY/i.test(m.body.toString("utf8", 0, 16))) faults.copies++;
       socket.write(m.whole);
     }
   };

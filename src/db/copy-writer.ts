@@ -14,7 +14,7 @@ import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyLine, UNENCODABLE } from "./copy-text.ts";
 import type { DbClock } from "./insert-writer.ts";
-import { classify } from "./neon.ts";
+import { classify, neonRule } from "./neon.ts";
 
 export interface CopyWriterOptions {
   connectionString: string;
@@ -49,14 +49,21 @@ const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
 /** The database or the WebSocket said no; `fallback`: COPY cannot take these rows as they are. */
 class CopyRefused extends Error {}
 
-/** A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a socket failure has neither. */
-function classifyWs(error: unknown): Error {
+/**
+ * A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a
+ * socket failure has neither. At connect, the answer is the proxy's (a refused password, an IP not
+ * allowed): it is read as the HTTP API's proxy answers are, so both protocols give the same reason.
+ */
+function classifyWs(error: unknown, atConnect = false): Error {
   if (error instanceof IngestError || error instanceof TransientDatabaseError) return error;
   const e = error as { message?: string; code?: unknown; severity?: unknown };
+  const message = e.message ?? String(error);
   // One classification for both protocols (db/neon.ts, NEON_ANSWERS): the answer is put in the HTTP client's terms.
-  const answer = new NeonDbError(e.message ?? String(error));
-  if (typeof e.severity === "string") answer.code = typeof e.code === "string" ? e.code : "";
-  else answer.sourceError = error instanceof Error ? error : new Error(String(error));
+  const answer = new NeonDbError(message);
+  if (typeof e.severity === "string") {
+    const proxyRule = atConnect ? neonRule({ status: 400, code: "", message })?.rule : undefined;
+    answer.code = proxyRule?.outcome === "misconfigured" || typeof e.code !== "string" ? "" : e.code;
+  } else answer.sourceError = error instanceof Error ? error : new Error(String(error));
   return classify(answer);
 }
 
@@ -164,7 +171,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       try {
         client = idle.pop() ?? (await open());
       } catch (error) {
-        const failure = classifyWs(error);
+        const failure = classifyWs(error, true);
         // An answer no retry changes (a bad password) is the request's answer; anything else: no WebSocket today.
         if (failure instanceof IngestError) throw failure;
         unavailable = true;
