@@ -89,10 +89,11 @@ const strategies: Record<string, Strategy> = {
   /** As the COPY writer does: after a conflict, the entity's chunks go to INSERT until one is all new. */
   "optimistic, remembering conflicts": optimistic,
   async staging(client, entity, rows) {
-    await client.query("BEGIN");
-    await client.query(`CREATE TEMP TABLE staging (LIKE "${entity.table}") ON COMMIT DROP`);
-    await copyInto(client, "staging", entity, rows);
     const columns = entity.columns.map((c) => `"${c}"`).join(", ");
+    await client.query("BEGIN");
+    // The entity's columns and types only: no id, no constraints.
+    await client.query(`CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
+    await copyInto(client, "staging", entity, rows);
     const order = entity.naturalKey.map((k) => `"${k}"`).join(", ");
     await client.query(`INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM staging ORDER BY ${order} ON CONFLICT (${order}) DO NOTHING`);
     await client.query("COMMIT");

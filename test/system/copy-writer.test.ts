@@ -120,27 +120,36 @@ describe("the COPY writer", () => {
     );
   });
 
-  it("copies new rows without the fallback; rows that exist go to INSERT with exact counts, and the entity stays on INSERT until a chunk is all new", async () => {
+  it("copies new rows; a chunk whose rows partly exist goes through the staging table with exact counts, and the entity stays staged until a chunk is all new", async () => {
     const fallback = countingInsert();
+    const copies = async () => ((await (await fetch(local.url.replace("/sql", "/__faults"))).json()) as { copies: number }).copies;
+    let seen = await copies();
+    const copiesSince = async () => {
+      const now = await copies();
+      const delta = now - seen;
+      seen = now;
+      return delta;
+    };
     await withWriter(copyOver(fallback), async (w) => {
       expect(await w.writeChunk(customers, rowsOf(keys("A", 100)))).toBe(100);
-      expect(fallback.chunks).toBe(0);
-      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(50); // COPY fails (23505), INSERT counts
-      expect(fallback.chunks).toBe(1);
-      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(0); // a replay: straight to INSERT
-      expect(fallback.chunks).toBe(2);
-      expect(await w.writeChunk(customers, rowsOf(keys("B", 10)))).toBe(10); // still INSERT, and all new: COPY again next time
-      expect(fallback.chunks).toBe(3);
+      expect(await copiesSince()).toBe(1);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(50); // COPY fails (23505), then staged
+      expect(await copiesSince()).toBe(2);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(0); // a replay: staged at once
+      expect(await copiesSince()).toBe(1);
+      expect(await w.writeChunk(customers, rowsOf(keys("B", 10)))).toBe(10); // still staged, and all new: plain COPY next time
       expect(await w.writeChunk(customers, rowsOf(keys("C", 10)))).toBe(10);
-      expect(fallback.chunks).toBe(3);
+      expect(await w.writeChunk(customers, rowsOf(keys("C", 10, 5)))).toBe(5); // plain COPY failed again: staged
     });
-    expect(await sql("SELECT count(*)::int, count(DISTINCT customer_key)::int FROM customers")).toEqual([["170", "170"]]);
+    expect(fallback.chunks).toBe(0);
+    expect(await sql("SELECT count(*)::int, count(DISTINCT customer_key)::int FROM customers")).toEqual([["175", "175"]]);
   });
 
-  it("hands duplicates within one chunk to INSERT, which keeps one of each", async () => {
+  it("keeps one row of each natural key that comes twice in one chunk", async () => {
     await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
       expect(await w.writeChunk(customers, rowsOf([...keys("D", 5), ...keys("D", 5)]))).toBe(5);
     });
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["5"]]);
   });
 
   it("throws the INSERT writer's RowsRejected for a row the database refuses, so the service can bisect", async () => {
@@ -155,17 +164,26 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
   });
 
-  it("writes a transaction's rows and extra statements together, and falls back with exact counts when rows exist", async () => {
+  it("writes a transaction's rows and extra statements together, staged with exact counts when rows exist", async () => {
     const claim = (key: string) => ({ query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ('', $1, 'h', 0, '{}') ON CONFLICT DO NOTHING", params: [key] });
     const fallback = countingInsert();
     await withWriter(copyOver(fallback), async (w) => {
       expect(await w.writeTransaction(rowsOf(keys("T", 20)), [claim("k1")])).toEqual({ inserted: 20, duplicates: 0, failed: [], byEntity: { Customer: { inserted: 20, duplicates: 0, failed: 0 } } });
-      expect(fallback.transactions).toBe(0);
-      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k2")])).toMatchObject({ inserted: 10, duplicates: 20 });
-      expect(fallback.transactions).toBe(1);
+      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k2")])).toEqual({ inserted: 10, duplicates: 20, failed: [], byEntity: { Customer: { inserted: 10, duplicates: 20, failed: 0 } } });
     });
+    expect(fallback.transactions).toBe(0);
     expect(await sql("SELECT key FROM ingest_idempotency_keys ORDER BY key")).toEqual([["k1"], ["k2"]]);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["30"]]);
+  });
+
+  it("hands an atomic transaction with a refused row to the INSERT writer, which rolls it all back", async () => {
+    let seed = 7;
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
+    const fallback = countingInsert();
+    const error = await withWriter(copyOver(fallback), (w) => w.writeTransaction(rowsOf([...keys("U", 3), customer(longKey)]), [])).then(() => undefined, (e: Error & { sqlState?: string }) => e);
+    expect(error?.sqlState).toBe("54000");
+    expect(fallback.transactions).toBe(1);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
   });
 
   it("answers a bad password as a misconfiguration, not an outage", async () => {
