@@ -4,11 +4,11 @@
  * The database side of the COPY writer's choices, through the local WebSocket endpoint and the real
  * @neondatabase/serverless Client from Node (no Worker): the same TPC-H-like rows, 10,000-row chunks,
  * one transaction each, written three ways, on new rows and on a replay (every row a duplicate):
- *   optimistic  COPY into the table (a replay's chunk fails with 23505, is rolled back, then INSERTed)
- *   optimistic, remembering conflicts  the same, but after a conflict the entity's chunks go to INSERT
- *               until one is all new (what src/db/copy-writer.ts does, per isolate)
+ *   optimistic  COPY into the table; a chunk that meets existing keys (23505) is rolled back and written
+ *               again by INSERT or through the staging table, and, "remembered", the entity's next
+ *               chunks go that way at once until one is all new (the COPY writer: staging, remembered)
  *   staging     COPY into a temporary table, then INSERT … SELECT … ON CONFLICT DO NOTHING
- *   insert      today's INSERT … SELECT FROM jsonb_array_elements($1) ON CONFLICT DO NOTHING
+ *   insert      the INSERT writer's INSERT … SELECT FROM jsonb_array_elements($1) ON CONFLICT DO NOTHING
  * Each figure is the median of --rounds, interleaved; the rows are checked after each write.
  */
 import { Client } from "@neondatabase/serverless";
@@ -63,12 +63,12 @@ async function copyInto(client: Client, table: string, entity: EntityDef, rows: 
 
 const insertJson = (client: Client, entity: EntityDef, rows: RowToWrite[]) => client.query(entity.insertSql, [`[${rows.map((r) => r.json).join(",")}]`]);
 
-type Strategy = (client: Client, entity: EntityDef, rows: RowToWrite[], conflicted: Set<EntityDef>) => Promise<void>;
+type Strategy = (client: Client, entity: EntityDef, rows: RowToWrite[], conflicted: Set<EntityDef>) => Promise<unknown>;
 
-async function optimistic(client: Client, entity: EntityDef, rows: RowToWrite[], conflicted?: Set<EntityDef>): Promise<void> {
+async function optimistic(client: Client, entity: EntityDef, rows: RowToWrite[], conflicted: Set<EntityDef> | undefined, onConflict: Strategy): Promise<void> {
   if (conflicted?.has(entity)) {
-    const { rowCount } = await insertJson(client, entity, rows);
-    if (rowCount === rows.length) conflicted.delete(entity);
+    const inserted = await onConflict(client, entity, rows, conflicted);
+    if (inserted === rows.length) conflicted.delete(entity);
     return;
   }
   await client.query("BEGIN");
@@ -79,28 +79,36 @@ async function optimistic(client: Client, entity: EntityDef, rows: RowToWrite[],
     if ((error as { code?: string }).code !== "23505") throw error;
     await client.query("ROLLBACK");
     conflicted?.add(entity);
-    await insertJson(client, entity, rows);
+    await onConflict(client, entity, rows, conflicted ?? new Set());
   }
 }
 
+async function insert(client: Client, entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+  return (await insertJson(client, entity, rows)).rowCount ?? 0;
+}
+
+async function staging(client: Client, entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
+  await client.query("BEGIN");
+  // As src/db/copy-writer.ts: the entity's columns and types only, kept for the session, emptied at commit.
+  const table = `"nomnom_staging_${entity.table}"`;
+  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${table} ON COMMIT DELETE ROWS AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
+  await copyInto(client, table, entity, rows);
+  const order = entity.naturalKey.map((k) => `"${k}"`).join(", ");
+  const { rowCount } = await client.query(`INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${table} ORDER BY ${order} ON CONFLICT (${order}) DO NOTHING`);
+  await client.query("COMMIT");
+  return rowCount ?? 0;
+}
+
 const strategies: Record<string, Strategy> = {
-  /** Every chunk tries COPY first. */
-  optimistic: (client, entity, rows) => optimistic(client, entity, rows),
-  /** As the COPY writer does: after a conflict, the entity's chunks go to INSERT until one is all new. */
-  "optimistic, remembering conflicts": optimistic,
-  async staging(client, entity, rows) {
-    const columns = entity.columns.map((c) => `"${c}"`).join(", ");
-    await client.query("BEGIN");
-    // The entity's columns and types only: no id, no constraints.
-    await client.query(`CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
-    await copyInto(client, "staging", entity, rows);
-    const order = entity.naturalKey.map((k) => `"${k}"`).join(", ");
-    await client.query(`INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM staging ORDER BY ${order} ON CONFLICT (${order}) DO NOTHING`);
-    await client.query("COMMIT");
-  },
-  async insert(client, entity, rows) {
-    await insertJson(client, entity, rows);
-  },
+  /** Every chunk tries COPY first; a conflict's chunk is INSERTed. */
+  "optimistic, then INSERT": (client, entity, rows) => optimistic(client, entity, rows, undefined, insert),
+  /** After a conflict, the entity's chunks are INSERTed until one is all new. */
+  "optimistic, then INSERT, remembered": (client, entity, rows, conflicted) => optimistic(client, entity, rows, conflicted, insert),
+  /** What src/db/copy-writer.ts does: after a conflict, the entity's chunks are staged until one is all new. */
+  "optimistic, then staging, remembered (the COPY writer)": (client, entity, rows, conflicted) => optimistic(client, entity, rows, conflicted, staging),
+  staging,
+  insert,
 };
 
 async function run(client: Client, strategy: Strategy): Promise<number> {

@@ -42,6 +42,12 @@ export function forgetConflicts(): void {
   conflicted.clear();
 }
 
+/**
+ * WebSockets one request holds at most: Workers allow 6 open connections per request, and the
+ * fallback's HTTP requests and the stats need some. Chunks beyond this wait for a free connection.
+ */
+const MAX_SOCKETS = 3;
+
 /** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
 const PIECE_CHARS = 64 * 1024;
 
@@ -150,6 +156,9 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   const { fallback, clock = { dbSeconds: 0 } } = options;
   const idle: Client[] = [];
   const all = new Set<Client>();
+  /** Chunks waiting for a connection: handed an idle one, or undefined (a place came free: open one). */
+  const waiting: ((client: Client | undefined) => void)[] = [];
+  let opening = 0;
   /** No WebSocket could be opened: the rest of this request writes through the fallback. */
   let unavailable = false;
 
@@ -183,8 +192,35 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     } catch {}
   }
 
+  /** An idle connection, a new one while fewer than MAX_SOCKETS are open, or the next one given back. */
+  async function borrow(): Promise<Client> {
+    const ready = idle.pop();
+    if (ready) return ready;
+    if (all.size + opening >= MAX_SOCKETS) {
+      const given = await new Promise<Client | undefined>((resolve) => waiting.push(resolve));
+      if (given) return given;
+    }
+    opening++;
+    try {
+      return await open();
+    } catch (error) {
+      // The place stays free: the next waiting chunk tries (and, with no WebSocket, falls back too).
+      waiting.shift()?.(undefined);
+      throw error;
+    } finally {
+      opening--;
+    }
+  }
+
+  function giveBack(client: Client): void {
+    const next = waiting.shift();
+    if (next) next(client);
+    else idle.push(client);
+  }
+
   function discard(client: Client): void {
-    all.delete(client);
+    if (!all.delete(client)) return;
+    waiting.shift()?.(undefined);
     // end() may never settle on a lost connection: nobody waits for it.
     void client.end().catch(() => {});
   }
@@ -198,7 +234,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     for (let n = 0; ; n++) {
       let client: Client;
       try {
-        client = idle.pop() ?? (await open());
+        client = await borrow();
       } catch (error) {
         const failure = classifyWs(error, true);
         // An answer no retry changes (a bad password) is the request's answer; anything else: no WebSocket today.
@@ -210,7 +246,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       let failure: Error;
       try {
         const done = await deadline(options.timeoutMs, "a COPY transaction", run(client, work), () => discard(client));
-        idle.push(client);
+        giveBack(client);
         if (done === undefined) throw new CopyRefused("a row cannot be encoded as COPY text");
         return done;
       } catch (error) {

@@ -186,6 +186,20 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
   });
 
+  it("writes chunks in flight at once over a few connections, and all of them over HTTP when no WebSocket opens", async () => {
+    const chunks = Array.from({ length: 8 }, (_, i) => rowsOf(keys(`M${i}-`, 200)));
+    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(200));
+    });
+    await sql("TRUNCATE customers");
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback, { wsProxy: "127.0.0.1:9/v2" }), async (w) => {
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(200));
+    });
+    expect(fallback.chunks).toBe(8);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["1600"]]);
+  });
+
   it("answers a bad password as a misconfiguration, not an outage", async () => {
     const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) => w.writeChunk(customers, rowsOf(keys("X", 1)))).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(IngestError);
