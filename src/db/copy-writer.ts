@@ -255,7 +255,11 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       } finally {
         clock.dbSeconds += (Date.now() - started) / 1000;
       }
-      if (refusesData(failure)) throw new CopyRefused(failure.message, { cause: failure });
+      // Rolled back on a live connection: it serves the next transaction.
+      if (refusesData(failure)) {
+        giveBack(client);
+        throw new CopyRefused(failure.message, { cause: failure });
+      }
       discard(client);
       const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
       if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
