@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const results = [
     await measure("COPY (psql)", data, () => copyBaseline(databaseUrl, copyFiles)),
     await measure("/ingest/batch", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency)),
-    await measure("/ingest/batch, replay (all duplicates)", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency), { keep: true }),
+    await measure("/ingest/batch, replay (all duplicates)", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency, true), { keep: true }),
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
   ];
   // The heap comes from a second, untimed pass: polling the inspector costs the proxy and wrangler
