@@ -46,7 +46,10 @@ export function forgetConflicts(): void {
  * WebSockets one request holds at most: Workers allow 6 open connections per request, and the
  * fallback's HTTP requests and the stats need some. Chunks beyond this wait for a free connection.
  */
-const MAX_SOCKETS = 3;
+const MAX_SOCKETS = 1;
+
+/** Where chunks that meet existing keys go: the staging table (on the request's WebSocket) or the INSERT writer (HTTP). */
+const CONFLICTS_GO_TO: "staging" | "insert" = "insert";
 
 /** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
 const PIECE_CHARS = 64 * 1024;
@@ -280,11 +283,19 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     }
   }
 
+  /** A chunk through the INSERT writer; one with no duplicate ends the entity's replay (COPY again next time). */
+  async function insertChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+    const inserted = await fallback.writeChunk(entity, rows);
+    if (inserted === rows.length) conflicted.delete(entity.name);
+    return inserted;
+  }
+
   return {
     limits: fallback.limits,
 
     async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
       if (unavailable) return fallback.writeChunk(entity, rows);
+      if (CONFLICTS_GO_TO === "insert" && conflicted.has(entity.name)) return insertChunk(entity, rows);
       let staged = conflicted.has(entity.name);
       for (;;) {
         try {
@@ -296,6 +307,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
           if (!(error instanceof CopyRefused)) throw error;
           if (!staged && existingKeys(error)) {
             conflicted.add(entity.name);
+            if (CONFLICTS_GO_TO === "insert") return insertChunk(entity, rows);
             staged = true;
             continue;
           }
@@ -314,6 +326,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       }
       // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
       if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
+      if (CONFLICTS_GO_TO === "insert" && [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
       let restaged = false;
       for (;;) {
         try {
@@ -333,6 +346,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
           if (!(error instanceof CopyRefused)) throw error;
           if (!restaged && existingKeys(error)) {
             for (const entity of groups.keys()) conflicted.add(entity.name);
+            if (CONFLICTS_GO_TO === "insert") return fallback.writeTransaction(rows, extra);
             restaged = true;
             continue;
           }
