@@ -1,12 +1,11 @@
 /**
  * The optimistic COPY writer: bulk rows go to PostgreSQL with COPY … FROM STDIN over Neon's WebSocket
  * protocol (the Postgres wire protocol passed through), one transaction per chunk. New rows, the
- * common case, then cost the database what COPY costs. A chunk whose natural keys partly exist
- * (23505) is rolled back and written again through a staging table: COPY into a temporary table,
- * then INSERT … SELECT … ON CONFLICT DO NOTHING, which counts exactly and costs the database less
- * than the INSERT writer's jsonb path (npm run bench:copy). A chunk with a row the database refuses
- * goes to the fallback writer (INSERT over HTTP), which gives RowsRejected for bisection. Single
- * messages always go to the fallback.
+ * common case, then cost the database what COPY costs. A chunk COPY cannot take as it is (natural
+ * keys that exist already, 23505; a row the database refuses) is rolled back and handed to the
+ * fallback writer (INSERT … ON CONFLICT DO NOTHING over HTTP), which gives exact counts and
+ * RowsRejected for bisection. Single messages always go to the fallback. docs/bulk-writer.md has
+ * the measurements behind these choices (a staging table for conflicts lost end to end).
  */
 import { Client, NeonDbError } from "@neondatabase/serverless";
 import { from as copyFrom } from "pg-copy-streams";
@@ -32,8 +31,8 @@ export interface CopyWriterOptions {
 }
 
 /**
- * After a chunk of an entity met existing rows, this isolate writes that entity's chunks through the
- * staging table until one finds no duplicate: a replay pays one failed COPY, not one per chunk.
+ * After a chunk of an entity met existing rows, this isolate writes that entity's chunks with INSERT
+ * until an INSERT finds no duplicate: a replay pays one failed COPY, not one per chunk.
  */
 const conflicted = new Set<string>();
 
@@ -43,13 +42,12 @@ export function forgetConflicts(): void {
 }
 
 /**
- * WebSockets one request holds at most: Workers allow 6 open connections per request, and the
- * fallback's HTTP requests and the stats need some. Chunks beyond this wait for a free connection.
+ * WebSockets one request holds at most; its chunks take turns. Each connection is a new PostgreSQL
+ * backend: with 3 per request, /ingest/batch (10,000-line requests) cost PostgreSQL twice the CPU
+ * of the same rows through one stream, and ran slower than INSERT (docs/bulk-writer.md). Across
+ * requests there is parallelism enough; within one, the database is one COPY at a time anyway.
  */
 const MAX_SOCKETS = 1;
-
-/** Where chunks that meet existing keys go: the staging table (on the request's WebSocket) or the INSERT writer (HTTP). */
-const CONFLICTS_GO_TO: "staging" | "insert" = "insert";
 
 /** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
 const PIECE_CHARS = 64 * 1024;
@@ -81,7 +79,7 @@ function classifyWs(error: unknown, atConnect = false): Error {
 /** Bad data (class 22, 23, 54) or an existing key: RowsRejected from classify, whichever module defines it. */
 const refusesData = (error: Error): boolean => typeof (error as { sqlState?: unknown }).sqlState === "string";
 
-/** COPY met natural keys that exist already (or twice in the chunk): the staging table takes such chunks. */
+/** COPY met natural keys that exist already (or twice in the chunk). */
 const existingKeys = (refused: CopyRefused): boolean => (refused.cause as { sqlState?: string } | undefined)?.sqlState === "23505";
 
 async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
@@ -127,26 +125,12 @@ async function copy(client: Client, table: string, columns: string, pieces: stri
   });
 }
 
-/**
- * Writes one entity's rows on an open transaction: straight into the table, or, `staged`, through a
- * temporary table and INSERT … ON CONFLICT DO NOTHING. Resolves to the rows inserted, or UNENCODABLE.
- */
-async function writeEntity(client: Client, entity: EntityDef, rows: readonly RowToWrite[], staged: boolean): Promise<number | undefined> {
+/** COPYs one entity's rows on an open transaction; resolves to the rows written, or UNENCODABLE. */
+async function copyRows(client: Client, entity: EntityDef, rows: readonly RowToWrite[]): Promise<number | undefined> {
   const pieces = copyText(rows);
   if (pieces === UNENCODABLE) return UNENCODABLE;
-  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
-  if (!staged) {
-    await copy(client, `"${entity.table}"`, columns, pieces);
-    return rows.length;
-  }
-  // The entity's columns and types only (no id, no constraints); emptied at each commit, kept for the session.
-  const staging = `"nomnom_staging_${entity.table}"`;
-  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${staging} ON COMMIT DELETE ROWS AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
-  await copy(client, staging, columns, pieces);
-  const key = entity.naturalKey.map((k) => `"${k}"`).join(", ");
-  // Ordered by the key like the INSERT writer's statement, so concurrent writers lock rows in one order.
-  const { rowCount } = await client.query(`INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${staging} ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING`);
-  return rowCount ?? 0;
+  await copy(client, `"${entity.table}"`, entity.columns.map((c) => `"${c}"`).join(", "), pieces);
+  return rows.length;
 }
 
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
@@ -294,25 +278,13 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     limits: fallback.limits,
 
     async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
-      if (unavailable) return fallback.writeChunk(entity, rows);
-      if (CONFLICTS_GO_TO === "insert" && conflicted.has(entity.name)) return insertChunk(entity, rows);
-      let staged = conflicted.has(entity.name);
-      for (;;) {
-        try {
-          const inserted = await transaction((client) => writeEntity(client, entity, rows, staged));
-          // A staged chunk with no duplicate: the replay is over, the next chunk tries COPY again.
-          if (staged && inserted === rows.length) conflicted.delete(entity.name);
-          return inserted;
-        } catch (error) {
-          if (!(error instanceof CopyRefused)) throw error;
-          if (!staged && existingKeys(error)) {
-            conflicted.add(entity.name);
-            if (CONFLICTS_GO_TO === "insert") return insertChunk(entity, rows);
-            staged = true;
-            continue;
-          }
-          return fallback.writeChunk(entity, rows);
-        }
+      if (unavailable || conflicted.has(entity.name)) return insertChunk(entity, rows);
+      try {
+        return await transaction((client) => copyRows(client, entity, rows));
+      } catch (error) {
+        if (!(error instanceof CopyRefused)) throw error;
+        if (existingKeys(error)) conflicted.add(entity.name);
+        return insertChunk(entity, rows);
       }
     },
 
@@ -325,33 +297,21 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         chars += row.json.length + 1;
       }
       // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
-      if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
-      if (CONFLICTS_GO_TO === "insert" && [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
-      let restaged = false;
-      for (;;) {
-        try {
-          return await transaction(async (client) => {
-            const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-            for (const [entity, entityRows] of groups) {
-              const inserted = await writeEntity(client, entity, entityRows, restaged || conflicted.has(entity.name));
-              if (inserted === UNENCODABLE) return UNENCODABLE;
-              result.byEntity[entity.name] = { inserted, duplicates: entityRows.length - inserted, failed: 0 };
-              result.inserted += inserted;
-              result.duplicates += entityRows.length - inserted;
-            }
-            for (const statement of extra) await client.query(statement.query, statement.params);
-            return result;
-          });
-        } catch (error) {
-          if (!(error instanceof CopyRefused)) throw error;
-          if (!restaged && existingKeys(error)) {
-            for (const entity of groups.keys()) conflicted.add(entity.name);
-            if (CONFLICTS_GO_TO === "insert") return fallback.writeTransaction(rows, extra);
-            restaged = true;
-            continue;
+      if (unavailable || chars > TRANSACTION_MAX_CHARS || [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
+      try {
+        return await transaction(async (client) => {
+          const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
+          for (const [entity, entityRows] of groups) {
+            if ((await copyRows(client, entity, entityRows)) === UNENCODABLE) return UNENCODABLE;
+            result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
           }
-          return fallback.writeTransaction(rows, extra);
-        }
+          for (const statement of extra) await client.query(statement.query, statement.params);
+          return result;
+        });
+      } catch (error) {
+        if (!(error instanceof CopyRefused)) throw error;
+        if (existingKeys(error)) for (const entity of groups.keys()) conflicted.add(entity.name);
+        return fallback.writeTransaction(rows, extra);
       }
     },
 
