@@ -18,7 +18,7 @@ export interface Totals {
 }
 
 /** The one rule for what an ingest amounts to: nothing rejected, some rows written, or nothing written. */
-export function outcomeOf(totals: Totals): "success" | "partial" | "error" {
+export function outcomeOf(totals: Pick<Totals, "inserted" | "duplicates" | "failed">): "success" | "partial" | "error" {
   if (totals.failed === 0) return "success";
   return totals.inserted + totals.duplicates > 0 ? "partial" : "error";
 }
