@@ -9,14 +9,19 @@ import { constraintFailures, JSON_CHECK } from "./generate-registry.ts";
 import type { EntityModel, FieldModel } from "./model.ts";
 
 const q = (s: string) => JSON.stringify(s);
-const INT4_MIN = -2147483648;
-const INT4_MAX = 2147483647;
+const INT4: [number, number] = [-2147483648, 2147483647];
+// A JSON number the parser takes as an integer (or as a key's text) must be one a double holds exactly.
+const SAFE: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
 
 /** What the document shows of a field's non-null value. Never stricter than the parser: the refinement decides the rest. */
 function shape(f: FieldModel, required: boolean): string {
   const c = f.constraints;
-  const range = (lowest: number, highest: number) => `.min(${Math.max(lowest, c.minimum ?? lowest)}).max(${Math.min(highest, c.maximum ?? highest)})`;
-  const anyRange = (s: string) => s + (c.minimum !== undefined ? `.min(${c.minimum})` : "") + (c.maximum !== undefined ? `.max(${c.maximum})` : "");
+  // The type's own bounds, narrowed by the declared ones.
+  const bounds = ([lowest, highest]: [number, number]) => {
+    const min = Math.max(lowest, c.minimum ?? lowest);
+    const max = Math.min(highest, c.maximum ?? highest);
+    return (Number.isFinite(min) ? `.min(${min})` : "") + (Number.isFinite(max) ? `.max(${max})` : "");
+  };
   switch (f.type) {
     case "string": {
       let text = "z.string()";
@@ -24,15 +29,19 @@ function shape(f: FieldModel, required: boolean): string {
       if (shortest > 0) text += `.min(${shortest})`;
       if (c.maxLength !== undefined) text += `.max(${c.maxLength})`;
       if (c.pattern !== undefined) text += `.regex(new RegExp(${q(c.pattern)}, "u"))`;
-      if (c.enum !== undefined) text = `z.enum(${JSON.stringify(c.enum)})`;
+      if (c.enum !== undefined) {
+        // Only the values the other rules let through, so the document lists what is really accepted.
+        const pattern = c.pattern === undefined ? undefined : new RegExp(c.pattern, "u");
+        const allowed = c.enum.filter((value) => value.length >= shortest && value.length <= (c.maxLength ?? Infinity) && !value.includes("\u0000") && (pattern?.test(value) ?? true));
+        text = `z.enum(${JSON.stringify(allowed)})`;
+      }
       // A safe integer is taken as its decimal text (keys sent as numbers).
-      return `z.union([${text}, z.int()])`;
+      return `z.union([${text}, z.int().min(${SAFE[0]}).max(${SAFE[1]})])`;
     }
-    case "integer": return `z.union([z.int()${range(INT4_MIN, INT4_MAX)}, z.string().regex(INT)])`;
-    case "bigint": return `z.union([${anyRange("z.int()")}, z.string().regex(BIGINT)])`;
-    case "float": return `z.union([${anyRange("z.number()")}, z.string().regex(FLOAT)])`;
-    case "decimal": return `z.union([${anyRange("z.number()")}, z.string().regex(DECIMAL)])`;
-    // Any case, as textBoolean lower-cases: spelled out, because JSON Schema patterns take no flags.
+    case "integer": return `z.union([z.int()${bounds(INT4)}, z.string().regex(INT)])`;
+    case "bigint": return `z.union([z.int()${bounds(SAFE)}, z.string().regex(BIGINT)])`;
+    case "float": return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(FLOAT)])`;
+    case "decimal": return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(DECIMAL)])`;
     case "boolean": return `z.union([z.boolean(), z.string().regex(/^([tT]([rR][uU][eE])?|[fF]([aA][lL][sS][eE])?|[01])$/)])`;
     case "date": return "z.iso.date()";
     case "timestamp": return "z.string().regex(TIMESTAMP)";
@@ -45,9 +54,11 @@ function shape(f: FieldModel, required: boolean): string {
 /** The record parser's own check of a present, non-null value: its helper, its "required" rule, its constraints. */
 function refinement(f: FieldModel, required: boolean): string {
   const [helper] = JSON_CHECK[f.type];
-  // Only text and JSON can be empty (or, for JSON, null) and pass the shape: the parser calls that missing.
-  const present = required && f.type === "json" ? [`value !== null`, `value !== ""`] : required && f.type === "string" ? [`value !== ""`] : [];
-  const conditions = [...present, "v !== undefined", ...constraintFailures(f, 0, "v", true).map(({ when }) => `!(${when})`)];
+  // The parser calls a required field missing when it is null or "": the shape of text says so (.min(1)), of JSON cannot.
+  const present = required && f.type === "json" ? [`value !== null`, `value !== ""`] : [];
+  // Null never reaches a refinement (.nullable() answers it first): the conditions need no null guard.
+  const failures = constraintFailures({ ...f, nullable: false }, 0, "v", true).map(({ when }) => `!(${when})`);
+  const conditions = [...present, "v !== undefined", ...failures];
   if (conditions.length === 1) return `.refine((value) => ${helper}(value) !== undefined)`;
   return `.refine((value) => {\n    const v = ${helper}(value);\n    return ${conditions.join(" && ")};\n  })`;
 }
@@ -69,7 +80,7 @@ export function generateSchemas(entities: EntityModel[], header: string): string
     for (const l of e.listFields) {
       const child = entities.find((c) => c.repeatedFor?.entity === e.name && c.repeatedFor.field === l.key);
       // Only a list a child repeats over is read (its items become child rows); another is kept as it is.
-      const list = child ? `z.array(${child.name}Item)${l.nullable ? ".nullable().optional()" : ""}` : l.nullable ? "z.unknown()" : "z.array(z.unknown())";
+      const list = child ? `z.array(${child.name}Item)${l.nullable ? ".nullable().optional()" : ""}` : l.nullable ? "z.unknown().optional()" : "z.array(z.unknown())";
       fields.push(`  ${q(l.key)}: ${list}${l.doc ? `.describe(${q(l.doc)})` : ""},`);
     }
     if (e.repeatedFor) {

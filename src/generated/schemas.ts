@@ -6,132 +6,132 @@ import { hasNul, INT, DECIMAL, jsonString, jsonInteger, jsonDecimal, jsonDate } 
 /** One element of Order.line_items, written as a OrderLineItem row. */
 export const OrderLineItemItem = z.object({
   "line_number": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined),
-  "part_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "part_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "supplier_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "supplier_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
   "quantity": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined),
   "extended_price": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
   "discount": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
   "tax": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
-  "return_flag": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "return_flag": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "line_status": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "line_status": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
   "ship_date": z.iso.date().refine((value) => jsonDate(value) !== undefined),
   "commit_date": z.iso.date().refine((value) => jsonDate(value) !== undefined),
   "receipt_date": z.iso.date().refine((value) => jsonDate(value) !== undefined).nullable().optional(),
-  "comment": z.union([z.string(), z.int()]).refine((value) => {
+  "comment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
 });
 
 /** One line of an order: a JSON record (prefix L). */
 export const OrderLineItemRecord = z.strictObject({
   entity: z.enum(["OrderLineItem","L"]).optional(),
-  "order_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "order_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
   "line_number": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined),
-  "part_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "part_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "supplier_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "supplier_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
   "quantity": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined),
   "extended_price": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
   "discount": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
   "tax": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
-  "return_flag": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "return_flag": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "line_status": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "line_status": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
   "ship_date": z.iso.date().refine((value) => jsonDate(value) !== undefined),
   "commit_date": z.iso.date().refine((value) => jsonDate(value) !== undefined),
   "receipt_date": z.iso.date().refine((value) => jsonDate(value) !== undefined).nullable().optional(),
-  "comment": z.union([z.string(), z.int()]).refine((value) => {
+  "comment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
 });
 
 /** A customer who can place orders (reference data): a JSON record (prefix C). */
 export const CustomerRecord = z.strictObject({
   entity: z.enum(["Customer","C"]).optional(),
-  "customer_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "customer_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("Natural key of the customer"),
-  "name": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "name": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "address": z.union([z.string(), z.int()]).refine((value) => {
+  "address": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
   "nation_key": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined).nullable().optional(),
-  "phone": z.union([z.string(), z.int()]).refine((value) => {
+  "phone": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
   "account_balance": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
-  "market_segment": z.union([z.string(), z.int()]).refine((value) => {
+  "market_segment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("AUTOMOBILE, BUILDING, FURNITURE, …").nullable().optional(),
-  "comment": z.union([z.string(), z.int()]).refine((value) => {
+  "comment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
 });
 
 /** A customer order: a JSON record (prefix O). */
 export const OrderRecord = z.strictObject({
   entity: z.enum(["Order","O"]).optional(),
-  "order_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "order_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("Natural key of the order"),
-  "customer_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "customer_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("The customer who placed it"),
-  "order_status": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "order_status": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("O=open, F=fulfilled, P=pending"),
   "total_price": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined).describe("Total price, exact"),
   "order_date": z.iso.date().refine((value) => jsonDate(value) !== undefined).describe("Date the order was placed"),
-  "order_priority": z.union([z.string(), z.int()]).refine((value) => {
+  "order_priority": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("1-URGENT … 5-LOW").nullable().optional(),
-  "clerk": z.union([z.string(), z.int()]).refine((value) => {
+  "clerk": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("Clerk who processed the order").nullable().optional(),
   "ship_priority": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined).describe("Shipping priority").nullable().optional(),
-  "comment": z.union([z.string(), z.int()]).refine((value) => {
+  "comment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("Free text").nullable().optional(),
   "line_items": z.array(OrderLineItemItem).nullable().optional().describe("Line items, written as OrderLineItem rows"),
 });
@@ -139,35 +139,35 @@ export const OrderRecord = z.strictObject({
 /** A part that can be ordered (reference data): a JSON record (prefix P). */
 export const ProductRecord = z.strictObject({
   entity: z.enum(["Product","P"]).optional(),
-  "part_key": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "part_key": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).describe("Natural key of the part"),
-  "name": z.union([z.string().min(1), z.int()]).refine((value) => {
+  "name": z.union([z.string().min(1), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return value !== "" && v !== undefined && !(hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }),
-  "manufacturer": z.union([z.string(), z.int()]).refine((value) => {
+  "manufacturer": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
-  "brand": z.union([z.string(), z.int()]).refine((value) => {
+  "brand": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
-  "part_type": z.union([z.string(), z.int()]).refine((value) => {
+  "part_type": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
   "size": z.union([z.int().min(-2147483648).max(2147483647), z.string().regex(INT)]).refine((value) => jsonInteger(value) !== undefined).nullable().optional(),
-  "container": z.union([z.string(), z.int()]).refine((value) => {
+  "container": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
   "retail_price": z.union([z.number(), z.string().regex(DECIMAL)]).refine((value) => jsonDecimal(value) !== undefined),
-  "comment": z.union([z.string(), z.int()]).refine((value) => {
+  "comment": z.union([z.string(), z.int().min(-9007199254740991).max(9007199254740991)]).refine((value) => {
     const v = jsonString(value);
-    return v !== undefined && !(v !== null && hasNul(v as string));
+    return v !== undefined && !(hasNul(v as string));
   }).nullable().optional(),
 });
 

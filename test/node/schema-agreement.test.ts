@@ -78,15 +78,19 @@ const EDGES: Record<FieldModel["type"], unknown[]> = {
 /** A value the parser accepts for the field (nullable ones: sometimes null). */
 function valid(f: FieldModel): fc.Arbitrary<unknown> {
   const c = f.constraints;
+  const [lowest, highest] = [c.minimum ?? -Infinity, c.maximum ?? Infinity];
+  const double = fc.double({ min: Math.max(lowest, -Number.MAX_VALUE), max: Math.min(highest, Number.MAX_VALUE), noNaN: true });
   const text = c.enum ? fc.constantFrom(...c.enum)
     : c.pattern ? fc.stringMatching(new RegExp(c.pattern, "u"))
     : fc.oneof(fc.string({ minLength: 1, maxLength: 20, unit: "grapheme" }), fc.string({ unit: "binary", maxLength: 20 }), fc.maxSafeInteger());
+  const integer = fc.integer({ min: Math.max(-2147483648, Math.ceil(lowest)), max: Math.min(2147483647, Math.floor(highest)) });
+  const bigint = fc.bigInt({ min: lowest === -Infinity ? -(2n ** 63n) : BigInt(Math.ceil(lowest)), max: highest === Infinity ? 2n ** 63n - 1n : BigInt(Math.floor(highest)) });
   const base: fc.Arbitrary<unknown> =
     f.type === "string" ? text.filter((s) => typeof s !== "string" || (!s.includes("\u0000") && s.length >= Math.max(1, c.minLength ?? 0) && s.length <= (c.maxLength ?? Infinity)))
-    : f.type === "integer" ? fc.oneof(int4, int4.map(String)).filter((n) => Number(n) >= (c.minimum ?? -Infinity) && Number(n) <= (c.maximum ?? Infinity))
-    : f.type === "bigint" ? fc.oneof(fc.maxSafeInteger(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String))
-    : f.type === "float" ? fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.double({ noNaN: true, noDefaultInfinity: true }).map(String))
-    : f.type === "decimal" ? (c.precision ? fc.tuple(fc.nat({ max: 10 ** (c.precision - (c.scale ?? 0)) - 1 }), fc.nat({ max: 99 })).map(([i, d]) => `${i}.${String(d).padStart(2, "0").slice(0, c.scale ?? 0)}`) : fc.oneof(decimalText, fc.double({ noNaN: true, noDefaultInfinity: true })))
+    : f.type === "integer" ? fc.oneof(integer, integer.map(String))
+    : f.type === "bigint" ? fc.oneof(bigint.filter((n) => Number.isSafeInteger(Number(n))).map(Number), bigint.map(String))
+    : f.type === "float" ? fc.oneof(double, double.map(String))
+    : f.type === "decimal" ? (c.precision ? fc.tuple(fc.nat({ max: 10 ** (c.precision - (c.scale ?? 0)) - 1 }), fc.nat({ max: 9 })).map(([i, d]) => (c.scale ? `${i}.${d}` : `${i}`)) : fc.oneof(decimalText, double))
     : f.type === "boolean" ? fc.oneof(fc.boolean(), fc.constantFrom("true", "false", "t", "f", "1", "0"))
     : f.type === "date" ? date
     : f.type === "timestamp" ? fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString())
@@ -96,8 +100,17 @@ function valid(f: FieldModel): fc.Arbitrary<unknown> {
   return f.nullable ? fc.option(base, { nil: null, freq: 5 }) : base;
 }
 
+/** The values around a field's declared bounds and lengths, as numbers and as text. */
+function boundaries(f: FieldModel): unknown[] {
+  const c = f.constraints;
+  const around = (n: number | undefined) => (n === undefined ? [] : [n - 1, n - 0.5, n, n + 0.5, n + 1]);
+  const numbers = [...around(c.minimum), ...around(c.maximum)];
+  const lengths = [c.minLength, c.maxLength].flatMap((n) => (n === undefined ? [] : [n - 1, n, n + 1])).map((n) => "A".repeat(Math.max(0, n)));
+  return [...numbers, ...numbers.map(String), ...lengths, ...(c.enum ?? []).map((v) => v.toLowerCase())];
+}
+
 /** Edges of the field's rules, valid or not, and any JSON at all. */
-const nearValid = (f: FieldModel): fc.Arbitrary<unknown> => fc.oneof(fc.constantFrom(...EDGES[f.type], null), anything);
+const nearValid = (f: FieldModel): fc.Arbitrary<unknown> => fc.oneof(fc.constantFrom(...EDGES[f.type], ...boundaries(f), null), anything);
 
 /** A valid object of `keys` (key → field), then up to three changes: a value replaced by an edge, a key dropped, an unknown key added. */
 function mutated(fields: [key: string, field: FieldModel][], extra: fc.Arbitrary<Record<string, unknown>> = fc.constant({})): fc.Arbitrary<JsonRecord> {
@@ -168,6 +181,8 @@ const fixtures: Record<string, EntitySet> = {};
 beforeAll(async () => {
   fixtures.types = await compiled(join(root, "test/fixtures/types"));
   fixtures.v1 = await compiled(join(root, "test/fixtures/v1"));
+  fixtures.edges = await compiled(join(root, "test/fixtures/edges"));
 });
 agreeFor("every field type (test/fixtures/types)", () => fixtures.types, 3000);
 agreeFor("v1 constraints and a derived entity (test/fixtures/v1)", () => fixtures.v1, 3000);
+agreeFor("constraints on every numeric type, defaults, lists no entity repeats over (test/fixtures/edges)", () => fixtures.edges, 3000);
