@@ -3,6 +3,11 @@
  * parsers (what runs): for arbitrary JSON records, valid and near-valid, per entity, a schema
  * accepts a record exactly when the parser does. For the service's own entities the parser is
  * the whole path of a JSON body (parseBody); the fixtures cover every type and the v1 constraints.
+ *
+ * Both sides see JSON values. A number the body spells otherwise than JavaScript writes it (1.0,
+ * 1e2, -0) reaches the parser as raw text (parseJsonExact keeps it exact): integer and text fields
+ * refuse it, bigint fields with a point or an exponent, decimal fields with an exponent. JSON
+ * Schema cannot tell 1.0 from 1, so that difference belongs to the reader, outside this agreement.
  */
 import fc from "fast-check";
 import { execFileSync } from "node:child_process";
@@ -112,7 +117,7 @@ function boundaries(f: FieldModel): unknown[] {
 /** Edges of the field's rules, valid or not, and any JSON at all. */
 const nearValid = (f: FieldModel): fc.Arbitrary<unknown> => fc.oneof(fc.constantFrom(...EDGES[f.type], ...boundaries(f), null), anything);
 
-/** A valid object of `keys` (key → field), then up to three changes: a value replaced by an edge, a key dropped, an unknown key added. */
+/** A valid object of `fields` (key → field), then up to three changes: a value replaced by an edge, a key dropped, an unknown key added. */
 function mutated(fields: [key: string, field: FieldModel][], extra: fc.Arbitrary<Record<string, unknown>> = fc.constant({})): fc.Arbitrary<JsonRecord> {
   const start = fc.tuple(fc.record(Object.fromEntries(fields.map(([key, f]) => [key, valid(f)]))), extra).map(([a, b]) => ({ ...a, ...b }));
   if (fields.length === 0) return start;
@@ -166,7 +171,7 @@ function agreeFor(name: string, set: () => EntitySet, runs: number, production?:
           { numRuns: runs },
         );
         // Both answers were really exercised, for each entity.
-        expect(accepted, `${model.name}: records accepted`).toBeGreaterThan(runs / 10);
+        expect(accepted, `${model.name}: records accepted`).toBeGreaterThan(runs / 20);
         expect(accepted, `${model.name}: records rejected`).toBeLessThan(runs * 0.9);
       }
     });
