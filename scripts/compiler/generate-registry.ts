@@ -18,7 +18,7 @@ const TEXT_CHECK: Record<FieldType, [helper: string | undefined, expected: strin
   string_list: ["textStringList", "a JSON array of strings"],
 };
 
-const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
+export const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
   string: ["jsonString", "a string"],
   integer: ["jsonInteger", "an integer between -2147483648 and 2147483647"],
   bigint: ["jsonBigint", "a 64-bit integer"],
@@ -35,24 +35,34 @@ const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
 const q = (s: string) => JSON.stringify(s);
 const ident = (s: string) => s.replace(/[^A-Za-z0-9_]/g, "_");
 
-/** Checks of declared constraints (length, range, pattern, enum), shared by both parsers. */
-function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], checkNul: boolean): void {
+/**
+ * The declared constraints (length, range, pattern, enum, precision) of a field whose checked value
+ * is in `v`: each a condition that rejects it, with the parser's error. One definition for both
+ * parsers and for the zod schemas (generate-schemas.ts), so they cannot disagree on them.
+ */
+export function constraintFailures(f: FieldModel, pos: number, v: string, checkNul: boolean): { when: string; error: string }[] {
   const c = f.constraints;
   const name = q(f.key);
   const guard = f.nullable ? `${v} !== null && ` : "";
   const isText = f.type === "string";
+  const out: { when: string; error: string }[] = [];
   // Pipe lines are checked for NUL once per line, before splitting; JSON strings here.
-  if (isText && checkNul) out.push(`  if (${guard}hasNul(${v} as string)) return fail(${pos}, ${name}, "contains a NUL character");`);
-  if (c.minLength !== undefined) out.push(`  if (${guard}(${v} as string).length < ${c.minLength}) return fail(${pos}, ${name}, "must be at least ${c.minLength} characters");`);
-  if (c.maxLength !== undefined) out.push(`  if (${guard}(${v} as string).length > ${c.maxLength}) return fail(${pos}, ${name}, "must be at most ${c.maxLength} characters");`);
-  if (c.minimum !== undefined) out.push(`  if (${guard}Number(${v}) < ${c.minimum}) return invalid(${pos}, ${name}, "at least ${c.minimum}", ${v});`);
-  if (c.maximum !== undefined) out.push(`  if (${guard}Number(${v}) > ${c.maximum}) return invalid(${pos}, ${name}, "at most ${c.maximum}", ${v});`);
-  if (c.pattern !== undefined) out.push(`  if (${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)) return invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v});`);
-  if (c.enum !== undefined) out.push(`  if (${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)) return invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v});`);
+  if (isText && checkNul) out.push({ when: `${guard}hasNul(${v} as string)`, error: `fail(${pos}, ${name}, "contains a NUL character")` });
+  if (c.minLength !== undefined) out.push({ when: `${guard}(${v} as string).length < ${c.minLength}`, error: `fail(${pos}, ${name}, "must be at least ${c.minLength} characters")` });
+  if (c.maxLength !== undefined) out.push({ when: `${guard}(${v} as string).length > ${c.maxLength}`, error: `fail(${pos}, ${name}, "must be at most ${c.maxLength} characters")` });
+  if (c.minimum !== undefined) out.push({ when: `${guard}Number(${v}) < ${c.minimum}`, error: `invalid(${pos}, ${name}, "at least ${c.minimum}", ${v})` });
+  if (c.maximum !== undefined) out.push({ when: `${guard}Number(${v}) > ${c.maximum}`, error: `invalid(${pos}, ${name}, "at most ${c.maximum}", ${v})` });
+  if (c.pattern !== undefined) out.push({ when: `${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)`, error: `invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v})` });
+  if (c.enum !== undefined) out.push({ when: `${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)`, error: `invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v})` });
   if (c.precision !== undefined && f.type === "decimal") {
     const intDigits = c.precision - (c.scale ?? 0);
-    out.push(`  if (${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)) return invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v});`);
+    out.push({ when: `${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)`, error: `invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v})` });
   }
+  return out;
+}
+
+function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], checkNul: boolean): void {
+  for (const { when, error } of constraintFailures(f, pos, v, checkNul)) out.push(`  if (${when}) return ${error};`);
 }
 
 function lineParser(e: EntityModel): string {

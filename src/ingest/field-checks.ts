@@ -64,11 +64,12 @@ export function parseJsonExact(text: string): unknown {
   );
 }
 
-const INT = /^[+-]?\d{1,10}$/;
-const BIGINT = /^[+-]?\d{1,19}$/;
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
-const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+// The shapes of numeric and timestamp text; the generated zod schemas show them in the OpenAPI document.
+export const INT = /^[+-]?\d{1,10}$/;
+export const BIGINT = /^[+-]?\d{1,19}$/;
+export const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+export const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
