@@ -42,6 +42,8 @@ const wrangler = spawn(
     "--show-interactive-dev-session=false",
     // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
     ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),
+    // Readable function names in a CPU profile (npm run bench:profile).
+    ...(process.env.DEV_MINIFY === "false" ? ["--minify=false"] : []),
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],
