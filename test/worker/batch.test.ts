@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import exampleOrderText from "../fixtures/nomnom/example_order.json?raw";
 import { tpchLines } from "../support/tpch.ts";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 // Posted as the file's own text: parsing it here first would turn 450.00 into 450.
 const exampleOrder = JSON.parse(exampleOrderText);

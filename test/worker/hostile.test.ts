@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hostileCases } from "../support/hostile-corpus.ts";
-import { resetDatabase, sql } from "./support.ts";
+import { resetDatabase, sql } from "../support/worker.ts";
 
 const cases = hostileCases();
 

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import exampleOrderText from "../fixtures/nomnom/example_order.json?raw";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 const SEED_LINE = "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test";
 

@@ -2,7 +2,7 @@ import { SELF } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../../src/generated/registry.ts";
 import { readEvents } from "../support/sse.ts";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 const ORDER = "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|comment";
 const ORDERS = ["O|1|100|O|1.00|1996-01-02", "O|2|100|O|2.00|1996-01-02", "O|3|100|O|3.00|1996-01-02"].join("\n");

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { readEvents } from "../support/sse.ts";
 import { tpchLines } from "../support/tpch.ts";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 beforeEach(resetDatabase);
 
@@ -106,19 +106,19 @@ describe("byte order marks", () => {
 
 describe("size limits while streaming", () => {
   const limited = { ...env, MAX_BODY_BYTES: "2000", MAX_LINE_BYTES: "100" };
-  const call = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+  const postLimited = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
     worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), limited);
 
   it("answers 413 naming the limit when the decompressed body is too large (a gzip bomb stays small on the wire)", async () => {
     const bomb = await gzip("C|C1|A|x|1|5|1.00|A|b\n".repeat(1000));
     expect(bomb.byteLength).toBeLessThan(2000);
-    const res = await call("/ingest/batch", bomb, { "Content-Encoding": "gzip" });
+    const res = await postLimited("/ingest/batch", bomb, { "Content-Encoding": "gzip" });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ message: expect.stringContaining("decompressed request body is larger than the limit of 2000 bytes"), limit_bytes: 2000 });
   });
 
   it("rejects an overlong line and keeps the lines around it", async () => {
-    const res = await call("/ingest/batch", `C|C1|A|x|1|5|1.00|A|b\nC|C2|${"x".repeat(300)}|x|1|5|1.00|A|b\nC|C3|A|x|1|5|1.00|A|b\n`);
+    const res = await postLimited("/ingest/batch", `C|C1|A|x|1|5|1.00|A|b\nC|C2|${"x".repeat(300)}|x|1|5|1.00|A|b\nC|C3|A|x|1|5|1.00|A|b\n`);
     expect(res.status).toBe(207);
     expect(await res.json()).toMatchObject({ inserted: 2, failed: 1, errors: [{ line_number: 2, message: "line is longer than the limit of 100 bytes (MAX_LINE_BYTES)" }] });
   });
