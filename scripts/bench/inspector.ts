@@ -155,8 +155,14 @@ export class Inspector {
         reject(new Error(`${method}: no answer from the Worker's isolate within ${timeoutMs} ms; wrangler's session to it may be gone (did something connect to workerd's own inspector?): restart the stack`));
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (result) => (clearTimeout(timer), resolve(result as T)),
-        reject: (error) => (clearTimeout(timer), reject(new Error(`${method}: ${error.message}`))),
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result as T);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(new Error(`${method}: ${error.message}`));
+        },
       });
       this.socket.send(JSON.stringify({ id, method, params }));
     });

@@ -94,7 +94,7 @@ async function run(client: pg.PoolClient, { query, params }: Statement, budget: 
     queryMode: "extended",
   } as pg.QueryArrayConfig);
   if (typeof breakConnection === "function") breakConnection(client);
-  let result;
+  let result: Awaited<typeof pending>;
   try {
     result = await pending;
   } catch (error) {

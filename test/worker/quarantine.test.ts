@@ -18,6 +18,7 @@ const callDeployed = deployedCall(keys());
 /** A request with a key goes to the deployed settings (keys required); one without, to the test settings (anonymous). */
 const request = (path: string, init: CallInit = {}) => (init.key ? callDeployed(path, init) : call(path, init));
 
+// biome-ignore lint/suspicious/noExplicitAny: answers of many shapes, matched with toMatchObject or parsed by the route's schemas.
 const json = async (res: Response) => (await res.json()) as any;
 const list = async (query: string, init: CallInit = {}) => RejectionPage.parse(await json(await request(`/ingest/rejections?${query}`, init)));
 const replay = async (query: string, init: CallInit = {}) => {
