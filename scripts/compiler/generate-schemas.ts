@@ -7,7 +7,7 @@ const ZOD: Record<FieldType, string> = {
   bigint: "z.union([z.number().int(), z.string().regex(/^[+-]?\\d{1,19}$/)])",
   float: "z.union([z.number(), z.string()])",
   decimal: "z.union([z.number(), z.string().regex(/^[+-]?(\\d+(\\.\\d*)?|\\.\\d+)$/)])",
-  boolean: "z.union([z.boolean(), z.enum([\"true\", \"false\", \"t\", \"f\", \"1\", \"0\"])])",
+  boolean: 'z.union([z.boolean(), z.enum(["true", "false", "t", "f", "1", "0"])])',
   date: "z.iso.date()",
   timestamp: "z.string()",
   uuid: "z.uuid()",
@@ -42,7 +42,9 @@ export function generateSchemas(entities: EntityModel[], header: string): string
       fields.push(`  ${JSON.stringify(l.key)}: z.array(${item})${l.nullable ? ".nullable().optional()" : ""},`);
     }
     if (e.repeatedFor) {
-      const itemFields = e.fields.filter((f) => f.derivation?.from === "item").map((f) => `  ${JSON.stringify((f.derivation as { key: string }).key)}: ${fieldSchema(f)},`);
+      const itemFields = e.fields
+        .filter((f) => f.derivation?.from === "item")
+        .map((f) => `  ${JSON.stringify((f.derivation as { key: string }).key)}: ${fieldSchema(f)},`);
       out.push(`/** One element of ${e.repeatedFor.entity}.${e.repeatedFor.field}, written as a ${e.name} row. */`);
       out.push(`export const ${e.name}Item = z.object({\n${itemFields.join("\n")}\n});\n`);
     }

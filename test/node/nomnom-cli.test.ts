@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import { freePort } from "../support/free-port.ts";
 import { nomnom } from "../support/nomnom.ts";
 
-
 describe("nomnom ingest, on a user's mistake", () => {
   it("a missing file: exit 66 and one line naming it", () => {
     const run = nomnom("ingest", "no-such-file.txt", "--url", "http://127.0.0.1:9");

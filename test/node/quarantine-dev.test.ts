@@ -5,11 +5,11 @@
  * CHECK constraint that refused a row is dropped).
  */
 import http from "node:http";
-import { createParser } from "eventsource-parser";
 import { neon, neonConfig } from "@neondatabase/serverless";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { freePort } from "../support/free-port.ts";
 import { nomnom } from "../support/nomnom.ts";
 
@@ -27,7 +27,11 @@ describe("the quarantine of npm run dev", () => {
     stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: "nomnom_test_rejections_cli" });
     neonConfig.fetchEndpoint = stack.neonUrl;
     await sql.query("ALTER TABLE customers ADD CONSTRAINT cli_balance_positive CHECK (account_balance >= 0)");
-    const res = await fetch(`${base}/ingest/batch`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk" });
+    const res = await fetch(`${base}/ingest/batch`, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk",
+    });
     expect(res.status).toBe(207);
     requestId = ((await res.json()) as { request_id: string }).request_id;
   });
@@ -39,7 +43,9 @@ describe("the quarantine of npm run dev", () => {
     const seen = new Promise<{ requestId: string }>((resolve) => {
       request.on("response", (response) => {
         let rejected = 0;
-        const parser = createParser({ onEvent: (e) => e.event === "rejected" && ++rejected === 3 && resolve({ requestId: String(response.headers["x-request-id"]) }) });
+        const parser = createParser({
+          onEvent: (e) => e.event === "rejected" && ++rejected === 3 && resolve({ requestId: String(response.headers["x-request-id"]) }),
+        });
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => parser.feed(chunk));
       });
@@ -61,8 +67,14 @@ describe("the quarantine of npm run dev", () => {
   it("nomnom rejections list: a request's rejected lines, and show: one", () => {
     const list = nomnom("rejections", "list", "--url", base, "--request-id", requestId, "--json");
     expect(list.status).toBe(0);
-    const rows = list.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
-    expect(rows.map((r) => [r.reason, r.raw])).toEqual([["database", expect.stringContaining('"customer_key":"K2"')], ["parse", "X|junk"]]);
+    const rows = list.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
+    expect(rows.map((r) => [r.reason, r.raw])).toEqual([
+      ["database", expect.stringContaining('"customer_key":"K2"')],
+      ["parse", "X|junk"],
+    ]);
     const shown = nomnom("rejections", "show", String(rows[1].id), "--url", base);
     expect(shown.status).toBe(0);
     expect(shown.stdout).toContain("unknown prefix");

@@ -24,14 +24,21 @@ describe("asynchronous ingest", () => {
     const { ingest_id } = (await res.json()) as { ingest_id: string };
     const receipt = await settled(ingest_id, 60_000);
     expect(receipt).toMatchObject({ status: "failed", parts_dead: 1, failed: 5, inserted: 0 });
-    expect(receipt.problems[0]).toMatchObject({ dead: true, reason: expect.stringMatching(/^dead-lettered after \d+ attempts: the database is unavailable; retry/) });
+    expect(receipt.problems[0]).toMatchObject({
+      dead: true,
+      reason: expect.stringMatching(/^dead-lettered after \d+ attempts: the database is unavailable; retry/),
+    });
     await fault("none");
     expect(await count("customers")).toBe(0);
   }, 90_000);
 
   it("falls back to the queue when the database stays unreachable, saying so (202, Ingest-Fallback)", async () => {
     await fault("down");
-    const res = await call("/ingest/batch", { method: "POST", body: customers("F", 8), bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" } });
+    const res = await call("/ingest/batch", {
+      method: "POST",
+      body: customers("F", 8),
+      bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" },
+    });
     expect(res.status).toBe(202);
     expect(res.headers.get("ingest-fallback")).toBe("queued");
     const { ingest_id } = (await res.json()) as { ingest_id: string };

@@ -17,7 +17,12 @@ describe("an outage's answer", () => {
         const res = await call(path, { method: "POST", body: "C|E1|A|x|1|5|1.00|A|b", bindings: outage });
         expect(res.status, path).toBe(503);
         const body = await res.json<Record<string, unknown>>();
-        expect(body).toMatchObject({ status: "error", code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") });
+        expect(body).toMatchObject({
+          status: "error",
+          code: "database_unavailable",
+          message: DATABASE_UNAVAILABLE,
+          request_id: res.headers.get("x-request-id"),
+        });
         expect(JSON.stringify(body)).not.toMatch(/HTTP status|Server error|injected fault|unreachable/);
         const line = logged.mock.calls.map(([text]) => String(text)).find((text) => text.includes(String(body.request_id)));
         expect(line, path).toMatch(/injected fault: PostgreSQL unreachable/);
@@ -31,6 +36,9 @@ describe("an outage's answer", () => {
     await fault("500");
     const res = await call("/ingest/stream", { method: "POST", body: "C|E2|A|x|1|5|1.00|A|b", bindings: outage });
     const failure = (await readEvents(res.body!)).at(-1)!;
-    expect(failure).toMatchObject({ event: "failure", data: { status: 503, code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") } });
+    expect(failure).toMatchObject({
+      event: "failure",
+      data: { status: 503, code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") },
+    });
   });
 });

@@ -18,7 +18,11 @@ import { count, fault, resetDatabase, sql } from "../support/worker.ts";
 async function timedPost(path: string, body: string, bindings: Record<string, string> = {}, headers: Record<string, string> = {}) {
   const ctx = createExecutionContext();
   const started = Date.now();
-  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), { ...env, ASYNC_FALLBACK: "true", ...bindings }, ctx);
+  const res = await worker.fetch(
+    new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }),
+    { ...env, ASYNC_FALLBACK: "true", ...bindings },
+    ctx,
+  );
   const copy = new Response(await res.arrayBuffer(), res);
   const ms = Date.now() - started;
   await waitOnExecutionContext(ctx);
@@ -41,7 +45,12 @@ describe("a misconfigured database", () => {
       const { res, ms, body } = await timedPost(path, text, WRONG_PASSWORD, headers);
       expect(ms).toBeLessThan(2000);
       expect(res.status).toBe(500);
-      expect(body).toMatchObject({ status: "error", code: "database_misconfigured", request_id: expect.any(String), message: expect.stringMatching(/^the database refused the password for user app\b/) });
+      expect(body).toMatchObject({
+        status: "error",
+        code: "database_misconfigured",
+        request_id: expect.any(String),
+        message: expect.stringMatching(/^the database refused the password for user app\b/),
+      });
       expect(JSON.stringify(body)).not.toContain("rotated-secret");
       expect(res.headers.get("retry-after")).toBeNull();
       expect(res.headers.get("ingest-fallback")).toBeNull();
@@ -50,10 +59,22 @@ describe("a misconfigured database", () => {
   }
 
   const proxyAnswers: [string, { status: number; message: string; code?: string }, RegExp][] = [
-    ["an IP address not allowed", { status: 400, message: "This IP address 203.0.113.7 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses." }, /IP address 203\.0\.113\.7/],
+    [
+      "an IP address not allowed",
+      {
+        status: 400,
+        message:
+          "This IP address 203.0.113.7 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses.",
+      },
+      /IP address 203\.0\.113\.7/,
+    ],
     ["an endpoint that cannot be found", { status: 400, message: "Control plane request failed: endpoint cannot be found" }, /endpoint .* cannot be found/],
     ["a disabled endpoint", { status: 400, message: "Control plane request failed: endpoint is disabled" }, /is disabled/],
-    ["a database that does not exist (3D000)", { status: 400, code: "3D000", message: 'database "nope" does not exist' }, /does not exist: database "nope" does not exist/],
+    [
+      "a database that does not exist (3D000)",
+      { status: 400, code: "3D000", message: 'database "nope" does not exist' },
+      /does not exist: database "nope" does not exist/,
+    ],
   ];
   for (const [what, answer, reason] of proxyAnswers) {
     it(`${what} is a 500 database_misconfigured at the first answer`, async () => {

@@ -7,13 +7,17 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { Rejection, RejectionPage, ReplayResult } from "../../src/routes/schemas.ts";
 import { readEvents } from "../support/sse.ts";
-import { apiKeys, type ApiKeys, call, type CallInit, count, deployedCall, fault, resetDatabase, settled, sql } from "../support/worker.ts";
+import { type ApiKeys, apiKeys, type CallInit, call, count, deployedCall, fault, resetDatabase, settled, sql } from "../support/worker.ts";
 
 const LOADER = "nn_loader-secret";
 const OTHER = "nn_other-secret";
 const ADMIN = "nn_admin-secret";
 /** The keys of the deployed settings. `loaderScopes` lets a test widen the loader's scopes, as an operator would. */
-const keys = (loaderScopes = ["write:Customer", "write:Order"]): ApiKeys => ({ loader: [LOADER, loaderScopes], other: [OTHER, ["write:*"]], admin: [ADMIN, ["admin", "write:*"]] });
+const keys = (loaderScopes = ["write:Customer", "write:Order"]): ApiKeys => ({
+  loader: [LOADER, loaderScopes],
+  other: [OTHER, ["write:*"]],
+  admin: [ADMIN, ["admin", "write:*"]],
+});
 const callDeployed = deployedCall(keys());
 /** A request with a key goes to the deployed settings (keys required); one without, to the test settings (anonymous). */
 const request = (path: string, init: CallInit = {}) => (init.key ? callDeployed(path, init) : call(path, init));
@@ -50,12 +54,20 @@ describe("the quarantine", () => {
 
     const { rejections, next_cursor } = await list(`request_id=${answer.request_id}`);
     expect(next_cursor).toBeNull();
-    expect(rejections.map((r) => [r.line_number, r.reason, r.entity, r.sqlstate])).toEqual([[2, "database", "Customer", "23514"], [3, "parse", null, null]]);
+    expect(rejections.map((r) => [r.line_number, r.reason, r.entity, r.sqlstate])).toEqual([
+      [2, "database", "Customer", "23514"],
+      [3, "parse", null, null],
+    ]);
     expect(rejections[1]).toMatchObject({ raw: "X|nope", format: "text", raw_truncated: false, raw_bytes: 6, key: null, replayed_at: null });
     expect(rejections[0].message).toMatch(/test_balance_positive/);
 
     // Still refused: nothing passes, nothing is marked.
-    expect(await replay(`request_id=${answer.request_id}`)).toMatchObject({ replayed: 0, inserted: 0, still_rejected: 2, errors: [{ line_number: 2 }, { line_number: 3 }] });
+    expect(await replay(`request_id=${answer.request_id}`)).toMatchObject({
+      replayed: 0,
+      inserted: 0,
+      still_rejected: 2,
+      errors: [{ line_number: 2 }, { line_number: 3 }],
+    });
 
     await sql.query("ALTER TABLE customers DROP CONSTRAINT test_balance_positive");
     const dry = await replay(`request_id=${answer.request_id}&dry_run=true`);
@@ -77,7 +89,9 @@ describe("the quarantine", () => {
     const res = await request("/ingest/batch", { method: "POST", body: [GOOD, "P|P1|part|M|B|T|1|BOX|1.00|c"].join("\n"), key: LOADER });
     expect(res.status).toBe(207);
     const { request_id } = await json(res);
-    expect((await list(`request_id=${request_id}`, { key: LOADER })).rejections).toMatchObject([{ reason: "scope", entity: "Product", key: "loader", raw: "P|P1|part|M|B|T|1|BOX|1.00|c" }]);
+    expect((await list(`request_id=${request_id}`, { key: LOADER })).rejections).toMatchObject([
+      { reason: "scope", entity: "Product", key: "loader", raw: "P|P1|part|M|B|T|1|BOX|1.00|c" },
+    ]);
 
     // Another key sees nothing of it, cannot fetch it by id, replay or delete it.
     expect((await list(`request_id=${request_id}`, { key: OTHER })).rejections).toEqual([]);
@@ -88,7 +102,11 @@ describe("the quarantine", () => {
     expect(await json(await request(`/ingest/rejections?request_id=${request_id}`, { method: "DELETE", key: OTHER }))).toEqual({ deleted: 0, more: false });
 
     // The loader still may not write Product: replaying leaves it rejected, with the reason.
-    expect(await replay(`request_id=${request_id}`, { key: LOADER })).toMatchObject({ replayed: 0, still_rejected: 1, errors: [{ message: expect.stringContaining("may not write entity Product") }] });
+    expect(await replay(`request_id=${request_id}`, { key: LOADER })).toMatchObject({
+      replayed: 0,
+      still_rejected: 1,
+      errors: [{ message: expect.stringContaining("may not write entity Product") }],
+    });
     // The operator gives the loader write:Product (a new API_KEYS): the same replay now writes the line.
     const widened = { API_KEYS: await apiKeys(keys(["write:Customer", "write:Order", "write:Product"])) };
     expect(await replay(`request_id=${request_id}`, { key: LOADER, bindings: widened })).toMatchObject({ replayed: 1, inserted: 1, still_rejected: 0 });
@@ -104,13 +122,22 @@ describe("the quarantine", () => {
     const res = await request("/ingest/stream", { method: "POST", body: lines });
     const events = await readEvents(res.body!);
     const summary = events.find((e) => e.event === "summary")!.data;
-    expect(summary).toMatchObject({ inserted: 2, failed: 2, request_id: expect.any(String), rejections: expect.stringContaining("/ingest/rejections?request_id=") });
+    expect(summary).toMatchObject({
+      inserted: 2,
+      failed: 2,
+      request_id: expect.any(String),
+      rejections: expect.stringContaining("/ingest/rejections?request_id="),
+    });
     const { rejections } = await list(`request_id=${summary.request_id}`);
-    expect(rejections.map((r) => [r.line_number, r.field, r.raw])).toEqual([[2, "name", "C|C3||x|1|5|1.00|A|b"], [3, null, "nonsense"]]);
+    expect(rejections.map((r) => [r.line_number, r.field, r.raw])).toEqual([
+      [2, "name", "C|C3||x|1|5|1.00|A|b"],
+      [3, null, "nonsense"],
+    ]);
   });
 
   it("stores an async batch's rejected lines: those refused before queueing, and those the consumer's database refused", async () => {
-    const storedByDatabase = async () => Number(/^ingestion_rejections_stored_total\{entity="Customer",reason="database"\} (\d+)$/m.exec(await (await request("/metrics")).text())?.[1] ?? 0);
+    const storedByDatabase = async () =>
+      Number(/^ingestion_rejections_stored_total\{entity="Customer",reason="database"\} (\d+)$/m.exec(await (await request("/metrics")).text())?.[1] ?? 0);
     const before = await storedByDatabase();
     await sql.query("ALTER TABLE customers ADD CONSTRAINT test_balance_positive CHECK (account_balance >= 0)");
     const res = await request("/ingest/batch", { method: "POST", body: [GOOD, NEGATIVE, "X|bad"].join("\n"), headers: { Prefer: "respond-async" } });
@@ -120,14 +147,21 @@ describe("the quarantine", () => {
     const receipt = await settled(accepted.ingest_id);
     expect(receipt).toMatchObject({ status: "done", inserted: 1, failed: 2, request_id: accepted.request_id, rejections: accepted.rejections });
     const { rejections } = await list(`request_id=${accepted.request_id}`);
-    expect(rejections.map((r) => [r.line_number, r.reason]).sort()).toEqual([[2, "database"], [3, "parse"]]);
+    expect(rejections.map((r) => [r.line_number, r.reason]).sort()).toEqual([
+      [2, "database"],
+      [3, "parse"],
+    ]);
     // Counted by the consumer, which serves no HTTP request.
     expect(await storedByDatabase()).toBe(before + 1);
   });
 
   it("sends the rejected lines of a batch that fell back to the queue with its rows, and the consumer stores them", async () => {
     await fault("down");
-    const res = await request("/ingest/batch", { method: "POST", body: [GOOD, "X|while-down"].join("\n"), bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" } });
+    const res = await request("/ingest/batch", {
+      method: "POST",
+      body: [GOOD, "X|while-down"].join("\n"),
+      bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" },
+    });
     expect(res.status).toBe(202);
     expect(res.headers.get("ingest-fallback")).toBe("queued");
     const accepted = await json(res);
@@ -171,11 +205,21 @@ describe("the quarantine", () => {
     expect(answer).toMatchObject({ status: "error", request_id: expect.any(String), rejections: expect.any(String) });
     expect((await list(`request_id=${answer.request_id}`)).rejections).toMatchObject([{ field: "name", raw: "C|C9||x|1|5|1.00|A|b" }]);
 
-    const hostile = new Uint8Array([...new TextEncoder().encode("C|N\u0000L|x|1|5|1.00\nC|bad"), 0xff, 0xfe, ...new TextEncoder().encode("|\\|\u001b[31m\n"), ...new TextEncoder().encode(`C|${"h".repeat(300)}\n`)]);
+    const hostile = new Uint8Array([
+      ...new TextEncoder().encode("C|N\u0000L|x|1|5|1.00\nC|bad"),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode("|\\|\u001b[31m\n"),
+      ...new TextEncoder().encode(`C|${"h".repeat(300)}\n`),
+    ]);
     const batch = await json(await request("/ingest/batch", { method: "POST", body: hostile, bindings: { QUARANTINE_RAW_BYTES: "100" } }));
     const { rejections } = await list(`request_id=${batch.request_id}`);
     expect(rejections.map((r) => r.raw)).toEqual(["C|N\\u0000L|x|1|5|1.00", "C|bad\\xff\\xfe|\\\\|\\u001b[31m", `C|${"h".repeat(98)}`]);
-    expect(rejections.map((r) => [r.raw_truncated, r.raw_bytes])).toEqual([[false, 16], [false, 15], [true, 302]]);
+    expect(rejections.map((r) => [r.raw_truncated, r.raw_bytes])).toEqual([
+      [false, 16],
+      [false, 15],
+      [true, 302],
+    ]);
     const one = Rejection.parse(await json(await request(`/ingest/rejections/${rejections[1].id}`)));
     expect(one.raw).toBe(rejections[1].raw);
     // The bytes are stored as received.
@@ -197,7 +241,10 @@ describe("the quarantine", () => {
     expect((await list(`request_id=${request_id}&order=newest&cursor=${newest.next_cursor}`)).rejections.map((r) => r.line_number)).toEqual([3, 2, 1]);
     const res = await request(`/ingest/rejections?request_id=${request_id}`, { headers: { Accept: "application/x-ndjson" } });
     expect(res.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
-    const lines = (await res.text()).trim().split("\n").map((l) => Rejection.parse(JSON.parse(l)));
+    const lines = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => Rejection.parse(JSON.parse(l)));
     expect(lines.map((r) => r.raw)).toEqual(Array.from({ length: 7 }, (_, i) => `X|${i}`));
   });
 

@@ -34,7 +34,10 @@ describe("?atomic=true", () => {
     const res = await ingest("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|bad\nX|y`);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({
-      status: "error", processed: 7, inserted: 0, failed: 7,
+      status: "error",
+      processed: 7,
+      inserted: 0,
+      failed: 7,
       message: "atomic batch: nothing was written because 2 of 7 messages were rejected",
       errors: [{ line_number: 6 }, { line_number: 7 }],
     });
@@ -43,10 +46,16 @@ describe("?atomic=true", () => {
 
   it("rolls everything back when the database rejects one row", async () => {
     let seed = 7;
-    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("").replace(/[|#]/g, "x");
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90)))
+      .join("")
+      .replace(/[|#]/g, "x");
     const res = await ingest("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|${longKey}|Name|x|1|5|1.00|A|b`);
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ inserted: 0, failed: 6, message: expect.stringMatching(/^atomic batch rolled back, nothing was written: the database rejected a row: .*\(SQLSTATE 54000\)$/) });
+    expect(await res.json()).toMatchObject({
+      inserted: 0,
+      failed: 6,
+      message: expect.stringMatching(/^atomic batch rolled back, nothing was written: the database rejected a row: .*\(SQLSTATE 54000\)$/),
+    });
     expect(await count("customers")).toBe(0);
   });
 });

@@ -19,7 +19,10 @@ function stalled(text: string) {
 
 /** Straight to the Worker with these bindings; the answer comes back while a stalled body is still open. */
 const postDirect = (path: string, body: BodyInit, bindings: object, headers: Record<string, string> = {}) =>
-  worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers }, duplex: "half" } as RequestInit), bindings as typeof env);
+  worker.fetch(
+    new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers }, duplex: "half" } as RequestInit),
+    bindings as typeof env,
+  );
 
 beforeEach(resetDatabase);
 
@@ -30,7 +33,10 @@ describe("a client that stops sending", () => {
     const started = Date.now();
     const res = await postDirect("/ingest/stream", stalled("C|S1|A|x|1|5|1.00|A|b\n").body, quick);
     const events = await readEvents(res.body!);
-    expect(events.at(-1)).toMatchObject({ event: "failure", data: { status: 408, code: "request_timeout", message: expect.stringContaining("BODY_IDLE_TIMEOUT_MS"), committed: { processed: expect.any(Number) } } });
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { status: 408, code: "request_timeout", message: expect.stringContaining("BODY_IDLE_TIMEOUT_MS"), committed: { processed: expect.any(Number) } },
+    });
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
@@ -46,7 +52,12 @@ describe("a client that stops sending", () => {
 
 describe("open streams per API key", () => {
   it("are capped by MAX_STREAMS_PER_KEY across requests (429), and a slot frees when its stream ends", async () => {
-    const keyed = { ...env, ALLOW_ANONYMOUS: "false", API_KEYS: await apiKeys({ a: ["nn_streamer", ["write:*"]], b: ["nn_other", ["write:*"]] }), MAX_STREAMS_PER_KEY: "1" };
+    const keyed = {
+      ...env,
+      ALLOW_ANONYMOUS: "false",
+      API_KEYS: await apiKeys({ a: ["nn_streamer", ["write:*"]], b: ["nn_other", ["write:*"]] }),
+      MAX_STREAMS_PER_KEY: "1",
+    };
     const auth = (key: string) => ({ Authorization: `Bearer ${key}` });
     const first = stalled("C|T1|A|x|1|5|1.00|A|b\n");
     const open = await postDirect("/ingest/stream", first.body, keyed, auth("nn_streamer"));

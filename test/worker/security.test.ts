@@ -31,13 +31,47 @@ describe("API keys", () => {
     const body = ["C|C1|A|x|1|5|1.00|A|b", "P|P1|part|M|B|T|1|BOX|1.00|c", "O|1|100|O|1.00|1996-01-02"].join("\n");
     const res = await callDeployed("/ingest/batch", { method: "POST", body, key: LOADER });
     expect(res.status).toBe(207);
-    expect(await res.json()).toMatchObject({ inserted: 2, failed: 1, errors: [{ line_number: 2, entity: "Product", message: expect.stringContaining("may not write entity Product") }] });
+    expect(await res.json()).toMatchObject({
+      inserted: 2,
+      failed: 1,
+      errors: [{ line_number: 2, entity: "Product", message: expect.stringContaining("may not write entity Product") }],
+    });
   });
 
   it("refuses a nested order when the key may not write its line items", async () => {
-    const order = { order_key: "O1", customer_key: "C1", order_status: "O", total_price: 1, order_date: "2025-01-15", line_items: [{ line_number: 1, part_key: "P", supplier_key: "S", quantity: 1, extended_price: 1, discount: 0, tax: 0, return_flag: "N", line_status: "O", ship_date: "2025-01-20", commit_date: "2025-01-18" }] };
-    const res = await callDeployed("/ingest/batch", { method: "POST", body: JSON.stringify([order]), headers: { "Content-Type": "application/json" }, key: LOADER });
-    expect(await res.json()).toMatchObject({ inserted: 0, failed: 1, errors: [{ entity: "OrderLineItem", message: expect.stringContaining("line_items: key loader may not write entity OrderLineItem") }] });
+    const order = {
+      order_key: "O1",
+      customer_key: "C1",
+      order_status: "O",
+      total_price: 1,
+      order_date: "2025-01-15",
+      line_items: [
+        {
+          line_number: 1,
+          part_key: "P",
+          supplier_key: "S",
+          quantity: 1,
+          extended_price: 1,
+          discount: 0,
+          tax: 0,
+          return_flag: "N",
+          line_status: "O",
+          ship_date: "2025-01-20",
+          commit_date: "2025-01-18",
+        },
+      ],
+    };
+    const res = await callDeployed("/ingest/batch", {
+      method: "POST",
+      body: JSON.stringify([order]),
+      headers: { "Content-Type": "application/json" },
+      key: LOADER,
+    });
+    expect(await res.json()).toMatchObject({
+      inserted: 0,
+      failed: 1,
+      errors: [{ entity: "OrderLineItem", message: expect.stringContaining("line_items: key loader may not write entity OrderLineItem") }],
+    });
   });
 
   it("guards /stats and /metrics with the read scope and leaves /health, /limits and /docs public", async () => {
@@ -60,7 +94,9 @@ describe("API keys", () => {
     const bare = { API_KEYS: undefined };
     const res = await callDeployed("/ingest/message", { method: "POST", body: "C|C1|A|x|1|5|1.00|A|b", bindings: bare });
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ message: "an API key is required: this deployment has no API keys configured and does not allow anonymous access" });
+    expect(await res.json()).toMatchObject({
+      message: "an API key is required: this deployment has no API keys configured and does not allow anonymous access",
+    });
     expect(await count("customers")).toBe(0);
   });
 });
@@ -106,12 +142,20 @@ describe("size limits", () => {
     const body = Array.from({ length: 6 }, (_, i) => `C|B${i}|A|x|1|5|1.00|A|b`).join("\n");
     const res = await callDeployed("/ingest/batch", { method: "POST", body, key: LOADER, bindings: { MAX_BATCH_ITEMS: "5" } });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ message: "the batch holds more than 5 messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream", limit_items: 5 });
+    expect(await res.json()).toMatchObject({
+      message: "the batch holds more than 5 messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream",
+      limit_items: 5,
+    });
     expect(await count("customers")).toBe(0);
   });
 
   it("publishes the limits at /limits", async () => {
-    expect(await (await callDeployed("/limits")).json()).toMatchObject({ max_body_bytes: 104857600, max_line_bytes: 1048576, max_batch_items: 10000, rate_limit: { requests: 10000, period_seconds: 10 } });
+    expect(await (await callDeployed("/limits")).json()).toMatchObject({
+      max_body_bytes: 104857600,
+      max_line_bytes: 1048576,
+      max_batch_items: 10000,
+      rate_limit: { requests: 10000, period_seconds: 10 },
+    });
   });
 });
 

@@ -86,7 +86,11 @@ describe("the Stats Durable Object behind /stats", () => {
     const before = inserted(await shardZero());
     const window = { STATS_FLUSH_MS: "1000" };
     const ctx = createExecutionContext();
-    const first = await worker.fetch(new Request("http://nomnom.test/ingest/batch", { method: "POST", body: "C|F0|Ann|x|1|5|1.00|A|b", headers: { "Content-Type": "text/plain" } }), { ...env, ...window }, ctx);
+    const first = await worker.fetch(
+      new Request("http://nomnom.test/ingest/batch", { method: "POST", body: "C|F0|Ann|x|1|5|1.00|A|b", headers: { "Content-Type": "text/plain" } }),
+      { ...env, ...window },
+      ctx,
+    );
     expect(first.status).toBe(200);
     for (let i = 1; i < 5; i++) expect((await batch(`C|F${i}|Ann|x|1|5|1.00|A|b`, window)).status).toBe(200);
     expect(inserted(await shardZero())).toBe(before); // nothing sent yet: the window is still open
@@ -104,7 +108,9 @@ describe("the Stats Durable Object behind /stats", () => {
   it("counts single messages and their derived line items", async () => {
     const before = await stats();
     await send(new Request("http://nomnom.test/ingest/message", { method: "POST", body: "INVALID|MESSAGE", headers: { "Content-Type": "text/plain" } }));
-    await send(new Request("http://nomnom.test/ingest/message", { method: "POST", body: "O|9|100|O|1.00|1996-01-02", headers: { "Content-Type": "text/plain" } }));
+    await send(
+      new Request("http://nomnom.test/ingest/message", { method: "POST", body: "O|9|100|O|1.00|1996-01-02", headers: { "Content-Type": "text/plain" } }),
+    );
     const after = await stats();
     expect(after.messages_by_outcome.failed - before.messages_by_outcome.failed).toBe(1);
     expect(after.entities.Order.inserted - (before.entities.Order?.inserted ?? 0)).toBe(1);

@@ -43,12 +43,16 @@ describe("Idempotency-Key", () => {
   });
 
   it("claimed first by another API key does not make a key's own request a 409", async () => {
-    expect((await callDeployed("/ingest/batch", { method: "POST", body: customers("N", 1), headers: { "Idempotency-Key": "nightly-2026-12-01" }, key: B })).status).toBe(200);
+    expect(
+      (await callDeployed("/ingest/batch", { method: "POST", body: customers("N", 1), headers: { "Idempotency-Key": "nightly-2026-12-01" }, key: B })).status,
+    ).toBe(200);
     const mine = await callDeployed("/ingest/batch", { method: "POST", body: customers("M", 2), headers: { "Idempotency-Key": "nightly-2026-12-01" }, key: A });
     expect(mine.status).toBe(200);
     expect(await mine.json()).toMatchObject({ inserted: 2 });
     // The same API key with another body is still a conflict.
-    expect((await callDeployed("/ingest/batch", { method: "POST", body: customers("Z", 2), headers: { "Idempotency-Key": "nightly-2026-12-01" }, key: A })).status).toBe(409);
+    expect(
+      (await callDeployed("/ingest/batch", { method: "POST", body: customers("Z", 2), headers: { "Idempotency-Key": "nightly-2026-12-01" }, key: A })).status,
+    ).toBe(409);
   });
 
   it("checks the key's scopes before replaying a stored answer", async () => {
@@ -65,7 +69,11 @@ describe("Idempotency-Key", () => {
 describe("authentication details", () => {
   it("matches the Bearer scheme case-insensitively", async () => {
     for (const scheme of ["bearer", "BEARER", "Bearer"]) {
-      const res = await callDeployed("/ingest/message", { method: "POST", body: `C|B${scheme}|A|x|1|5|1.00|A|b`, headers: { Authorization: `${scheme} ${A}` } });
+      const res = await callDeployed("/ingest/message", {
+        method: "POST",
+        body: `C|B${scheme}|A|x|1|5|1.00|A|b`,
+        headers: { Authorization: `${scheme} ${A}` },
+      });
       expect(res.status, scheme).toBe(200);
     }
     expect(await count("customers")).toBe(3);
@@ -77,13 +85,17 @@ describe("authentication details", () => {
     if (intoWindow > 45_000) await scheduler.wait(60_000 - intoWindow + 250);
     const reader = { API_KEYS: await apiKeys({ probe: ["nn_probe", ["read"]] }), ...strict };
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await callDeployed("/ingest/message", { method: "POST", body: "C|C1|A|x|1|5|1.00|A|b", key: "nn_probe", bindings: reader })).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await callDeployed("/ingest/message", { method: "POST", body: "C|C1|A|x|1|5|1.00|A|b", key: "nn_probe", bindings: reader })).status);
     expect(statuses).toEqual([403, 403, 403, 429]);
   });
 });
 
 describe("browsers", () => {
-  const preflight = { method: "OPTIONS", headers: { Origin: "https://app.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "idempotency-key" } };
+  const preflight = {
+    method: "OPTIONS",
+    headers: { Origin: "https://app.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "idempotency-key" },
+  };
 
   it("get no CORS headers at all while CORS_ORIGINS is empty", async () => {
     for (const init of [preflight, { method: "POST", body: customers("O", 1), headers: { Origin: "https://app.example" }, key: A }]) {
@@ -99,7 +111,13 @@ describe("browsers", () => {
   });
 
   it("cannot write anonymously from another web origin in dev, unless CORS_ORIGINS allows it", async () => {
-    const write = (origin: string, bindings: Record<string, unknown> = {}) => call("/ingest/message", { method: "POST", body: "C|C9|A|x|1|5|1.00|A|b", headers: { Origin: origin }, bindings: { ALLOW_ANONYMOUS: "true", ...bindings } });
+    const write = (origin: string, bindings: Record<string, unknown> = {}) =>
+      call("/ingest/message", {
+        method: "POST",
+        body: "C|C9|A|x|1|5|1.00|A|b",
+        headers: { Origin: origin },
+        bindings: { ALLOW_ANONYMOUS: "true", ...bindings },
+      });
     const foreign = await write("https://evil.example");
     expect(foreign.status).toBe(403);
     expect(await foreign.json()).toMatchObject({ code: "forbidden", message: expect.stringContaining("https://evil.example") });
