@@ -12,6 +12,7 @@ import { postgresDatabase } from "../../scripts/local-neon/database.ts";
 import { createLocalNeonServer, listen } from "../../scripts/local-neon/server.ts";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
+import { faultAt } from "../support/faults.ts";
 
 const ERROR_KEYS = [
   "code",
@@ -66,8 +67,6 @@ for (const [name, databaseUrl] of backends) {
         body: typeof body === "string" ? body : JSON.stringify(body),
         headers: { "Neon-Connection-String": LOCAL_CONNECTION_STRING, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true", ...headers },
       });
-    const fault = async (body: object) =>
-      expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
 
     beforeAll(async () => {
       url = await databaseUrl();
@@ -212,11 +211,11 @@ for (const [name, databaseUrl] of backends) {
     });
 
     it("answers a connection lost mid-query with a 400 and an empty code, and serves the next request", async () => {
-      await fault({ fault: "connection_lost", times: 1 });
+      await faultAt(local.url, "connection_lost", { times: 1 });
       const error = await errorOf(sql.query("SELECT 1"));
       expect(error).toMatchObject({ message: "connection closed", code: "", severity: "" });
       expect(await sql.query("SELECT 2 AS n")).toEqual([{ n: 2 }]);
-      await fault({ fault: "connection_lost", times: 1 });
+      await faultAt(local.url, "connection_lost", { times: 1 });
       await expect(sql.transaction([sql.query("INSERT INTO t (id) VALUES (900)"), sql.query("SELECT 1")])).rejects.toMatchObject({
         message: "connection closed",
         code: "",

@@ -4,9 +4,9 @@
  */
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { neon, neonConfig } from "@neondatabase/serverless";
-import { expect } from "vitest";
-import type { Answer, Fault } from "../../scripts/local-neon/faults.ts";
+import type { Fault } from "../../scripts/local-neon/faults.ts";
 import worker from "../../src/index.ts";
+import { type FaultOptions, faultAt } from "./faults.ts";
 
 neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT!;
 export const sql = neon(env.DATABASE_URL);
@@ -84,8 +84,5 @@ export async function settled(id: string, timeoutMs = 40_000): Promise<Receipt> 
   }
 }
 
-/** Makes the local Neon endpoint fail on purpose (scripts/local-neon/faults.ts); "none" ends it. */
-export async function fault(name: Fault, options: { times?: number; delayMs?: number; skip?: number; answer?: Answer } = {}): Promise<void> {
-  const res = await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: name, ...options }) });
-  expect(res.status).toBe(200);
-}
+/** Makes the local Neon endpoint the Worker talks to fail on purpose; "none" ends it. */
+export const fault = (name: Fault, options?: FaultOptions) => faultAt(env.NEON_FETCH_ENDPOINT!, name, options);
