@@ -22,23 +22,39 @@ const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
 const password = process.env.LOCAL_NEON_PASSWORD || undefined;
 const hidePassword = (url: string) => url.replace(/:[^:@/]*@/, ":***@");
 // LOCAL_NEON_FAULTS=1 lets tests and drills fail the database on purpose (POST /__faults on the endpoint).
-const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1", password, log: (line) => console.log(`[dev] migrations: ${line}`) });
+const local = await startLocalNeon({
+  databaseUrl,
+  pgliteDir: databaseUrl ? undefined : pgliteDir,
+  port: Number(process.env.NEON_LOCAL_PORT ?? 0),
+  faults: process.env.LOCAL_NEON_FAULTS === "1",
+  password,
+  log: (line) => console.log(`[dev] migrations: ${line}`),
+});
 // Anything this script runs against the endpoint itself uses local.connectionString (the right password).
 const workerDatabaseUrl = process.env.WORKER_DATABASE_URL || local.connectionString;
 console.log(`[dev] database: ${databaseUrl ? hidePassword(databaseUrl) : `PGlite in ${pgliteDir}`} (migrations applied)`);
 console.log(`[dev] local Neon endpoint: ${local.url}`);
 if (password !== undefined) console.log("[dev] local Neon endpoint password: required (LOCAL_NEON_PASSWORD)");
-console.log(`[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`);
+console.log(
+  `[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`,
+);
 
 const wrangler = spawn(
   process.execPath,
   [
-    resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev",
-    "--port", port, "--ip", process.env.HOST ?? "localhost",
-    "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
-    "--var", `DATABASE_URL:${workerDatabaseUrl}`,
+    resolve(root, "node_modules/wrangler/bin/wrangler.js"),
+    "dev",
+    "--port",
+    port,
+    "--ip",
+    process.env.HOST ?? "localhost",
+    "--var",
+    `NEON_FETCH_ENDPOINT:${local.url}`,
+    "--var",
+    `DATABASE_URL:${workerDatabaseUrl}`,
     // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).
-    "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
+    "--var",
+    `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
     // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
     ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),

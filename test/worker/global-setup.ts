@@ -10,7 +10,12 @@ export default async function setup(project: TestProject) {
   const endpoint = project.config.env?.NEON_FETCH_ENDPOINT;
   if (!endpoint) throw new Error("vitest.config.ts sets NEON_FETCH_ENDPOINT for the worker project");
   const port = Number(new URL(endpoint).port);
-  const local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_worker"), port, faults: true, password: new URL(LOCAL_CONNECTION_STRING).password });
+  const local = await startLocalNeon({
+    databaseUrl: await freshDatabase("nomnom_test_worker"),
+    port,
+    faults: true,
+    password: new URL(LOCAL_CONNECTION_STRING).password,
+  });
   console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
   return () => local.close();
 }
