@@ -7,7 +7,7 @@
  * profile is also written whole (`--out`), for Chrome DevTools. Runs its own stack on a database
  * of its own (nomnom_profile), like npm run bench.
  */
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -49,7 +49,12 @@ const port = Number(values.port);
 const dir = mkdtempSync(join(tmpdir(), "nomnom-profile-"));
 const { key, apiKeys } = benchKey();
 await recreateDatabase(values.database);
-const stack = await startStack(values.database, port, join(dir, "stack.log"), { API_KEYS: apiKeys, ALLOW_ANONYMOUS: "false", STATS_ENABLED: "true", DEV_MINIFY: "false" });
+const stack = await startStack(values.database, port, join(dir, "stack.log"), {
+  API_KEYS: apiKeys,
+  ALLOW_ANONYMOUS: "false",
+  STATS_ENABLED: "true",
+  DEV_MINIFY: "false",
+});
 try {
   const lines = workload(messages + 200, 7).lines;
   const auth = { Authorization: `Bearer ${key}` };
@@ -71,7 +76,9 @@ try {
 
   // Self time per node from the samples.
   const micros = new Map<number, number>();
-  profile.samples.forEach((id, i) => micros.set(id, (micros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    micros.set(id, (micros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const byFile = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let total = 0;
@@ -86,8 +93,12 @@ try {
   }
   const n = messages;
   const perMessage = (us: number) => `${(us / n).toFixed(1)} µs`;
-  console.log(`${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s), p50 ${driven.p50.toFixed(1)} ms, p99 ${driven.p99.toFixed(1)} ms`);
-  console.log(`CPU per message from /proc: worker ${((usage.cpuSeconds.worker * 1000) / n).toFixed(2)} ms, proxy ${((usage.cpuSeconds.proxy * 1000) / n).toFixed(2)} ms, wrangler ${((usage.cpuSeconds.wrangler * 1000) / n).toFixed(2)} ms`);
+  console.log(
+    `${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s), p50 ${driven.p50.toFixed(1)} ms, p99 ${driven.p99.toFixed(1)} ms`,
+  );
+  console.log(
+    `CPU per message from /proc: worker ${((usage.cpuSeconds.worker * 1000) / n).toFixed(2)} ms, proxy ${((usage.cpuSeconds.proxy * 1000) / n).toFixed(2)} ms, wrangler ${((usage.cpuSeconds.wrangler * 1000) / n).toFixed(2)} ms`,
+  );
   console.log(`JavaScript sampled in the Worker isolate: ${perMessage(total)} per message`);
   console.log("\nby file (self time per message):");
   for (const [file, us] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${perMessage(us).padStart(10)}  ${file}`);

@@ -26,7 +26,7 @@ const MAX_SHOWN = 40;
 
 /** Quotes offending input for an error message, cut to a readable length. */
 export function show(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const cut = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
   return JSON.stringify(cut);
 }
@@ -58,9 +58,7 @@ declare global {
  */
 export function parseJsonExact(text: string): unknown {
   return JSON.parse(text, (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === "number" && context?.source !== undefined && String(value) !== context.source
-      ? JSON.rawJSON(context.source)
-      : value,
+    typeof value === "number" && context?.source !== undefined && String(value) !== context.source ? JSON.rawJSON(context.source) : value,
   );
 }
 
@@ -108,9 +106,16 @@ export function textDecimal(s: string): string | undefined {
 
 export function textBoolean(s: string): boolean | undefined {
   switch (s.toLowerCase()) {
-    case "true": case "t": case "1": return true;
-    case "false": case "f": case "0": return false;
-    default: return undefined;
+    case "true":
+    case "t":
+    case "1":
+      return true;
+    case "false":
+    case "f":
+    case "0":
+      return false;
+    default:
+      return undefined;
   }
 }
 

@@ -39,7 +39,15 @@ export class ReceiptObject extends DurableObject {
 
   private async save(receipt: Receipt): Promise<Receipt> {
     const settled = receipt.parts_written + receipt.parts_dead === receipt.parts;
-    receipt.status = !settled ? "queued" : receipt.parts_dead === 0 ? (outcomeOf(receipt) === "error" ? "failed" : "done") : receipt.parts_written > 0 ? "partial" : "failed";
+    receipt.status = !settled
+      ? "queued"
+      : receipt.parts_dead === 0
+        ? outcomeOf(receipt) === "error"
+          ? "failed"
+          : "done"
+        : receipt.parts_written > 0
+          ? "partial"
+          : "failed";
     await this.ctx.storage.put("receipt", receipt);
     return receipt;
   }
@@ -75,7 +83,10 @@ export class ReceiptObject extends DurableObject {
     const receipt = await this.load();
     if (!receipt || receipt.problems.some((p) => p.part === part && p.dead)) return;
     const last = receipt.problems.find((p) => p.part === part);
-    receipt.problems = [...receipt.problems.filter((p) => p.part !== part), { part, attempts: last?.attempts ?? 0, reason: `dead-lettered after ${last?.attempts ?? "all"} attempts: ${last?.reason ?? "unknown"}`, dead: true }];
+    receipt.problems = [
+      ...receipt.problems.filter((p) => p.part !== part),
+      { part, attempts: last?.attempts ?? 0, reason: `dead-lettered after ${last?.attempts ?? "all"} attempts: ${last?.reason ?? "unknown"}`, dead: true },
+    ];
     receipt.parts_dead++;
     receipt.failed += rows;
     await this.save(receipt);
