@@ -25,7 +25,7 @@ export const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> =
   float: ["jsonFloat", "a number"],
   decimal: ["jsonDecimal", "a decimal number like 123.45"],
   boolean: ["jsonBoolean", "true or false"],
-  date: ["jsonDate", "a real date \"YYYY-MM-DD\""],
+  date: ["jsonDate", 'a real date "YYYY-MM-DD"'],
   timestamp: ["jsonTimestamp", "an ISO 8601 timestamp"],
   uuid: ["jsonUuid", "a UUID"],
   json: ["jsonJson", "JSON"],
@@ -48,15 +48,28 @@ export function constraintFailures(f: FieldModel, pos: number, v: string, checkN
   const out: { when: string; error: string }[] = [];
   // Pipe lines are checked for NUL once per line, before splitting; JSON strings here.
   if (isText && checkNul) out.push({ when: `${guard}hasNul(${v} as string)`, error: `fail(${pos}, ${name}, "contains a NUL character")` });
-  if (c.minLength !== undefined) out.push({ when: `${guard}(${v} as string).length < ${c.minLength}`, error: `fail(${pos}, ${name}, "must be at least ${c.minLength} characters")` });
-  if (c.maxLength !== undefined) out.push({ when: `${guard}(${v} as string).length > ${c.maxLength}`, error: `fail(${pos}, ${name}, "must be at most ${c.maxLength} characters")` });
+  if (c.minLength !== undefined)
+    out.push({ when: `${guard}(${v} as string).length < ${c.minLength}`, error: `fail(${pos}, ${name}, "must be at least ${c.minLength} characters")` });
+  if (c.maxLength !== undefined)
+    out.push({ when: `${guard}(${v} as string).length > ${c.maxLength}`, error: `fail(${pos}, ${name}, "must be at most ${c.maxLength} characters")` });
   if (c.minimum !== undefined) out.push({ when: `${guard}Number(${v}) < ${c.minimum}`, error: `invalid(${pos}, ${name}, "at least ${c.minimum}", ${v})` });
   if (c.maximum !== undefined) out.push({ when: `${guard}Number(${v}) > ${c.maximum}`, error: `invalid(${pos}, ${name}, "at most ${c.maximum}", ${v})` });
-  if (c.pattern !== undefined) out.push({ when: `${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)`, error: `invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v})` });
-  if (c.enum !== undefined) out.push({ when: `${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)`, error: `invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v})` });
+  if (c.pattern !== undefined)
+    out.push({
+      when: `${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)`,
+      error: `invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v})`,
+    });
+  if (c.enum !== undefined)
+    out.push({
+      when: `${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)`,
+      error: `invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v})`,
+    });
   if (c.precision !== undefined && f.type === "decimal") {
     const intDigits = c.precision - (c.scale ?? 0);
-    out.push({ when: `${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)`, error: `invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v})` });
+    out.push({
+      when: `${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)`,
+      error: `invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v})`,
+    });
   }
   return out;
 }
@@ -69,7 +82,9 @@ function lineParser(e: EntityModel): string {
   const n = e.fields.length;
   let lastRequired = 0;
   // A field with a default may be omitted like a nullable one: older senders do not know it yet.
-  e.fields.forEach((f, i) => { if (!f.nullable && f.default === undefined) lastRequired = i + 1; });
+  e.fields.forEach((f, i) => {
+    if (!f.nullable && f.default === undefined) lastRequired = i + 1;
+  });
   const out: string[] = [];
   out.push(`/** ${e.prefix}|${e.fields.map((f) => f.key).join("|")} */`);
   out.push(`function parse${e.name}Line(f: string[]): Parsed {`);
@@ -153,16 +168,21 @@ function deriver(child: EntityModel, parent: EntityModel): string {
     if (d.from === "item") return `${q(f.key)}: item[${q(d.key)}]`;
     return `${q(f.key)}: ${JSON.stringify(d.value)}`;
   });
-  return [
-    `function derive${child.name}From${parent.name}(parent: Row, item: JsonRecord): JsonRecord {`,
-    `  return { ${parts.join(", ")} };`,
-    `}`,
-  ].join("\n");
+  return [`function derive${child.name}From${parent.name}(parent: Row, item: JsonRecord): JsonRecord {`, `  return { ${parts.join(", ")} };`, `}`].join("\n");
 }
 
 const SQL_TYPE: Record<FieldType, string> = {
-  string: "text", integer: "integer", bigint: "bigint", float: "double precision", decimal: "numeric",
-  boolean: "boolean", date: "date", timestamp: "timestamptz", uuid: "uuid", json: "jsonb", string_list: "text[]",
+  string: "text",
+  integer: "integer",
+  bigint: "bigint",
+  float: "double precision",
+  decimal: "numeric",
+  boolean: "boolean",
+  date: "date",
+  timestamp: "timestamptz",
+  uuid: "uuid",
+  json: "jsonb",
+  string_list: "text[]",
 };
 const sqlId = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -195,16 +215,27 @@ function insertSql(e: EntityModel, returning: boolean): string {
   const key = e.naturalKey.map(sqlId).join(", ");
   const target = e.naturalKey.length > 0 ? ` (${key})` : "";
   const order = e.naturalKey.length > 0 ? ` ORDER BY ${e.naturalKey.map((k) => e.fields.findIndex((f) => f.column === k) + 1).join(", ")}` : "";
-  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM jsonb_array_elements($1::jsonb) AS r(e)${order} ON CONFLICT${target} DO NOTHING` +
-    (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
+  return (
+    `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM jsonb_array_elements($1::jsonb) AS r(e)${order} ON CONFLICT${target} DO NOTHING` +
+    (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "")
+  );
 }
 
 export function generateRegistry(entities: EntityModel[], version: string, schema: { level: number; migrations: string[] }, header: string): string {
   const out: string[] = [header];
   out.push(`import {`);
   out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
-  out.push(`  ${Object.values(TEXT_CHECK).map(([h]) => h).filter(Boolean).join(", ")},`);
-  out.push(`  ${Object.values(JSON_CHECK).map(([h]) => h).join(", ")},`);
+  out.push(
+    `  ${Object.values(TEXT_CHECK)
+      .map(([h]) => h)
+      .filter(Boolean)
+      .join(", ")},`,
+  );
+  out.push(
+    `  ${Object.values(JSON_CHECK)
+      .map(([h]) => h)
+      .join(", ")},`,
+  );
   out.push(`} from "../ingest/field-checks.ts";`);
   out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";`);
   out.push(`import * as tables from "./tables.ts";`);
@@ -234,7 +265,9 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
     out.push(`    insertSql: ${q(insertSql(e, false))},`);
     out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);
     out.push(`    parseLine: parse${e.name}Line, parseRecord: parse${e.name}Record,`);
-    out.push(`    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`);
+    out.push(
+      `    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`,
+    );
     out.push(`  },`);
   }
   out.push(`];`);

@@ -32,22 +32,34 @@ function shape(f: FieldModel, required: boolean): string {
       if (c.enum !== undefined) {
         // Only the values the other rules let through, so the document lists what is really accepted.
         const pattern = c.pattern === undefined ? undefined : new RegExp(c.pattern, "u");
-        const allowed = c.enum.filter((value) => value.length >= shortest && value.length <= (c.maxLength ?? Infinity) && !value.includes("\u0000") && (pattern?.test(value) ?? true));
+        const allowed = c.enum.filter(
+          (value) => value.length >= shortest && value.length <= (c.maxLength ?? Infinity) && !value.includes("\u0000") && (pattern?.test(value) ?? true),
+        );
         text = `z.enum(${JSON.stringify(allowed)})`;
       }
       // A safe integer is taken as its decimal text (keys sent as numbers).
       return `z.union([${text}, z.int().min(${SAFE[0]}).max(${SAFE[1]})])`;
     }
-    case "integer": return `z.union([z.int()${bounds(INT4)}, z.string().regex(INT)])`;
-    case "bigint": return `z.union([z.int()${bounds(SAFE)}, z.string().regex(BIGINT)])`;
-    case "float": return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(FLOAT)])`;
-    case "decimal": return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(DECIMAL)])`;
-    case "boolean": return `z.union([z.boolean(), z.string().regex(/^([tT]([rR][uU][eE])?|[fF]([aA][lL][sS][eE])?|[01])$/)])`;
-    case "date": return "z.iso.date()";
-    case "timestamp": return "z.string().regex(TIMESTAMP)";
-    case "uuid": return "z.guid()";
-    case "json": return "z.unknown()";
-    case "string_list": return "z.array(z.string())";
+    case "integer":
+      return `z.union([z.int()${bounds(INT4)}, z.string().regex(INT)])`;
+    case "bigint":
+      return `z.union([z.int()${bounds(SAFE)}, z.string().regex(BIGINT)])`;
+    case "float":
+      return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(FLOAT)])`;
+    case "decimal":
+      return `z.union([z.number()${bounds([-Infinity, Infinity])}, z.string().regex(DECIMAL)])`;
+    case "boolean":
+      return `z.union([z.boolean(), z.string().regex(/^([tT]([rR][uU][eE])?|[fF]([aA][lL][sS][eE])?|[01])$/)])`;
+    case "date":
+      return "z.iso.date()";
+    case "timestamp":
+      return "z.string().regex(TIMESTAMP)";
+    case "uuid":
+      return "z.guid()";
+    case "json":
+      return "z.unknown()";
+    case "string_list":
+      return "z.array(z.string())";
   }
 }
 
@@ -80,7 +92,11 @@ export function generateSchemas(entities: EntityModel[], header: string): string
     for (const l of e.listFields) {
       const child = entities.find((c) => c.repeatedFor?.entity === e.name && c.repeatedFor.field === l.key);
       // Only a list a child repeats over is read (its items become child rows); another is kept as it is.
-      const list = child ? `z.array(${child.name}Item)${l.nullable ? ".nullable().optional()" : ""}` : l.nullable ? "z.unknown().optional()" : "z.array(z.unknown())";
+      const list = child
+        ? `z.array(${child.name}Item)${l.nullable ? ".nullable().optional()" : ""}`
+        : l.nullable
+          ? "z.unknown().optional()"
+          : "z.array(z.unknown())";
       fields.push(`  ${q(l.key)}: ${list}${l.doc ? `.describe(${q(l.doc)})` : ""},`);
     }
     if (e.repeatedFor) {
