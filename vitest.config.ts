@@ -5,6 +5,29 @@ import { freePort } from "./test/support/free-port.ts";
 
 /** The local Neon endpoint the Worker tests start (test/worker/global-setup.ts) and the Worker calls. */
 const TEST_NEON_URL = process.env.TEST_NEON_URL ?? `http://127.0.0.1:${await freePort()}/sql`;
+/** The worker-copy project's own endpoints: HTTP, and the WebSocket one its COPY writer uses. */
+const TEST_NEON_COPY_URL = `http://127.0.0.1:${await freePort()}/sql`;
+const TEST_NEON_WS_PROXY = `127.0.0.1:${await freePort()}/v2`;
+
+/** The Worker under test: wrangler.toml with test bindings (the endpoint's URL, writer choice). */
+const workerUnderTest = (bindings: Record<string, string>) =>
+  cloudflareTest({
+    wrangler: { configPath: "./wrangler.toml" },
+    miniflare: {
+      // HEALTH_CACHE_MS 0: tests change the database and ask /health at once (test/worker/health.test.ts checks the cache).
+      bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, ALLOW_ANONYMOUS: "true", QUEUE_RETRY_DELAY_S: "0", HEALTH_CACHE_MS: "0", ...bindings },
+      // Fewer queue retries than production, so a dead letter arrives within a test's time.
+      queueConsumers: {
+        "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" },
+        "nomnom-ingest-dlq": { maxBatchTimeout: 1 },
+      },
+      // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.
+      ratelimits: {
+        RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+        STRICT_LIMITER: { namespace_id: "1002", simple: { limit: 3, period: 60 } },
+      },
+    },
+  });
 
 export default defineConfig({
   test: {
@@ -32,28 +55,26 @@ export default defineConfig({
         },
       },
       {
-        plugins: [
-          cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              // HEALTH_CACHE_MS 0: tests change the database and ask /health at once (test/worker/health.test.ts checks the cache).
-              bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: TEST_NEON_URL, ALLOW_ANONYMOUS: "true", QUEUE_RETRY_DELAY_S: "0", HEALTH_CACHE_MS: "0" },
-              // Fewer queue retries than production, so a dead letter arrives within a test's time.
-              queueConsumers: { "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" }, "nomnom-ingest-dlq": { maxBatchTimeout: 1 } },
-              // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.
-              ratelimits: {
-                RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
-                STRICT_LIMITER: { namespace_id: "1002", simple: { limit: 3, period: 60 } },
-              },
-            },
-          }),
-        ],
+        plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_URL })],
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
           env: { NEON_FETCH_ENDPOINT: TEST_NEON_URL },
           // One database for all Worker test files: they truncate it, so they take turns.
+          fileParallelism: false,
+          testTimeout: 60_000,
+        },
+      },
+      {
+        // The Worker test files that write in bulk, again with the COPY writer (BULK_WRITER=copy over the
+        // local WebSocket endpoint). Needs PostgreSQL: run by `npm run test:system`, not `npm test`.
+        plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
+        test: {
+          name: "worker-copy",
+          include: ["test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts", "test/worker-copy/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
+          env: { NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY },
           fileParallelism: false,
           testTimeout: 60_000,
         },

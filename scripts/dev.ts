@@ -2,7 +2,8 @@
  * npm run dev: the whole local stack in one command.
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
- *   (HOST, NEON_LOCAL_PORT, PGLITE_DIR, PERSIST_DIR change the rest; STATS_ENABLED, API_KEYS, DB_RETRY_MS,
+ *   over PostgreSQL, also the local Neon WebSocket endpoint (COPY for bulk writes; BULK_WRITER=insert to compare)
+ *   (HOST, NEON_LOCAL_PORT, NEON_LOCAL_WS_PORT, PGLITE_DIR, PERSIST_DIR change the rest; BULK_WRITER, STATS_ENABLED, API_KEYS, DB_RETRY_MS,
  *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY and CORS_ORIGINS are passed to the Worker)
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
@@ -14,7 +15,16 @@ import { resolve } from "node:path";
 import { startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const PASSED_THROUGH = ["STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK", "BODY_IDLE_TIMEOUT_MS", "MAX_STREAMS_PER_KEY", "CORS_ORIGINS"];
+const PASSED_THROUGH = [
+  "BULK_WRITER",
+  "STATS_ENABLED",
+  "API_KEYS",
+  "DB_RETRY_MS",
+  "ASYNC_FALLBACK",
+  "BODY_IDLE_TIMEOUT_MS",
+  "MAX_STREAMS_PER_KEY",
+  "CORS_ORIGINS",
+];
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
@@ -26,6 +36,7 @@ const local = await startLocalNeon({
   databaseUrl,
   pgliteDir: databaseUrl ? undefined : pgliteDir,
   port: Number(process.env.NEON_LOCAL_PORT ?? 0),
+  wsPort: Number(process.env.NEON_LOCAL_WS_PORT ?? 0),
   faults: process.env.LOCAL_NEON_FAULTS === "1",
   password,
   log: (line) => console.log(`[dev] migrations: ${line}`),
@@ -34,6 +45,10 @@ const local = await startLocalNeon({
 const workerDatabaseUrl = process.env.WORKER_DATABASE_URL || local.connectionString;
 console.log(`[dev] database: ${databaseUrl ? hidePassword(databaseUrl) : `PGlite in ${pgliteDir}`} (migrations applied)`);
 console.log(`[dev] local Neon endpoint: ${local.url}`);
+// Over PGlite there is none (it cannot take COPY FROM STDIN through a socket): bulk writes use INSERT.
+console.log(
+  `[dev] local Neon WebSocket endpoint: ${local.wsProxy ? `ws://${local.wsProxy} (bulk writer: ${process.env.BULK_WRITER ?? "copy"})` : "none over PGlite (bulk writer: insert)"}`,
+);
 if (password !== undefined) console.log("[dev] local Neon endpoint password: required (LOCAL_NEON_PASSWORD)");
 console.log(
   `[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`,
@@ -50,6 +65,7 @@ const wrangler = spawn(
     process.env.HOST ?? "localhost",
     "--var",
     `NEON_FETCH_ENDPOINT:${local.url}`,
+    ...(local.wsProxy ? ["--var", `NEON_WS_PROXY:${local.wsProxy}`] : []),
     "--var",
     `DATABASE_URL:${workerDatabaseUrl}`,
     // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).

@@ -10,6 +10,10 @@ const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.i
 const Settings = z.object({
   DATABASE_URL: z.string().check(z.regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// connection string")),
   NEON_FETCH_ENDPOINT: z.optional(z.url()),
+  /** How bulk writes reach the database: "copy" (COPY over Neon's WebSocket protocol) or "insert" (INSERT over HTTP). Unset: COPY, except against a local endpoint without NEON_WS_PROXY (PGlite cannot COPY through a socket). */
+  BULK_WRITER: z.optional(z.enum(["copy", "insert"])),
+  /** Dev/test only: the local WebSocket endpoint as neonConfig.wsProxy takes it (host:port/path, no scheme), e.g. 127.0.0.1:4445/v2. */
+  NEON_WS_PROXY: z.optional(z.string().check(z.regex(/^[^/:]+:\d+(\/.*)?$/, "NEON_WS_PROXY must be host:port/path, without a scheme"))),
   MAX_BODY_BYTES: positiveInt(100 * 1024 * 1024),
   MAX_LINE_BYTES: positiveInt(1024 * 1024),
   MAX_ERRORS_REPORTED: positiveInt(1000),

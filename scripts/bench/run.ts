@@ -2,6 +2,8 @@
  * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *
+ * BULK_WRITER=copy|insert chooses the Worker's bulk writer (default: copy, over the local WebSocket endpoint).
+ *
  * Issue 7's harness: one run measures every write path against PostgreSQL's own COPY of the same
  * rows, on a stack it starts and stops itself (a fresh database, the local Neon endpoint and
  * `wrangler dev` on --port, the on/off comparisons on the next two ports). Every path starts
@@ -100,9 +102,10 @@ function checkRows(path: string, expected: Map<string, number>, found: Map<strin
  * Empties the tables, drives one path while watching the stack (and, with `heap`, the Worker
  * isolate's V8 heap), then checks the database holds exactly its rows.
  */
-async function measure(path: string, work: Workload, drive: () => Promise<Driven>, options: { heap?: boolean } = {}): Promise<PathResult> {
+async function measure(path: string, work: Workload, drive: () => Promise<Driven>, options: { heap?: boolean; keep?: boolean } = {}): Promise<PathResult> {
   log(`${path}…`);
-  await db!.empty();
+  // `keep`: the rows of the path before stay, so every row of this one is a duplicate (a replay).
+  if (!options.keep) await db!.empty();
   // Started first: its garbage collection and request are not part of the path's figures.
   const heapWatch = options.heap ? await watchHeap((await findInspector(WRANGLER_PORT)).url, stack!.url) : undefined;
   const watch = monitor({ stackPid: stack!.pid, port: WRANGLER_PORT, database: new URL(databaseUrl).pathname.slice(1) });
@@ -162,14 +165,15 @@ async function main(): Promise<void> {
   const results = [
     await measure("COPY (psql)", data, () => copyBaseline(databaseUrl, copyFiles)),
     await measure("/ingest/batch", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency)),
+    await measure("/ingest/batch, replay (all duplicates)", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency, true), { keep: true }),
     await measure("/ingest/stream", data, () => streamFile(stack!.url, dataFile, lineCount)),
   ];
   // The heap comes from a second, untimed pass: polling the inspector costs the proxy and wrangler
   // CPU on the same cores, and slowed a 300,000-line stream by 5–43% (three interleaved pairs).
   // Before the messages: after 20,000 of them, wrangler's inspector proxy once refused the connection.
   const watched = await measure("/ingest/stream, heap watched", data, () => streamFile(stack!.url, dataFile, lineCount), { heap: true });
-  results[2].heap = watched.heap;
-  results[2].notes += `; heap from a second pass watched through the inspector (${watched.seconds.toFixed(2)} s)`;
+  results[3].heap = watched.heap;
+  results[3].notes += `; heap from a second pass watched through the inspector (${watched.seconds.toFixed(2)} s)`;
   const saturated = await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients));
   results.push(saturated);
   // The same clients at a pace the stack keeps up with: latency without the queue of a saturated server.
@@ -211,6 +215,7 @@ async function main(): Promise<void> {
   const postgresVersion = await db.version();
   console.log(`\n${resultsTable(results)}\n`);
   console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);
+  console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
   console.log(
     `data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own` +
       (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : ""),

@@ -1,7 +1,12 @@
 /**
  * Test-only fault injection for the local Neon endpoint: POST /__faults {"fault": …, "times": n, "skip": k}
+ * (GET /__faults: the fault, and the COPY statements the WebSocket endpoint has seen)
  * lets k SQL requests through, then makes the next n (all, without "times") fail in a chosen way,
  * so tests can fail the database at chosen points. Never on unless the endpoint is started with faults enabled.
+ * The WebSocket endpoint (ws-server.ts) shares the switch and gives each fault its WebSocket meaning:
+ * "down" refuses the connection, "slow", "500" and "answer" strike after the password, once per
+ * connection; "40001" answers a transaction's BEGIN, "connection_lost" closes the connection
+ * mid-COPY, and "reset_after_commit" closes it after COMMIT ran, before its answer: once per transaction.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -36,6 +41,8 @@ export class FaultSwitch {
   skip = 0;
   delayMs = 0;
   answer: Answer = { status: 400, message: "" };
+  /** COPY statements the WebSocket endpoint has passed on: how the tests see that the COPY writer was used. */
+  copies = 0;
 
   /** The fault for the next SQL request, counting it down. */
   take(): Fault {
@@ -48,8 +55,25 @@ export class FaultSwitch {
     return this.fault;
   }
 
+  /** The WebSocket endpoint's view: does this connection attempt meet "down"? */
+  refusesConnection(): boolean {
+    return this.fault === "down" && this.take() === "down";
+  }
+
+  /** The fault of a new WebSocket session, after its password: "slow", "500" or "answer". */
+  connectionFault(): Fault {
+    return ["slow", "500", "answer"].includes(this.fault) ? this.take() : "none";
+  }
+
+  /** The fault of one transaction on a WebSocket session: "40001", "connection_lost" or "reset_after_commit". */
+  transactionFault(): Fault {
+    return ["40001", "connection_lost", "reset_after_commit"].includes(this.fault) ? this.take() : "none";
+  }
+
   /** Handles POST /__faults; answers 400 for an unknown fault. */
   async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === "GET")
+      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault: this.fault, copies: this.copies }));
     let body = "";
     for await (const chunk of req) body += chunk;
     let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number; answer?: Answer } = {};

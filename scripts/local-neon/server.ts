@@ -170,7 +170,7 @@ function sendError(res: ServerResponse, error: unknown): void {
 export function createLocalNeonServer(db: Database, options: ServerOptions = {}): Server {
   const { faults } = options;
   return createServer(async (req, res) => {
-    if (faults && req.url === "/__faults" && req.method === "POST") return faults.control(req, res);
+    if (faults && req.url === "/__faults" && (req.method === "POST" || req.method === "GET")) return faults.control(req, res);
     // The client went away before its answer: the query is cancelled and a batch rolled back (sql_over_http.rs, cancel).
     const gone = new AbortController();
     res.once("close", () => {

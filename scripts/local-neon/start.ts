@@ -4,10 +4,16 @@ import { type Executor, migrate } from "../migrations.ts";
 import { type Database, pgliteDatabase, postgresDatabase } from "./database.ts";
 import { FaultSwitch } from "./faults.ts";
 import { createLocalNeonServer, listen } from "./server.ts";
+import { createLocalNeonWsServer, listenWs } from "./ws-server.ts";
 
 export interface LocalNeon {
   /** The /sql URL to give neonConfig.fetchEndpoint. */
   url: string;
+  /**
+   * The WebSocket endpoint, as neonConfig.wsProxy takes it (host:port/v2): only over PostgreSQL,
+   * since PGlite cannot take COPY FROM STDIN through a socket.
+   */
+  wsProxy?: string;
   /** A connection string this endpoint accepts: LOCAL_CONNECTION_STRING with the endpoint's password. */
   connectionString: string;
   db: Database;
@@ -20,6 +26,8 @@ export interface LocalNeonOptions {
   /** PGlite's data folder; without it, in memory. */
   pgliteDir?: string;
   port?: number;
+  /** The WebSocket endpoint's port (over PostgreSQL only); 0 or absent: any free port. */
+  wsPort?: number;
   migrate?: boolean;
   /** Where the migrator says what it applied. */
   log?: (line: string) => void;
@@ -57,15 +65,21 @@ export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<Lo
   if (options.migrate !== false) {
     await migrate(executorOf(db), options.log);
   }
-  const server: Server = createLocalNeonServer(db, { faults: options.faults ? new FaultSwitch() : undefined, password: options.password });
+  const faults = options.faults ? new FaultSwitch() : undefined;
+  const server: Server = createLocalNeonServer(db, { faults, password: options.password });
   const url = await listen(server, options.port ?? 0);
+  // The same fault switch: a fault set through POST /__faults strikes both protocols.
+  const wsServer = options.databaseUrl ? createLocalNeonWsServer(options.databaseUrl, { faults, password: options.password }) : undefined;
+  const wsProxy = wsServer ? await listenWs(wsServer.server, options.wsPort ?? 0) : undefined;
   return {
     url,
+    wsProxy,
     connectionString: localConnectionString(options.password),
     db,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await wsServer?.close();
       await db.close();
     },
   };

@@ -1,11 +1,22 @@
 /** The writer a request gets: chosen here, so the ingest service never knows which one it holds. */
 import type { Settings } from "../env.ts";
 import type { Writer } from "../ingest/writer.ts";
+import { bulkWriterKind, copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
 import { database } from "./neon.ts";
 
-/** Opens the request's writer; the caller closes it in `finally`. */
+/** Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`. */
 export function openWriter(settings: Settings, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
   const db = database(settings);
-  return insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
+  const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
+  if (bulkWriterKind(settings) === "insert") return insert;
+  // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
+  return copyWriter({
+    connectionString: settings.DATABASE_URL,
+    wsProxy: settings.NEON_WS_PROXY,
+    fallback: insert,
+    clock,
+    timeoutMs: settings.DB_TIMEOUT_MS,
+    retryMs,
+  });
 }

@@ -1,0 +1,299 @@
+/**
+ * A local endpoint that speaks Neon's WebSocket protocol: the Postgres wire protocol over a WebSocket,
+ * to the same PostgreSQL as the HTTP endpoint. Like Neon's proxy (proxy/src/serverless/websocket.rs,
+ * then the TCP path's handshake in proxy/src/auth/), it answers the startup message itself, asks for
+ * a cleartext password and checks it, then connects to PostgreSQL and passes bytes through both ways.
+ * Dev and test only; never over PGlite (it cannot take COPY FROM STDIN through a socket).
+ */
+import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
+import { type AddressInfo, connect, type Socket } from "node:net";
+import type { WebSocket, WebSocketServer as WebSocketServerType } from "ws";
+
+// Required, not imported: under the Worker tests' Vite the import would resolve ws's "browser" stub.
+const { WebSocketServer } = createRequire(import.meta.url)("ws") as { WebSocketServer: typeof WebSocketServerType };
+
+import type { FaultSwitch } from "./faults.ts";
+
+const PROTOCOL_3 = 196608;
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+
+export interface WsServerOptions {
+  /** Test-only: the HTTP endpoint's fault switch, each fault given its WebSocket meaning (see faults.ts). */
+  faults?: FaultSwitch;
+  /** When set, the client's password must be this one (LOCAL_NEON_PASSWORD); otherwise any is accepted. */
+  password?: string;
+}
+
+/** A backend message: type byte, length, body. */
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0, "latin1");
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+const int32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+
+/** An ErrorResponse; without a code, as Neon's proxy sends its own errors, the client reports none. */
+export function errorResponse(severity: string, text: string, code?: string): Buffer {
+  const fields = [`S${severity}`, `V${severity}`, ...(code ? [`C${code}`] : []), `M${text}`];
+  return message("E", Buffer.concat([...fields.map((f) => Buffer.from(`${f}\0`, "utf8")), Buffer.from([0])]));
+}
+
+const readyForQuery = () => message("Z", Buffer.from("I", "latin1"));
+
+/** The key/value pairs of a startup message's body (after length and protocol). */
+function startupParams(body: Buffer): Record<string, string> {
+  const parts = body.toString("utf8").split("\0");
+  const params: Record<string, string> = {};
+  for (let i = 0; i + 1 < parts.length && parts[i] !== ""; i += 2) params[parts[i]] = parts[i + 1];
+  return params;
+}
+
+function startupMessage(params: Record<string, string>): Buffer {
+  const body = Buffer.concat([int32(PROTOCOL_3), ...Object.entries(params).map(([k, v]) => Buffer.from(`${k}\0${v}\0`, "utf8")), Buffer.from([0])]);
+  return Buffer.concat([int32(body.length + 4), body]);
+}
+
+/** Bytes in, whole messages out; startup-phase messages have no type byte. */
+class Reader {
+  private buffer = Buffer.alloc(0);
+  push(data: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? data : Buffer.concat([this.buffer, data]);
+  }
+  /** The next untyped (startup) message, whole, or undefined until it has arrived. */
+  untyped(): Buffer | undefined {
+    if (this.buffer.length < 4) return undefined;
+    const length = this.buffer.readInt32BE(0);
+    if (this.buffer.length < length) return undefined;
+    const whole = this.buffer.subarray(0, length);
+    this.buffer = this.buffer.subarray(length);
+    return whole;
+  }
+  /** The next typed message: its type and body. */
+  typed(): { type: string; body: Buffer; whole: Buffer } | undefined {
+    if (this.buffer.length < 5) return undefined;
+    const length = this.buffer.readInt32BE(1);
+    if (this.buffer.length < length + 1) return undefined;
+    const whole = this.buffer.subarray(0, length + 1);
+    this.buffer = this.buffer.subarray(length + 1);
+    return { type: String.fromCharCode(whole[0]), body: whole.subarray(5), whole };
+  }
+  rest(): Buffer {
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/**
+ * Opens a session on PostgreSQL as the endpoint's configured user and database (whatever the client
+ * named, as the HTTP endpoint does), answering cleartext or md5 password requests with the URL's
+ * password; resolves once PostgreSQL sent AuthenticationOk, with that message and what followed it.
+ */
+async function openBackend(databaseUrl: URL, clientParams: Record<string, string>): Promise<{ socket: Socket; first: Buffer }> {
+  const socket = connect({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const user = decodeURIComponent(databaseUrl.username || "postgres");
+  const password = decodeURIComponent(databaseUrl.password);
+  const { user: _user, database: _database, options: _options, ...rest } = clientParams;
+  socket.write(startupMessage({ ...rest, user, database: decodeURIComponent(databaseUrl.pathname.slice(1)) }));
+  const reader = new Reader();
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      socket.off("data", onData);
+      socket.destroy();
+      reject(error);
+    };
+    const onData = (data: Buffer) => {
+      reader.push(data);
+      for (let m = reader.typed(); m; m = reader.typed()) {
+        if (m.type === "E") return fail(Object.assign(new Error("PostgreSQL refused the session"), { response: m.whole }));
+        if (m.type !== "R") return fail(new Error(`unexpected message ${m.type} before authentication`));
+        const kind = m.body.readInt32BE(0);
+        if (kind === 0) {
+          socket.off("data", onData);
+          socket.off("error", fail);
+          return resolve({ socket, first: Buffer.concat([m.whole, reader.rest()]) });
+        }
+        if (kind === 3) socket.write(message("p", Buffer.from(`${password}\0`, "utf8")));
+        else if (kind === 5) {
+          const inner = createHash("md5")
+            .update(password + user)
+            .digest("hex");
+          const outer = createHash("md5").update(inner).update(m.body.subarray(4, 8)).digest("hex");
+          socket.write(message("p", Buffer.from(`md5${outer}\0`, "utf8")));
+        } else return fail(new Error(`PostgreSQL asks for authentication method ${kind}: the local WebSocket endpoint supports trust, password and md5`));
+      }
+    };
+    socket.on("data", onData);
+    socket.once("error", fail);
+  });
+}
+
+/** One client's session: the handshake, then a pass-through with the faults' WebSocket meanings. */
+async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions): Promise<void> {
+  const reader = new Reader();
+  const incoming: Buffer[] = [];
+  let wake = () => {};
+  let closed = false;
+  ws.on("message", (data: Buffer) => {
+    incoming.push(data);
+    wake();
+  });
+  ws.on("close", () => {
+    closed = true;
+    wake();
+  });
+  /** Waits for client bytes until `take` finds a whole message. */
+  const next = async <T>(take: () => T | undefined): Promise<T | undefined> => {
+    for (;;) {
+      while (incoming.length > 0) reader.push(incoming.shift()!);
+      const found = take();
+      if (found !== undefined || closed) return found;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+  const send = (data: Buffer) => ws.readyState === ws.OPEN && ws.send(data);
+  const refuse = (data: Buffer) => {
+    send(data);
+    ws.close();
+  };
+
+  // Startup: no TLS inside the WebSocket (the socket is already secure with wss://), as Neon answers.
+  let params: Record<string, string> | undefined;
+  while (!params) {
+    const startup = await next(() => reader.untyped());
+    if (!startup) return;
+    const code = startup.readInt32BE(4);
+    if (code === SSL_REQUEST || code === GSSENC_REQUEST) send(Buffer.from("N"));
+    else if (code === PROTOCOL_3) params = startupParams(startup.subarray(8));
+    else return refuse(errorResponse("FATAL", `unsupported startup message ${code}`, "08P01"));
+  }
+  send(message("R", int32(3)));
+  const reply = await next(() => reader.typed());
+  if (!reply) return;
+  if (reply.type !== "p") return refuse(errorResponse("FATAL", "expected a password message", "08P01"));
+  const given = reply.body.subarray(0, reply.body.indexOf(0)).toString("utf8");
+  // Neon's words (proxy/src/auth/mod.rs, AuthError::PasswordFailed), with PostgreSQL's SQLSTATE.
+  if (options.password !== undefined && given !== options.password)
+    return refuse(errorResponse("FATAL", `password authentication failed for user '${params.user ?? ""}'`, "28P01"));
+
+  const faults = options.faults;
+  const fault = faults?.connectionFault() ?? "none";
+  if (fault === "slow") await new Promise((resolve) => setTimeout(resolve, faults!.delayMs));
+  // PostgreSQL cannot be reached: the proxy ends the session after the password, with no SQLSTATE.
+  if (fault === "500") return refuse(errorResponse("FATAL", "injected fault: PostgreSQL unreachable"));
+  if (fault === "answer") return refuse(errorResponse("FATAL", faults!.answer.message, faults!.answer.code || undefined));
+  if (closed) return;
+
+  let backend: { socket: Socket; first: Buffer };
+  try {
+    backend = await openBackend(databaseUrl, params);
+  } catch (error) {
+    const response = (error as { response?: Buffer }).response;
+    return refuse(response ?? errorResponse("FATAL", `database unreachable: ${(error as Error).message}`));
+  }
+  const { socket } = backend;
+  socket.setNoDelay(true);
+  const end = () => {
+    socket.destroy();
+    ws.terminate();
+  };
+  if (closed) return end();
+  send(backend.first);
+  let dropAnswers = false;
+  socket.on("data", (data: Buffer) => {
+    if (dropAnswers) return end();
+    send(data);
+  });
+  socket.on("close", () => ws.close());
+  socket.on("error", () => ws.terminate());
+  ws.on("close", () => socket.destroy());
+
+  // From here, client bytes pass through; with faults on, whole messages, so a fault lands at a message.
+  wake = () => {};
+  const forward = () => {
+    while (incoming.length > 0) reader.push(incoming.shift()!);
+    if (!faults) return void socket.write(reader.rest());
+    for (let m = reader.typed(); m; m = reader.typed()) {
+      // A transaction's fault is taken at its BEGIN, as the HTTP endpoint takes one per request.
+      if (m.type === "Q" && /^\s*BEGIN/i.test(m.body.toString("utf8"))) {
+        const taken = faults.transactionFault();
+        if (taken === "40001") {
+          send(Buffer.concat([errorResponse("ERROR", "injected fault: could not serialize access due to concurrent update", "40001"), readyForQuery()]));
+          continue;
+        }
+        if (taken === "connection_lost") inCopyFault = "close";
+        if (taken === "reset_after_commit") commitFault = true;
+      }
+      // Closed mid-COPY: the first CopyData never reaches PostgreSQL, and the connection ends.
+      if (m.type === "d" && inCopyFault === "close") return end();
+      // Error after COPY: the transaction commits, then the connection ends before its answer.
+      if (m.type === "Q" && commitFault && /^\s*COMMIT/i.test(m.body.toString("utf8"))) {
+        commitFault = false;
+        dropAnswers = true;
+      }
+      if (m.type === "Q" && /^\s*COPY/i.test(m.body.toString("utf8", 0, 16))) faults.copies++;
+      socket.write(m.whole);
+    }
+  };
+  let inCopyFault: "close" | undefined;
+  let commitFault = false;
+  ws.on("message", forward);
+  forward();
+}
+
+export interface WsEndpoint {
+  server: Server;
+  /** Ends every session, then stops listening. */
+  close(): Promise<void>;
+}
+
+/** The WebSocket endpoint in front of PostgreSQL at `databaseUrl`; any path is accepted (Neon's client asks for /v2). */
+export function createLocalNeonWsServer(databaseUrl: string, options: WsServerOptions = {}): WsEndpoint {
+  const url = new URL(databaseUrl);
+  const server = createServer((_req, res) => res.writeHead(426, { "Content-Type": "text/plain" }).end("a WebSocket endpoint: upgrade required"));
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  server.on("upgrade", (req, socket, head) => {
+    // Connection refused: the endpoint is down; the client's WebSocket fails to open.
+    if (options.faults?.refusesConnection()) return void socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on("error", () => ws.terminate());
+      session(ws, url, options).catch(() => ws.terminate());
+    });
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  return {
+    server,
+    async close() {
+      wss.close();
+      // Upgraded sockets are the server's connections still: end them, or close() waits for them.
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Starts the endpoint; resolves with what `neonConfig.wsProxy` takes: host:port/v2 (no scheme). */
+export async function listenWs(server: Server, port: number, host = "127.0.0.1"): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return `${host}:${(server.address() as AddressInfo).port}/v2`;
+}

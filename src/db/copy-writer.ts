@@ -1,0 +1,371 @@
+/**
+ * The optimistic COPY writer: bulk rows go to PostgreSQL with COPY … FROM STDIN over Neon's WebSocket
+ * protocol (the Postgres wire protocol passed through), one transaction per chunk. New rows, the
+ * common case, then cost the database what COPY costs. A chunk whose natural keys partly exist
+ * (23505) is rolled back and written again through a staging table: COPY into a temporary table,
+ * then INSERT … SELECT … ON CONFLICT DO NOTHING, which counts exactly and costs the database less
+ * than the INSERT writer's jsonb path (npm run bench:copy). A chunk with a row the database refuses
+ * goes to the fallback writer (INSERT over HTTP), which gives RowsRejected for bisection. Single
+ * messages always go to the fallback.
+ */
+import { Client, NeonDbError } from "@neondatabase/serverless";
+import { from as copyFrom } from "pg-copy-streams";
+import { IngestError, TransientDatabaseError } from "../errors.ts";
+import type { EntityDef } from "../ingest/entity.ts";
+import type { RowToWrite } from "../ingest/parse-messages.ts";
+import type { Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
+import { copyLine, UNENCODABLE } from "./copy-text.ts";
+import type { DbClock } from "./insert-writer.ts";
+import { classify, neonRule } from "./neon.ts";
+
+export interface CopyWriterOptions {
+  connectionString: string;
+  /** Dev/test only: the local WebSocket endpoint (NEON_WS_PROXY). Unset: Neon's own, with the library's defaults. */
+  wsProxy?: string;
+  /** The INSERT writer: conflicts, refused rows, single messages, and everything when no WebSocket opens. */
+  fallback: Writer;
+  clock?: DbClock;
+  /** One attempt's deadline (DB_TIMEOUT_MS): connecting, or one chunk's transaction. */
+  timeoutMs: number;
+  /** How long transient failures are retried (DB_RETRY_MS). */
+  retryMs: number;
+}
+
+/**
+ * After a chunk of an entity met existing rows, this isolate writes that entity's chunks through the
+ * staging table until one finds no duplicate: a replay pays one failed COPY, not one per chunk.
+ */
+const conflicted = new Set<string>();
+
+/** What the per-isolate memory holds; tests and benchmarks start from a clean slate. */
+export function forgetConflicts(): void {
+  conflicted.clear();
+}
+
+/**
+ * WebSockets one request holds at most: Workers allow 6 open connections per request, and the
+ * fallback's HTTP requests and the stats need some. Chunks beyond this wait for a free connection.
+ */
+const MAX_SOCKETS = 1;
+
+/** Where chunks that meet existing keys go: the staging table (on the request's WebSocket) or the INSERT writer (HTTP). */
+const CONFLICTS_GO_TO: "staging" | "insert" = "insert";
+
+/** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
+const PIECE_CHARS = 64 * 1024;
+
+/** Rows in one transaction, as the INSERT writer takes them (one Neon request): the same limit on both paths. */
+const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
+
+/** The database or the WebSocket said no; `fallback`: COPY cannot take these rows as they are. */
+class CopyRefused extends Error {}
+
+/**
+ * A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a
+ * socket failure has neither. At connect, the answer is the proxy's (a refused password, an IP not
+ * allowed): it is read as the HTTP API's proxy answers are, so both protocols give the same reason.
+ */
+function classifyWs(error: unknown, atConnect = false): Error {
+  if (error instanceof IngestError || error instanceof TransientDatabaseError) return error;
+  const e = error as { message?: string; code?: unknown; severity?: unknown };
+  const message = e.message ?? String(error);
+  // One classification for both protocols (db/neon.ts, NEON_ANSWERS): the answer is put in the HTTP client's terms.
+  const answer = new NeonDbError(message);
+  if (typeof e.severity === "string") {
+    const proxyRule = atConnect ? neonRule({ status: 400, code: "", message })?.rule : undefined;
+    answer.code = proxyRule?.outcome === "misconfigured" || typeof e.code !== "string" ? "" : e.code;
+  } else answer.sourceError = error instanceof Error ? error : new Error(String(error));
+  return classify(answer);
+}
+
+/** Bad data (class 22, 23, 54) or an existing key: RowsRejected from classify, whichever module defines it. */
+const refusesData = (error: Error): boolean => typeof (error as { sqlState?: unknown }).sqlState === "string";
+
+/** COPY met natural keys that exist already (or twice in the chunk): the staging table takes such chunks. */
+const existingKeys = (refused: CopyRefused): boolean => (refused.cause as { sqlState?: string } | undefined)?.sqlState === "23505";
+
+async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new TransientDatabaseError(`${what} took longer than ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The chunk as COPY text in pieces of PIECE_CHARS, or UNENCODABLE (the caller uses INSERT). */
+function copyText(rows: readonly RowToWrite[]): string[] | undefined {
+  const pieces: string[] = [];
+  let piece = "";
+  for (const row of rows) {
+    const line = copyLine(row.json);
+    if (line === UNENCODABLE) return UNENCODABLE;
+    piece += line;
+    if (piece.length >= PIECE_CHARS) {
+      pieces.push(piece);
+      piece = "";
+    }
+  }
+  pieces.push(piece);
+  return pieces;
+}
+
+async function copy(client: Client, table: string, columns: string, pieces: string[]): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
+  await new Promise<void>((resolve, reject) => {
+    stream.on("finish", resolve);
+    stream.on("error", reject);
+    // The socket never pushes back: the whole chunk (bounded by the chunk limits) is written at once.
+    for (const p of pieces) stream.write(p);
+    stream.end();
+  });
+}
+
+/**
+ * Writes one entity's rows on an open transaction: straight into the table, or, `staged`, through a
+ * temporary table and INSERT … ON CONFLICT DO NOTHING. Resolves to the rows inserted, or UNENCODABLE.
+ */
+async function writeEntity(client: Client, entity: EntityDef, rows: readonly RowToWrite[], staged: boolean): Promise<number | undefined> {
+  const pieces = copyText(rows);
+  if (pieces === UNENCODABLE) return UNENCODABLE;
+  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
+  if (!staged) {
+    await copy(client, `"${entity.table}"`, columns, pieces);
+    return rows.length;
+  }
+  // The entity's columns and types only (no id, no constraints); emptied at each commit, kept for the session.
+  const staging = `"nomnom_staging_${entity.table}"`;
+  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${staging} ON COMMIT DELETE ROWS AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
+  await copy(client, staging, columns, pieces);
+  const key = entity.naturalKey.map((k) => `"${k}"`).join(", ");
+  // Ordered by the key like the INSERT writer's statement, so concurrent writers lock rows in one order.
+  const { rowCount } = await client.query(
+    `INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${staging} ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING`,
+  );
+  return rowCount ?? 0;
+}
+
+/** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
+export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
+  if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
+  return settings.BULK_WRITER ?? "copy";
+}
+
+export function copyWriter(options: CopyWriterOptions): Writer {
+  const { fallback, clock = { dbSeconds: 0 } } = options;
+  const idle: Client[] = [];
+  const all = new Set<Client>();
+  /** Chunks waiting for a connection: handed an idle one, or undefined (a place came free: open one). */
+  const waiting: ((client: Client | undefined) => void)[] = [];
+  let opening = 0;
+  /** No WebSocket could be opened: the rest of this request writes through the fallback. */
+  let unavailable = false;
+
+  async function open(): Promise<Client> {
+    const client = new Client(options.connectionString);
+    if (options.wsProxy) {
+      // The local endpoint: plain ws://, and no pipelined password (library defaults stay for real Neon).
+      client.neonConfig.wsProxy = options.wsProxy;
+      client.neonConfig.useSecureWebSocket = false;
+      client.neonConfig.pipelineConnect = false;
+    }
+    // A broken connection also emits "error" on the client: the failing query reports it.
+    client.on("error", () => {});
+    try {
+      await deadline(options.timeoutMs, "connecting over WebSocket", client.connect(), () => closeUnopened(client));
+    } catch (error) {
+      closeUnopened(client);
+      throw error;
+    }
+    all.add(client);
+    return client;
+  }
+
+  /**
+   * A client that never connected must not be end()ed: its Terminate message would be sent on a
+   * WebSocket still opening, which throws outside any promise. Its socket is closed instead.
+   */
+  function closeUnopened(client: Client): void {
+    try {
+      (client as unknown as { connection: { stream: { ws?: WebSocket } } }).connection.stream.ws?.close();
+    } catch {}
+  }
+
+  /** An idle connection, a new one while fewer than MAX_SOCKETS are open, or the next one given back. */
+  async function borrow(): Promise<Client> {
+    const ready = idle.pop();
+    if (ready) return ready;
+    if (all.size + opening >= MAX_SOCKETS) {
+      const given = await new Promise<Client | undefined>((resolve) => waiting.push(resolve));
+      if (given) return given;
+    }
+    opening++;
+    try {
+      return await open();
+    } catch (error) {
+      // The place stays free: the next waiting chunk tries (and, with no WebSocket, falls back too).
+      waiting.shift()?.(undefined);
+      throw error;
+    } finally {
+      opening--;
+    }
+  }
+
+  function giveBack(client: Client): void {
+    const next = waiting.shift();
+    if (next) next(client);
+    else idle.push(client);
+  }
+
+  function discard(client: Client): void {
+    if (!all.delete(client)) return;
+    waiting.shift()?.(undefined);
+    // end() may never settle on a lost connection: nobody waits for it.
+    void client.end().catch(() => {});
+  }
+
+  /**
+   * Runs one transaction on a pooled connection, retrying transient failures with a new connection
+   * until retryMs has passed. Throws CopyRefused when COPY cannot take the rows (use the fallback).
+   */
+  async function transaction<T>(work: (client: Client) => Promise<T | undefined>): Promise<T> {
+    const until = Date.now() + options.retryMs;
+    for (let n = 0; ; n++) {
+      let client: Client;
+      try {
+        client = await borrow();
+      } catch (error) {
+        const failure = classifyWs(error, true);
+        // An answer no retry changes (a bad password) is the request's answer; anything else: no WebSocket today.
+        if (failure instanceof IngestError) throw failure;
+        unavailable = true;
+        throw new CopyRefused("no WebSocket could be opened", { cause: error });
+      }
+      const started = Date.now();
+      let failure: Error;
+      try {
+        const done = await deadline(options.timeoutMs, "a COPY transaction", run(client, work), () => discard(client));
+        giveBack(client);
+        if (done === undefined) throw new CopyRefused("a row cannot be encoded as COPY text");
+        return done;
+      } catch (error) {
+        if (error instanceof CopyRefused) throw error;
+        failure = classifyWs(error);
+      } finally {
+        clock.dbSeconds += (Date.now() - started) / 1000;
+      }
+      // Rolled back on a live connection: it serves the next transaction.
+      if (refusesData(failure)) {
+        giveBack(client);
+        throw new CopyRefused(failure.message, { cause: failure });
+      }
+      discard(client);
+      const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
+      if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /** BEGIN, the work, COMMIT; ROLLBACK when the work failed on a live connection (the connection stays usable). */
+  async function run<T>(client: Client, work: (client: Client) => Promise<T | undefined>): Promise<T | undefined> {
+    await client.query("BEGIN");
+    let done: T | undefined;
+    try {
+      done = await work(client);
+      if (done !== undefined) await client.query("COMMIT");
+      return done;
+    } finally {
+      if (done === undefined) await client.query("ROLLBACK").catch(() => {});
+    }
+  }
+
+  /** A chunk through the INSERT writer; one with no duplicate ends the entity's replay (COPY again next time). */
+  async function insertChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+    const inserted = await fallback.writeChunk(entity, rows);
+    if (inserted === rows.length) conflicted.delete(entity.name);
+    return inserted;
+  }
+
+  return {
+    limits: fallback.limits,
+
+    async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
+      if (unavailable) return fallback.writeChunk(entity, rows);
+      if (CONFLICTS_GO_TO === "insert" && conflicted.has(entity.name)) return insertChunk(entity, rows);
+      let staged = conflicted.has(entity.name);
+      for (;;) {
+        try {
+          const inserted = await transaction((client) => writeEntity(client, entity, rows, staged));
+          // A staged chunk with no duplicate: the replay is over, the next chunk tries COPY again.
+          if (staged && inserted === rows.length) conflicted.delete(entity.name);
+          return inserted;
+        } catch (error) {
+          if (!(error instanceof CopyRefused)) throw error;
+          if (!staged && existingKeys(error)) {
+            conflicted.add(entity.name);
+            if (CONFLICTS_GO_TO === "insert") return insertChunk(entity, rows);
+            staged = true;
+            continue;
+          }
+          return fallback.writeChunk(entity, rows);
+        }
+      }
+    },
+
+    async writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {
+      const groups = new Map<EntityDef, RowToWrite[]>();
+      let chars = 0;
+      for (const row of rows) {
+        if (!groups.has(row.entity)) groups.set(row.entity, []);
+        groups.get(row.entity)!.push(row);
+        chars += row.json.length + 1;
+      }
+      // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
+      if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
+      if (CONFLICTS_GO_TO === "insert" && [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
+      let restaged = false;
+      for (;;) {
+        try {
+          return await transaction(async (client) => {
+            const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+            for (const [entity, entityRows] of groups) {
+              const inserted = await writeEntity(client, entity, entityRows, restaged || conflicted.has(entity.name));
+              if (inserted === UNENCODABLE) return UNENCODABLE;
+              result.byEntity[entity.name] = { inserted, duplicates: entityRows.length - inserted, failed: 0 };
+              result.inserted += inserted;
+              result.duplicates += entityRows.length - inserted;
+            }
+            for (const statement of extra) await client.query(statement.query, statement.params);
+            return result;
+          });
+        } catch (error) {
+          if (!(error instanceof CopyRefused)) throw error;
+          if (!restaged && existingKeys(error)) {
+            for (const entity of groups.keys()) conflicted.add(entity.name);
+            if (CONFLICTS_GO_TO === "insert") return fallback.writeTransaction(rows, extra);
+            restaged = true;
+            continue;
+          }
+          return fallback.writeTransaction(rows, extra);
+        }
+      }
+    },
+
+    writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
+
+    async close(): Promise<void> {
+      const clients = [...all];
+      all.clear();
+      idle.length = 0;
+      // Bounded: a connection that went bad must not hold the request open.
+      await Promise.all(clients.map((c) => deadline(1000, "closing a WebSocket", c.end(), () => {}).catch(() => {})));
+      await fallback.close();
+    },
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * The COPY writer (src/db/copy-writer.ts) against PostgreSQL through the local WebSocket and HTTP
+ * endpoints: the same rows as the INSERT writer for any valid input (fast-check), exact counts when
+ * rows exist already, the fallback to INSERT and its per-isolate memory, bad data, a bad password,
+ * no WebSocket at all, and the WebSocket faults. Needs PostgreSQL (TEST_DATABASE_URL).
+ */
+import fc from "fast-check";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
+import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
+import { insertWriter } from "../../src/db/insert-writer.ts";
+import { database } from "../../src/db/neon.ts";
+import { openWriter } from "../../src/db/writers.ts";
+import { settingsOf } from "../../src/env.ts";
+import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
+import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
+import { entityByName } from "../../src/ingest/registry.ts";
+import type { Writer } from "../../src/ingest/writer.ts";
+import { freshDatabase } from "../support/database.ts";
+
+const PASSWORD = "copy-secret";
+const customers = entityByName("Customer")!;
+let local: LocalNeon;
+
+function settings(overrides: Record<string, string | undefined> = {}) {
+  return settingsOf({
+    DATABASE_URL: localConnectionString(PASSWORD),
+    NEON_FETCH_ENDPOINT: local.url,
+    NEON_WS_PROXY: local.wsProxy,
+    DB_TIMEOUT_MS: "2000",
+    DB_RETRY_MS: "1500",
+    ...overrides,
+  });
+}
+
+/** The INSERT writer, counting the chunks and transactions it was handed. */
+function countingInsert(): Writer & { chunks: number; transactions: number } {
+  const inner = insertWriter(database(settings()));
+  const counting = {
+    ...inner,
+    chunks: 0,
+    transactions: 0,
+    writeChunk: (...args: Parameters<Writer["writeChunk"]>) => (counting.chunks++, inner.writeChunk(...args)),
+    writeTransaction: (...args: Parameters<Writer["writeTransaction"]>) => (counting.transactions++, inner.writeTransaction(...args)),
+  };
+  return counting;
+}
+
+function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string } = {}): Writer {
+  const s = settings();
+  return copyWriter({
+    connectionString: localConnectionString(overrides.password ?? PASSWORD),
+    wsProxy: overrides.wsProxy ?? local.wsProxy,
+    fallback,
+    timeoutMs: s.DB_TIMEOUT_MS,
+    retryMs: s.DB_RETRY_MS,
+  });
+}
+
+/** Rows as the parsers make them, from JSON records. */
+function rowsOf(records: object[]): RowToWrite[] {
+  const parsed = parseBody("ndjson", records.map((r) => JSON.stringify({ entity: "Customer", ...r })).join("\n"), new Set());
+  expect(parsed.errors).toEqual([]);
+  return parsed.rows;
+}
+
+const customer = (key: string, extra: object = {}) => ({
+  customer_key: key,
+  name: "Name",
+  address: "x",
+  nation_key: 1,
+  phone: "5",
+  account_balance: "1.00",
+  market_segment: "A",
+  comment: "b",
+  ...extra,
+});
+const keys = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => customer(`${prefix}${from + i}`));
+
+const sql = async (query: string) => (await local.db.query({ query, params: [] })).rows;
+const table = () =>
+  sql('SELECT customer_key, name, address, nation_key, phone, account_balance, market_segment, comment FROM customers ORDER BY customer_key COLLATE "C"');
+const fault = async (body: object) =>
+  expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+
+async function withWriter<T>(writer: Writer, work: (w: Writer) => Promise<T>): Promise<T> {
+  try {
+    return await work(writer);
+  } finally {
+    await writer.close();
+  }
+}
+
+beforeAll(async () => {
+  local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_copy_writer"), faults: true, password: PASSWORD });
+});
+afterAll(() => local.close());
+beforeEach(async () => {
+  forgetConflicts();
+  await sql("TRUNCATE customers RESTART IDENTITY");
+});
+afterEach(() => fault({ fault: "none" }));
+
+describe("the COPY writer", () => {
+  it("is the bulk writer when a WebSocket endpoint is configured, and INSERT over a local endpoint without one", async () => {
+    const rows = rowsOf(keys("W", 3));
+    const copy = openWriter(settings());
+    const insert = openWriter(settings({ NEON_WS_PROXY: undefined }));
+    expect(copy).not.toEqual(insert);
+    await withWriter(copy, (w) => w.writeChunk(customers, rows));
+    expect(await sql("SELECT count(*)::int AS n FROM customers")).toEqual([["3"]]);
+  });
+
+  it("writes the same rows as the INSERT writer, for any valid records (escapes, unicode, NULLs)", async () => {
+    // NUL is refused by the parsers (never valid input).
+    const tricky = fc.constantFrom("\\", "\t", "\n", "\r", "\\N", "\\.", '"', "'", "\u0001", "\u007f", "é", "😀", "|", ",", " ", "{}", "[1]");
+    const text = fc
+      .array(
+        fc.oneof(
+          { weight: 10, arbitrary: tricky },
+          { weight: 10, arbitrary: fc.string({ maxLength: 8, unit: "binary" }) },
+          { weight: 1, arbitrary: fc.constant("\ud800") },
+        ),
+        { maxLength: 6 },
+      )
+      .map((parts) => parts.join("").replaceAll("\u0000", ""));
+    const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null });
+    const record = fc.record({
+      name: text.filter((s) => s.length > 0),
+      address: optional(text),
+      nation_key: optional(fc.integer({ min: -2147483648, max: 2147483647 })),
+      phone: optional(text),
+      account_balance: fc.tuple(fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), fc.nat({ max: 99 })).map(([i, f]) => `${i}.${String(f).padStart(2, "0")}`),
+      market_segment: optional(text),
+      comment: optional(text),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 40 }), async (records) => {
+        const rows = rowsOf(records.map((r, i) => ({ customer_key: `P${i}`, ...r })));
+        const outcome = async (writer: Writer) => {
+          await sql("TRUNCATE customers");
+          const written = await withWriter(writer, (w) => w.writeChunk(customers, rows)).then(
+            (n) => ({ n }),
+            (e: Error) => ({ error: e.constructor.name, message: e.message }),
+          );
+          return { written, table: await table() };
+        };
+        const byInsert = await outcome(insertWriter(database(settings())));
+        forgetConflicts();
+        const fallback = countingInsert();
+        expect(await outcome(copyOver(fallback))).toEqual(byInsert);
+        // COPY itself took them, unless a lone surrogate (which jsonb refuses) sent the chunk to INSERT.
+        const wellFormed = records.every((r) => Object.values(r).every((v) => typeof v !== "string" || v.isWellFormed()));
+        expect(fallback.chunks).toBe(wellFormed ? 0 : 1);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("copies new rows; a chunk whose rows partly exist goes through the staging table with exact counts, and the entity stays staged until a chunk is all new", async () => {
+    const fallback = countingInsert();
+    const copies = async () => ((await (await fetch(local.url.replace("/sql", "/__faults"))).json()) as { copies: number }).copies;
+    let seen = await copies();
+    const copiesSince = async () => {
+      const now = await copies();
+      const delta = now - seen;
+      seen = now;
+      return delta;
+    };
+    await withWriter(copyOver(fallback), async (w) => {
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 100)))).toBe(100);
+      expect(await copiesSince()).toBe(1);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(50); // COPY fails (23505), then staged
+      expect(await copiesSince()).toBe(2);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(0); // a replay: staged at once
+      expect(await copiesSince()).toBe(1);
+      expect(await w.writeChunk(customers, rowsOf(keys("B", 10)))).toBe(10); // still staged, and all new: plain COPY next time
+      expect(await w.writeChunk(customers, rowsOf(keys("C", 10)))).toBe(10);
+      expect(await w.writeChunk(customers, rowsOf(keys("C", 10, 5)))).toBe(5); // plain COPY failed again: staged
+    });
+    expect(fallback.chunks).toBe(0);
+    expect(await sql("SELECT count(*)::int, count(DISTINCT customer_key)::int FROM customers")).toEqual([["175", "175"]]);
+  });
+
+  it("keeps one row of each natural key that comes twice in one chunk", async () => {
+    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+      expect(await w.writeChunk(customers, rowsOf([...keys("D", 5), ...keys("D", 5)]))).toBe(5);
+    });
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["5"]]);
+  });
+
+  it("throws the INSERT writer's RowsRejected for a row the database refuses, so the service can bisect", async () => {
+    // Too long for the key's index (54000) even compressed: pseudo-random characters.
+    let seed = 7;
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
+    const rows = rowsOf([...keys("E", 3), customer(longKey)]);
+    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+      const error = await w.writeChunk(customers, rows).then(
+        () => undefined,
+        (e: Error & { sqlState?: string }) => e,
+      );
+      expect(error?.sqlState).toBe("54000");
+    });
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
+  });
+
+  it("writes a transaction's rows and extra statements together, staged with exact counts when rows exist", async () => {
+    const claim = (key: string) => ({
+      query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ('', $1, 'h', 0, '{}') ON CONFLICT DO NOTHING",
+      params: [key],
+    });
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback), async (w) => {
+      expect(await w.writeTransaction(rowsOf(keys("T", 20)), [claim("k1")])).toEqual({
+        inserted: 20,
+        duplicates: 0,
+        failed: [],
+        byEntity: { Customer: { inserted: 20, duplicates: 0, failed: 0 } },
+      });
+      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k2")])).toEqual({
+        inserted: 10,
+        duplicates: 20,
+        failed: [],
+        byEntity: { Customer: { inserted: 10, duplicates: 20, failed: 0 } },
+      });
+    });
+    expect(fallback.transactions).toBe(0);
+    expect(await sql("SELECT key FROM ingest_idempotency_keys ORDER BY key")).toEqual([["k1"], ["k2"]]);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["30"]]);
+  });
+
+  it("hands an atomic transaction with a refused row to the INSERT writer, which rolls it all back", async () => {
+    let seed = 7;
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
+    const fallback = countingInsert();
+    const error = await withWriter(copyOver(fallback), (w) => w.writeTransaction(rowsOf([...keys("U", 3), customer(longKey)]), [])).then(
+      () => undefined,
+      (e: Error & { sqlState?: string }) => e,
+    );
+    expect(error?.sqlState).toBe("54000");
+    expect(fallback.transactions).toBe(1);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
+  });
+
+  it("writes chunks in flight at once over a few connections, and all of them over HTTP when no WebSocket opens", async () => {
+    const chunks = Array.from({ length: 8 }, (_, i) => rowsOf(keys(`M${i}-`, 200)));
+    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(200));
+      // A replay at once: each failed COPY hands its connection back for the next chunk.
+      forgetConflicts();
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(0));
+    });
+    await sql("TRUNCATE customers");
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback, { wsProxy: "127.0.0.1:9/v2" }), async (w) => {
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(200));
+    });
+    expect(fallback.chunks).toBe(8);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["1600"]]);
+  });
+
+  it("answers a bad password as a misconfiguration, not an outage", async () => {
+    const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) =>
+      w.writeChunk(customers, rowsOf(keys("X", 1))),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(IngestError);
+    expect(error).toMatchObject({ code: "database_misconfigured" });
+  });
+
+  it("writes over HTTP when no WebSocket can be opened", async () => {
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback, { wsProxy: "127.0.0.1:9/v2" }), async (w) => {
+      expect(await w.writeChunk(customers, rowsOf(keys("H", 5)))).toBe(5);
+      expect(await w.writeChunk(customers, rowsOf(keys("H", 5, 5)))).toBe(5);
+    });
+    expect(fallback.chunks).toBe(2);
+  });
+
+  describe("WebSocket faults", () => {
+    it("connection closed mid-COPY: retried on a new connection, every row once", async () => {
+      await fault({ fault: "connection_lost", times: 1 });
+      const fallback = countingInsert();
+      await withWriter(copyOver(fallback), async (w) => expect(await w.writeChunk(customers, rowsOf(keys("L", 50)))).toBe(50));
+      expect(fallback.chunks).toBe(0);
+      expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["50"]]);
+    });
+
+    it("error after COPY (committed, answer lost): the retry finds the rows and counts them as duplicates", async () => {
+      await fault({ fault: "reset_after_commit", times: 1 });
+      await withWriter(copyOver(insertWriter(database(settings()))), async (w) => expect(await w.writeChunk(customers, rowsOf(keys("R", 50)))).toBe(0));
+      expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["50"]]);
+    });
+
+    it("40001 until the retry budget is spent: TransientDatabaseError, nothing written", async () => {
+      await fault({ fault: "40001" });
+      const error = await withWriter(copyOver(insertWriter(database(settings()))), (w) => w.writeChunk(customers, rowsOf(keys("S", 5)))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TransientDatabaseError);
+      expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
+    });
+
+    it("connection refused: the request writes over HTTP", async () => {
+      await fault({ fault: "down", times: 1 });
+      const fallback = countingInsert();
+      await withWriter(copyOver(fallback), async (w) => expect(await w.writeChunk(customers, rowsOf(keys("F", 5)))).toBe(5));
+      expect(fallback.chunks).toBe(1);
+    });
+  });
+});
