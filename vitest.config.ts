@@ -17,7 +17,10 @@ const workerUnderTest = (bindings: Record<string, string>) =>
       // HEALTH_CACHE_MS 0: tests change the database and ask /health at once (test/worker/health.test.ts checks the cache).
       bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, ALLOW_ANONYMOUS: "true", QUEUE_RETRY_DELAY_S: "0", HEALTH_CACHE_MS: "0", ...bindings },
       // Fewer queue retries than production, so a dead letter arrives within a test's time.
-      queueConsumers: { "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" }, "nomnom-ingest-dlq": { maxBatchTimeout: 1 } },
+      queueConsumers: {
+        "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" },
+        "nomnom-ingest-dlq": { maxBatchTimeout: 1 },
+      },
       // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.
       ratelimits: {
         RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },

@@ -22,12 +22,16 @@ let chunk = "";
 for (let key = from; written < count; key++) {
   const kind = key % 10;
   const lines =
-    kind === 0 ? [`C|C${key}|Customer#${key}|${key} Main St|${key % 25}|25-989-741-${key % 10000}|${(key % 9999) - 999}.${pad(key % 100)}|BUILDING|regular deposits`]
-    : kind === 5 ? [`P|P${key}|part ${key}|Manufacturer#${key % 5}|Brand#${key % 55}|STANDARD POLISHED TIN|${key % 50}|SM BOX|${900 + (key % 100)}.99|final packages`]
-    : [
-        `O|${key}|C${key - (key % 10)}|O|${key % 100000}.${pad(key % 100)}|1996-${pad((key % 12) + 1)}-${pad((key % 28) + 1)}|5-LOW|Clerk#000000951|0|order ${key}`,
-        ...[1, 2, 3, 4].map((n) => `L|${key}|${n}|P${key % 2000}|S${key % 100}|${n * 3}|${n * 1000}.50|0.04|0.02|N|O|1996-03-13|1996-02-12|1996-03-22|carefully`),
-      ];
+    kind === 0
+      ? [`C|C${key}|Customer#${key}|${key} Main St|${key % 25}|25-989-741-${key % 10000}|${(key % 9999) - 999}.${pad(key % 100)}|BUILDING|regular deposits`]
+      : kind === 5
+        ? [`P|P${key}|part ${key}|Manufacturer#${key % 5}|Brand#${key % 55}|STANDARD POLISHED TIN|${key % 50}|SM BOX|${900 + (key % 100)}.99|final packages`]
+        : [
+            `O|${key}|C${key - (key % 10)}|O|${key % 100000}.${pad(key % 100)}|1996-${pad((key % 12) + 1)}-${pad((key % 28) + 1)}|5-LOW|Clerk#000000951|0|order ${key}`,
+            ...[1, 2, 3, 4].map(
+              (n) => `L|${key}|${n}|P${key % 2000}|S${key % 100}|${n * 3}|${n * 1000}.50|0.04|0.02|N|O|1996-03-13|1996-02-12|1996-03-22|carefully`,
+            ),
+          ];
   for (const line of lines.slice(0, count - written)) chunk += line + "\n";
   written = Math.min(count, written + lines.length);
   if (chunk.length > 1 << 16) {

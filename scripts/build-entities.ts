@@ -24,7 +24,11 @@ try {
     const target = join(out, path);
     if (values.check) {
       let current = "";
-      try { current = readFileSync(target, "utf8"); } catch { /* missing counts as stale */ }
+      try {
+        current = readFileSync(target, "utf8");
+      } catch {
+        /* missing counts as stale */
+      }
       if (current !== content) stale.push(path);
     } else {
       if (path.endsWith(".sql") && existsSync(target)) throw new EntityError(`${path} exists already: migrations are never rewritten`);

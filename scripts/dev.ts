@@ -15,7 +15,16 @@ import { resolve } from "node:path";
 import { startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const PASSED_THROUGH = ["BULK_WRITER", "STATS_ENABLED", "API_KEYS", "DB_RETRY_MS", "ASYNC_FALLBACK", "BODY_IDLE_TIMEOUT_MS", "MAX_STREAMS_PER_KEY", "CORS_ORIGINS"];
+const PASSED_THROUGH = [
+  "BULK_WRITER",
+  "STATS_ENABLED",
+  "API_KEYS",
+  "DB_RETRY_MS",
+  "ASYNC_FALLBACK",
+  "BODY_IDLE_TIMEOUT_MS",
+  "MAX_STREAMS_PER_KEY",
+  "CORS_ORIGINS",
+];
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
@@ -23,29 +32,50 @@ const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
 const password = process.env.LOCAL_NEON_PASSWORD || undefined;
 const hidePassword = (url: string) => url.replace(/:[^:@/]*@/, ":***@");
 // LOCAL_NEON_FAULTS=1 lets tests and drills fail the database on purpose (POST /__faults on the endpoint).
-const local = await startLocalNeon({ databaseUrl, pgliteDir: databaseUrl ? undefined : pgliteDir, port: Number(process.env.NEON_LOCAL_PORT ?? 0), wsPort: Number(process.env.NEON_LOCAL_WS_PORT ?? 0), faults: process.env.LOCAL_NEON_FAULTS === "1", password, log: (line) => console.log(`[dev] migrations: ${line}`) });
+const local = await startLocalNeon({
+  databaseUrl,
+  pgliteDir: databaseUrl ? undefined : pgliteDir,
+  port: Number(process.env.NEON_LOCAL_PORT ?? 0),
+  wsPort: Number(process.env.NEON_LOCAL_WS_PORT ?? 0),
+  faults: process.env.LOCAL_NEON_FAULTS === "1",
+  password,
+  log: (line) => console.log(`[dev] migrations: ${line}`),
+});
 // Anything this script runs against the endpoint itself uses local.connectionString (the right password).
 const workerDatabaseUrl = process.env.WORKER_DATABASE_URL || local.connectionString;
 console.log(`[dev] database: ${databaseUrl ? hidePassword(databaseUrl) : `PGlite in ${pgliteDir}`} (migrations applied)`);
 console.log(`[dev] local Neon endpoint: ${local.url}`);
 // Over PGlite there is none (it cannot take COPY FROM STDIN through a socket): bulk writes use INSERT.
-console.log(`[dev] local Neon WebSocket endpoint: ${local.wsProxy ? `ws://${local.wsProxy} (bulk writer: ${process.env.BULK_WRITER ?? "copy"})` : "none over PGlite (bulk writer: insert)"}`);
+console.log(
+  `[dev] local Neon WebSocket endpoint: ${local.wsProxy ? `ws://${local.wsProxy} (bulk writer: ${process.env.BULK_WRITER ?? "copy"})` : "none over PGlite (bulk writer: insert)"}`,
+);
 if (password !== undefined) console.log("[dev] local Neon endpoint password: required (LOCAL_NEON_PASSWORD)");
-console.log(`[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`);
+console.log(
+  `[dev] the Worker's DATABASE_URL: ${hidePassword(workerDatabaseUrl)}${workerDatabaseUrl === local.connectionString ? "" : " (WORKER_DATABASE_URL)"}`,
+);
 
 const wrangler = spawn(
   process.execPath,
   [
-    resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev",
-    "--port", port, "--ip", process.env.HOST ?? "localhost",
-    "--var", `NEON_FETCH_ENDPOINT:${local.url}`,
+    resolve(root, "node_modules/wrangler/bin/wrangler.js"),
+    "dev",
+    "--port",
+    port,
+    "--ip",
+    process.env.HOST ?? "localhost",
+    "--var",
+    `NEON_FETCH_ENDPOINT:${local.url}`,
     ...(local.wsProxy ? ["--var", `NEON_WS_PROXY:${local.wsProxy}`] : []),
-    "--var", `DATABASE_URL:${workerDatabaseUrl}`,
+    "--var",
+    `DATABASE_URL:${workerDatabaseUrl}`,
     // Locally, requests without an API key are allowed (ALLOW_ANONYMOUS=false to try keys).
-    "--var", `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
+    "--var",
+    `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
     // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
     ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),
+    // Readable function names in a CPU profile (npm run bench:profile).
+    ...(process.env.DEV_MINIFY === "false" ? ["--minify=false"] : []),
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],

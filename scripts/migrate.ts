@@ -4,7 +4,7 @@
  * (e.g. http://127.0.0.1:4444/sql).
  */
 import { neon, neonConfig } from "@neondatabase/serverless";
-import { type Executor, migrate, MigrationError } from "./migrations.ts";
+import { type Executor, MigrationError, migrate } from "./migrations.ts";
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -25,7 +25,11 @@ const neonExecutor: Executor = {
 
 try {
   const { applied, level } = await migrate(neonExecutor, (line) => console.log(line));
-  console.log(applied.length === 0 ? `Up to date: the database is at migration ${level}.` : `Applied ${applied.length} migration(s); the database is at migration ${level}.`);
+  console.log(
+    applied.length === 0
+      ? `Up to date: the database is at migration ${level}.`
+      : `Applied ${applied.length} migration(s); the database is at migration ${level}.`,
+  );
 } catch (error) {
   if (!(error instanceof MigrationError)) throw error;
   console.error(`npm run migrate: ${error.message}`);

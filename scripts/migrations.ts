@@ -6,8 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { type JournalEntry, readJournal, STATEMENT_BREAK, sha256 } from "./compiler/migration-files.ts";
 import type { SnapshotEntity } from "./compiler/schema-diff.ts";
-import { type JournalEntry, readJournal, sha256, STATEMENT_BREAK } from "./compiler/migration-files.ts";
 
 export const MIGRATIONS_DIR = resolve(import.meta.dirname, "..", "migrations");
 /** The journal table: one row per applied migration. The Worker reads its level from here. */
@@ -28,8 +28,12 @@ export class MigrationError extends Error {}
 export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
   return readJournal(dir).map((entry) => {
     const text = readFileSync(join(dir, `${entry.tag}.sql`), "utf8");
-    if (sha256(text) !== entry.sha256) throw new MigrationError(`migrations/${entry.tag}.sql differs from the journal: migrations are append-only; restore it and run npm run build`);
-    const statements = text.split(STATEMENT_BREAK).map((s) => s.replace(/^--.*$/gm, "").trim()).filter((s) => s.length > 0);
+    if (sha256(text) !== entry.sha256)
+      throw new MigrationError(`migrations/${entry.tag}.sql differs from the journal: migrations are append-only; restore it and run npm run build`);
+    const statements = text
+      .split(STATEMENT_BREAK)
+      .map((s) => s.replace(/^--.*$/gm, "").trim())
+      .filter((s) => s.length > 0);
     return { ...entry, statements };
   });
 }
@@ -45,10 +49,14 @@ const CREATE_JOURNAL = `CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (
 /** The migrations that existed before the journal, and the tables each made (column → information_schema data_type). */
 function legacyTables(dir: string): Record<string, Record<string, Record<string, string>>> {
   const snapshot = JSON.parse(readFileSync(join(dir, "meta", "0001_snapshot.json"), "utf8")) as { entities: SnapshotEntity[] };
-  const entities = Object.fromEntries(snapshot.entities.map((e) => [e.table, Object.fromEntries([[e.idColumn, e.idType], ...e.fields.map((f) => [f.column, dataType(f.sqlType)])])]));
+  const entities = Object.fromEntries(
+    snapshot.entities.map((e) => [e.table, Object.fromEntries([[e.idColumn, e.idType], ...e.fields.map((f) => [f.column, dataType(f.sqlType)])])]),
+  );
   return {
     "0001_entities": entities,
-    "0002_idempotency": { ingest_idempotency: { key: "text", request_sha256: "text", status: "integer", response: "jsonb", created_at: "timestamp with time zone" } },
+    "0002_idempotency": {
+      ingest_idempotency: { key: "text", request_sha256: "text", status: "integer", response: "jsonb", created_at: "timestamp with time zone" },
+    },
   };
 }
 
@@ -73,10 +81,16 @@ async function adoptable(db: Executor, dir: string): Promise<string[]> {
     );
     if (rows.length === 0) break;
     for (const [table, columns] of Object.entries(tables)) {
-      if (!rows.some((r) => r[0] === table)) throw new MigrationError(`cannot adopt this database: it has tables of ${tag} but not ${table}. Create it by hand as ${tag} does, or migrate into an empty database.`);
+      if (!rows.some((r) => r[0] === table))
+        throw new MigrationError(
+          `cannot adopt this database: it has tables of ${tag} but not ${table}. Create it by hand as ${tag} does, or migrate into an empty database.`,
+        );
       for (const [column, type] of Object.entries(columns)) {
         const found = rows.find((r) => r[0] === table && r[1] === column);
-        if (!found) throw new MigrationError(`cannot adopt this database: table ${table} lacks column ${column}, which ${tag} creates. Add it by hand, or migrate into an empty database.`);
+        if (!found)
+          throw new MigrationError(
+            `cannot adopt this database: table ${table} lacks column ${column}, which ${tag} creates. Add it by hand, or migrate into an empty database.`,
+          );
         if (found[2] !== type) throw new MigrationError(`cannot adopt this database: ${table}.${column} is ${found[2]}, where ${tag} creates ${type}`);
       }
     }
@@ -119,8 +133,12 @@ export async function migrate(db: Executor, log: (line: string) => void = () => 
   const done = new Map((await db.query(`SELECT id, name, sha256 FROM ${JOURNAL_TABLE} ORDER BY id`)).map((r) => [Number(r[0]), { name: r[1], sha256: r[2] }]));
   for (const [id, row] of done) {
     const file = migrations.find((m) => m.idx === id);
-    if (!file) throw new MigrationError(`the database has applied migration ${row.name}, which this checkout does not have: it is newer than this code. Pull, then migrate.`);
-    if (file.tag !== row.name) throw new MigrationError(`the database applied ${row.name} as number ${id}, but this checkout's number ${id} is ${file.tag}: the histories differ`);
+    if (!file)
+      throw new MigrationError(
+        `the database has applied migration ${row.name}, which this checkout does not have: it is newer than this code. Pull, then migrate.`,
+      );
+    if (file.tag !== row.name)
+      throw new MigrationError(`the database applied ${row.name} as number ${id}, but this checkout's number ${id} is ${file.tag}: the histories differ`);
   }
   const applied: string[] = [];
   for (const m of migrations) {

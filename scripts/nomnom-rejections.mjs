@@ -40,9 +40,16 @@ function parse() {
       args: process.argv.slice(3),
       allowPositionals: true,
       options: {
-        url: { type: "string" }, key: { type: "string" }, "request-id": { type: "string" }, entity: { type: "string" },
-        since: { type: "string" }, until: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" },
-        "dry-run": { type: "boolean" }, help: { type: "boolean", short: "h" },
+        url: { type: "string" },
+        key: { type: "string" },
+        "request-id": { type: "string" },
+        entity: { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        limit: { type: "string" },
+        json: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
     });
   } catch (error) {
@@ -56,14 +63,21 @@ if (values.help) {
   process.exit(EXIT.ok);
 }
 const [action, ...rest] = positionals;
-if (!["list", "show", "replay"].includes(action ?? "")) usage(action ? `unknown rejections command ${action}` : "missing rejections command: list, show or replay");
-if (action === "show" ? rest.length !== 1 : rest.length > 0) usage(action === "show" ? "show takes one rejection id" : `unexpected arguments: ${rest.join(" ")}`);
+if (!["list", "show", "replay"].includes(action ?? ""))
+  usage(action ? `unknown rejections command ${action}` : "missing rejections command: list, show or replay");
+if (action === "show" ? rest.length !== 1 : rest.length > 0)
+  usage(action === "show" ? "show takes one rejection id" : `unexpected arguments: ${rest.join(" ")}`);
 if (!values.url) usage("--url is required (e.g. --url http://localhost:8080)");
 const base = values.url.replace(/\/+$/, "");
 
 /** The filters given, as the routes' query parameters. */
 const filters = new URLSearchParams();
-for (const [option, parameter] of [["request-id", "request_id"], ["entity", "entity"], ["since", "since"], ["until", "until"]]) {
+for (const [option, parameter] of [
+  ["request-id", "request_id"],
+  ["entity", "entity"],
+  ["since", "since"],
+  ["until", "until"],
+]) {
   const value = values[/** @type {"request-id" | "entity" | "since" | "until"} */ (option)];
   if (value !== undefined) filters.set(parameter, value);
 }

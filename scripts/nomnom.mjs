@@ -41,7 +41,13 @@ function parseCommandLine() {
   try {
     return parseArgs({
       allowPositionals: true,
-      options: { url: { type: "string" }, key: { type: "string" }, format: { type: "string" }, "no-gzip": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        url: { type: "string" },
+        key: { type: "string" },
+        format: { type: "string" },
+        "no-gzip": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     return usage(/** @type {Error} */ (error).message);
@@ -168,10 +174,14 @@ function send() {
           } else if (event.event === "progress") showProgress(data);
           else if (event.event === "summary") {
             if (tty) showProgress({ ...data, processed: data.total }, true);
-            console.log(`${data.status}: ${num(data.total)} lines, ${num(data.inserted)} inserted, ${num(data.duplicates)} duplicates, ${num(data.failed)} failed in ${(data.duration_ms / 1000).toFixed(1)} s`);
+            console.log(
+              `${data.status}: ${num(data.total)} lines, ${num(data.inserted)} inserted, ${num(data.duplicates)} duplicates, ${num(data.failed)} failed in ${(data.duration_ms / 1000).toFixed(1)} s`,
+            );
             outcome = data.failed > 0 ? EXIT.rejected : EXIT.ok;
           } else if (event.event === "failure") {
-            outcome = fail(`the server stopped: ${data.message} (committed so far: ${num(data.committed.inserted)} inserted, ${num(data.committed.duplicates)} duplicates)`);
+            outcome = fail(
+              `the server stopped: ${data.message} (committed so far: ${num(data.committed.inserted)} inserted, ${num(data.committed.duplicates)} duplicates)`,
+            );
           }
         },
       });

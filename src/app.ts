@@ -14,13 +14,13 @@ import { requestId } from "./middleware/request-id.ts";
 import { schemaGate } from "./middleware/schema-gate.ts";
 import { dashboard } from "./routes/dashboard.ts";
 import { health } from "./routes/health.ts";
-import { getReceipt, postBatch, postMessage, postStream } from "./routes/ingest.ts";
 import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./routes/ingest.routes.ts";
+import { getReceipt, postBatch, postMessage, postStream } from "./routes/ingest.ts";
 import { limits } from "./routes/limits.ts";
 import { docs, documentInfo, SECURITY_SCHEME } from "./routes/openapi.ts";
 import { invalidInput } from "./routes/query.ts";
-import { deleteRejectionsRoute as deleteRejections, listRejections, replayRejections, showRejection } from "./routes/rejections.ts";
 import { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRoute } from "./routes/rejections.routes.ts";
+import { deleteRejectionsRoute as deleteRejections, listRejections, replayRejections, showRejection } from "./routes/rejections.ts";
 import { metrics, stats } from "./routes/stats.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
 

@@ -59,7 +59,12 @@ export class TransientDatabaseError extends Error {}
  */
 export class SchemaMismatch extends IngestError {
   constructor(cause: unknown) {
-    super("schema_behind", "the database has no table or column this Worker writes: its schema was changed outside `npm run migrate`; GET /health shows both schema levels", {}, cause);
+    super(
+      "schema_behind",
+      "the database has no table or column this Worker writes: its schema was changed outside `npm run migrate`; GET /health shows both schema levels",
+      {},
+      cause,
+    );
   }
 }
 
@@ -70,5 +75,7 @@ export const DATABASE_UNAVAILABLE = "the database is unavailable; retry after Re
 export function logCause(requestId: string | undefined, route: string, error: unknown): void {
   const cause = error instanceof TransientDatabaseError ? error : error instanceof Error ? error.cause : undefined;
   if (cause === undefined) return;
-  console.error(JSON.stringify({ level: "warn", request_id: requestId, route, error: error instanceof Error ? error.message : String(error), cause: String(cause) }));
+  console.error(
+    JSON.stringify({ level: "warn", request_id: requestId, route, error: error instanceof Error ? error.message : String(error), cause: String(cause) }),
+  );
 }

@@ -1,12 +1,12 @@
 /** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, the quarantine's retention (Cron Trigger), and the Durable Object classes. */
 import { app } from "./app.ts";
 import { settingsOf } from "./env.ts";
-import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async-ingest.ts";
 import { enforceRetention } from "./ingest/quarantine.ts";
+import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async-ingest.ts";
 
+export { StreamSlots } from "./limits/stream-slots-object.ts";
 export { ReceiptObject } from "./queue/receipt-object.ts";
 export { StatsObject } from "./stats/stats-object.ts";
-export { StreamSlots } from "./limits/stream-slots-object.ts";
 
 export default {
   fetch: app.fetch,

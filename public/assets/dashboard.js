@@ -1,5 +1,6 @@
 // The dashboard's script (GET /dashboard): polls /stats and /metrics, fills the cards and table,
 // and draws the last minutes with uPlot. Plain browser JavaScript, served as a static asset.
+// biome-ignore lint/suspicious/noRedundantUseStrict: a classic <script>, not a module: strict mode is not implied.
 "use strict";
 const POLL_MS = 2000;
 const WINDOW_S = 300; // the charts show the last 5 minutes
@@ -51,7 +52,7 @@ function makeCharts() {
     grid: { stroke: css("--grid"), width: 1 },
     ticks: { stroke: css("--grid"), width: 1 },
     size: 70,
-    values: (u, splits) => splits.map((v) => fmt(v) + unit),
+    values: (_u, splits) => splits.map((v) => fmt(v) + unit),
   });
   const timeAxis = { stroke: css("--muted"), grid: { stroke: css("--grid"), width: 1 }, ticks: { stroke: css("--grid"), width: 1 } };
   const chart = (id, title, yLabel, unit, series, range) =>
@@ -61,18 +62,38 @@ function makeCharts() {
         width,
         height: 170,
         cursor: { sync: { key: "nomnom" } },
-        scales: { x: { time: true, range: (u, min, max) => [max - WINDOW_S, max] }, y: { range } },
+        scales: { x: { time: true, range: (_u, _min, max) => [max - WINDOW_S, max] }, y: { range } },
         axes: [timeAxis, axis(yLabel, unit)],
-        series: [{ label: "time" }, ...series.map(([label, stroke, dash]) => ({ label, stroke, width: 2, dash, spanGaps: false, value: (u, v) => (v === null ? "–" : fmt(Math.round(v * 100) / 100) + unit) }))],
+        series: [
+          { label: "time" },
+          ...series.map(([label, stroke, dash]) => ({
+            label,
+            stroke,
+            width: 2,
+            dash,
+            spanGaps: false,
+            value: (_u, v) => (v === null ? "–" : fmt(Math.round(v * 100) / 100) + unit),
+          })),
+        ],
       },
       [[]].concat(series.map(() => [])),
       $(id),
     );
-  const from0 = (u, min, max) => [0, Math.max(max, 1)];
+  const from0 = (_u, _min, max) => [0, Math.max(max, 1)];
   charts = {
     throughput: chart("chart-throughput", "Throughput", "messages/s", "", [["messages/s", css("--accent")]], from0),
-    errors: chart("chart-errors", "Error rate", "failed %", " %", [["failed / messages", css("--bad")]], (u, min, max) => [0, Math.max(max, 1)]),
-    latency: chart("chart-latency", "Request duration", "ms", " ms", [["p50", css("--ok")], ["p99", css("--warn"), [6, 4]]], from0),
+    errors: chart("chart-errors", "Error rate", "failed %", " %", [["failed / messages", css("--bad")]], (_u, _min, max) => [0, Math.max(max, 1)]),
+    latency: chart(
+      "chart-latency",
+      "Request duration",
+      "ms",
+      " ms",
+      [
+        ["p50", css("--ok")],
+        ["p99", css("--warn"), [6, 4]],
+      ],
+      from0,
+    ),
   };
 }
 
@@ -119,7 +140,7 @@ async function refresh() {
     const rows = Object.entries(s.entities)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, c]) => {
-        const before = previous && previous.stats.entities[name];
+        const before = previous?.stats.entities[name];
         const count = c.inserted + c.duplicates + c.failed;
         const perSecond = before && seconds > 0 ? (count - before.inserted - before.duplicates - before.failed) / seconds : 0;
         const cells = [name, fmt(Math.round(perSecond)), fmt(c.inserted), fmt(c.duplicates), fmt(c.failed)];

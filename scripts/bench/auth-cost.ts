@@ -19,8 +19,17 @@ export async function authCost(url: string, key: string, lines: readonly string[
   const p50 = { keyed: [] as number[], anonymous: [] as number[] };
   const p99 = { keyed: [] as number[], anonymous: [] as number[] };
   // A warm-up block each way first, not counted: otherwise the first block pays for the cold start.
-  await postMessages(url, lines.slice(0, Math.min(50, size)).map((l) => l.replace("|", "|W")), clients, { Authorization: `Bearer ${key}` });
-  await postMessages(url, lines.slice(0, Math.min(50, size)).map((l) => l.replace("|", "|V")), clients);
+  await postMessages(
+    url,
+    lines.slice(0, Math.min(50, size)).map((l) => l.replace("|", "|W")),
+    clients,
+    { Authorization: `Bearer ${key}` },
+  );
+  await postMessages(
+    url,
+    lines.slice(0, Math.min(50, size)).map((l) => l.replace("|", "|V")),
+    clients,
+  );
   for (let b = 0; b < blocks; b++) {
     const side = b % 2 === 0 ? "keyed" : "anonymous";
     const result = await postMessages(url, lines.slice(b * size, (b + 1) * size), clients, side === "keyed" ? { Authorization: `Bearer ${key}` } : {});

@@ -11,9 +11,10 @@
  *   insert      the INSERT writer's INSERT … SELECT FROM jsonb_array_elements($1) ON CONFLICT DO NOTHING
  * Each figure is the median of --rounds, interleaved; the rows are checked after each write.
  */
+
+import { parseArgs } from "node:util";
 import { Client } from "@neondatabase/serverless";
 import { from as copyFrom } from "pg-copy-streams";
-import { parseArgs } from "node:util";
 import { copyLine } from "../../src/db/copy-text.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
@@ -95,7 +96,9 @@ async function staging(client: Client, entity: EntityDef, rows: RowToWrite[]): P
   await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${table} ON COMMIT DELETE ROWS AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`);
   await copyInto(client, table, entity, rows);
   const order = entity.naturalKey.map((k) => `"${k}"`).join(", ");
-  const { rowCount } = await client.query(`INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${table} ORDER BY ${order} ON CONFLICT (${order}) DO NOTHING`);
+  const { rowCount } = await client.query(
+    `INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${table} ORDER BY ${order} ON CONFLICT (${order}) DO NOTHING`,
+  );
   await client.query("COMMIT");
   return rowCount ?? 0;
 }
@@ -137,16 +140,22 @@ try {
       times[name].replay.push(await run(client, strategy));
       const found = await db.rowsByTable();
       for (const [table, n] of data.rowsByTable) if (found.get(table) !== n) throw new Error(`${name}: ${table} holds ${found.get(table)} rows, expected ${n}`);
-      console.log(`[bench:copy] round ${round + 1} ${name}: new rows ${times[name].fresh.at(-1)!.toFixed(2)} s, replay ${times[name].replay.at(-1)!.toFixed(2)} s`);
+      console.log(
+        `[bench:copy] round ${round + 1} ${name}: new rows ${times[name].fresh.at(-1)!.toFixed(2)} s, replay ${times[name].replay.at(-1)!.toFixed(2)} s`,
+      );
     }
   }
-  console.log(`\n${lineCount.toLocaleString("en-US")} lines, ${chunks.length} chunks of ≤ ${CHUNK.toLocaleString("en-US")} rows, one connection, medians of ${rounds}:`);
+  console.log(
+    `\n${lineCount.toLocaleString("en-US")} lines, ${chunks.length} chunks of ≤ ${CHUNK.toLocaleString("en-US")} rows, one connection, medians of ${rounds}:`,
+  );
   console.log("| strategy | new rows: s | rows/s | replay (all duplicates): s | rows/s |");
   console.log("|---|---:|---:|---:|---:|");
   for (const [name, t] of Object.entries(times)) {
     const f = median(t.fresh);
     const r = median(t.replay);
-    console.log(`| ${name} | ${f.toFixed(2)} | ${Math.round(lineCount / f).toLocaleString("en-US")} | ${r.toFixed(2)} | ${Math.round(lineCount / r).toLocaleString("en-US")} |`);
+    console.log(
+      `| ${name} | ${f.toFixed(2)} | ${Math.round(lineCount / f).toLocaleString("en-US")} | ${r.toFixed(2)} | ${Math.round(lineCount / r).toLocaleString("en-US")} |`,
+    );
   }
 } finally {
   await client.end();

@@ -1,7 +1,7 @@
 /** The benchmark's PostgreSQL: recreated empty, emptied again before each path, counted after it. */
 import pg from "pg";
-import { recreateDatabase as recreateAnyDatabase } from "../postgres-admin.ts";
 import { ENTITIES } from "../../src/ingest/registry.ts";
+import { recreateDatabase as recreateAnyDatabase } from "../postgres-admin.ts";
 
 const TABLES = ENTITIES.map((e) => `"${e.table}"`).join(", ");
 

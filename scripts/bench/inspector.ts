@@ -77,10 +77,15 @@ export async function findInspector(devPort: number): Promise<{ proxyPid: number
     }
     if (!ports.includes(devPort)) continue;
     for (const port of ports.filter((p) => p !== devPort)) {
-      const version = await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).then((r) => (r.ok ? r.json() : undefined), () => undefined) as { Browser?: string } | undefined;
+      const version = (await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).then(
+        (r) => (r.ok ? r.json() : undefined),
+        () => undefined,
+      )) as { Browser?: string } | undefined;
       if (version?.Browser?.startsWith("wrangler/")) return { proxyPid: pid, url: `ws://127.0.0.1:${port}/ws` };
     }
-    throw new Error(`the workerd serving port ${devPort} (pid ${pid}) has no wrangler inspector proxy among its other ports (${ports.join(", ")}): is it wrangler dev's?`);
+    throw new Error(
+      `the workerd serving port ${devPort} (pid ${pid}) has no wrangler inspector proxy among its other ports (${ports.join(", ")}): is it wrangler dev's?`,
+    );
   }
   throw new Error(`no workerd listens on port ${devPort}: start the stack first`);
 }
@@ -107,7 +112,10 @@ export class Inspector {
     });
     socket.addEventListener("close", (event) => {
       // 1013: wrangler's proxy takes one DevTools client at a time.
-      this.closed = event.code === 1013 ? "another DevTools client is connected to wrangler's inspector proxy; close it" : `the inspector closed the connection (${event.code} ${event.reason})`;
+      this.closed =
+        event.code === 1013
+          ? "another DevTools client is connected to wrangler's inspector proxy; close it"
+          : `the inspector closed the connection (${event.code} ${event.reason})`;
       for (const waiting of this.pending.values()) waiting.reject(new Error(this.closed));
       this.pending.clear();
     });
@@ -152,11 +160,21 @@ export class Inspector {
         this.pending.delete(id);
         // wrangler's proxy accepts us and forwards to the Worker even when its own session to the
         // Worker is gone (dropped when something connected to workerd's inspector directly).
-        reject(new Error(`${method}: no answer from the Worker's isolate within ${timeoutMs} ms; wrangler's session to it may be gone (did something connect to workerd's own inspector?): restart the stack`));
+        reject(
+          new Error(
+            `${method}: no answer from the Worker's isolate within ${timeoutMs} ms; wrangler's session to it may be gone (did something connect to workerd's own inspector?): restart the stack`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (result) => (clearTimeout(timer), resolve(result as T)),
-        reject: (error) => (clearTimeout(timer), reject(new Error(`${method}: ${error.message}`))),
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result as T);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(new Error(`${method}: ${error.message}`));
+        },
       });
       this.socket.send(JSON.stringify({ id, method, params }));
     });
@@ -196,7 +214,11 @@ export interface HeapReport {
  * time and keeps the heap smaller, so the other figures are no longer those of an undisturbed run.
  * `workerUrl`: the Worker, for one GET /health (see below).
  */
-export async function watchHeap(inspectorUrl: string, workerUrl: string, options: { everyMs?: number; gcEveryMs?: number } = {}): Promise<{ stop(): Promise<HeapReport> }> {
+export async function watchHeap(
+  inspectorUrl: string,
+  workerUrl: string,
+  options: { everyMs?: number; gcEveryMs?: number } = {},
+): Promise<{ stop(): Promise<HeapReport> }> {
   const { everyMs = 50, gcEveryMs } = options;
   const inspector = await Inspector.open(inspectorUrl);
   // V8 collects in a task of the isolate, and workerd runs those only while the isolate has

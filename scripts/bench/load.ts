@@ -12,7 +12,9 @@ import { parseArgs } from "node:util";
 import { openBenchDatabase, recreateDatabase } from "./database.ts";
 import { startStack } from "./stack.ts";
 
-const { values } = parseArgs({ options: { clients: { type: "string", default: "50" }, seconds: { type: "string", default: "60" }, keys: { type: "string", default: "20000" } } });
+const { values } = parseArgs({
+  options: { clients: { type: "string", default: "50" }, seconds: { type: "string", default: "60" }, keys: { type: "string", default: "20000" } },
+});
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 const keySpace = Number(values.keys);
@@ -39,7 +41,11 @@ async function client(id: number): Promise<void> {
   while (Date.now() < deadline) {
     const single = next() < 0.2;
     const keys = Array.from({ length: single ? 1 : 1 + Math.floor(next() * 200) }, () => Math.floor(next() * keySpace));
-    const res = await fetch(`${stack.url}/ingest/${single ? "message" : "batch"}`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: keys.map(line).join("\n") });
+    const res = await fetch(`${stack.url}/ingest/${single ? "message" : "batch"}`, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: keys.map(line).join("\n"),
+    });
     const body = (await res.json()) as { inserted?: number; duplicate?: boolean };
     requests++;
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -52,8 +58,12 @@ try {
   await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
   const rows = (await db.rowsByTable()).get("customers") ?? 0;
   const fiveHundreds = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
-  console.log(`[load] ${requests.toLocaleString("en-US")} requests (${(requests / seconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
-  console.log(`[load] acknowledged inserts ${acknowledgedInserts.toLocaleString("en-US")}, rows in the database ${rows.toLocaleString("en-US")}, 5xx ${fiveHundreds}`);
+  console.log(
+    `[load] ${requests.toLocaleString("en-US")} requests (${(requests / seconds).toFixed(0)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
+  );
+  console.log(
+    `[load] acknowledged inserts ${acknowledgedInserts.toLocaleString("en-US")}, rows in the database ${rows.toLocaleString("en-US")}, 5xx ${fiveHundreds}`,
+  );
   if (fiveHundreds > 0 || rows !== acknowledgedInserts) {
     console.error("[load] FAILED: every acknowledged insert must be in the database, nothing more, and no request may get a 5xx");
     process.exitCode = 1;

@@ -62,7 +62,11 @@ function readProc(pid: number): Proc | undefined {
   return { pid, ppid: Number(f[1]), comm: stat.slice(stat.indexOf("(") + 1, close), cpuTicks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) };
 }
 
-const listProcs = () => readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map((name) => readProc(Number(name))).filter((p) => p !== undefined);
+const listProcs = () =>
+  readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => readProc(Number(name)))
+    .filter((p) => p !== undefined);
 
 function descendantsIn(procs: Proc[], pid: number): Proc[] {
   const children = Map.groupBy(procs, (p) => p.ppid);
@@ -96,7 +100,10 @@ export function stackOf(workerdPid: number): number {
 /** Every process of interest, with its role. */
 function sample(watched: Watched): Map<number, Sample> {
   const procs = listProcs();
-  const roles = new Map<number, Role>([[watched.stackPid, "endpoint"], [process.pid, "client"]]);
+  const roles = new Map<number, Role>([
+    [watched.stackPid, "endpoint"],
+    [process.pid, "client"],
+  ]);
   // The proxy's entry socket is on the dev port, whatever the host (127.0.0.1, localhost).
   const proxySocket = new RegExp(`--socket-addr=entry=[^\\0]*:${watched.port}\\0`);
   for (const p of descendantsIn(procs, watched.stackPid)) {
@@ -105,7 +112,8 @@ function sample(watched: Watched): Map<number, Sample> {
   // Our other children are psql, loading the COPY baseline.
   for (const p of procs) if (p.ppid === process.pid && !roles.has(p.pid)) roles.set(p.pid, "client");
   // A backend's command line is its process title: "postgres: user database host(port) state".
-  if (watched.database) for (const p of procs) if (p.comm === "postgres" && readFile(`/proc/${p.pid}/cmdline`)?.includes(` ${watched.database} `)) roles.set(p.pid, "postgres");
+  if (watched.database)
+    for (const p of procs) if (p.comm === "postgres" && readFile(`/proc/${p.pid}/cmdline`)?.includes(` ${watched.database} `)) roles.set(p.pid, "postgres");
   return new Map(procs.filter((p) => roles.has(p.pid)).map((p) => [p.pid, { role: roles.get(p.pid)!, cpuTicks: p.cpuTicks, rssPages: p.rssPages }]));
 }
 

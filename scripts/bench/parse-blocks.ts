@@ -3,7 +3,7 @@
  * (bench-worker/index.ts): each 10,000-line block is parsed, validated and encoded, then its
  * rows are joined into the statement parameter, as the Worker does before each flush.
  */
-import { parseLines, type ParsedBody } from "../../src/ingest/parse-messages.ts";
+import { type ParsedBody, parseLines } from "../../src/ingest/parse-messages.ts";
 
 export const BLOCK_LINES = 10_000;
 const NO_INVALID_LINES: ReadonlySet<number> = new Set();

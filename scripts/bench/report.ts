@@ -43,7 +43,18 @@ function row(result: PathResult, baseline: PathResult): string[] {
 
 /** A markdown table; the first result is the baseline the others are compared with. */
 export function resultsTable(results: readonly PathResult[]): string {
-  const header = ["path", "rows", "s", "rows/s", "MB/s", "÷ COPY", "RSS +MB: worker / proxy", "heap MB: before / peak used / peak total", `CPU s: ${ROLES.join(" / ")}`, "notes"];
+  const header = [
+    "path",
+    "rows",
+    "s",
+    "rows/s",
+    "MB/s",
+    "÷ COPY",
+    "RSS +MB: worker / proxy",
+    "heap MB: before / peak used / peak total",
+    `CPU s: ${ROLES.join(" / ")}`,
+    "notes",
+  ];
   const lines = [header, header.map(() => "---"), ...results.map((r) => row(r, results[0]))];
   return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }

@@ -14,19 +14,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { compareOnOff } from "./ab-compare.ts";
+import { authCost, benchKey } from "./auth-cost.ts";
 import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
-import { openBenchDatabase, recreateDatabase, type BenchDatabase } from "./database.ts";
+import { type BenchDatabase, openBenchDatabase, recreateDatabase } from "./database.ts";
 import { findInspector, watchHeap } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
 import { postMessages } from "./paths/message.ts";
 import { parseInNode, parseInWorkerd } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
-import { machine, resultsTable, type Driven, type PathResult } from "./report.ts";
-import { startBenchWorker, startStack, type Stack } from "./stack.ts";
-import { compareOnOff } from "./ab-compare.ts";
-import { authCost, benchKey } from "./auth-cost.ts";
-import { workload, type Workload } from "./workload.ts";
+import { type Driven, machine, type PathResult, resultsTable } from "./report.ts";
+import { type Stack, startBenchWorker, startStack } from "./stack.ts";
+import { type Workload, workload } from "./workload.ts";
 
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nomnom_bench";
 
@@ -127,7 +127,11 @@ async function measure(path: string, work: Workload, drive: () => Promise<Driven
  * On the bench Worker, under its own wrangler dev: the parsers inside workerd, then the same
  * messages, clients and client against a route that does nothing (the floor under /ingest/message).
  */
-async function benchWorkerPaths(parserLines: readonly string[], lines: readonly string[], pacedLines: readonly string[]): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
+async function benchWorkerPaths(
+  parserLines: readonly string[],
+  lines: readonly string[],
+  pacedLines: readonly string[],
+): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
   log("the bench Worker under wrangler dev: the parsers in workerd, then the floor under /ingest/message…");
   const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
   try {
@@ -173,7 +177,12 @@ async function main(): Promise<void> {
   const saturated = await measure("/ingest/message", messages, () => postMessages(stack!.url, messages.lines, clients));
   results.push(saturated);
   // The same clients at a pace the stack keeps up with: latency without the queue of a saturated server.
-  const paced = pacedCount > 0 ? await measure(`/ingest/message, ${messageRate}/s`, pacedMessages, () => postMessages(stack!.url, pacedMessages.lines, clients, {}, "/ingest/message", messageRate)) : undefined;
+  const paced =
+    pacedCount > 0
+      ? await measure(`/ingest/message, ${messageRate}/s`, pacedMessages, () =>
+          postMessages(stack!.url, pacedMessages.lines, clients, {}, "/ingest/message", messageRate),
+        )
+      : undefined;
   if (paced) results.push(paced);
   const benchWorker = await benchWorkerPaths(data.lines, messages.lines, pacedMessages.lines);
   saturated.notes += `; ${benchWorker.floor}`;
@@ -182,7 +191,16 @@ async function main(): Promise<void> {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);
     const batchRun = (url: string) => measure("/ingest/batch", data, () => postBatches(url, data.lines, batchSize, concurrency));
     const compare = (feature: string, on: Record<string, string>, off: Record<string, string>) =>
-      compareOnOff({ feature, on, off, databaseUrl, ports: [WRANGLER_PORT + 1, WRANGLER_PORT + 2], logFile: (side) => join(dir, `stack-${feature.split(" ")[1]}-${side}.log`), rounds: statsRounds, run: batchRun });
+      compareOnOff({
+        feature,
+        on,
+        off,
+        databaseUrl,
+        ports: [WRANGLER_PORT + 1, WRANGLER_PORT + 2],
+        logFile: (side) => join(dir, `stack-${feature.split(" ")[1]}-${side}.log`),
+        rounds: statsRounds,
+        run: batchRun,
+      });
     console.log(`\n${await compare("the Stats Durable Object (target ≥ 0.95×)", { STATS_ENABLED: "true" }, { STATS_ENABLED: "false" })}`);
     console.log(`\n${await compare("the retry layer", { DB_RETRY_MS: "15000" }, { DB_RETRY_MS: "0" })}`);
   }
@@ -198,10 +216,19 @@ async function main(): Promise<void> {
   console.log(`\n${resultsTable(results)}\n`);
   console.log(`machine: ${machine(postgresVersion, loadAtStart)}`);
   console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
-  console.log(`data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own` + (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : ""));
-  console.log("roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;");
-  console.log("       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql");
-  console.log("heap: the Worker isolate's V8 heap (stream path, a second pass), used after a GC before the path, then the peaks polled every 50 ms (garbage not yet collected included)");
+  console.log(
+    `data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own` +
+      (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : ""),
+  );
+  console.log(
+    "roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;",
+  );
+  console.log(
+    "       endpoint = the local Neon endpoint (node; production: Neon's proxy); postgres = backends of the bench database; client = this process and psql",
+  );
+  console.log(
+    "heap: the Worker isolate's V8 heap (stream path, a second pass), used after a GC before the path, then the peaks polled every 50 ms (garbage not yet collected included)",
+  );
 }
 
 async function shutDown(): Promise<void> {

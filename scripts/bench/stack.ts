@@ -36,7 +36,11 @@ const tail = (file: string) => readFileSync(file, "utf8").split("\n").slice(-30)
 async function start(args: string[], env: NodeJS.ProcessEnv, port: number, logFile: string, ready: (url: string) => Promise<boolean>): Promise<Stack> {
   await assertPortFree(port);
   const log = openSync(logFile, "w");
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" }, stdio: ["ignore", log, log] });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    stdio: ["ignore", log, log],
+  });
   closeSync(log);
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
   const url = `http://127.0.0.1:${port}`;
@@ -77,6 +81,18 @@ export function startStack(databaseUrl: string, port: number, logFile: string, e
 
 /** The bench Worker (bench-worker/index.ts) under `wrangler dev` alone: the local stack's floor, and the parsers in workerd. */
 export function startBenchWorker(port: number, logFile: string): Promise<Stack> {
-  const args = [resolve(root, "node_modules/wrangler/bin/wrangler.js"), "dev", "--config", resolve(root, "scripts/bench/bench-worker/wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", "0", "--show-interactive-dev-session=false"];
+  const args = [
+    resolve(root, "node_modules/wrangler/bin/wrangler.js"),
+    "dev",
+    "--config",
+    resolve(root, "scripts/bench/bench-worker/wrangler.toml"),
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    "0",
+    "--show-interactive-dev-session=false",
+  ];
   return start(args, { ...process.env }, port, logFile, async (url) => (await fetch(url, { method: "POST", body: "" })).ok);
 }

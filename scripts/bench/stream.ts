@@ -17,12 +17,24 @@ import { findInspector, heapLine, watchHeap } from "./inspector.ts";
 import { monitor, stackOf } from "./monitor.ts";
 import { streamUpload } from "./paths/stream.ts";
 
-const { values } = parseArgs({ options: { lines: { type: "string", default: "500000" }, url: { type: "string", default: "http://localhost:8080" }, gzip: { type: "boolean" }, "gc-every": { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    lines: { type: "string", default: "500000" },
+    url: { type: "string", default: "http://localhost:8080" },
+    gzip: { type: "boolean" },
+    "gc-every": { type: "string" },
+  },
+});
 const lineCount = Number(values.lines);
 
 const file = join(mkdtempSync(join(tmpdir(), "bench-")), "stream.txt");
 // Pad comments so lines average ~100 bytes, as in the issue's 50 MB / 500,000 lines.
-writeFileSync(file, tpchLines(lineCount, Date.now() % 1000).map((l) => (l.length < 100 ? l + "x".repeat(100 - l.length) : l)).join("\n") + "\n");
+writeFileSync(
+  file,
+  tpchLines(lineCount, Date.now() % 1000)
+    .map((l) => (l.length < 100 ? l + "x".repeat(100 - l.length) : l))
+    .join("\n") + "\n",
+);
 const bytes = statSync(file).size;
 
 const port = Number(new URL(values.url).port || 80);
@@ -43,8 +55,14 @@ console.log(`lines ${lineCount}, body ${(bytes / 1e6).toFixed(1)} MB${values.gzi
 if (outcome.event !== "summary") throw new Error(`the stream failed: ${JSON.stringify(outcome.data)}`);
 const summary = outcome.data as Record<string, number>;
 console.log(`summary: ${JSON.stringify({ total: summary.total, inserted: summary.inserted, duplicates: summary.duplicates, failed: summary.failed })}`);
-console.log(`accounted: ${summary.inserted + summary.duplicates + summary.failed === lineCount ? "yes" : "NO"} (inserted + duplicates + failed = ${summary.inserted + summary.duplicates + summary.failed})`);
+console.log(
+  `accounted: ${summary.inserted + summary.duplicates + summary.failed === lineCount ? "yes" : "NO"} (inserted + duplicates + failed = ${summary.inserted + summary.duplicates + summary.failed})`,
+);
 console.log(`time ${seconds.toFixed(2)} s: ${Math.round(lineCount / seconds)} rows/s, ${(bytes / 1e6 / seconds).toFixed(1)} MB/s`);
-console.log(`progress events ${outcome.progressEvents}; first at ${(outcome.firstProgressMs / 1000).toFixed(2)} s, upload finished at ${(outcome.uploadDoneMs / 1000).toFixed(2)} s`);
+console.log(
+  `progress events ${outcome.progressEvents}; first at ${(outcome.firstProgressMs / 1000).toFixed(2)} s, upload finished at ${(outcome.uploadDoneMs / 1000).toFixed(2)} s`,
+);
 console.log(`Worker isolate: ${heapLine(heapReport)}`);
-console.log(`workerd RSS growth: worker ${rssGrowthMb.worker.toFixed(1)} MB, proxy ${rssGrowthMb.proxy.toFixed(1)} MB; CPU s: worker ${cpuSeconds.worker.toFixed(1)}, proxy ${cpuSeconds.proxy.toFixed(1)}, wrangler ${cpuSeconds.wrangler.toFixed(1)}, endpoint ${cpuSeconds.endpoint.toFixed(1)}`);
+console.log(
+  `workerd RSS growth: worker ${rssGrowthMb.worker.toFixed(1)} MB, proxy ${rssGrowthMb.proxy.toFixed(1)} MB; CPU s: worker ${cpuSeconds.worker.toFixed(1)}, proxy ${cpuSeconds.proxy.toFixed(1)}, wrangler ${cpuSeconds.wrangler.toFixed(1)}, endpoint ${cpuSeconds.endpoint.toFixed(1)}`,
+);

@@ -18,14 +18,14 @@ const TEXT_CHECK: Record<FieldType, [helper: string | undefined, expected: strin
   string_list: ["textStringList", "a JSON array of strings"],
 };
 
-const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
+export const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
   string: ["jsonString", "a string"],
   integer: ["jsonInteger", "an integer between -2147483648 and 2147483647"],
   bigint: ["jsonBigint", "a 64-bit integer"],
   float: ["jsonFloat", "a number"],
   decimal: ["jsonDecimal", "a decimal number like 123.45"],
   boolean: ["jsonBoolean", "true or false"],
-  date: ["jsonDate", "a real date \"YYYY-MM-DD\""],
+  date: ["jsonDate", 'a real date "YYYY-MM-DD"'],
   timestamp: ["jsonTimestamp", "an ISO 8601 timestamp"],
   uuid: ["jsonUuid", "a UUID"],
   json: ["jsonJson", "JSON"],
@@ -35,31 +35,56 @@ const JSON_CHECK: Record<FieldType, [helper: string, expected: string]> = {
 const q = (s: string) => JSON.stringify(s);
 const ident = (s: string) => s.replace(/[^A-Za-z0-9_]/g, "_");
 
-/** Checks of declared constraints (length, range, pattern, enum), shared by both parsers. */
-function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], checkNul: boolean): void {
+/**
+ * The declared constraints (length, range, pattern, enum, precision) of a field whose checked value
+ * is in `v`: each a condition that rejects it, with the parser's error. One definition for both
+ * parsers and for the zod schemas (generate-schemas.ts), so they cannot disagree on them.
+ */
+export function constraintFailures(f: FieldModel, pos: number, v: string, checkNul: boolean): { when: string; error: string }[] {
   const c = f.constraints;
   const name = q(f.key);
   const guard = f.nullable ? `${v} !== null && ` : "";
   const isText = f.type === "string";
+  const out: { when: string; error: string }[] = [];
   // Pipe lines are checked for NUL once per line, before splitting; JSON strings here.
-  if (isText && checkNul) out.push(`  if (${guard}hasNul(${v} as string)) return fail(${pos}, ${name}, "contains a NUL character");`);
-  if (c.minLength !== undefined) out.push(`  if (${guard}(${v} as string).length < ${c.minLength}) return fail(${pos}, ${name}, "must be at least ${c.minLength} characters");`);
-  if (c.maxLength !== undefined) out.push(`  if (${guard}(${v} as string).length > ${c.maxLength}) return fail(${pos}, ${name}, "must be at most ${c.maxLength} characters");`);
-  if (c.minimum !== undefined) out.push(`  if (${guard}Number(${v}) < ${c.minimum}) return invalid(${pos}, ${name}, "at least ${c.minimum}", ${v});`);
-  if (c.maximum !== undefined) out.push(`  if (${guard}Number(${v}) > ${c.maximum}) return invalid(${pos}, ${name}, "at most ${c.maximum}", ${v});`);
-  if (c.pattern !== undefined) out.push(`  if (${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)) return invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v});`);
-  if (c.enum !== undefined) out.push(`  if (${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)) return invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v});`);
+  if (isText && checkNul) out.push({ when: `${guard}hasNul(${v} as string)`, error: `fail(${pos}, ${name}, "contains a NUL character")` });
+  if (c.minLength !== undefined)
+    out.push({ when: `${guard}(${v} as string).length < ${c.minLength}`, error: `fail(${pos}, ${name}, "must be at least ${c.minLength} characters")` });
+  if (c.maxLength !== undefined)
+    out.push({ when: `${guard}(${v} as string).length > ${c.maxLength}`, error: `fail(${pos}, ${name}, "must be at most ${c.maxLength} characters")` });
+  if (c.minimum !== undefined) out.push({ when: `${guard}Number(${v}) < ${c.minimum}`, error: `invalid(${pos}, ${name}, "at least ${c.minimum}", ${v})` });
+  if (c.maximum !== undefined) out.push({ when: `${guard}Number(${v}) > ${c.maximum}`, error: `invalid(${pos}, ${name}, "at most ${c.maximum}", ${v})` });
+  if (c.pattern !== undefined)
+    out.push({
+      when: `${guard}!/${c.pattern.replace(/\//g, "\\/")}/u.test(${v} as string)`,
+      error: `invalid(${pos}, ${name}, ${q(`text matching /${c.pattern}/`)}, ${v})`,
+    });
+  if (c.enum !== undefined)
+    out.push({
+      when: `${guard}!${JSON.stringify(c.enum)}.includes(${v} as string)`,
+      error: `invalid(${pos}, ${name}, ${q(`one of ${c.enum.join(", ")}`)}, ${v})`,
+    });
   if (c.precision !== undefined && f.type === "decimal") {
     const intDigits = c.precision - (c.scale ?? 0);
-    out.push(`  if (${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)) return invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v});`);
+    out.push({
+      when: `${guard}!/^[+-]?0*\\d{0,${intDigits}}(\\.\\d{0,${c.scale ?? 0}})?$/.test(${v} as string)`,
+      error: `invalid(${pos}, ${name}, "a decimal with at most ${intDigits} digits before and ${c.scale ?? 0} after the point", ${v})`,
+    });
   }
+  return out;
+}
+
+function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], checkNul: boolean): void {
+  for (const { when, error } of constraintFailures(f, pos, v, checkNul)) out.push(`  if (${when}) return ${error};`);
 }
 
 function lineParser(e: EntityModel): string {
   const n = e.fields.length;
   let lastRequired = 0;
   // A field with a default may be omitted like a nullable one: older senders do not know it yet.
-  e.fields.forEach((f, i) => { if (!f.nullable && f.default === undefined) lastRequired = i + 1; });
+  e.fields.forEach((f, i) => {
+    if (!f.nullable && f.default === undefined) lastRequired = i + 1;
+  });
   const out: string[] = [];
   out.push(`/** ${e.prefix}|${e.fields.map((f) => f.key).join("|")} */`);
   out.push(`function parse${e.name}Line(f: string[]): Parsed {`);
@@ -143,16 +168,21 @@ function deriver(child: EntityModel, parent: EntityModel): string {
     if (d.from === "item") return `${q(f.key)}: item[${q(d.key)}]`;
     return `${q(f.key)}: ${JSON.stringify(d.value)}`;
   });
-  return [
-    `function derive${child.name}From${parent.name}(parent: Row, item: JsonRecord): JsonRecord {`,
-    `  return { ${parts.join(", ")} };`,
-    `}`,
-  ].join("\n");
+  return [`function derive${child.name}From${parent.name}(parent: Row, item: JsonRecord): JsonRecord {`, `  return { ${parts.join(", ")} };`, `}`].join("\n");
 }
 
 const SQL_TYPE: Record<FieldType, string> = {
-  string: "text", integer: "integer", bigint: "bigint", float: "double precision", decimal: "numeric",
-  boolean: "boolean", date: "date", timestamp: "timestamptz", uuid: "uuid", json: "jsonb", string_list: "text[]",
+  string: "text",
+  integer: "integer",
+  bigint: "bigint",
+  float: "double precision",
+  decimal: "numeric",
+  boolean: "boolean",
+  date: "date",
+  timestamp: "timestamptz",
+  uuid: "uuid",
+  json: "jsonb",
+  string_list: "text[]",
 };
 const sqlId = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -185,16 +215,27 @@ function insertSql(e: EntityModel, returning: boolean): string {
   const key = e.naturalKey.map(sqlId).join(", ");
   const target = e.naturalKey.length > 0 ? ` (${key})` : "";
   const order = e.naturalKey.length > 0 ? ` ORDER BY ${e.naturalKey.map((k) => e.fields.findIndex((f) => f.column === k) + 1).join(", ")}` : "";
-  return `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM jsonb_array_elements($1::jsonb) AS r(e)${order} ON CONFLICT${target} DO NOTHING` +
-    (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "");
+  return (
+    `INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM jsonb_array_elements($1::jsonb) AS r(e)${order} ON CONFLICT${target} DO NOTHING` +
+    (returning ? ` RETURNING ${sqlId(e.idColumn)}` : "")
+  );
 }
 
 export function generateRegistry(entities: EntityModel[], version: string, schema: { level: number; migrations: string[] }, header: string): string {
   const out: string[] = [header];
   out.push(`import {`);
   out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
-  out.push(`  ${Object.values(TEXT_CHECK).map(([h]) => h).filter(Boolean).join(", ")},`);
-  out.push(`  ${Object.values(JSON_CHECK).map(([h]) => h).join(", ")},`);
+  out.push(
+    `  ${Object.values(TEXT_CHECK)
+      .map(([h]) => h)
+      .filter(Boolean)
+      .join(", ")},`,
+  );
+  out.push(
+    `  ${Object.values(JSON_CHECK)
+      .map(([h]) => h)
+      .join(", ")},`,
+  );
   out.push(`} from "../ingest/field-checks.ts";`);
   out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";`);
   out.push(`import * as tables from "./tables.ts";`);
@@ -224,7 +265,9 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
     out.push(`    insertSql: ${q(insertSql(e, false))},`);
     out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);
     out.push(`    parseLine: parse${e.name}Line, parseRecord: parse${e.name}Record,`);
-    out.push(`    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`);
+    out.push(
+      `    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`,
+    );
     out.push(`  },`);
   }
   out.push(`];`);

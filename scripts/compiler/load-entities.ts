@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { EntityError, type Constraints, type Derivation, type EntityModel, type FieldModel, type FieldType } from "./model.ts";
+import { type Constraints, type Derivation, EntityError, type EntityModel, type FieldModel, type FieldType } from "./model.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -29,18 +29,42 @@ class Where {
 }
 
 const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
-  String: "string", Integer: "integer", BigInt: "bigint", i64: "bigint", Float: "float", Decimal: "decimal",
-  Boolean: "boolean", Date: "date", NaiveDate: "date", DateTime: "timestamp", Object: "json", Json: "json",
-  "List[String]": "string_list", "List[Object]": "object_list",
+  String: "string",
+  Integer: "integer",
+  BigInt: "bigint",
+  i64: "bigint",
+  Float: "float",
+  Decimal: "decimal",
+  Boolean: "boolean",
+  Date: "date",
+  NaiveDate: "date",
+  DateTime: "timestamp",
+  Object: "json",
+  Json: "json",
+  "List[String]": "string_list",
+  "List[Object]": "object_list",
 };
 const V1_TYPES: Record<string, FieldType> = {
-  string: "string", integer: "integer", bigint: "bigint", float: "float", decimal: "decimal", boolean: "boolean",
-  timestamp: "timestamp", date: "date", json: "json", uuid: "uuid", array: "string_list",
+  string: "string",
+  integer: "integer",
+  bigint: "bigint",
+  float: "float",
+  decimal: "decimal",
+  boolean: "boolean",
+  timestamp: "timestamp",
+  date: "date",
+  json: "json",
+  uuid: "uuid",
+  array: "string_list",
 };
 const ITEM_TRANSFORMS: Record<string, { optional: boolean }> = {
-  json_get_int: { optional: false }, json_get_string: { optional: false }, json_get_float: { optional: false },
-  json_get_bool: { optional: false }, json_get_optional_string: { optional: true },
-  json_get_optional_float: { optional: true }, json_get_optional_int: { optional: true },
+  json_get_int: { optional: false },
+  json_get_string: { optional: false },
+  json_get_float: { optional: false },
+  json_get_bool: { optional: false },
+  json_get_optional_string: { optional: true },
+  json_get_optional_float: { optional: true },
+  json_get_optional_int: { optional: true },
 };
 
 const quote = (v: unknown) => JSON.stringify(v);
@@ -132,8 +156,13 @@ function classicDerivation(raw: unknown, at: Where, field: FieldModel): Derivati
 
 /** What a default must look like, per type: checked at build time, so a bad one never reaches a migration. */
 const DEFAULT_FORMS: Partial<Record<FieldType, RegExp>> = {
-  string: /^/, integer: /^[+-]?\d{1,10}$/, bigint: /^[+-]?\d{1,19}$/, float: /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/,
-  decimal: /^[+-]?(\d+(\.\d*)?|\.\d+)$/, boolean: /^(true|false)$/, date: /^\d{4}-\d{2}-\d{2}$/,
+  string: /^/,
+  integer: /^[+-]?\d{1,10}$/,
+  bigint: /^[+-]?\d{1,19}$/,
+  float: /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/,
+  decimal: /^[+-]?(\d+(\.\d*)?|\.\d+)$/,
+  boolean: /^(true|false)$/,
+  date: /^\d{4}-\d{2}-\d{2}$/,
 };
 
 /** The schema-evolution keys of a field: `default` (a missing value) and `renamed_from` (its former name). */
@@ -170,7 +199,11 @@ function loadClassic(doc: Obj, where: Where): EntityModel {
   if (e.repeated_for !== undefined) {
     const r = obj(e.repeated_for, at, "repeated_for");
     allowKeys(r, ["entity", "field", "each_known_as"], at, "repeated_for");
-    repeatedFor = { entity: str(r.entity, at, "repeated_for.entity"), field: str(r.field, at, "repeated_for.field"), itemName: typeof r.each_known_as === "string" ? r.each_known_as : "item" };
+    repeatedFor = {
+      entity: str(r.entity, at, "repeated_for.entity"),
+      field: str(r.field, at, "repeated_for.field"),
+      itemName: typeof r.each_known_as === "string" ? r.each_known_as : "item",
+    };
   }
   const p = obj(e.persistence ?? {}, at, "persistence");
   allowKeys(p, ["database", "primary_key", "field_overrides"], at, "persistence");
@@ -185,7 +218,12 @@ function loadClassic(doc: Obj, where: Where): EntityModel {
   for (const raw of (p.field_overrides ?? []) as unknown[]) applyOverride(raw, fields, at);
 
   return {
-    name, kind, file: where.file, fields, listFields, repeatedFor,
+    name,
+    kind,
+    file: where.file,
+    fields,
+    listFields,
+    repeatedFor,
     prefix: e.prefix === undefined ? name[0] : str(e.prefix, at, "prefix"),
     doc: typeof e.doc === "string" ? e.doc : undefined,
     table: db.conformant_table === undefined ? snakeCase(name) + "s" : str(db.conformant_table, at, "conformant_table"),
@@ -219,7 +257,12 @@ function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"])
   allowKeys(f, ["name", "type", "items", "constraints", "source", "doc", "renamedFrom"], fieldAt, "a field");
   const typeName = str(f.type, fieldAt, "type");
   const c = obj(f.constraints ?? {}, fieldAt, "constraints");
-  allowKeys(c, ["nullable", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum", "default", "primaryKey", "indexed", "unique", "precision", "scale"], fieldAt, "constraints");
+  allowKeys(
+    c,
+    ["nullable", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum", "default", "primaryKey", "indexed", "unique", "precision", "scale"],
+    fieldAt,
+    "constraints",
+  );
   const nullable = optBool(c.nullable, fieldAt, "constraints.nullable", false);
   const doc = f.doc === undefined ? undefined : str(f.doc, fieldAt, "doc");
   if (typeName === "array" && (f.items === "object" || f.items === "json")) {
@@ -236,7 +279,11 @@ function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"])
   }
   if (c.pattern !== undefined) {
     constraints.pattern = str(c.pattern, fieldAt, "constraints.pattern");
-    try { new RegExp(constraints.pattern, "u"); } catch { fieldAt.fail(`constraints.pattern ${quote(c.pattern)} is not a valid regular expression`); }
+    try {
+      new RegExp(constraints.pattern, "u");
+    } catch {
+      fieldAt.fail(`constraints.pattern ${quote(c.pattern)} is not a valid regular expression`);
+    }
   }
   if (c.enum !== undefined) constraints.enum = strList(c.enum, fieldAt, "constraints.enum");
   const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints };
@@ -272,7 +319,8 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
   allowKeys(spec, ["type", "repetition", "derivation", "prefix", "doc", "fields", "persistence"], at, "spec");
   const kind = spec.type ?? "root";
   if (kind !== "root" && kind !== "derived" && kind !== "reference") at.fail(`unknown spec.type ${quote(kind)} (known: root, derived, reference)`);
-  if (spec.repetition !== undefined && spec.repetition !== "singleton" && spec.repetition !== "repeated") at.fail(`unknown spec.repetition ${quote(spec.repetition)} (known: singleton, repeated)`);
+  if (spec.repetition !== undefined && spec.repetition !== "singleton" && spec.repetition !== "repeated")
+    at.fail(`unknown spec.repetition ${quote(spec.repetition)} (known: singleton, repeated)`);
   if (!Array.isArray(spec.fields) || spec.fields.length === 0) at.fail("spec.fields must be a non-empty list");
   const listFields: EntityModel["listFields"] = [];
   const fields = spec.fields.map((f) => v1Field(f, at, listFields)).filter((f): f is FieldModel => f !== undefined);
@@ -283,7 +331,11 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
     if (d.repeatedFor !== undefined) {
       const r = obj(d.repeatedFor, at, "spec.derivation.repeatedFor");
       allowKeys(r, ["entity", "field", "itemName"], at, "spec.derivation.repeatedFor");
-      repeatedFor = { entity: str(r.entity, at, "repeatedFor.entity"), field: str(r.field, at, "repeatedFor.field"), itemName: typeof r.itemName === "string" ? r.itemName : "item" };
+      repeatedFor = {
+        entity: str(r.entity, at, "repeatedFor.entity"),
+        field: str(r.field, at, "repeatedFor.field"),
+        itemName: typeof r.itemName === "string" ? r.itemName : "item",
+      };
     }
   }
   const p = obj(spec.persistence ?? {}, at, "spec.persistence");
@@ -298,12 +350,18 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
     if (isObj(raw.constraints) && (raw.constraints.indexed === true || raw.constraints.unique === true)) indexes.push([snakeCase(String(raw.name))]);
   }
   return {
-    name, kind, file: where.file, fields, listFields, repeatedFor,
+    name,
+    kind,
+    file: where.file,
+    fields,
+    listFields,
+    repeatedFor,
     persisted: optBool(p.enabled, at, "persistence.enabled", true),
     prefix: spec.prefix === undefined ? name[0] : str(spec.prefix, at, "spec.prefix"),
     doc: typeof spec.doc === "string" ? spec.doc : undefined,
     table: p.table === undefined ? snakeCase(name) + "s" : str(p.table, at, "persistence.table"),
-    idColumn: "id", idType: "bigint",
+    idColumn: "id",
+    idType: "bigint",
     naturalKey: unicity.fields === undefined ? [] : strList(unicity.fields, at, "unicity.fields").map(snakeCase),
     indexes,
   };
@@ -330,7 +388,8 @@ function checkAll(entities: EntityModel[]): void {
     for (const k of [...e.naturalKey, ...e.indexes.flat()]) if (!columns.has(k)) at.fail(`unicity or index field ${quote(k)} is not a persisted field`);
     for (const k of e.naturalKey) {
       // A unique index lets NULLs repeat: a retried batch would insert such rows twice.
-      if (e.fields.find((f) => f.column === k)!.nullable) at.with(undefined, k).fail(`is in unicity_fields, so it must not be nullable (NULLs would make retries insert duplicates)`);
+      if (e.fields.find((f) => f.column === k)!.nullable)
+        at.with(undefined, k).fail(`is in unicity_fields, so it must not be nullable (NULLs would make retries insert duplicates)`);
     }
   }
   for (const e of entities) {
@@ -342,7 +401,8 @@ function checkAll(entities: EntityModel[]): void {
     }
     const parent = entities.find((p) => p.name === e.repeatedFor!.entity);
     if (!parent) at.fail(`repeated_for.entity ${quote(e.repeatedFor.entity)} is not a declared entity`);
-    if (!parent.listFields.some((l) => l.key === e.repeatedFor!.field)) at.fail(`repeated_for.field ${quote(e.repeatedFor.field)} is not a List[Object] field of ${parent.name}`);
+    if (!parent.listFields.some((l) => l.key === e.repeatedFor!.field))
+      at.fail(`repeated_for.field ${quote(e.repeatedFor.field)} is not a List[Object] field of ${parent.name}`);
     for (const f of e.fields) {
       const fieldAt: Where = at.with(undefined, f.key);
       if (!f.derivation) fieldAt.fail(`a field of a repeated entity needs computed_from`);
@@ -358,7 +418,9 @@ export type LoadedEntity = EntityModel & { persisted?: boolean };
 
 /** Loads every *.yaml / *.yml file of a folder, sorted by file name so output is reproducible. */
 export function loadEntities(dir: string): EntityModel[] {
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
   if (files.length === 0) throw new EntityError(`${dir}: no entity YAML files found`);
   const all: LoadedEntity[] = [];
   for (const file of files) {

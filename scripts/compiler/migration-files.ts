@@ -7,8 +7,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { diffSchema, type SnapshotEntity, snapshotOf } from "./schema-diff.ts";
 import { EntityError, type EntityModel } from "./model.ts";
+import { diffSchema, type SnapshotEntity, snapshotOf } from "./schema-diff.ts";
 
 /** Statements are separated by this marker so the migrator can send them one at a time (Neon runs one per query). */
 export const STATEMENT_BREAK = "--> statement-breakpoint";
@@ -41,7 +41,11 @@ const pad = (n: number) => String(n).padStart(4, "0");
 const FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
 function slug(summary: string[]): string {
-  const first = summary[0].toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 40);
+  const first = summary[0]
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_|_$/g, "")
+    .slice(0, 40);
   return summary.length > 1 ? `${first}_and_${summary.length - 1}_more` : first;
 }
 
@@ -52,9 +56,16 @@ export function readJournal(dir: string): JournalEntry[] {
 
 function latestSnapshot(dir: string, entries: JournalEntry[]): SnapshotEntity[] {
   const meta = join(dir, "meta");
-  const snapshots = existsSync(meta) ? readdirSync(meta).filter((f) => /^\d{4}_snapshot\.json$/.test(f)).sort() : [];
+  const snapshots = existsSync(meta)
+    ? readdirSync(meta)
+        .filter((f) => /^\d{4}_snapshot\.json$/.test(f))
+        .sort()
+    : [];
   if (snapshots.length === 0) {
-    if (entries.length > 0) throw new EntityError(`${meta}: no schema snapshot (NNNN_snapshot.json) beside the journal, so the entities cannot be compared with the database's schema. Restore it from git.`);
+    if (entries.length > 0)
+      throw new EntityError(
+        `${meta}: no schema snapshot (NNNN_snapshot.json) beside the journal, so the entities cannot be compared with the database's schema. Restore it from git.`,
+      );
     return [];
   }
   return (JSON.parse(readFileSync(join(meta, snapshots.at(-1)!), "utf8")) as { entities: SnapshotEntity[] }).entities;
@@ -63,12 +74,19 @@ function latestSnapshot(dir: string, entries: JournalEntry[]): SnapshotEntity[] 
 /** Checks the journal against the files, takes in new hand-written files, and plans the entities' next migration. */
 export function planMigrations(entities: EntityModel[], dir: string, relativeDir: string, header: (comment: string) => string): MigrationPlan {
   const entries = readJournal(dir).map((e) => ({ ...e }));
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".sql")).sort() : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".sql"))
+        .sort()
+    : [];
   for (const entry of entries) {
     const file = `${entry.tag}.sql`;
-    if (!files.includes(file)) throw new EntityError(`${relativeDir}/${file} is in the journal but missing: migrations are never deleted. Restore it from git.`);
+    if (!files.includes(file))
+      throw new EntityError(`${relativeDir}/${file} is in the journal but missing: migrations are never deleted. Restore it from git.`);
     if (sha256(readFileSync(join(dir, file), "utf8")) !== entry.sha256) {
-      throw new EntityError(`${relativeDir}/${file} was edited after it was written: migrations are append-only (databases may already have run it). Restore it (git checkout ${relativeDir}/${file}) and put the change in a new migration.`);
+      throw new EntityError(
+        `${relativeDir}/${file} was edited after it was written: migrations are append-only (databases may already have run it). Restore it (git checkout ${relativeDir}/${file}) and put the change in a new migration.`,
+      );
     }
   }
   for (const file of files) {
@@ -89,14 +107,22 @@ export function planMigrations(entities: EntityModel[], dir: string, relativeDir
     const idx = (entries.at(-1)?.idx ?? 0) + 1;
     const tag = `${pad(idx)}_${slug(change.summary)}`;
     // Running the build again does not rewrite a migration, so its header says what does.
-    const generated = header("--").trimEnd().replace(/Do not edit: .*$/, "Do not edit: migrations are append-only; a later change gets a migration of its own.");
+    const generated = header("--")
+      .trimEnd()
+      .replace(/Do not edit: .*$/, "Do not edit: migrations are append-only; a later change gets a migration of its own.");
     const lines = [generated, ...(change.breaksOlderWorkers ? [BREAKS_OLDER_WORKERS] : []), ...change.summary.map((s) => `-- ${s}`)];
     const sql = `${lines.join("\n")}\n${change.statements.join(`\n${STATEMENT_BREAK}\n`)}\n`;
     out.set(`${relativeDir}/${tag}.sql`, sql);
-    out.set(`${relativeDir}/meta/${pad(idx)}_snapshot.json`, `${JSON.stringify({ generated_by: header("").trim(), entities: snapshotOf(entities) }, null, 2)}\n`);
+    out.set(
+      `${relativeDir}/meta/${pad(idx)}_snapshot.json`,
+      `${JSON.stringify({ generated_by: header("").trim(), entities: snapshotOf(entities) }, null, 2)}\n`,
+    );
     entries.push({ idx, tag, sha256: sha256(sql), breaksOlderWorkers: change.breaksOlderWorkers });
   }
-  const journal: Journal = { generated_by: "scripts/build-entities.ts: the migrations in order, with their hashes. Do not edit: run `npm run build`.", entries };
+  const journal: Journal = {
+    generated_by: "scripts/build-entities.ts: the migrations in order, with their hashes. Do not edit: run `npm run build`.",
+    entries,
+  };
   out.set(`${relativeDir}/meta/_journal.json`, `${JSON.stringify(journal, null, 2)}\n`);
   return { files: out, entries, summary: change.statements.length > 0 ? change.summary : [] };
 }

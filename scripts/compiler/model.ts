@@ -1,17 +1,6 @@
 /** The one internal model both YAML dialects are normalised into. */
 
-export type FieldType =
-  | "string"
-  | "integer"
-  | "bigint"
-  | "float"
-  | "decimal"
-  | "boolean"
-  | "date"
-  | "timestamp"
-  | "json"
-  | "uuid"
-  | "string_list";
+export type FieldType = "string" | "integer" | "bigint" | "float" | "decimal" | "boolean" | "date" | "timestamp" | "json" | "uuid" | "string_list";
 
 export interface Constraints {
   minLength?: number;
@@ -25,10 +14,7 @@ export interface Constraints {
 }
 
 /** How a derived entity's field gets its value from the parent record or the repeated item. */
-export type Derivation =
-  | { from: "parent"; field: string }
-  | { from: "item"; key: string }
-  | { from: "constant"; value: string | number | boolean | null };
+export type Derivation = { from: "parent"; field: string } | { from: "item"; key: string } | { from: "constant"; value: string | number | boolean | null };
 
 export interface FieldModel {
   /** Key in JSON records, as written in the YAML. */

@@ -49,7 +49,11 @@ export function snapshotOf(entities: EntityModel[]): SnapshotEntity[] {
     idColumn: e.idColumn,
     idType: e.idType,
     fields: e.fields.map((f) => ({
-      key: f.key, column: f.column, type: f.type, sqlType: sqlType(f), nullable: f.nullable,
+      key: f.key,
+      column: f.column,
+      type: f.type,
+      sqlType: sqlType(f),
+      nullable: f.nullable,
       ...(f.default !== undefined ? { default: f.default } : {}),
       checks: checksOf(f),
     })),
@@ -118,7 +122,9 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
 
   for (const old of before) {
     if (!after.some((e) => e.name === old.name)) {
-      throw new EntityError(`entity ${old.name} (table ${old.table}) was removed: removing an entity would leave its table and rows behind with nothing to write them, and older senders' lines would be refused. Keep its YAML file; to retire it, drop the table by hand after exporting it.`);
+      throw new EntityError(
+        `entity ${old.name} (table ${old.table}) was removed: removing an entity would leave its table and rows behind with nothing to write them, and older senders' lines would be refused. Keep its YAML file; to retire it, drop the table by hand after exporting it.`,
+      );
     }
   }
 
@@ -130,11 +136,29 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
       continue;
     }
     const model = entities.find((m) => m.name === e.name)!;
-    if (old.table !== e.table) refuse(e.name, undefined, `the table changed (${old.table} → ${e.table})`, "Tables are not renamed by migrations: keep the table name (conformant_table / persistence.table).");
-    if (old.prefix !== e.prefix) refuse(e.name, undefined, `the prefix changed (${old.prefix} → ${e.prefix})`, "Older senders' lines would no longer be recognised: keep the prefix, or declare a new entity.");
-    if (old.idColumn !== e.idColumn || old.idType !== e.idType) refuse(e.name, undefined, `the primary key changed (${old.idColumn} ${old.idType} → ${e.idColumn} ${e.idType})`, "Keep the primary key as it is.");
+    if (old.table !== e.table)
+      refuse(
+        e.name,
+        undefined,
+        `the table changed (${old.table} → ${e.table})`,
+        "Tables are not renamed by migrations: keep the table name (conformant_table / persistence.table).",
+      );
+    if (old.prefix !== e.prefix)
+      refuse(
+        e.name,
+        undefined,
+        `the prefix changed (${old.prefix} → ${e.prefix})`,
+        "Older senders' lines would no longer be recognised: keep the prefix, or declare a new entity.",
+      );
+    if (old.idColumn !== e.idColumn || old.idType !== e.idType)
+      refuse(e.name, undefined, `the primary key changed (${old.idColumn} ${old.idType} → ${e.idColumn} ${e.idType})`, "Keep the primary key as it is.");
     if (!same(old.naturalKey, e.naturalKey)) {
-      refuse(e.name, undefined, `the natural key changed (${old.naturalKey.join(", ") || "none"} → ${e.naturalKey.join(", ") || "none"})`, "Stored rows were deduplicated by the old key, so retries would no longer be recognised: keep unicity_fields as they are, or declare a new entity.");
+      refuse(
+        e.name,
+        undefined,
+        `the natural key changed (${old.naturalKey.join(", ") || "none"} → ${e.naturalKey.join(", ") || "none"})`,
+        "Stored rows were deduplicated by the old key, so retries would no longer be recognised: keep unicity_fields as they are, or declare a new entity.",
+      );
     }
 
     // Match each field to its former self: by key, or by a declared rename.
@@ -147,7 +171,12 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
     const matched = e.fields.map((f) => ({ f, former: formerOf(f) }));
     for (const o of old.fields) {
       if (!matched.some((m) => m.former === o)) {
-        refuse(e.name, o.key, `the field was removed (column ${o.column})`, `Removing it would drop its data and shift the pipe positions of every later field. Keep it (make it nullable: true if senders stop filling it), or, if it was renamed, declare renamed_from: ${o.key} on the new name.`);
+        refuse(
+          e.name,
+          o.key,
+          `the field was removed (column ${o.column})`,
+          `Removing it would drop its data and shift the pipe positions of every later field. Keep it (make it nullable: true if senders stop filling it), or, if it was renamed, declare renamed_from: ${o.key} on the new name.`,
+        );
       }
     }
     // Pipe positions never move: the old fields keep their order, and new ones come after them.
@@ -159,10 +188,21 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
         return;
       }
       const oldPosition = old.fields.indexOf(former);
-      if (oldPosition < lastOld) refuse(e.name, f.key, `the field moved (position ${oldPosition + 1} → ${position + 1})`, "Reordering fields would silently shift every older sender's values into other columns: keep the old order.");
+      if (oldPosition < lastOld)
+        refuse(
+          e.name,
+          f.key,
+          `the field moved (position ${oldPosition + 1} → ${position + 1})`,
+          "Reordering fields would silently shift every older sender's values into other columns: keep the old order.",
+        );
       lastOld = oldPosition;
       if (firstNew) {
-        refuse(e.name, firstNew.key, `the new field is inserted before existing field ${f.key} (which would move from position ${oldPosition + 1} to ${position + 1})`, "Older senders' lines would shift into the wrong columns: add new fields after the last existing field.");
+        refuse(
+          e.name,
+          firstNew.key,
+          `the new field is inserted before existing field ${f.key} (which would move from position ${oldPosition + 1} to ${position + 1})`,
+          "Older senders' lines would shift into the wrong columns: add new fields after the last existing field.",
+        );
       }
     });
 
@@ -170,7 +210,12 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
     for (const { f, former } of matched) {
       if (!former) {
         if (!f.nullable && f.default === undefined) {
-          refuse(e.name, f.key, "a new required field has no default", "Existing rows and older senders have no value for it: make it nullable: true, or give it a default:.");
+          refuse(
+            e.name,
+            f.key,
+            "a new required field has no default",
+            "Existing rows and older senders have no value for it: make it nullable: true, or give it a default:.",
+          );
         }
         change.statements.push(`ALTER TABLE ${table} ADD COLUMN ${columnDefinition(f)};`);
         change.summary.push(`${e.table} add ${f.column}`);
@@ -185,26 +230,45 @@ export function diffSchema(before: SnapshotEntity[], entities: EntityModel[]): S
       }
       if (former.sqlType !== f.sqlType) {
         if (!widens(former, f)) {
-          refuse(e.name, f.key, `the type changed incompatibly (${former.sqlType} → ${f.sqlType})`, "Only widenings are migrated (Integer → BigInt, a longer or unbounded String, Integer → Decimal): add a new field of the new type instead.");
+          refuse(
+            e.name,
+            f.key,
+            `the type changed incompatibly (${former.sqlType} → ${f.sqlType})`,
+            "Only widenings are migrated (Integer → BigInt, a longer or unbounded String, Integer → Decimal): add a new field of the new type instead.",
+          );
         }
         change.statements.push(`ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} TYPE ${f.sqlType};`);
         change.summary.push(`${e.table} widen ${column}`);
       }
       if (former.nullable && !f.nullable) {
-        refuse(e.name, f.key, "the field changed from nullable to required", "Stored rows may hold NULL and older senders may leave it empty: keep it nullable, or add a new required field with a default.");
+        refuse(
+          e.name,
+          f.key,
+          "the field changed from nullable to required",
+          "Stored rows may hold NULL and older senders may leave it empty: keep it nullable, or add a new required field with a default.",
+        );
       }
       if (!former.nullable && f.nullable) {
         change.statements.push(`ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} DROP NOT NULL;`);
         change.summary.push(`${e.table} ${column} nullable`);
       }
       if (former.default !== f.default) {
-        change.statements.push(f.default === undefined ? `ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} DROP DEFAULT;` : `ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} SET DEFAULT ${literal(f.default)};`);
+        change.statements.push(
+          f.default === undefined
+            ? `ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} DROP DEFAULT;`
+            : `ALTER TABLE ${table} ALTER COLUMN ${sqlId(column)} SET DEFAULT ${literal(f.default)};`,
+        );
         change.summary.push(`${e.table} ${column} default`);
       }
       // A rename rewrites the column's name inside its checks; compare them under the new name.
       const formerChecks = former.checks.map((c) => c.split(sqlId(former.column)).join(sqlId(f.column)));
       if (!same(formerChecks, f.checks)) {
-        refuse(e.name, f.key, `the checked constraints changed (${formerChecks.join(" AND ") || "none"} → ${f.checks.join(" AND ") || "none"})`, "minimum, maximum, minLength and enum are CHECK constraints in the database and are not migrated automatically: keep them, or change them with a hand-written migration file (the next number in migrations/) and then run npm run build.");
+        refuse(
+          e.name,
+          f.key,
+          `the checked constraints changed (${formerChecks.join(" AND ") || "none"} → ${f.checks.join(" AND ") || "none"})`,
+          "minimum, maximum, minLength and enum are CHECK constraints in the database and are not migrated automatically: keep them, or change them with a hand-written migration file (the next number in migrations/) and then run npm run build.",
+        );
       }
     }
 

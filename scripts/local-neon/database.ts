@@ -72,7 +72,8 @@ export class Cancelled extends Error {
 }
 
 /** A PostgreSQL error: it carries a SQLSTATE. */
-export const isSqlError = (error: unknown): error is Error & Record<string, unknown> => error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
+export const isSqlError = (error: unknown): error is Error & Record<string, unknown> =>
+  error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
 
 /** Results stay the server's text, as Neon's raw text output mode sends them. */
 const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -94,7 +95,7 @@ async function run(client: pg.PoolClient, { query, params }: Statement, budget: 
     queryMode: "extended",
   } as pg.QueryArrayConfig);
   if (typeof breakConnection === "function") breakConnection(client);
-  let result;
+  let result: Awaited<typeof pending>;
   try {
     result = await pending;
   } catch (error) {
@@ -102,8 +103,13 @@ async function run(client: pg.PoolClient, { query, params }: Statement, budget: 
   }
   if (breakConnection === "after") throw new ConnectionLost();
   const fields = result.fields.map((f) => ({
-    name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
-    dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: "text",
+    name: f.name,
+    dataTypeID: f.dataTypeID,
+    tableID: f.tableID,
+    columnID: f.columnID,
+    dataTypeSize: f.dataTypeSize,
+    dataTypeModifier: f.dataTypeModifier,
+    format: "text",
   }));
   budget.bytes += JSON.stringify(fields).length + 64;
   // Neon checks the answer's size before appending each row, so a single huge row still fits (sql_over_http.rs, query_to_json).
@@ -115,8 +121,10 @@ async function run(client: pg.PoolClient, { query, params }: Statement, budget: 
 }
 
 const ISOLATION: Record<string, string> = {
-  ReadUncommitted: "READ UNCOMMITTED", ReadCommitted: "READ COMMITTED",
-  RepeatableRead: "REPEATABLE READ", Serializable: "SERIALIZABLE",
+  ReadUncommitted: "READ UNCOMMITTED",
+  ReadCommitted: "READ COMMITTED",
+  RepeatableRead: "REPEATABLE READ",
+  Serializable: "SERIALIZABLE",
 };
 
 function startTransaction({ isolationLevel, readOnly, deferrable }: BatchOptions): string {
@@ -133,7 +141,8 @@ export const isIsolationLevel = (value: string) => value in ISOLATION;
  * Neon's reset before a connection is reused (libs/proxy/tokio-postgres2/src/client.rs, reset_session_background,
  * called from serverless/conn_pool_lib.rs): ROLLBACK first, so a lone BEGIN cannot leak into the next request.
  */
-const RESET = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+const RESET =
+  "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 async function release(client: pg.PoolClient, broken: boolean): Promise<void> {
   if (broken) return client.release(true);
@@ -149,7 +158,13 @@ async function release(client: pg.PoolClient, broken: boolean): Promise<void> {
  * Runs `work` on a pooled connection. When `options.signal` aborts (the client went away), `cancel`
  * stops the running query, as Neon's proxy does (sql_over_http.rs, QueryData::process: cancel_query).
  */
-async function withClient<T>(pool: pg.Pool, options: RunOptions, cancel: ((client: pg.PoolClient) => Promise<void>) | undefined, keepLost: boolean, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  pool: pg.Pool,
+  options: RunOptions,
+  cancel: ((client: pg.PoolClient) => Promise<void>) | undefined,
+  keepLost: boolean,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   const onAbort = () => void cancel?.(client).catch(() => {});
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -188,7 +203,9 @@ function fromPool(pool: pg.Pool, { kind, cancel, breakConnection, closeExtra = a
   return {
     kind,
     query(statement, options = {}) {
-      return withClient(pool, options, cancel, breakConnection === "after", (client) => run(client, statement, { bytes: 0 }, options.loseConnection ? breakConnection : undefined));
+      return withClient(pool, options, cancel, breakConnection === "after", (client) =>
+        run(client, statement, { bytes: 0 }, options.loseConnection ? breakConnection : undefined),
+      );
     },
     transaction(statements, batch, options = {}) {
       return withClient(pool, options, cancel, breakConnection === "after", async (client) => {

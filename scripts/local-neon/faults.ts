@@ -72,7 +72,8 @@ export class FaultSwitch {
 
   /** Handles POST /__faults; answers 400 for an unknown fault. */
   async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method === "GET") return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault: this.fault, copies: this.copies }));
+    if (req.method === "GET")
+      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault: this.fault, copies: this.copies }));
     let body = "";
     for await (const chunk of req) body += chunk;
     let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number; answer?: Answer } = {};

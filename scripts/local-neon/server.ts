@@ -7,15 +7,30 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Cancelled, ConnectionLost, isIsolationLevel, isSqlError, ResponseTooLarge, type Database, type Statement } from "./database.ts";
+import { Cancelled, ConnectionLost, type Database, isIsolationLevel, isSqlError, ResponseTooLarge, type Statement } from "./database.ts";
 import type { FaultSwitch } from "./faults.ts";
 
 /** The request limit (serverless/sql_over_http.rs, max_request_size_bytes; http_util.rs reads the body). */
 export const MAX_BYTES = 10 * 1024 * 1024;
 
 const ERROR_KEYS = [
-  "message", "code", "detail", "hint", "position", "internalPosition", "internalQuery", "severity",
-  "where", "table", "column", "schema", "dataType", "constraint", "file", "line", "routine",
+  "message",
+  "code",
+  "detail",
+  "hint",
+  "position",
+  "internalPosition",
+  "internalQuery",
+  "severity",
+  "where",
+  "table",
+  "column",
+  "schema",
+  "dataType",
+  "constraint",
+  "file",
+  "line",
+  "routine",
 ] as const;
 
 /** A non-SQL error: Neon gives it every key too, with code and severity "" (serverless/sql_over_http.rs, handle). */
@@ -65,10 +80,15 @@ function toStatement(raw: unknown, index: number | undefined): Statement {
   const s = raw as { query?: unknown; params?: unknown; arrayMode?: unknown };
   if (typeof s?.query !== "string") throw new HttpError(400, `request body must have a string "query"${where}`);
   if (s.params !== undefined && !Array.isArray(s.params)) throw new HttpError(400, `"params"${where} must be an array`);
-  if (s.arrayMode !== undefined) throw new HttpError(400, `"arrayMode"${where} is not supported by the local endpoint: use the Neon-Array-Mode header, as @neondatabase/serverless does`);
+  if (s.arrayMode !== undefined)
+    throw new HttpError(400, `"arrayMode"${where} is not supported by the local endpoint: use the Neon-Array-Mode header, as @neondatabase/serverless does`);
   const params = (s.params as unknown[] | undefined) ?? [];
   params.forEach((p, i) => {
-    if (p !== null && typeof p !== "string") throw new HttpError(400, `params[${i}]${where} is a ${Array.isArray(p) ? "array" : typeof p}: the local endpoint takes strings and nulls only, as @neondatabase/serverless sends them`);
+    if (p !== null && typeof p !== "string")
+      throw new HttpError(
+        400,
+        `params[${i}]${where} is a ${Array.isArray(p) ? "array" : typeof p}: the local endpoint takes strings and nulls only, as @neondatabase/serverless sends them`,
+      );
   });
   return { query: s.query, params: params as (string | null)[] };
 }
@@ -104,7 +124,8 @@ async function handle(db: Database, req: IncomingMessage, options: ServerOptions
   if (req.method !== "POST" || url.pathname !== "/sql") throw new HttpError(400, "query is not supported");
   checkConnectionString(req.headers["neon-connection-string"] as string | undefined, options.password);
   // Typed output (sql_over_http.rs, HttpHeaders::raw_output false) converts values to JSON types: not emulated.
-  if (req.headers["neon-raw-text-output"] !== "true") throw new HttpError(400, "typed output is not supported by the local endpoint: send Neon-Raw-Text-Output: true, as @neondatabase/serverless does");
+  if (req.headers["neon-raw-text-output"] !== "true")
+    throw new HttpError(400, "typed output is not supported by the local endpoint: send Neon-Raw-Text-Output: true, as @neondatabase/serverless does");
   const text = await readBody(req);
   let payload: { query?: unknown; queries?: unknown };
   try {
@@ -158,7 +179,8 @@ export function createLocalNeonServer(db: Database, options: ServerOptions = {})
     const fault = faults?.take() ?? "none";
     if (fault === "down") return void req.socket.destroy();
     if (fault === "500") return send(res, 500, errorBody({ message: "injected fault: PostgreSQL unreachable" }));
-    if (fault === "40001") return send(res, 400, errorBody({ message: "injected fault: could not serialize access due to concurrent update", code: "40001", severity: "ERROR" }));
+    if (fault === "40001")
+      return send(res, 400, errorBody({ message: "injected fault: could not serialize access due to concurrent update", code: "40001", severity: "ERROR" }));
     if (fault === "answer") return send(res, faults!.answer.status, errorBody({ ...faults!.answer }));
     if (fault === "slow") {
       await new Promise((resolve) => setTimeout(resolve, faults!.delayMs));

@@ -1,7 +1,7 @@
 /** Opens the database (PostgreSQL at a URL, or PGlite), applies the migrations and serves the Neon protocol. */
 import type { Server } from "node:http";
 import { type Executor, migrate } from "../migrations.ts";
-import { pgliteDatabase, postgresDatabase, type Database } from "./database.ts";
+import { type Database, pgliteDatabase, postgresDatabase } from "./database.ts";
 import { FaultSwitch } from "./faults.ts";
 import { createLocalNeonServer, listen } from "./server.ts";
 import { createLocalNeonWsServer, listenWs } from "./ws-server.ts";
@@ -44,7 +44,11 @@ export const LOCAL_CONNECTION_STRING = "postgres://app:local@db.localtest.me:543
 export function executorOf(db: Database): Executor {
   return {
     query: async (query, params = []) => (await db.query({ query, params })).rows,
-    transaction: async (statements) => void (await db.transaction(statements.map((s) => ({ query: s.sql, params: s.params })), {})),
+    transaction: async (statements) =>
+      void (await db.transaction(
+        statements.map((s) => ({ query: s.sql, params: s.params })),
+        {},
+      )),
   };
 }
 

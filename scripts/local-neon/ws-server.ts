@@ -7,12 +7,13 @@
  */
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { connect, type AddressInfo, type Socket } from "node:net";
 import { createRequire } from "node:module";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import type { WebSocket, WebSocketServer as WebSocketServerType } from "ws";
 
 // Required, not imported: under the Worker tests' Vite the import would resolve ws's "browser" stub.
 const { WebSocketServer } = createRequire(import.meta.url)("ws") as { WebSocketServer: typeof WebSocketServerType };
+
 import type { FaultSwitch } from "./faults.ts";
 
 const PROTOCOL_3 = 196608;
@@ -127,7 +128,9 @@ async function openBackend(databaseUrl: URL, clientParams: Record<string, string
         }
         if (kind === 3) socket.write(message("p", Buffer.from(`${password}\0`, "utf8")));
         else if (kind === 5) {
-          const inner = createHash("md5").update(password + user).digest("hex");
+          const inner = createHash("md5")
+            .update(password + user)
+            .digest("hex");
           const outer = createHash("md5").update(inner).update(m.body.subarray(4, 8)).digest("hex");
           socket.write(message("p", Buffer.from(`md5${outer}\0`, "utf8")));
         } else return fail(new Error(`PostgreSQL asks for authentication method ${kind}: the local WebSocket endpoint supports trust, password and md5`));
@@ -183,7 +186,8 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
   if (reply.type !== "p") return refuse(errorResponse("FATAL", "expected a password message", "08P01"));
   const given = reply.body.subarray(0, reply.body.indexOf(0)).toString("utf8");
   // Neon's words (proxy/src/auth/mod.rs, AuthError::PasswordFailed), with PostgreSQL's SQLSTATE.
-  if (options.password !== undefined && given !== options.password) return refuse(errorResponse("FATAL", `password authentication failed for user '${params.user ?? ""}'`, "28P01"));
+  if (options.password !== undefined && given !== options.password)
+    return refuse(errorResponse("FATAL", `password authentication failed for user '${params.user ?? ""}'`, "28P01"));
 
   const faults = options.faults;
   const fault = faults?.connectionFault() ?? "none";

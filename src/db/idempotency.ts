@@ -5,7 +5,7 @@
  * the same transaction as the batch's rows (see migrations/0003_idempotency_per_key.sql).
  */
 import { IngestError } from "../errors.ts";
-import { withRetries, withTimeout, type Database } from "./neon.ts";
+import { type Database, withRetries, withTimeout } from "./neon.ts";
 
 export interface StoredAnswer {
   status: number;
@@ -21,7 +21,9 @@ export function checkKey(key: string): void {
 /** SHA-256 of what makes two requests "the same": route, query, content headers and body bytes. */
 export async function fingerprint(request: Request, body: Uint8Array): Promise<string> {
   const url = new URL(request.url);
-  const head = new TextEncoder().encode(`${request.method} ${url.pathname}${url.search}\n${request.headers.get("content-type") ?? ""}\n${request.headers.get("content-encoding") ?? ""}\n`);
+  const head = new TextEncoder().encode(
+    `${request.method} ${url.pathname}${url.search}\n${request.headers.get("content-type") ?? ""}\n${request.headers.get("content-encoding") ?? ""}\n`,
+  );
   const all = new Uint8Array(head.length + body.length);
   all.set(head);
   all.set(body, head.length);
@@ -31,7 +33,13 @@ export async function fingerprint(request: Request, body: Uint8Array): Promise<s
 
 /** The stored answer for a key, undefined for a new key (or one whose answer was not stored yet); 409 on another body. */
 export async function storedAnswer(db: Database, owner: string | null, key: string, hash: string): Promise<StoredAnswer | undefined> {
-  const { rows } = await withRetries(db, () => db.sql.query("SELECT request_sha256, status, response::text FROM ingest_idempotency_keys WHERE key_id = $1 AND key = $2", [owner ?? "", key], withTimeout(db)));
+  const { rows } = await withRetries(db, () =>
+    db.sql.query(
+      "SELECT request_sha256, status, response::text FROM ingest_idempotency_keys WHERE key_id = $1 AND key = $2",
+      [owner ?? "", key],
+      withTimeout(db),
+    ),
+  );
   const row = rows[0] as [string, number | string, string] | undefined;
   if (!row) return undefined;
   if (row[0] !== hash) throw new IngestError("conflict", "this Idempotency-Key was used with a different request; use a new key for a new batch");
@@ -40,7 +48,8 @@ export async function storedAnswer(db: Database, owner: string | null, key: stri
 
 /** The statement that claims the key inside the batch's transaction. */
 export const claimStatement = (owner: string | null, key: string, hash: string) => ({
-  query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ($1, $2, $3, 0, '{}') ON CONFLICT (key_id, key) DO NOTHING",
+  query:
+    "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ($1, $2, $3, 0, '{}') ON CONFLICT (key_id, key) DO NOTHING",
   params: [owner ?? "", key, hash],
 });
 

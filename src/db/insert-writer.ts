@@ -74,11 +74,18 @@ export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): W
     async writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {
       const chars = rows.reduce((n, r) => n + r.json.length + 1, 0);
       if (chars > TRANSACTION_MAX_CHARS) {
-        throw new IngestError("body_too_large", `an atomic or idempotent batch is written in one Neon request (at most 10 MiB); this one's rows take about ${(chars / 1024 / 1024).toFixed(1)} Mi characters, over ${TRANSACTION_MAX_CHARS / 1024 / 1024}: split it`, { limit_chars: TRANSACTION_MAX_CHARS });
+        throw new IngestError(
+          "body_too_large",
+          `an atomic or idempotent batch is written in one Neon request (at most 10 MiB); this one's rows take about ${(chars / 1024 / 1024).toFixed(1)} Mi characters, over ${TRANSACTION_MAX_CHARS / 1024 / 1024}: split it`,
+          { limit_chars: TRANSACTION_MAX_CHARS },
+        );
       }
       const entities = [...groupRows(rows)];
       return withRetries(db, async () => {
-        const queries = [...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [jsonArray(json)])), ...extra.map((e) => db.sql.query(e.query, e.params))];
+        const queries = [
+          ...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [jsonArray(json)])),
+          ...extra.map((e) => db.sql.query(e.query, e.params)),
+        ];
         const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
         const written: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
         entities.forEach(([entity, json], i) => {

@@ -2,7 +2,7 @@
  * The Neon connection (SQL over HTTP through @neondatabase/serverless, and drizzle to build
  * statements), and what every caller shares: how an answer is classified, deadlines and retries.
  */
-import { neon, neonConfig, NeonDbError, type NeonQueryFunction } from "@neondatabase/serverless";
+import { NeonDbError, type NeonQueryFunction, neon, neonConfig } from "@neondatabase/serverless";
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Settings } from "../env.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../errors.ts";
@@ -53,7 +53,10 @@ interface NeonRule {
 }
 
 const proxyMessage = (pattern: RegExp) => (a: NeonAnswer) => (a.code === "" ? pattern.exec(a.message) : null);
-const sqlState = (...codes: string[]) => (a: NeonAnswer) => codes.includes(a.code);
+const sqlState =
+  (...codes: string[]) =>
+  (a: NeonAnswer) =>
+    codes.includes(a.code);
 
 /**
  * Every answer Neon can give, first match wins; docs/neon-errors.md is this table in prose.
@@ -64,64 +67,88 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
   { answer: "no answer: the request failed or passed DB_TIMEOUT_MS", outcome: "retry", test: (a) => a.status === undefined },
   { answer: "413 request is too large (max is 10485760 bytes)", outcome: "client_error", test: (a) => a.status === 413 },
   {
-    answer: "code \"\": password authentication failed for user '<user>'", outcome: "misconfigured",
+    answer: "code \"\": password authentication failed for user '<user>'",
+    outcome: "misconfigured",
     test: proxyMessage(/^password authentication failed for user '([^']*)'/),
     reason: (m) => `the database refused the password for user ${m[1]}: check the password in DATABASE_URL (it may have been rotated)`,
   },
   {
-    answer: "code \"\": This IP address <ip> is not allowed to connect to this endpoint. …", outcome: "misconfigured",
+    answer: 'code "": This IP address <ip> is not allowed to connect to this endpoint. …',
+    outcome: "misconfigured",
     test: proxyMessage(/^This IP address (\S+) is not allowed to connect to this endpoint/),
     reason: (m) => `the database does not allow connections from this Worker's IP address ${m[1]}: check the endpoint's IP allow list in the Neon console`,
   },
   {
-    answer: "code \"\": This connection is trying to access this endpoint from a blocked network.", outcome: "misconfigured",
+    answer: 'code "": This connection is trying to access this endpoint from a blocked network.',
+    outcome: "misconfigured",
     test: proxyMessage(/^This connection is trying to access this endpoint from a blocked network/),
     reason: () => "the database refuses connections from this Worker's network: check the endpoint's network restrictions in the Neon console",
   },
   {
-    answer: "code \"\": This VPC endpoint id <id> is not allowed to connect to this endpoint. …", outcome: "misconfigured",
+    answer: 'code "": This VPC endpoint id <id> is not allowed to connect to this endpoint. …',
+    outcome: "misconfigured",
     test: proxyMessage(/^This VPC endpoint id (\S+) is not allowed/),
     reason: (m) => `the database does not allow VPC endpoint ${m[1]}: check the endpoint's allowed VPC endpoints in the Neon console`,
   },
   {
-    answer: "code \"\": Control plane request failed: endpoint cannot be found", outcome: "misconfigured",
+    answer: 'code "": Control plane request failed: endpoint cannot be found',
+    outcome: "misconfigured",
     test: proxyMessage(/^Control plane request failed: endpoint cannot be found/),
     reason: () => "the Neon endpoint named by DATABASE_URL's host cannot be found: check the host in DATABASE_URL",
   },
   {
-    answer: "code \"\": Control plane request failed: endpoint is disabled", outcome: "misconfigured",
+    answer: 'code "": Control plane request failed: endpoint is disabled',
+    outcome: "misconfigured",
     test: proxyMessage(/^Control plane request failed: endpoint is disabled/),
     reason: () => "the Neon endpoint named by DATABASE_URL is disabled: enable it in the Neon console",
   },
   {
-    answer: "code \"\": Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.", outcome: "misconfigured",
+    answer: 'code "": Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.',
+    outcome: "misconfigured",
     test: proxyMessage(/^Control plane request failed: endpoint is temporarily unavailable/),
     reason: () => "Neon refuses to start the endpoint named by DATABASE_URL: check the project's quotas in the Neon console",
   },
   {
-    answer: "code \"\": a connection string error (invalid connection string, incorrect scheme, missing database name, missing username, missing authentication credentials, missing hostname, invalid hostname)",
+    answer:
+      'code "": a connection string error (invalid connection string, incorrect scheme, missing database name, missing username, missing authentication credentials, missing hostname, invalid hostname)',
     outcome: "misconfigured",
-    test: proxyMessage(/^(invalid connection string|incorrect scheme|missing database name|invalid database name|missing username|invalid username|missing authentication credentials|missing hostname|invalid hostname|Endpoint ID is not specified)\b.*/),
+    test: proxyMessage(
+      /^(invalid connection string|incorrect scheme|missing database name|invalid database name|missing username|invalid username|missing authentication credentials|missing hostname|invalid hostname|Endpoint ID is not specified)\b.*/,
+    ),
     reason: (m) => `Neon refused DATABASE_URL: ${m[0]}`,
   },
-  { answer: "code \"\": Too many connections to this endpoint. Please try again later.", outcome: "retry", test: proxyMessage(/^Too many connections to this endpoint/) },
   {
-    answer: "SQLSTATE 28P01 (invalid password) or 28000 (invalid authorization), from PostgreSQL itself", outcome: "misconfigured",
+    answer: 'code "": Too many connections to this endpoint. Please try again later.',
+    outcome: "retry",
+    test: proxyMessage(/^Too many connections to this endpoint/),
+  },
+  {
+    answer: "SQLSTATE 28P01 (invalid password) or 28000 (invalid authorization), from PostgreSQL itself",
+    outcome: "misconfigured",
     test: sqlState("28P01", "28000"),
     reason: (_, a) => `the database refused the credentials in DATABASE_URL: ${a.message} (SQLSTATE ${a.code})`,
   },
   {
-    answer: "SQLSTATE 3D000: the database in DATABASE_URL does not exist", outcome: "misconfigured",
+    answer: "SQLSTATE 3D000: the database in DATABASE_URL does not exist",
+    outcome: "misconfigured",
     test: sqlState("3D000"),
     reason: (_, a) => `the database named in DATABASE_URL does not exist: ${a.message}`,
   },
   { answer: "SQLSTATE 53100: the Neon project reached its size limit", outcome: "storage_full", test: sqlState("53100") },
   { answer: "SQLSTATE 58030: a page server I/O error (transient)", outcome: "retry", test: sqlState("58030") },
   { answer: "any other status but 400 (5xx, 507) without a SQLSTATE", outcome: "retry", test: (a) => a.status !== 400 },
-  { answer: "400, code \"\", any other message: the connection to PostgreSQL was lost mid-query", outcome: "retry", test: (a) => a.code === "" },
-  { answer: "SQLSTATE 42P01 (undefined table) or 42703 (undefined column): the schema is not this Worker's", outcome: "schema_mismatch", test: sqlState("42P01", "42703") },
+  { answer: '400, code "", any other message: the connection to PostgreSQL was lost mid-query', outcome: "retry", test: (a) => a.code === "" },
+  {
+    answer: "SQLSTATE 42P01 (undefined table) or 42703 (undefined column): the schema is not this Worker's",
+    outcome: "schema_mismatch",
+    test: sqlState("42P01", "42703"),
+  },
   { answer: "SQLSTATE class 22 (data), 23 (integrity), 54 (a key too long for its index)", outcome: "client_error", test: (a) => /^(22|23|54)/.test(a.code) },
-  { answer: "SQLSTATE 40001, 40P01, 57P01, 57P02, 57P03, 53300, 55P03, class 08", outcome: "retry", test: (a) => TRANSIENT_STATES.has(a.code) || a.code.startsWith("08") },
+  {
+    answer: "SQLSTATE 40001, 40P01, 57P01, 57P02, 57P03, 53300, 55P03, class 08",
+    outcome: "retry",
+    test: (a) => TRANSIENT_STATES.has(a.code) || a.code.startsWith("08"),
+  },
 ];
 
 /** Neon's answer out of what the client threw: 400s carry the body's fields; other statuses only their text. */
@@ -136,7 +163,11 @@ export function neonAnswer(error: unknown): NeonAnswer {
   try {
     body = JSON.parse(server[2]);
   } catch {}
-  return { status: Number(server[1]), code: typeof body.code === "string" ? body.code : "", message: typeof body.message === "string" ? body.message : message };
+  return {
+    status: Number(server[1]),
+    code: typeof body.code === "string" ? body.code : "",
+    message: typeof body.message === "string" ? body.message : message,
+  };
 }
 
 /** The rule that decides an answer, and its match; undefined: a SQLSTATE nobody classified (our bug, 500). */
@@ -159,11 +190,18 @@ export function classify(error: unknown): Error {
       return new TransientDatabaseError(answer.message);
     case "client_error":
       // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
-      return answer.status === 413 ? new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413") : new RowsRejected(answer.message, answer.code);
+      return answer.status === 413
+        ? new RowsRejected("the row is larger than Neon's 10 MiB statement limit", "413")
+        : new RowsRejected(answer.message, answer.code);
     case "misconfigured":
       return new IngestError("database_misconfigured", rule.reason!(match === true ? ([] as unknown as RegExpExecArray) : match, answer));
     case "storage_full":
-      return new IngestError("database_storage_full", `the database is full (SQLSTATE ${answer.code}): raise the Neon project's size limit or free space`, {}, error);
+      return new IngestError(
+        "database_storage_full",
+        `the database is full (SQLSTATE ${answer.code}): raise the Neon project's size limit or free space`,
+        {},
+        error,
+      );
     case "schema_mismatch":
       // No row is at fault: the whole request gets the schema answer (see db/schema-level.ts).
       return new SchemaMismatch(error);
@@ -172,7 +210,6 @@ export function classify(error: unknown): Error {
 
 /** Every call to Neon carries a deadline: the proxy has none, and a call nobody aborts can wait forever. */
 export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: AbortSignal.timeout(ms) } });
-
 
 /**
  * Runs `attempt` again after transient failures (network, 5xx, 40001, 40P01, 08xxx), with jittered
@@ -200,4 +237,3 @@ export function failedHealth(error: unknown): { state: "unreachable" | "misconfi
   if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
   return { state: "unreachable" };
 }
-

@@ -4,7 +4,7 @@
  * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
  */
 import type { Statement } from "../ingest/writer.ts";
-import { withRetries, type Database } from "./neon.ts";
+import { type Database, withRetries } from "./neon.ts";
 
 /** One rejected line, as stored and as sent through the queue. */
 export interface RejectionRecord {
@@ -135,11 +135,46 @@ const COLUMNS = `id::text, request_id, api_key_id, line_number, entity, field, p
 const COLUMN_COUNT = 18;
 
 function asRejection(row: unknown[]): StoredRejection {
-  const [id, request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity, raw, raw_truncated, raw_bytes, received_at, registry_version, replayed_at] = row;
+  const [
+    id,
+    request_id,
+    api_key_id,
+    line_number,
+    entity,
+    field,
+    position,
+    message,
+    sqlstate,
+    reason,
+    format,
+    forced_entity,
+    raw,
+    raw_truncated,
+    raw_bytes,
+    received_at,
+    registry_version,
+    replayed_at,
+  ] = row;
   return {
-    id: Number(id), request_id, api_key_id, line_number, entity, field, position, message, sqlstate, reason, format, forced_entity,
+    id: Number(id),
+    request_id,
+    api_key_id,
+    line_number,
+    entity,
+    field,
+    position,
+    message,
+    sqlstate,
+    reason,
+    format,
+    forced_entity,
     // encode(…, 'base64') breaks lines every 76 characters.
-    raw: String(raw).replace(/\s/g, ""), raw_truncated, raw_bytes, received_at, registry_version, replayed_at,
+    raw: String(raw).replace(/\s/g, ""),
+    raw_truncated,
+    raw_bytes,
+    received_at,
+    registry_version,
+    replayed_at,
   } as StoredRejection;
 }
 
@@ -151,7 +186,12 @@ const PAGE_RAW_BYTES = 4 * 1024 * 1024;
  * of raw lines (always at least one row), so a page never holds more than that in memory.
  * `more`: rows past this page match too.
  */
-export async function listRejections(db: Database, filter: RejectionFilter, limit: number, newest = false): Promise<{ rows: StoredRejection[]; more: boolean }> {
+export async function listRejections(
+  db: Database,
+  filter: RejectionFilter,
+  limit: number,
+  newest = false,
+): Promise<{ rows: StoredRejection[]; more: boolean }> {
   const { sql, params } = where(filter);
   // Qualified in the outer query, where "id" would name the id::text output column.
   const order = `ORDER BY id ${newest ? "DESC" : ""}`;
@@ -168,7 +208,9 @@ export async function listRejections(db: Database, filter: RejectionFilter, limi
 
 export async function markReplayed(db: Database, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await withRetries(db, () => db.sql.query("UPDATE ingest_rejections SET replayed_at = now() WHERE id = ANY($1::bigint[])", [`{${ids.join(",")}}`], timeout(db)));
+  await withRetries(db, () =>
+    db.sql.query("UPDATE ingest_rejections SET replayed_at = now() WHERE id = ANY($1::bigint[])", [`{${ids.join(",")}}`], timeout(db)),
+  );
 }
 
 /** Deletes what matches, a slice at a time (a short statement each); stops after `maxRows`. */
@@ -177,7 +219,9 @@ export async function deleteRejections(db: Database, filter: RejectionFilter, ma
   let deleted = 0;
   while (deleted < maxRows) {
     const n = Math.min(slice, maxRows - deleted);
-    const result = await withRetries(db, () => db.sql.query(`DELETE FROM ingest_rejections WHERE id IN (SELECT id FROM ingest_rejections ${sql} ORDER BY id LIMIT ${n})`, params, timeout(db)));
+    const result = await withRetries(db, () =>
+      db.sql.query(`DELETE FROM ingest_rejections WHERE id IN (SELECT id FROM ingest_rejections ${sql} ORDER BY id LIMIT ${n})`, params, timeout(db)),
+    );
     const count = result.rowCount ?? 0;
     deleted += count;
     if (count < n) return { deleted, more: false };

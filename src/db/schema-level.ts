@@ -4,7 +4,7 @@
  * isolate per minute, so a request pays for it only when the minute is up.
  */
 import { NeonDbError } from "@neondatabase/serverless";
-import { IngestError, SchemaMismatch } from "../errors.ts";
+import { IngestError, type SchemaMismatch } from "../errors.ts";
 import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../ingest/registry.ts";
 import type { Database } from "./neon.ts";
 
@@ -39,10 +39,20 @@ async function readState(db: Database): Promise<SchemaState> {
   }
   const worker = SCHEMA_LEVEL;
   if (database < worker) {
-    return { status: "behind", worker, database, message: `the database is at migration ${name(database)}, and this Worker needs ${name(worker)}: apply it with \`npm run migrate\`` };
+    return {
+      status: "behind",
+      worker,
+      database,
+      message: `the database is at migration ${name(database)}, and this Worker needs ${name(worker)}: apply it with \`npm run migrate\``,
+    };
   }
   if (breaking > 0) {
-    return { status: "ahead", worker, database, message: `the database applied migration number ${breaking}, which renames what this Worker (built for ${name(worker)}) writes: deploy the current Worker` };
+    return {
+      status: "ahead",
+      worker,
+      database,
+      message: `the database applied migration number ${breaking}, which renames what this Worker (built for ${name(worker)}) writes: deploy the current Worker`,
+    };
   }
   return { status: "ok", worker, database };
 }
@@ -59,7 +69,9 @@ export async function schemaState(db: Database, fresh = false): Promise<SchemaSt
 export function schemaRefusal(state: SchemaState): IngestError | undefined {
   if (state.status === "ok") return undefined;
   const retryAfter = Math.max(1, Math.ceil((CHECK_EVERY_MS - (Date.now() - (cached?.at ?? 0))) / 1000));
-  const error = new IngestError(state.status === "behind" ? "schema_behind" : "schema_ahead", state.message!, { schema: { worker: state.worker, database: state.database } });
+  const error = new IngestError(state.status === "behind" ? "schema_behind" : "schema_ahead", state.message!, {
+    schema: { worker: state.worker, database: state.database },
+  });
   error.retryAfterSeconds = retryAfter;
   return error;
 }

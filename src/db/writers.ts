@@ -11,5 +11,12 @@ export function openWriter(settings: Settings, clock: DbClock = { dbSeconds: 0 }
   const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
   if (bulkWriterKind(settings) === "insert") return insert;
   // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
-  return copyWriter({ connectionString: settings.DATABASE_URL, wsProxy: settings.NEON_WS_PROXY, fallback: insert, clock, timeoutMs: settings.DB_TIMEOUT_MS, retryMs });
+  return copyWriter({
+    connectionString: settings.DATABASE_URL,
+    wsProxy: settings.NEON_WS_PROXY,
+    fallback: insert,
+    clock,
+    timeoutMs: settings.DB_TIMEOUT_MS,
+    retryMs,
+  });
 }

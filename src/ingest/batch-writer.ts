@@ -4,8 +4,8 @@
  * bisects it so only the bad rows fail.
  */
 import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { rowAsObject, rowAsRecord, type EntityDef } from "./entity.ts";
-import { withSource, type RowToWrite } from "./parse-messages.ts";
+import { type EntityDef, rowAsObject, rowAsRecord } from "./entity.ts";
+import { type RowToWrite, withSource } from "./parse-messages.ts";
 import { RowsRejected, type WriteLimits, type WriteResult, type Writer } from "./writer.ts";
 
 /** What writeRows needs of a writer. */

@@ -29,7 +29,15 @@ const DRAIN_MAX_BYTES = 100 * 1024 * 1024;
 async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IngestError("request_timeout", `the client sent nothing for ${ms / 1000} s (BODY_IDLE_TIMEOUT_MS); the request was ended`, { idle_timeout_ms: ms })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new IngestError("request_timeout", `the client sent nothing for ${ms / 1000} s (BODY_IDLE_TIMEOUT_MS); the request was ended`, {
+            idle_timeout_ms: ms,
+          }),
+        ),
+      ms,
+    );
   });
   try {
     return await Promise.race([read, idle]);
@@ -69,7 +77,11 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
     })().catch((error) => writer.abort(error).catch(() => {}));
     read = () => inflated!.read();
   }
-  const stop = (reason?: unknown) => Promise.all([inflated?.cancel(reason), wire.cancel(reason)]).then(() => {}, () => {});
+  const stop = (reason?: unknown) =>
+    Promise.all([inflated?.cancel(reason), wire.cancel(reason)]).then(
+      () => {},
+      () => {},
+    );
   /**
    * Reads and discards what the client is still sending (up to DRAIN_MAX_BYTES, while it keeps sending), so the answer
    * reaches it: a connection closed with unread request bytes is reset, and a reset can destroy an
@@ -79,7 +91,12 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
     await inflated?.cancel().catch(() => {});
     let drained = 0;
     try {
-      for (let chunk = await withinIdle(wire.read(), limit.idleMs); !chunk.done && drained <= DRAIN_MAX_BYTES; chunk = await withinIdle(wire.read(), limit.idleMs)) drained += chunk.value.byteLength;
+      for (
+        let chunk = await withinIdle(wire.read(), limit.idleMs);
+        !chunk.done && drained <= DRAIN_MAX_BYTES;
+        chunk = await withinIdle(wire.read(), limit.idleMs)
+      )
+        drained += chunk.value.byteLength;
     } catch {
       // a silent or vanished client: nothing more to wait for
     }
@@ -121,7 +138,11 @@ function readFailure(error: unknown, format: "gzip" | "deflate" | null): unknown
 
 function tooLarge(limit: BodyLimit, decompressed = false): IngestError {
   const what = decompressed ? "decompressed request body" : "request body";
-  return new IngestError("body_too_large", `${what} is larger than the limit of ${limit.bytes} bytes (${limit.setting}); split it into several requests or use /ingest/stream`, { limit_bytes: limit.bytes });
+  return new IngestError(
+    "body_too_large",
+    `${what} is larger than the limit of ${limit.bytes} bytes (${limit.setting}); split it into several requests or use /ingest/stream`,
+    { limit_bytes: limit.bytes },
+  );
 }
 
 /** The body as sent (still compressed, if it is), capped at `limit` bytes: what an Idempotency-Key fingerprints. */

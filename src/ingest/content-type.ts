@@ -16,9 +16,15 @@ export function bodyFormat(contentType: string | null | undefined): BodyFormat {
   const [media, ...params] = contentType.split(";").map((s) => s.trim().toLowerCase());
   const format = FORMATS[media];
   if (!format) {
-    throw new IngestError("unsupported_media_type", `Content-Type ${media} is not accepted: use text/plain (pipe-delimited lines), application/json or application/x-ndjson`);
+    throw new IngestError(
+      "unsupported_media_type",
+      `Content-Type ${media} is not accepted: use text/plain (pipe-delimited lines), application/json or application/x-ndjson`,
+    );
   }
-  const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/"/g, "");
+  const charset = params
+    .find((p) => p.startsWith("charset="))
+    ?.slice(8)
+    .replace(/"/g, "");
   if (charset && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") {
     throw new IngestError("unsupported_media_type", `charset ${charset} is not accepted: send UTF-8`);
   }

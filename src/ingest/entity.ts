@@ -1,6 +1,6 @@
 /** The shape of one generated entity definition, and the error helpers its parsers share. */
 import type { PgTable } from "drizzle-orm/pg-core";
-import { fail, parseJsonExact, type FieldError, type JsonRecord, type Parsed, type Row } from "./field-checks.ts";
+import { type FieldError, fail, type JsonRecord, type Parsed, parseJsonExact, type Row } from "./field-checks.ts";
 
 export interface ChildDef {
   /** The parent's List[Object] field this child repeats over. */

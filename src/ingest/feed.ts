@@ -1,10 +1,10 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
 import { IngestError } from "../errors.ts";
-import { bodyStream, decodeLines, readAll, type BodyLimit } from "./body.ts";
+import { type BodyLimit, bodyStream, decodeLines, readAll } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { lineBatches } from "./line-batches.ts";
-import { oversizeLine, parseBody, parseLines, type BodyFormat, type LineOptions, type ParsedBody } from "./parse-messages.ts";
+import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, parseBody, parseLines } from "./parse-messages.ts";
 
 /** Where parsed messages go: `step` is called after each piece, and waits when the writes fall behind. */
 export interface MessageSink {
@@ -29,12 +29,22 @@ export interface FeedOptions extends LineOptions {
  */
 export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean): BodyLimit {
   const idleMs = settings.BODY_IDLE_TIMEOUT_MS;
-  return held || format === "json" ? { bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES), setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES", idleMs } : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
+  return held || format === "json"
+    ? {
+        bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES),
+        setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES",
+        idleMs,
+      }
+    : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
 function checkCount(run: MessageSink, max: number | undefined): void {
   if (max !== undefined && run.sink.messages > max) {
-    throw new IngestError("body_too_large", `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`, { limit_items: max });
+    throw new IngestError(
+      "body_too_large",
+      `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`,
+      { limit_items: max },
+    );
   }
 }
 

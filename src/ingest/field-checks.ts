@@ -26,7 +26,7 @@ const MAX_SHOWN = 40;
 
 /** Quotes offending input for an error message, cut to a readable length. */
 export function show(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const cut = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
   return JSON.stringify(cut);
 }
@@ -58,17 +58,16 @@ declare global {
  */
 export function parseJsonExact(text: string): unknown {
   return JSON.parse(text, (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === "number" && context?.source !== undefined && String(value) !== context.source
-      ? JSON.rawJSON(context.source)
-      : value,
+    typeof value === "number" && context?.source !== undefined && String(value) !== context.source ? JSON.rawJSON(context.source) : value,
   );
 }
 
-const INT = /^[+-]?\d{1,10}$/;
-const BIGINT = /^[+-]?\d{1,19}$/;
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
-const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+// The shapes of numeric and timestamp text; the generated zod schemas show them in the OpenAPI document.
+export const INT = /^[+-]?\d{1,10}$/;
+export const BIGINT = /^[+-]?\d{1,19}$/;
+export const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+export const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
@@ -107,9 +106,16 @@ export function textDecimal(s: string): string | undefined {
 
 export function textBoolean(s: string): boolean | undefined {
   switch (s.toLowerCase()) {
-    case "true": case "t": case "1": return true;
-    case "false": case "f": case "0": return false;
-    default: return undefined;
+    case "true":
+    case "t":
+    case "1":
+      return true;
+    case "false":
+    case "f":
+    case "0":
+      return false;
+    default:
+      return undefined;
   }
 }
 

@@ -18,7 +18,7 @@ export interface Totals {
 }
 
 /** The one rule for what an ingest amounts to: nothing rejected, some rows written, or nothing written. */
-export function outcomeOf(totals: Totals): "success" | "partial" | "error" {
+export function outcomeOf(totals: Pick<Totals, "inserted" | "duplicates" | "failed">): "success" | "partial" | "error" {
   if (totals.failed === 0) return "success";
   return totals.inserted + totals.duplicates > 0 ? "partial" : "error";
 }
@@ -108,7 +108,7 @@ export class IngestRun {
   /** Counts a written flush, and reports it. */
   private commit(written: WriteResult): void {
     this.tally.written(written);
-    written.failed.forEach((e) => this.reject(e));
+    for (const error of written.failed) this.reject(error);
     const errors = this.errorsSinceCommit.sort((a, b) => a.line_number - b.line_number);
     this.errorsSinceCommit = [];
     this.options.onCommit?.(this.totals, errors);
@@ -123,19 +123,23 @@ export class IngestRun {
    */
   async step(force = false): Promise<void> {
     const errors = this.sink.errors.splice(0);
-    errors.forEach((e) => this.reject(e));
+    for (const error of errors) this.reject(error);
     const quarantine = this.options.quarantine;
     quarantine?.add(errors);
     const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
-    const full = this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS) || this.sink.chars >= (this.options.flushChars ?? DEFAULT_FLUSH_CHARS) || Boolean(quarantine?.full);
+    const full =
+      this.sink.rows.length >= (this.options.flushRows ?? DEFAULT_FLUSH_ROWS) ||
+      this.sink.chars >= (this.options.flushChars ?? DEFAULT_FLUSH_CHARS) ||
+      Boolean(quarantine?.full);
     const waiting = this.sink.rows.length > 0 || this.errorsSinceCommit.length > 0 || Boolean(quarantine?.waiting);
     const due = waiting && Date.now() - this.lastFlush >= flushMs;
     if (!force && !full && !due) {
       // A trickle that pauses must still commit: flush on a timer if no more data comes.
-      if (waiting) this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.step().catch(() => {}); // a failure stays in inFlight for the next step or finish
-      }, flushMs);
+      if (waiting)
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.step().catch(() => {}); // a failure stays in inFlight for the next step or finish
+        }, flushMs);
       return;
     }
     if (!waiting) return void (await this.inFlight);

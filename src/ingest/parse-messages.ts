@@ -4,7 +4,7 @@
  * it never stops the lines around it.
  */
 import type { EntityDef } from "./entity.ts";
-import { isRecord, parseJsonExact, type FieldError, type JsonRecord } from "./field-checks.ts";
+import { type FieldError, isRecord, type JsonRecord, parseJsonExact } from "./field-checks.ts";
 import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
 
 export interface RowToWrite {
@@ -66,7 +66,14 @@ export interface ParsedBody {
 const MAX_LINE_SHOWN = 200;
 const shown = (line: string) => (line.length > MAX_LINE_SHOWN ? `${line.slice(0, MAX_LINE_SHOWN)}…` : line);
 
-function lineError(lineNumber: number, entity: EntityDef | null, message: string, line: string, field?: FieldError, source: QuarantineSource = { raw: line }): LineError {
+function lineError(
+  lineNumber: number,
+  entity: EntityDef | null,
+  message: string,
+  line: string,
+  field?: FieldError,
+  source: QuarantineSource = { raw: line },
+): LineError {
   const error = withSource({ line_number: lineNumber, entity: entity?.name ?? null, message, line: shown(line) }, source);
   if (field) {
     error.field = field.field;
@@ -152,7 +159,14 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
   // Array elements have no source line of their own: their text is made only for an error.
   const line = () => (typeof source === "string" ? source : source());
   if (!isRecord(record)) {
-    out.errors.push(lineError(lineNumber, forced ?? null, `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`, line()));
+    out.errors.push(
+      lineError(
+        lineNumber,
+        forced ?? null,
+        `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`,
+        line(),
+      ),
+    );
     return;
   }
   const entity = resolveEntity(record, forced);
@@ -248,35 +262,68 @@ export interface LineOptions {
 }
 
 /** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */
-export function parseLines(format: "text" | "ndjson", text: string, firstLine: number, invalidLines: InvalidLines, out: ParsedBody, options: LineOptions = {}): void {
+export function parseLines(
+  format: "text" | "ndjson",
+  text: string,
+  firstLine: number,
+  invalidLines: InvalidLines,
+  out: ParsedBody,
+  options: LineOptions = {},
+): void {
   const maxLineChars = options.maxLineChars ?? Infinity;
-  forEachLine(text, (line, lineNumber) => {
-    out.messages++;
-    if (invalidLines.has(lineNumber)) out.errors.push(lineError(lineNumber, null, "line is not valid UTF-8", line, undefined, { raw: (invalidLines instanceof Map ? invalidLines.get(lineNumber) : undefined) ?? line }));
-    else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
-    else if (format === "text") parseLine(line, lineNumber, out, options.guard);
-    else {
-      const record = parseJsonText(line, lineNumber, out);
-      if (record !== undefined) parseRecord(record, lineNumber, line, out, options);
-    }
-    options.onLine?.(lineNumber);
-  }, firstLine);
+  forEachLine(
+    text,
+    (line, lineNumber) => {
+      out.messages++;
+      if (invalidLines.has(lineNumber))
+        out.errors.push(
+          lineError(lineNumber, null, "line is not valid UTF-8", line, undefined, {
+            raw: (invalidLines instanceof Map ? invalidLines.get(lineNumber) : undefined) ?? line,
+          }),
+        );
+      else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
+      else if (format === "text") parseLine(line, lineNumber, out, options.guard);
+      else {
+        const record = parseJsonText(line, lineNumber, out);
+        if (record !== undefined) parseRecord(record, lineNumber, line, out, options);
+      }
+      options.onLine?.(lineNumber);
+    },
+    firstLine,
+  );
 }
 
 /** `head`: what was kept of a line too long to be read whole. */
 export function oversizeLine(lineNumber: number, limit: number, line = "", head?: Uint8Array): LineError {
-  return lineError(lineNumber, null, `line is longer than the limit of ${limit} bytes (MAX_LINE_BYTES)`, line, undefined, head ? { raw: head, cut: true } : { raw: line });
+  return lineError(
+    lineNumber,
+    null,
+    `line is longer than the limit of ${limit} bytes (MAX_LINE_BYTES)`,
+    line,
+    undefined,
+    head ? { raw: head, cut: true } : { raw: line },
+  );
 }
 
 /** A whole body in one of the three formats; line numbers are physical lines (JSON arrays: element index from 1). */
-export function parseBody(format: BodyFormat, text: string, invalidLines: InvalidLines, options: LineOptions = {}, out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 }): ParsedBody {
+export function parseBody(
+  format: BodyFormat,
+  text: string,
+  invalidLines: InvalidLines,
+  options: LineOptions = {},
+  out: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 },
+): ParsedBody {
   if (format !== "json") {
     parseLines(format, text, 1, invalidLines, out, options);
     return out;
   }
   if (invalidLines.size > 0) {
     const first = invalidLines.keys().next().value;
-    out.errors.push(lineError(1, null, `body is not valid UTF-8 (line ${first})`, "", undefined, { raw: (invalidLines instanceof Map ? invalidLines.get(first) : undefined) ?? "" }));
+    out.errors.push(
+      lineError(1, null, `body is not valid UTF-8 (line ${first})`, "", undefined, {
+        raw: (invalidLines instanceof Map ? invalidLines.get(first) : undefined) ?? "",
+      }),
+    );
     out.messages++;
     return out;
   }
@@ -284,6 +331,8 @@ export function parseBody(format: BodyFormat, text: string, invalidLines: Invali
   const value = parseJsonText(text, 1, out);
   const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
   out.messages += Math.max(records.length, out.errors.length - before);
-  records.forEach((record, i) => parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options));
+  records.forEach((record, i) => {
+    parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options);
+  });
   return out;
 }

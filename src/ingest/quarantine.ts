@@ -4,12 +4,22 @@
  * rejection never changes the request's answer: a failure is logged and counted, nothing more.
  */
 import { canWrite, isAdmin, type Principal } from "../auth/api-keys.ts";
-import { deleteRejections, insertStatements, listRejections, markReplayed, run, type RejectionFilter, type RejectionOrigin, type RejectionRecord, type StoredRejection } from "../db/quarantine.ts";
-import { database, type Database } from "../db/neon.ts";
+import { type Database, database } from "../db/neon.ts";
+import {
+  deleteRejections,
+  insertStatements,
+  listRejections,
+  markReplayed,
+  type RejectionFilter,
+  type RejectionOrigin,
+  type RejectionRecord,
+  run,
+  type StoredRejection,
+} from "../db/quarantine.ts";
 import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
 import { writeRows } from "./batch-writer.ts";
-import { parseBody, QUARANTINE, type EntityGuard, type LineError, type RowToWrite } from "./parse-messages.ts";
+import { type EntityGuard, type LineError, parseBody, QUARANTINE, type RowToWrite } from "./parse-messages.ts";
 import { entityByName, REGISTRY_VERSION } from "./registry.ts";
 import type { Statement } from "./writer.ts";
 
@@ -208,7 +218,9 @@ export async function storeRejections(db: Database, origin: RejectionOrigin, rec
     return true;
   } catch (error) {
     if (meter) meter.rejectionsNotStored += records.length;
-    console.error(JSON.stringify({ level: "error", event: "quarantine_store_failed", request_id: origin.requestId, rejections: records.length, error: String(error) }));
+    console.error(
+      JSON.stringify({ level: "error", event: "quarantine_store_failed", request_id: origin.requestId, rejections: records.length, error: String(error) }),
+    );
     return false;
   }
 }
@@ -236,7 +248,8 @@ export function showRaw(bytes: Uint8Array): string {
     for (let k = 1; valid && k < length; k++) {
       const c = bytes[i + k];
       // The second byte's range excludes overlong forms, surrogates and code points past U+10FFFF.
-      const [lo, hi] = k === 1 ? (b === 0xe0 ? [0xa0, 0xbf] : b === 0xed ? [0x80, 0x9f] : b === 0xf0 ? [0x90, 0xbf] : b === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf]) : [0x80, 0xbf];
+      const [lo, hi] =
+        k === 1 ? (b === 0xe0 ? [0xa0, 0xbf] : b === 0xed ? [0x80, 0x9f] : b === 0xf0 ? [0x90, 0xbf] : b === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf]) : [0x80, 0xbf];
       valid = c >= lo && c <= hi;
     }
     if (!valid) {
@@ -299,10 +312,23 @@ function reparse(rejections: StoredRejection[], guard: EntityGuard, stillRejecte
 }
 
 /** Replays one page of matching, not yet replayed rejections; `dryRun` writes and marks nothing. */
-export async function replay(settings: Settings, principal: Principal, filter: RejectionFilter, options: { dryRun: boolean; limit: number }): Promise<ReplayAnswer> {
+export async function replay(
+  settings: Settings,
+  principal: Principal,
+  filter: RejectionFilter,
+  options: { dryRun: boolean; limit: number },
+): Promise<ReplayAnswer> {
   const db = database(settings);
   const { rows: page, more } = await listRejections(db, { ...visibleTo(principal, filter), pending: true }, options.limit);
-  const answer: ReplayAnswer = { replayed: 0, inserted: 0, duplicates: 0, still_rejected: 0, dry_run: options.dryRun, errors: [], next_cursor: more ? String(page[page.length - 1].id) : null };
+  const answer: ReplayAnswer = {
+    replayed: 0,
+    inserted: 0,
+    duplicates: 0,
+    still_rejected: 0,
+    dry_run: options.dryRun,
+    errors: [],
+    next_cursor: more ? String(page[page.length - 1].id) : null,
+  };
   const refused = new Set<number>();
   const byId = new Map(page.map((r) => [r.id, r]));
   const stillRejected = (r: StoredRejection, message: string, e?: Partial<LineError>) => {
@@ -310,7 +336,15 @@ export async function replay(settings: Settings, principal: Principal, filter: R
     refused.add(r.id);
     answer.still_rejected++;
     if (answer.errors.length < settings.MAX_ERRORS_REPORTED) {
-      answer.errors.push({ id: r.id, request_id: r.request_id, line_number: r.line_number, entity: e?.entity ?? r.entity, ...(e?.field !== undefined ? { field: e.field } : {}), ...(e?.position !== undefined ? { position: e.position } : {}), message });
+      answer.errors.push({
+        id: r.id,
+        request_id: r.request_id,
+        line_number: r.line_number,
+        entity: e?.entity ?? r.entity,
+        ...(e?.field !== undefined ? { field: e.field } : {}),
+        ...(e?.position !== undefined ? { position: e.position } : {}),
+        message,
+      });
     }
   };
   const guard: EntityGuard = (entity) => (canWrite(principal, entity.name) ? undefined : `key ${principal.keyId} may not write entity ${entity.name}`);
@@ -331,7 +365,13 @@ export async function replay(settings: Settings, principal: Principal, filter: R
 }
 
 /** A page of the rejections `principal` may see. */
-export function listVisible(settings: Settings, principal: Principal, filter: RejectionFilter, limit: number, newest = false): Promise<{ rows: StoredRejection[]; more: boolean }> {
+export function listVisible(
+  settings: Settings,
+  principal: Principal,
+  filter: RejectionFilter,
+  limit: number,
+  newest = false,
+): Promise<{ rows: StoredRejection[]; more: boolean }> {
   return listRejections(database(settings), visibleTo(principal, filter), limit, newest);
 }
 

@@ -19,7 +19,7 @@ import { bodyFormat } from "./content-type.ts";
 import { type EntityDef, groupRows } from "./entity.ts";
 import { bodyLimit, feed } from "./feed.ts";
 import { IngestRun, outcomeOf, Tally, type Totals } from "./ingest-run.ts";
-import { parseBody, withSource, type LineError, type ParsedBody, type RowToWrite } from "./parse-messages.ts";
+import { type LineError, type ParsedBody, parseBody, type RowToWrite, withSource } from "./parse-messages.ts";
 import { originOf, Quarantine, rejectionsLink } from "./quarantine.ts";
 import { entityByName } from "./registry.ts";
 import { RowsRejected, type SingleWrite, type Writer } from "./writer.ts";
@@ -51,9 +51,7 @@ export type BatchOutcome =
   | { kind: "replayed"; status: number; body: object }
   | { kind: "answered"; outcome: "success" | "partial" | "error"; body: Record<string, unknown> };
 
-export type StreamEnd =
-  | { kind: "summary"; body: Record<string, unknown> }
-  | { kind: "failure"; error: unknown; body: Record<string, unknown> };
+export type StreamEnd = { kind: "summary"; body: Record<string, unknown> } | { kind: "failure"; error: unknown; body: Record<string, unknown> };
 
 export interface StreamListener {
   /** After each committed flush: the totals so far and the lines rejected since the last call. */
@@ -96,12 +94,30 @@ async function withWriter<T>(call: IngestCall, work: (writer: Writer) => Promise
 }
 
 /** Puts rows on the queue (their rejections not stored yet go with them: the database may be down). */
-async function accepted(call: IngestCall, rows: RowToWrite[], errors: LineError[], failed: number, fallback: boolean, quarantine: Quarantine): Promise<Accepted> {
+async function accepted(
+  call: IngestCall,
+  rows: RowToWrite[],
+  errors: LineError[],
+  failed: number,
+  fallback: boolean,
+  quarantine: Quarantine,
+): Promise<Accepted> {
   const rejections = quarantine.take();
   const { ingestId } = await enqueue(call.env, call.principal.keyId, rows, errors, failed, { origin: quarantine.origin, rejections });
   const receipt = `/ingest/receipts/${ingestId}`;
   const over = quarantine.overCap > 0 ? { rejections_over_cap: quarantine.overCap } : {};
-  const body = { status: "accepted", ingest_id: ingestId, receipt, queued: rows.length, failed, errors, request_id: call.requestId, rejections: rejectionsLink(call.requestId), ...over, ...(fallback ? { fallback: true } : {}) };
+  const body = {
+    status: "accepted",
+    ingest_id: ingestId,
+    receipt,
+    queued: rows.length,
+    failed,
+    errors,
+    request_id: call.requestId,
+    rejections: rejectionsLink(call.requestId),
+    ...over,
+    ...(fallback ? { fallback: true } : {}),
+  };
   return { kind: "accepted", receipt, fallback, body };
 }
 
@@ -110,7 +126,9 @@ export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
   const { settings, meter, principal } = call;
   const format = bodyFormat(call.request.headers.get("content-type"));
   // One message is at most one line's worth.
-  const { text, invalidLines } = decodeLines(await readBody(call.request, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES", idleMs: settings.BODY_IDLE_TIMEOUT_MS }, meter));
+  const { text, invalidLines } = decodeLines(
+    await readBody(call.request, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES", idleMs: settings.BODY_IDLE_TIMEOUT_MS }, meter),
+  );
   const parsed = parseBody(format, text, invalidLines, { forced: call.forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);
@@ -130,7 +148,11 @@ export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
   const outOfScope = parsed.rows.find((r) => !canWrite(principal, r.entity.name));
   if (outOfScope) {
     const name = outOfScope.entity.name;
-    throw await refuse(name, withSource({ line_number: 1, entity: name, message: scopeRefusal(principal, outOfScope.entity), line: "" }, { raw: text, reason: "scope" }), "forbidden");
+    throw await refuse(
+      name,
+      withSource({ line_number: 1, entity: name, message: scopeRefusal(principal, outOfScope.entity), line: "" }, { raw: text, reason: "scope" }),
+      "forbidden",
+    );
   }
   const [parent, ...derived] = parsed.rows;
   const children = [...groupRows(derived)].map(([entity, rows]) => ({ entity, rows }));
@@ -142,7 +164,11 @@ export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
     if (!(error instanceof RowsRejected)) throw error;
     const name = parent.entity.name;
     const message = `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`;
-    throw await refuse(name, withSource({ line_number: 1, entity: name, message, line: "" }, { raw: text, reason: "database", sqlState: error.sqlState }), "invalid_message");
+    throw await refuse(
+      name,
+      withSource({ line_number: 1, entity: name, message, line: "" }, { raw: text, reason: "database", sqlState: error.sqlState }),
+      "invalid_message",
+    );
   }
   meter.messages[parent.entity.name] = { inserted: written.duplicate ? 0 : 1, duplicates: written.duplicate ? 1 : 0, failed: 0 };
   for (const [name, counts] of Object.entries(written.children)) meter.messages[name] = { ...counts, failed: 0 };
@@ -195,7 +221,13 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
   }
 
   const parsed: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
-  await feed(request, settings, { sink: parsed, step: async () => {} }, { forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit }, meter);
+  await feed(
+    request,
+    settings,
+    { sink: parsed, step: async () => {} },
+    { forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
+    meter,
+  );
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
 
   const tally = new Tally();
@@ -225,7 +257,8 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
       } catch (error) {
         if (!(error instanceof RowsRejected)) throw error;
         // Not atomic: best effort after all, bisecting to the bad rows; the key is stored with the answer below.
-        if (options.atomic) rolledBack = `atomic batch rolled back, nothing was written: the database rejected a row: ${error.message} (SQLSTATE ${error.sqlState})`;
+        if (options.atomic)
+          rolledBack = `atomic batch rolled back, nothing was written: the database rejected a row: ${error.message} (SQLSTATE ${error.sqlState})`;
       }
     }
     if (rolledBack) {
@@ -256,7 +289,13 @@ export const BATCH_STATUS = { success: 200, partial: 207, error: 400 } as const;
 
 function batchAnswer(totals: Totals, errors: LineError[], rolledBack: string | undefined, durationMs: number, quarantine: Record<string, unknown>) {
   const outcome = rolledBack ? "error" : outcomeOf(totals);
-  const message = rolledBack ?? (outcome === "partial" ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written` : outcome === "error" ? `nothing could be written: all ${totals.failed} messages rejected` : undefined);
+  const message =
+    rolledBack ??
+    (outcome === "partial"
+      ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written`
+      : outcome === "error"
+        ? `nothing could be written: all ${totals.failed} messages rejected`
+        : undefined);
   return {
     outcome,
     status: BATCH_STATUS[outcome],
@@ -287,14 +326,21 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
   const quarantine = quarantineOf(call, true);
   const writer = openWriter(settings, meter);
   // A snapshot: the event is serialised later, when the client reads it.
-  const run = new IngestRun(writer, { quarantine, onCommit: (totals, errors) => listener.progress(structuredClone(totals), errors), onError: (error) => listener.rejected(error) });
+  const run = new IngestRun(writer, {
+    quarantine,
+    onCommit: (totals, errors) => listener.progress(structuredClone(totals), errors),
+    onError: (error) => listener.rejected(error),
+  });
   meter.messages = run.totals.entities;
   const onLine = listener.line && ((lineNumber: number) => listener.line!(lineNumber, structuredClone(run.totals)));
   try {
     await feed(call.request, settings, run, { forced: call.forced, onLine, guard: entityGuard(call.principal) }, meter);
     const totals = await run.finish();
     const { processed: total, inserted, duplicates, failed, entities } = totals;
-    return { kind: "summary", body: { status: outcomeOf(totals), total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started, ...quarantine.summary() } };
+    return {
+      kind: "summary",
+      body: { status: outcomeOf(totals), total, inserted, duplicates, failed, entities, duration_ms: Date.now() - started, ...quarantine.summary() },
+    };
   } catch (thrown) {
     logCause(call.requestId, "/ingest/stream", thrown);
     const error = await explained(settings, thrown);

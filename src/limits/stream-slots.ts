@@ -15,7 +15,9 @@ export async function holdStreamSlot(ns: StreamSlotsNamespace, owner: string, li
   const stream = crypto.randomUUID();
   const leaseMs = await slots.acquire(stream, limit);
   if (leaseMs === null) {
-    throw new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, { limit_streams: limit });
+    throw new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, {
+      limit_streams: limit,
+    });
   }
   const renew = setInterval(() => void slots.acquire(stream, limit).catch(() => {}), leaseMs / 3);
   return async () => {

@@ -5,10 +5,10 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, storedKeys, type Principal } from "../auth/api-keys.ts";
+import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, type Principal, storedKeys } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
-import { allowedOrigins } from "./cors.ts";
 import { IngestError } from "../errors.ts";
+import { allowedOrigins } from "./cors.ts";
 import { addressKey, checkRateLimit } from "./rate-limit.ts";
 
 /** A refused request still counts against its address's limit: guessing keys is rate-limited too. */
@@ -31,7 +31,10 @@ export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHand
     let principal: Principal;
     if (!header) {
       if (!settings.ALLOW_ANONYMOUS) {
-        const why = storedKeys(c.env.API_KEYS).length === 0 ? "this deployment has no API keys configured and does not allow anonymous access" : "send Authorization: Bearer <key>";
+        const why =
+          storedKeys(c.env.API_KEYS).length === 0
+            ? "this deployment has no API keys configured and does not allow anonymous access"
+            : "send Authorization: Bearer <key>";
         return refuse(c, `an API key is required: ${why}`);
       }
       principal = ANONYMOUS;
@@ -52,7 +55,8 @@ export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHand
     c.set("principal", principal);
     if (need === "read" && !canRead(principal)) await forbid(c, principal, `key ${principal.keyId} may not read stats (it has no "read" scope)`);
     if (need === "write" && !canWriteAny(principal)) await forbid(c, principal, `key ${principal.keyId} may not write any entity`);
-    if (need === "quarantine" && !canWriteAny(principal) && !isAdmin(principal)) await forbid(c, principal, `key ${principal.keyId} may not see rejected lines (it has neither a write scope nor "admin")`);
+    if (need === "quarantine" && !canWriteAny(principal) && !isAdmin(principal))
+      await forbid(c, principal, `key ${principal.keyId} may not see rejected lines (it has neither a write scope nor "admin")`);
     await next();
   };
 }

@@ -4,7 +4,10 @@ import { cors } from "hono/cors";
 import type { AppEnv } from "../app-env.ts";
 import { type Settings, settingsOf } from "../env.ts";
 
-export const allowedOrigins = (settings: Settings) => settings.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
+export const allowedOrigins = (settings: Settings) =>
+  settings.CORS_ORIGINS.split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
 
 const withCors = cors({
   origin: (origin, c) => {

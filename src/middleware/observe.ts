@@ -7,8 +7,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { recordDelta } from "../stats/stats-client.ts";
-import { clientRequestId } from "./request-id.ts";
 import { newMeter, type StatsDelta } from "../stats/stats-delta.ts";
+import { clientRequestId } from "./request-id.ts";
 
 function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
   try {
@@ -38,10 +38,25 @@ export function observe(): MiddlewareHandler<AppEnv> {
         rejectionsNotStored: meter.rejectionsNotStored,
         keyId: c.get("principal")?.keyId ?? null,
       };
-      console.log(JSON.stringify({ request_id: c.get("requestId"), client_request_id: clientRequestId(c.req.header("x-request-id")), key_id: delta.keyId, method: c.req.method, route: delta.route, status: delta.status, duration_ms: at - started, bytes: delta.bytes, db_ms: Math.round(delta.dbSeconds * 1000), messages: delta.messages }));
+      console.log(
+        JSON.stringify({
+          request_id: c.get("requestId"),
+          client_request_id: clientRequestId(c.req.header("x-request-id")),
+          key_id: delta.keyId,
+          method: c.req.method,
+          route: delta.route,
+          status: delta.status,
+          duration_ms: at - started,
+          bytes: delta.bytes,
+          db_ms: Math.round(delta.dbSeconds * 1000),
+          messages: delta.messages,
+        }),
+      );
       const settings = settingsOf(c.env);
       if (settings.STATS_ENABLED) {
-        return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
+        return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) =>
+          console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
+        );
       }
     };
     waitUntil(c, meter.done ? meter.done.then(finish) : Promise.resolve(finish()));

@@ -8,14 +8,14 @@ import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
-import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
 import { rowAsArray } from "../ingest/entity.ts";
+import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
+import type { QuarantineMeter } from "../ingest/quarantine.ts";
+import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
 import { entityByName, REGISTRY_VERSION } from "../ingest/registry.ts";
-import { base64, fromBase64, rejectionsLink, storeRejections, toRecord, type RejectionOrigin, type RejectionRecord } from "../ingest/quarantine.ts";
-import type { ReceiptObject } from "./receipt-object.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
-import type { QuarantineMeter } from "../ingest/quarantine.ts";
+import type { ReceiptObject } from "./receipt-object.ts";
 
 /** One queue message: a slice of an ingest's rows, or of its rejected lines (stored by the consumer). */
 export interface IngestPart {
@@ -65,7 +65,8 @@ function toParts(ingestId: string, rows: RowToWrite[], origin?: RejectionOrigin,
   for (const r of rows) {
     const row = { entity: r.entity.name, json: r.json, line: r.lineNumber };
     const size = r.json.length * 3 + r.entity.name.length + 32;
-    if (size > MESSAGE_BYTES) throw new IngestError("body_too_large", `line ${r.lineNumber} is too large for one queue message (128 KB): send it synchronously`);
+    if (size > MESSAGE_BYTES)
+      throw new IngestError("body_too_large", `line ${r.lineNumber} is too large for one queue message (128 KB): send it synchronously`);
     if (!current || bytes + size > MESSAGE_BYTES) {
       current = { ingestId, part: parts.length, rows: [], origin };
       parts.push(current);
@@ -78,13 +79,27 @@ function toParts(ingestId: string, rows: RowToWrite[], origin?: RejectionOrigin,
 }
 
 /** Puts the rows on the queue and opens their receipt; resolves once the queue accepted every message. */
-export async function enqueue(env: Env, keyId: string | null, rows: RowToWrite[], parseErrors: LineError[], failed: number, quarantine?: { origin: RejectionOrigin; rejections: RejectionRecord[] }): Promise<{ ingestId: string; parts: number }> {
+export async function enqueue(
+  env: Env,
+  keyId: string | null,
+  rows: RowToWrite[],
+  parseErrors: LineError[],
+  failed: number,
+  quarantine?: { origin: RejectionOrigin; rejections: RejectionRecord[] },
+): Promise<{ ingestId: string; parts: number }> {
   const ingestId = crypto.randomUUID();
   const parts = toParts(ingestId, rows, quarantine?.origin, quarantine?.rejections);
   const requestId = quarantine?.origin.requestId;
   await receipt(env.RECEIPTS, ingestId).create({
-    ingest_id: ingestId, key_id: keyId, created_at: new Date().toISOString(), parts: parts.length, queued_rows: rows.length,
-    inserted: 0, duplicates: 0, failed, errors: parseErrors.slice(0, 1000),
+    ingest_id: ingestId,
+    key_id: keyId,
+    created_at: new Date().toISOString(),
+    parts: parts.length,
+    queued_rows: rows.length,
+    inserted: 0,
+    duplicates: 0,
+    failed,
+    errors: parseErrors.slice(0, 1000),
     ...(requestId ? { request_id: requestId, rejections: rejectionsLink(requestId) } : {}),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];
@@ -113,7 +128,13 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, se
     const { ingestId, part, rows } = message.body;
     const receiptStub = receipt(env.RECEIPTS, ingestId);
     // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
-    const origin = message.body.origin ?? { requestId: ingestId, keyId: null, forcedEntity: null, receivedAt: new Date().toISOString(), registryVersion: REGISTRY_VERSION };
+    const origin = message.body.origin ?? {
+      requestId: ingestId,
+      keyId: null,
+      forcedEntity: null,
+      receivedAt: new Date().toISOString(),
+      registryVersion: REGISTRY_VERSION,
+    };
     try {
       const toWrite: RowToWrite[] = rows.map((r) => {
         const entity = entityByName(r.entity)!;
@@ -134,8 +155,13 @@ export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, se
     }
   }
   if (settings.STATS_ENABLED) {
-    const counters: [string, number][] = [...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]), [key.rejectionsNotStored, meter.rejectionsNotStored]];
-    await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) => console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })));
+    const counters: [string, number][] = [
+      ...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]),
+      [key.rejectionsNotStored, meter.rejectionsNotStored],
+    ];
+    await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) =>
+      console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
+    );
   }
 }
 

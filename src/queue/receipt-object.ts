@@ -3,7 +3,9 @@
  * depend on the database they report on. Parts are the queue messages the rows were sent in.
  */
 import { DurableObject } from "cloudflare:workers";
+import { outcomeOf } from "../ingest/ingest-run.ts";
 import type { LineError } from "../ingest/parse-messages.ts";
+import type { EntityCounts } from "../ingest/writer.ts";
 
 const MAX_ERRORS = 1000;
 
@@ -37,7 +39,15 @@ export class ReceiptObject extends DurableObject {
 
   private async save(receipt: Receipt): Promise<Receipt> {
     const settled = receipt.parts_written + receipt.parts_dead === receipt.parts;
-    receipt.status = !settled ? "queued" : receipt.parts_dead === 0 ? (receipt.failed > 0 && receipt.inserted + receipt.duplicates === 0 ? "failed" : "done") : receipt.parts_written > 0 ? "partial" : "failed";
+    receipt.status = !settled
+      ? "queued"
+      : receipt.parts_dead === 0
+        ? outcomeOf(receipt) === "error"
+          ? "failed"
+          : "done"
+        : receipt.parts_written > 0
+          ? "partial"
+          : "failed";
     await this.ctx.storage.put("receipt", receipt);
     return receipt;
   }
@@ -47,7 +57,7 @@ export class ReceiptObject extends DurableObject {
   }
 
   /** A part is written: its counts, and the rows the database rejected. Idempotent per part. */
-  async written(part: number, counts: { inserted: number; duplicates: number; failed: number }, errors: LineError[]): Promise<void> {
+  async written(part: number, counts: EntityCounts, errors: LineError[]): Promise<void> {
     const receipt = await this.load();
     if (!receipt || receipt.written_parts.includes(part) || receipt.problems.some((p) => p.part === part && p.dead)) return;
     receipt.written_parts.push(part);
@@ -73,7 +83,10 @@ export class ReceiptObject extends DurableObject {
     const receipt = await this.load();
     if (!receipt || receipt.problems.some((p) => p.part === part && p.dead)) return;
     const last = receipt.problems.find((p) => p.part === part);
-    receipt.problems = [...receipt.problems.filter((p) => p.part !== part), { part, attempts: last?.attempts ?? 0, reason: `dead-lettered after ${last?.attempts ?? "all"} attempts: ${last?.reason ?? "unknown"}`, dead: true }];
+    receipt.problems = [
+      ...receipt.problems.filter((p) => p.part !== part),
+      { part, attempts: last?.attempts ?? 0, reason: `dead-lettered after ${last?.attempts ?? "all"} attempts: ${last?.reason ?? "unknown"}`, dead: true },
+    ];
     receipt.parts_dead++;
     receipt.failed += rows;
     await this.save(receipt);

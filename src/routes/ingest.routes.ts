@@ -1,7 +1,19 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
-import { createRoute } from "@hono/zod-openapi";
-import { z } from "@hono/zod-openapi";
-import { AcceptedResult, BatchQuery, BatchResult, ErrorBody, IngestQuery, JsonBody, MessageQuery, MessageResult, NdjsonLines, PIPE_EXAMPLE, PipeLines, ReceiptResult } from "./schemas.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  AcceptedResult,
+  BatchQuery,
+  BatchResult,
+  ErrorBody,
+  IngestQuery,
+  JsonBody,
+  MessageQuery,
+  MessageResult,
+  NdjsonLines,
+  PIPE_EXAMPLE,
+  PipeLines,
+  ReceiptResult,
+} from "./schemas.ts";
 
 /** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
 const plain = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
@@ -17,7 +29,9 @@ const refusals = {
   401: error("Missing or invalid API key"),
   415: error("Unsupported Content-Type or Content-Encoding"),
   429: error("Rate limit exceeded (or, on /ingest/stream, MAX_STREAMS_PER_KEY streams open); retry after Retry-After seconds"),
-  503: error("schema_behind / schema_ahead: the database's migrations do not match this Worker's (run npm run migrate, or deploy the matching Worker); database_unavailable: retry after Retry-After seconds"),
+  503: error(
+    "schema_behind / schema_ahead: the database's migrations do not match this Worker's (run npm run migrate, or deploy the matching Worker); database_unavailable: retry after Retry-After seconds",
+  ),
 };
 /** What a route that writes can answer once the database has refused it or the client went silent. */
 const writeFailures = {
@@ -35,7 +49,10 @@ export const messageRoute = createRoute({
   request: { query: MessageQuery, body: { content: bodies, required: true } },
   responses: {
     200: { description: "Written (or already there: duplicate)", content: { "application/json": { schema: MessageResult } } },
-    202: { description: "The database stayed unreachable: queued instead (Ingest-Fallback: queued)", content: { "application/json": { schema: AcceptedResult } } },
+    202: {
+      description: "The database stayed unreachable: queued instead (Ingest-Fallback: queued)",
+      content: { "application/json": { schema: AcceptedResult } },
+    },
     400: error("Invalid message: which line, which field, why"),
     413: error("Body over MAX_LINE_BYTES (one message is at most one line's worth)"),
     403: error("The key may not write this entity"),
@@ -52,19 +69,34 @@ export const batchRoute = createRoute({
   description: `Newline-separated pipe lines, NDJSON, or a JSON array. Valid lines are written, bad ones reported; processed = inserted + duplicates + failed. ${encodingNote}`,
   request: {
     query: BatchQuery,
-    headers: z.object({ "idempotency-key": z.string().optional().describe("A replay with the same key and body gets the stored answer (header Idempotent-Replayed: true) and writes nothing; the same key with another body: 409") }),
+    headers: z.object({
+      "idempotency-key": z
+        .string()
+        .optional()
+        .describe(
+          "A replay with the same key and body gets the stored answer (header Idempotent-Replayed: true) and writes nothing; the same key with another body: 409",
+        ),
+    }),
     body: { content: bodies, required: true },
   },
   responses: {
     200: { description: "Every line written or already there", content: { "application/json": { schema: BatchResult } } },
-    202: { description: "Asynchronous (?mode=async, Prefer: respond-async), or the fallback when the database stays unreachable (Ingest-Fallback: queued): the rows are on the queue", content: { "application/json": { schema: AcceptedResult } } },
+    202: {
+      description:
+        "Asynchronous (?mode=async, Prefer: respond-async), or the fallback when the database stays unreachable (Ingest-Fallback: queued): the rows are on the queue",
+      content: { "application/json": { schema: AcceptedResult } },
+    },
     207: { description: "Some lines rejected, the rest written", content: { "application/json": { schema: BatchResult } } },
     400: { description: "Nothing could be written", content: { "application/json": { schema: BatchResult.or(ErrorBody) } } },
     403: error("The key may not write any entity"),
     409: error("The Idempotency-Key was used with another request"),
-    413: error("Body over MAX_BATCH_BYTES (after decompression), more than MAX_BATCH_ITEMS messages, or an atomic batch over one Neon request; nothing was written"),
+    413: error(
+      "Body over MAX_BATCH_BYTES (after decompression), more than MAX_BATCH_ITEMS messages, or an atomic batch over one Neon request; nothing was written",
+    ),
     ...refusals,
-    503: error("database_unavailable: the body says what was committed; retrying is safe. schema_behind / schema_ahead: the database's migrations do not match this Worker's"),
+    503: error(
+      "database_unavailable: the body says what was committed; retrying is safe. schema_behind / schema_ahead: the database's migrations do not match this Worker's",
+    ),
     ...writeFailures,
   },
 });
@@ -91,7 +123,10 @@ export const receiptRoute = createRoute({
   summary: "How an asynchronous ingest is doing",
   request: { params: z.object({ id: z.string().describe("The ingest_id of a 202 answer") }) },
   responses: {
-    200: { description: "The receipt: queued, done, partial or failed, with counts, errors and why parts were dead-lettered", content: { "application/json": { schema: ReceiptResult } } },
+    200: {
+      description: "The receipt: queued, done, partial or failed, with counts, errors and why parts were dead-lettered",
+      content: { "application/json": { schema: ReceiptResult } },
+    },
     404: error("No such receipt"),
   },
 });

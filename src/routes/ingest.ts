@@ -18,7 +18,15 @@ import { SseEvents } from "./sse-events.ts";
 /** What the service needs of the request; ?entity=Order (or O) makes every JSON record that entity. */
 function callOf(c: Context<AppEnv>, entity: string | undefined): IngestCall {
   const forced = entity === undefined ? undefined : entityByName(entity);
-  return { env: c.env, settings: settingsOf(c.env), request: c.req.raw, principal: c.get("principal"), requestId: c.get("requestId"), meter: c.get("meter"), forced };
+  return {
+    env: c.env,
+    settings: settingsOf(c.env),
+    request: c.req.raw,
+    principal: c.get("principal"),
+    requestId: c.get("requestId"),
+    meter: c.get("meter"),
+    forced,
+  };
 }
 
 function answerAccepted(c: Context<AppEnv>, outcome: Accepted) {
@@ -76,7 +84,12 @@ export async function postStream(c: Context<AppEnv>, query: { entity?: string; p
         const { error } = end;
         const known = error instanceof IngestError;
         if (!known) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
-        events.end("failure", { status: known ? error.status : 500, code: known ? error.code : "internal_error", message: known ? error.message : "internal error", ...end.body });
+        events.end("failure", {
+          status: known ? error.status : 500,
+          code: known ? error.code : "internal_error",
+          message: known ? error.message : "internal error",
+          ...end.body,
+        });
       }
     } finally {
       await release();

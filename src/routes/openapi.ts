@@ -9,7 +9,8 @@ import { REGISTRY_VERSION } from "../ingest/registry.ts";
 export const SECURITY_SCHEME = {
   type: "http" as const,
   scheme: "bearer",
-  description: "API key: write:<Entity> or write:* scopes for the ingest routes (and a key's own rejected lines), read for /stats and /metrics, admin for every key's rejected lines",
+  description:
+    "API key: write:<Entity> or write:* scopes for the ingest routes (and a key's own rejected lines), read for /stats and /metrics, admin for every key's rejected lines",
 };
 
 export const documentInfo = {

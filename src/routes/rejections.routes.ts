@@ -19,7 +19,10 @@ export const rejectionsRoute = createRoute({
   description: `Oldest first, a page at a time (next_cursor). With ?format=ndjson or Accept: application/x-ndjson, every matching rejection is streamed, one JSON object per line. ${who}`,
   request: { query: RejectionListQuery },
   responses: {
-    200: { description: "A page of rejections, or the NDJSON export", content: { "application/json": { schema: RejectionPage }, "application/x-ndjson": { schema: { type: "string" } } } },
+    200: {
+      description: "A page of rejections, or the NDJSON export",
+      content: { "application/json": { schema: RejectionPage }, "application/x-ndjson": { schema: { type: "string" } } },
+    },
     ...refusals,
   },
 });

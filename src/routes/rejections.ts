@@ -4,7 +4,7 @@ import type * as z from "zod";
 import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
-import { deleteVisible, listVisible, present, replay, type RejectionFilter } from "../ingest/quarantine.ts";
+import { deleteVisible, listVisible, present, type RejectionFilter, replay } from "../ingest/quarantine.ts";
 import { entityByName } from "../ingest/registry.ts";
 import type { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
 
@@ -47,7 +47,9 @@ export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof Rejec
 export async function showRejection(c: Context<AppEnv>, id: string) {
   const missing = new IngestError("not_found", `no rejection ${JSON.stringify(id.slice(0, 40))}`);
   if (!/^\d{1,18}$/.test(id)) throw missing;
-  const { rows: [found] } = await listVisible(settingsOf(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
+  const {
+    rows: [found],
+  } = await listVisible(settingsOf(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
   return c.json(present(found));
@@ -62,7 +64,10 @@ const DELETE_MAX = 100_000;
 
 export async function deleteRejectionsRoute(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>) {
   if (Object.values(q).every((v) => v === undefined)) {
-    throw new IngestError("bad_request", "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once");
+    throw new IngestError(
+      "bad_request",
+      "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once",
+    );
   }
   return c.json(await deleteVisible(settingsOf(c.env), c.get("principal"), filterOf(q), DELETE_MAX));
 }

@@ -20,15 +20,16 @@ export const BatchQuery = MessageQuery.extend({
   mode: z.enum(["sync", "async"]).optional().describe("async (or the header Prefer: respond-async): 202 once the rows are on the queue; follow the receipt"),
 });
 
-
-export const ErrorBody = z.object({
-  status: z.literal("error"),
-  message: z.string(),
-  entity: z.string().nullable().optional(),
-  line: z.string().optional(),
-  field: z.string().optional(),
-  position: z.number().int().optional(),
-}).passthrough();
+export const ErrorBody = z
+  .object({
+    status: z.literal("error"),
+    message: z.string(),
+    entity: z.string().nullable().optional(),
+    line: z.string().optional(),
+    field: z.string().optional(),
+    position: z.number().int().optional(),
+  })
+  .passthrough();
 
 export const LineError = z.object({
   line_number: z.number().int(),
@@ -49,7 +50,6 @@ export const MessageResult = z.object({
   derived: z.record(z.string(), z.object({ inserted: z.number().int(), duplicates: z.number().int() })).optional(),
   timestamp: z.string(),
 });
-
 
 /** What answers that may have rejected lines say about the quarantine. */
 const QuarantineFields = {
@@ -158,7 +158,11 @@ export const RejectionFilters = z.strictObject({
 });
 
 export const RejectionListQuery = RejectionFilters.extend({
-  cursor: z.string().regex(/^\d{1,18}$/).optional().describe("next_cursor of the previous page"),
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/)
+    .optional()
+    .describe("next_cursor of the previous page"),
   limit: z.coerce.number().int().min(1).max(1000).optional().describe("Rejections per page (default 100, at most 1000)"),
   order: z.enum(["oldest", "newest"]).optional().describe("oldest first (default) or newest first; the cursor follows the order"),
   format: z.enum(["json", "ndjson"]).optional().describe("ndjson (or Accept: application/x-ndjson): every matching rejection, one per line, streamed"),
@@ -167,7 +171,10 @@ export const RejectionListQuery = RejectionFilters.extend({
 export const ReplayQuery = RejectionFilters.extend({
   dry_run: z.enum(["true", "false"]).optional().describe("true: report what would pass, write nothing"),
   limit: z.coerce.number().int().min(1).max(10000).optional().describe("Rejections replayed by this call (default 1000); next_cursor says there are more"),
-  cursor: z.string().regex(/^\d{1,18}$/).optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/)
+    .optional(),
 });
 
 export const Rejection = z.object({
@@ -199,7 +206,17 @@ export const ReplayResult = z.object({
   duplicates: z.number().int(),
   still_rejected: z.number().int(),
   dry_run: z.boolean(),
-  errors: z.array(z.object({ id: z.number().int(), request_id: z.string(), line_number: z.number().int(), entity: z.string().nullable(), field: z.string().optional(), position: z.number().int().optional(), message: z.string() })),
+  errors: z.array(
+    z.object({
+      id: z.number().int(),
+      request_id: z.string(),
+      line_number: z.number().int(),
+      entity: z.string().nullable(),
+      field: z.string().optional(),
+      position: z.number().int().optional(),
+      message: z.string(),
+    }),
+  ),
   next_cursor: z.string().nullable().describe("More rejections match: call again with this cursor (a real replay can simply be called again)"),
 });
 

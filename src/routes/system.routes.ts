@@ -15,7 +15,10 @@ export const healthRoute = createRoute({
   summary: "Whether the database is reachable and at this Worker's schema; the registry version",
   responses: {
     200: { description: "Healthy", content: { "application/json": { schema: HealthResult } } },
-    503: { description: "The database is unreachable, refuses this deployment (misconfigured), or is behind or ahead of this Worker's schema", content: { "application/json": { schema: HealthResult } } },
+    503: {
+      description: "The database is unreachable, refuses this deployment (misconfigured), or is behind or ahead of this Worker's schema",
+      content: { "application/json": { schema: HealthResult } },
+    },
     429: { description: "Rate limit exceeded for this address" },
   },
 });
@@ -44,7 +47,12 @@ export const openApiRoute = createRoute({
 });
 
 export const docsRoute = createRoute({ method: "get", path: "/docs", summary: "Interactive API docs", responses: { 200: text("text/html", "Swagger UI") } });
-export const dashboardRoute = createRoute({ method: "get", path: "/dashboard", summary: "Live dashboard", responses: { 200: text("text/html", "The dashboard page") } });
+export const dashboardRoute = createRoute({
+  method: "get",
+  path: "/dashboard",
+  summary: "Live dashboard",
+  responses: { 200: text("text/html", "The dashboard page") },
+});
 
 export const limitsRoute = createRoute({
   method: "get",

@@ -16,7 +16,11 @@ export function prometheusText(snapshot: StatsSnapshot, now = Date.now()): strin
 
   family(out, "ingestion_messages_total", "counter", "Messages processed, by entity and outcome (inserted, duplicate, failed).");
   for (const [entity, o] of Object.entries(d.entities)) {
-    for (const [status, value] of [["inserted", o.inserted], ["duplicate", o.duplicates], ["failed", o.failed]] as const) {
+    for (const [status, value] of [
+      ["inserted", o.inserted],
+      ["duplicate", o.duplicates],
+      ["failed", o.failed],
+    ] as const) {
       out.push(`ingestion_messages_total{entity="${label(entity)}",status="${status}"} ${value}`);
     }
   }
@@ -40,9 +44,15 @@ export function prometheusText(snapshot: StatsSnapshot, now = Date.now()): strin
 
   family(out, "ingestion_rejections_stored_total", "counter", "Rejected lines kept in the quarantine, by entity and reason (parse, scope, database).");
   for (const [entity, reasons] of Object.entries(d.rejections)) {
-    for (const [reason, value] of Object.entries(reasons)) out.push(`ingestion_rejections_stored_total{entity="${label(entity)}",reason="${label(reason)}"} ${value}`);
+    for (const [reason, value] of Object.entries(reasons))
+      out.push(`ingestion_rejections_stored_total{entity="${label(entity)}",reason="${label(reason)}"} ${value}`);
   }
-  family(out, "ingestion_rejections_not_stored_total", "counter", "Rejected lines the quarantine did not keep: over QUARANTINE_MAX_PER_REQUEST, or the database failed (logged).");
+  family(
+    out,
+    "ingestion_rejections_not_stored_total",
+    "counter",
+    "Rejected lines the quarantine did not keep: over QUARANTINE_MAX_PER_REQUEST, or the database failed (logged).",
+  );
   out.push(`ingestion_rejections_not_stored_total ${d.rejectionsNotStored}`);
 
   family(out, "ingestion_database_seconds_total", "counter", "Time spent waiting for the database, summed over statements.");

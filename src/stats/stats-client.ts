@@ -5,8 +5,9 @@
  * doubled the requests billed. Reads (/stats, /metrics) send this isolate's pending deltas first,
  * so what a client just did is counted; other isolates' last second may lag.
  */
-import type { StatsObject } from "./stats-object.ts";
+
 import { increments, messageTotal, type StatsBatch, type StatsDelta, type StatsSnapshot } from "./stats-delta.ts";
+import type { StatsObject } from "./stats-object.ts";
 
 export type StatsNamespace = DurableObjectNamespace<StatsObject>;
 

@@ -1,20 +1,15 @@
 /** What one request adds to the stats: built once per request, never per line, and summed per isolate before it is sent. */
+import type { EntityCounts } from "../ingest/writer.ts";
 
 /** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implied. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
-
-export interface MessageCounts {
-  inserted: number;
-  duplicates: number;
-  failed: number;
-}
 
 /** What a request's handlers measure while it runs. */
 export interface RequestMeter {
   /** Body bytes as received (before decompression). */
   bytes: number;
   dbSeconds: number;
-  messages: Record<string, MessageCounts>;
+  messages: Record<string, EntityCounts>;
   /** Rejected lines stored in the quarantine, by "entity|reason". */
   rejections: Record<string, number>;
   /** Rejected lines not stored (over the per-request cap, or the database failed). */
@@ -33,7 +28,7 @@ export interface StatsDelta {
   bytes: number;
   dbSeconds: number;
   durationSeconds: number;
-  messages: Record<string, MessageCounts>;
+  messages: Record<string, EntityCounts>;
   /** Rejected lines stored in the quarantine, by "entity|reason". */
   rejections?: Record<string, number>;
   /** Rejected lines the quarantine could not keep. */
@@ -58,7 +53,7 @@ export interface StatsSnapshot {
 
 /** Counter keys: one flat namespace, so a shard stores one table and merging is addition. */
 export const key = {
-  messages: (entity: string, outcome: keyof MessageCounts) => `messages|${entity}|${outcome}`,
+  messages: (entity: string, outcome: keyof EntityCounts) => `messages|${entity}|${outcome}`,
   requests: (route: string, status: number) => `requests|${route}|${status}`,
   requestsByKey: (keyId: string) => `requests_by_key|${keyId}`,
   /** `entityAndReason` is "entity|reason". */

@@ -41,7 +41,10 @@ export class StatsObject extends DurableObject {
     for (const row of sql.exec<{ key: string; value: number }>("SELECT key, value FROM counters")) counters[row.key] = row.value;
     const recent: StatsSnapshot["recent"] = {};
     const since = Math.floor(Date.now() / 1000) - WINDOW_SECONDS;
-    for (const row of sql.exec<{ second: number; requests: number; messages: number }>("SELECT second, requests, messages FROM recent WHERE second >= ?", since)) {
+    for (const row of sql.exec<{ second: number; requests: number; messages: number }>(
+      "SELECT second, requests, messages FROM recent WHERE second >= ?",
+      since,
+    )) {
       recent[row.second] = [row.requests, row.messages];
     }
     const startedAt = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'started_at'").one().value;

@@ -23,7 +23,18 @@ export function dimensions(snapshot: StatsSnapshot) {
     else if (kind === "rejections_stored") (rejections[a] ??= {})[b] = value;
   }
   const c = snapshot.counters;
-  return { entities, requests, byKey, rejections, rejectionsNotStored: c.rejections_not_stored ?? 0, buckets, durationSum: c.duration_sum ?? 0, durationCount: c.duration_count ?? 0, bytes: c.bytes_received ?? 0, dbSeconds: c.db_seconds ?? 0 };
+  return {
+    entities,
+    requests,
+    byKey,
+    rejections,
+    rejectionsNotStored: c.rejections_not_stored ?? 0,
+    buckets,
+    durationSum: c.duration_sum ?? 0,
+    durationCount: c.duration_count ?? 0,
+    bytes: c.bytes_received ?? 0,
+    dbSeconds: c.db_seconds ?? 0,
+  };
 }
 
 /** A quantile estimated from histogram buckets by linear interpolation inside the bucket. */
@@ -54,7 +65,9 @@ export function statsReport(snapshot: StatsSnapshot, shards: number, now = Date.
     outcomes.duplicates += o.duplicates;
     outcomes.failed += o.failed;
   }
-  const recent = Object.entries(snapshot.recent).map(([second, [requests, messages]]) => ({ second: Number(second), requests, messages })).sort((a, b) => a.second - b.second);
+  const recent = Object.entries(snapshot.recent)
+    .map(([second, [requests, messages]]) => ({ second: Number(second), requests, messages }))
+    .sort((a, b) => a.second - b.second);
   const window = 60;
   return {
     total_messages_processed: outcomes.inserted + outcomes.duplicates + outcomes.failed,

@@ -4,13 +4,13 @@
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { INSERT_LIMITS, insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { type ChunkWriter, writeRows } from "../../src/ingest/batch-writer.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
-import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
 
 // A table whose CHECK the parsers know nothing about: only the database can reject these rows.
@@ -36,7 +36,10 @@ describe("the batch writer", () => {
       writeChunk(entity, chunk) {
         statements++;
         // The statement's parameter: the chunk's rows as one JSON array.
-        largest = Math.max(largest, chunk.reduce((n, r) => n + r.json.length + 1, 1));
+        largest = Math.max(
+          largest,
+          chunk.reduce((n, r) => n + r.json.length + 1, 1),
+        );
         return neon.writeChunk(entity, chunk);
       },
     };
@@ -76,7 +79,9 @@ describe("the batch writer", () => {
     expect(result.failed.map((f) => f.line_number)).toEqual([100, 701]);
     expect(result.failed[0]).toMatchObject({
       entity: "Reading",
-      message: expect.stringMatching(/^the database rejected the row: new row for relation "readings" violates check constraint "readings_v_check" \(SQLSTATE 23514\)$/),
+      message: expect.stringMatching(
+        /^the database rejected the row: new row for relation "readings" violates check constraint "readings_v_check" \(SQLSTATE 23514\)$/,
+      ),
       line: `{"k":100,"v":-1}`,
     });
     const [count] = (await local.db.query({ query: "SELECT count(*) FROM readings", params: [] })).rows;
@@ -89,11 +94,22 @@ describe("the batch writer", () => {
     const huge = { entity: { ...entity, name: "Note" }, json: JSON.stringify([1, 1, "x".repeat(11 * 1024 * 1024)]), lineNumber: 1 };
     const result = await writeRows([huge, ...rows([3], 2)], runner);
     expect(result.inserted).toBe(1);
-    expect(result.failed).toEqual([expect.objectContaining({ line_number: 1, message: "the database rejected the row: the row is larger than Neon's 10 MiB statement limit (SQLSTATE 413)" })]);
+    expect(result.failed).toEqual([
+      expect.objectContaining({
+        line_number: 1,
+        message: "the database rejected the row: the row is larger than Neon's 10 MiB statement limit (SQLSTATE 413)",
+      }),
+    ]);
   });
 
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
-    const down = insertWriter(database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })));
-    await expect(writeRows(rows([1]), down)).rejects.toMatchObject({ code: "database_unavailable", status: 503, details: { committed: { inserted: 0, duplicates: 0 } } });
+    const down = insertWriter(
+      database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })),
+    );
+    await expect(writeRows(rows([1]), down)).rejects.toMatchObject({
+      code: "database_unavailable",
+      status: 503,
+      details: { committed: { inserted: 0, duplicates: 0 } },
+    });
   });
 });

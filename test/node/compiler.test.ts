@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileEntities } from "../../scripts/compiler/compile.ts";
 import { EntityError } from "../../scripts/compiler/model.ts";
-import { execFileSync } from "node:child_process";
 
 const root = resolve(import.meta.dirname, "../..");
 const fixtures = resolve(root, "test/fixtures");
@@ -61,7 +61,9 @@ describe("the entity compiler", () => {
     const shared = resolve(root, "../shared/fixtures/nomnom");
     if (existsSync(shared)) {
       for (const file of readdirSync(shared)) {
-        expect(readFileSync(join(fixtures, "nomnom", file), "utf8"), `test/fixtures/nomnom/${file} differs from shared/`).toBe(readFileSync(join(shared, file), "utf8"));
+        expect(readFileSync(join(fixtures, "nomnom", file), "utf8"), `test/fixtures/nomnom/${file} differs from shared/`).toBe(
+          readFileSync(join(shared, file), "utf8"),
+        );
       }
     }
     const { entities, files } = compileFresh(join(fixtures, "nomnom"));
@@ -74,8 +76,11 @@ describe("the entity compiler", () => {
 
   it("writes a registry for another entity set that the build script's --check then accepts", () => {
     const out = mkdtempSync(join(tmpdir(), "nomnom-"));
-    const run = (...args: string[]) => execFileSync(process.execPath, ["scripts/build-entities.ts", "--entities", join(fixtures, "v1"), "--out", out, ...args], { cwd: root, encoding: "utf8" });
-    expect(run()).toMatch(/^New migration migrations\/0001_create_devices_and_1_more\.sql:[\s\S]*\nGenerated: registry [0-9a-f]{12}, 2 entities: Device \(D\), Reading \(R\)/);
+    const run = (...args: string[]) =>
+      execFileSync(process.execPath, ["scripts/build-entities.ts", "--entities", join(fixtures, "v1"), "--out", out, ...args], { cwd: root, encoding: "utf8" });
+    expect(run()).toMatch(
+      /^New migration migrations\/0001_create_devices_and_1_more\.sql:[\s\S]*\nGenerated: registry [0-9a-f]{12}, 2 entities: Device \(D\), Reading \(R\)/,
+    );
     expect(run("--check")).toMatch(/^Up to date/);
   });
 
@@ -91,7 +96,14 @@ describe("the entity compiler", () => {
       { from: "constant", value: "celsius" },
     ]);
     const ddl = firstMigration(files);
-    for (const piece of [`"serial_number" varchar(12) NOT NULL`, `CHECK ("status" IN ('active', 'retired'))`, `CHECK ("firmware" >= 1)`, `"price" numeric(8, 2)`, `"tags" text[]`, `"devices_serial_number_idx"`]) {
+    for (const piece of [
+      `"serial_number" varchar(12) NOT NULL`,
+      `CHECK ("status" IN ('active', 'retired'))`,
+      `CHECK ("firmware" >= 1)`,
+      `"price" numeric(8, 2)`,
+      `"tags" text[]`,
+      `"devices_serial_number_idx"`,
+    ]) {
       expect(ddl).toContain(piece);
     }
   });
@@ -100,15 +112,47 @@ describe("the entity compiler", () => {
 describe("the entity compiler rejects what it cannot honour, naming file, entity, field and value", () => {
   const classic = (fields: string, extra = "") => `entity:\n  name: Thing\n  prefix: T\n${extra}  fields:\n${fields}`;
   const cases: [string, string, string][] = [
-    ["an unknown type", classic("    - { name: price, type: Money }\n"), `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Object, Json, List[String], List[Object])`],
-    ["an unknown field key", classic("    - { name: price, type: Float, colour: red }\n"), `things.yaml, entity Thing, field price: unknown key "colour" in a field (allowed: name, type, nullable, doc, computed_from, default, renamed_from)`],
+    [
+      "an unknown type",
+      classic("    - { name: price, type: Money }\n"),
+      `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Object, Json, List[String], List[Object])`,
+    ],
+    [
+      "an unknown field key",
+      classic("    - { name: price, type: Float, colour: red }\n"),
+      `things.yaml, entity Thing, field price: unknown key "colour" in a field (allowed: name, type, nullable, doc, computed_from, default, renamed_from)`,
+    ],
     ["an unknown entity key", classic("    - { name: a, type: String }\n", "  owner: me\n"), `things.yaml, entity Thing: unknown key "owner" in entity`],
-    ["an unknown transform", classic("    - { name: a, type: String, computed_from: { transform: hl7_segment, sources: [item] } }\n"), `things.yaml, entity Thing, field a: unknown transform "hl7_segment"`],
-    ["a nullable transform on a required field", classic("    - { name: a, type: String, computed_from: { transform: json_get_optional_string, args: { field: a } } }\n"), `things.yaml, entity Thing, field a: transform json_get_optional_string can yield null, so the field must be nullable`],
-    ["a nullable natural key", classic("    - { name: a, type: String, nullable: true }\n") + "  persistence:\n    database: { unicity_fields: [a] }\n", `things.yaml, entity Thing, field a: is in unicity_fields, so it must not be nullable`],
-    ["a natural key that is not a field", classic("    - { name: a, type: String }\n") + "  persistence:\n    database: { unicity_fields: [b] }\n", `things.yaml, entity Thing: unicity or index field "b" is not a persisted field`],
-    ["a v1 transform the service cannot run", "apiVersion: nomnom.io/v1\nkind: Entity\nmetadata: { name: Msg }\nspec:\n  fields:\n    - { name: pid, type: string, source: { transform: hl7_extract_segment, inputs: [raw] } }\n", `things.yaml, entity Msg, field pid: unknown transform "hl7_extract_segment": the service cannot run it`],
-    ["an unknown v1 type", "apiVersion: nomnom.io/v1\nkind: Entity\nmetadata: { name: Msg }\nspec:\n  fields:\n    - { name: pid, type: money }\n", `things.yaml, entity Msg, field pid: unknown type "money"`],
+    [
+      "an unknown transform",
+      classic("    - { name: a, type: String, computed_from: { transform: hl7_segment, sources: [item] } }\n"),
+      `things.yaml, entity Thing, field a: unknown transform "hl7_segment"`,
+    ],
+    [
+      "a nullable transform on a required field",
+      classic("    - { name: a, type: String, computed_from: { transform: json_get_optional_string, args: { field: a } } }\n"),
+      `things.yaml, entity Thing, field a: transform json_get_optional_string can yield null, so the field must be nullable`,
+    ],
+    [
+      "a nullable natural key",
+      classic("    - { name: a, type: String, nullable: true }\n") + "  persistence:\n    database: { unicity_fields: [a] }\n",
+      `things.yaml, entity Thing, field a: is in unicity_fields, so it must not be nullable`,
+    ],
+    [
+      "a natural key that is not a field",
+      classic("    - { name: a, type: String }\n") + "  persistence:\n    database: { unicity_fields: [b] }\n",
+      `things.yaml, entity Thing: unicity or index field "b" is not a persisted field`,
+    ],
+    [
+      "a v1 transform the service cannot run",
+      "apiVersion: nomnom.io/v1\nkind: Entity\nmetadata: { name: Msg }\nspec:\n  fields:\n    - { name: pid, type: string, source: { transform: hl7_extract_segment, inputs: [raw] } }\n",
+      `things.yaml, entity Msg, field pid: unknown transform "hl7_extract_segment": the service cannot run it`,
+    ],
+    [
+      "an unknown v1 type",
+      "apiVersion: nomnom.io/v1\nkind: Entity\nmetadata: { name: Msg }\nspec:\n  fields:\n    - { name: pid, type: money }\n",
+      `things.yaml, entity Msg, field pid: unknown type "money"`,
+    ],
     ["an unknown apiVersion", "apiVersion: nomnom.io/v2\nkind: Entity\n", `things.yaml: unknown apiVersion "nomnom.io/v2" (known: nomnom.io/v1)`],
     ["a document of neither dialect", "name: Thing\n", `things.yaml: neither an "entity:" document nor "apiVersion: nomnom.io/v1" (top-level keys: name)`],
   ];

@@ -3,16 +3,16 @@
  * `wrangler dev`; the seed's curl commands run verbatim (port as configured) against it.
  */
 import { execSync } from "node:child_process";
-import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
-import { gzipSync } from "node:zlib";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
 import { tpchLines } from "../support/tpch.ts";
 
 const PORT = 18787;
@@ -48,7 +48,9 @@ describe("npm run dev, driven by curl", () => {
   });
 
   it("answers an invalid message with 400 and the service's one error shape", () => {
-    const out = execSync(`curl -s -w '\\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" -d "INVALID|MESSAGE"`, { encoding: "utf8" });
+    const out = execSync(`curl -s -w '\\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" -d "INVALID|MESSAGE"`, {
+      encoding: "utf8",
+    });
     const [json, status] = out.split("\n");
     expect(status).toBe("400");
     expect(JSON.parse(json)).toEqual({
@@ -161,7 +163,10 @@ describe("npm run dev, driven by curl", () => {
     const file = join(mkdtempSync(join(tmpdir(), "bomb-")), "bomb.gz");
     // 101 MiB of zeros inflate past MAX_BODY_BYTES (100 MiB) from about 100 KiB on the wire.
     writeFileSync(file, gzipSync(Buffer.alloc(101 * 1024 * 1024, 0x30)));
-    const out = execSync(`curl -sN -X POST ${base}/ingest/stream -H "Content-Type: text/plain" -H "Content-Encoding: gzip" --data-binary @${file}`, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const out = execSync(`curl -sN -X POST ${base}/ingest/stream -H "Content-Type: text/plain" -H "Content-Encoding: gzip" --data-binary @${file}`, {
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const failure = /event: failure\ndata: (.*)\n/.exec(out);
     expect(failure, out.slice(-500)).not.toBeNull();
     expect(JSON.parse(failure![1])).toMatchObject({ status: 413, code: "body_too_large", message: expect.stringContaining("MAX_BODY_BYTES") });
@@ -171,7 +176,9 @@ describe("npm run dev, driven by curl", () => {
     const file = join(mkdtempSync(join(tmpdir(), "big-")), "big.txt");
     writeFileSync(file, `C|C1|${"x".repeat(3 * 1024 * 1024)}`);
     for (let i = 0; i < 5; i++) {
-      const out = execSync(`curl -s -w '\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" --data-binary @${file}`, { encoding: "utf8" });
+      const out = execSync(`curl -s -w '\n%{http_code}' -X POST ${base}/ingest/message -H "Content-Type: text/plain" --data-binary @${file}`, {
+        encoding: "utf8",
+      });
       const [json, status] = out.split("\n");
       expect(status).toBe("413");
       expect(JSON.parse(json)).toMatchObject({ code: "body_too_large", message: expect.stringContaining("MAX_LINE_BYTES") });

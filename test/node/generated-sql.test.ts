@@ -3,18 +3,19 @@
  * accepts (test/fixtures/types): rows parsed by the generated parsers, written by the batch
  * writer through the local Neon endpoint, read back as PostgreSQL stored them.
  */
-import { neonConfig } from "@neondatabase/serverless";
+
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { executorOf, LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { migrate } from "../../scripts/migrations.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
-import { rowAsArray, type EntityDef } from "../../src/ingest/entity.ts";
+import { type EntityDef, rowAsArray } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -23,8 +24,15 @@ const root = resolve(import.meta.dirname, "../..");
 describe("the generated insert statement, for every field type", () => {
   let local: LocalNeon;
   let sample: EntityDef;
-  const write = (rows: RowToWrite[]) => writeRows(rows, insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }))));
-  const stored = async (id: string) => (await local.db.query({ query: "SELECT sample_id, code, count, total, ratio, price, active, day, at, config, tags FROM samples WHERE sample_id = $1", params: [id] })).rows[0];
+  const write = (rows: RowToWrite[]) =>
+    writeRows(rows, insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }))));
+  const stored = async (id: string) =>
+    (
+      await local.db.query({
+        query: "SELECT sample_id, code, count, total, ratio, price, active, day, at, config, tags FROM samples WHERE sample_id = $1",
+        params: [id],
+      })
+    ).rows[0];
   const line = (fields: string[]) => {
     const parsed = sample.parseLine(["S", ...fields]);
     if (!Array.isArray(parsed)) throw new Error(parsed.message);
@@ -49,9 +57,35 @@ describe("the generated insert statement, for every field type", () => {
 
   it("stores each type's value exactly as parsed", async () => {
     const id = "1f0c3e1e-8a5b-4c3d-9e2f-0a1b2c3d4e5f";
-    const result = await write([line([id, "AB-1", "-7", "9007199254740993", "0.1", "123456.78", "true", "1996-02-29", "2026-11-27T10:00:00Z", `{"a":[1,"x",null],"b":{"c":true}}`, `["red","big \\"one\\"",""]`])]);
+    const result = await write([
+      line([
+        id,
+        "AB-1",
+        "-7",
+        "9007199254740993",
+        "0.1",
+        "123456.78",
+        "true",
+        "1996-02-29",
+        "2026-11-27T10:00:00Z",
+        `{"a":[1,"x",null],"b":{"c":true}}`,
+        `["red","big \\"one\\"",""]`,
+      ]),
+    ]);
     expect(result).toMatchObject({ inserted: 1, failed: [] });
-    expect(await stored(id)).toEqual([id, "AB-1", "-7", "9007199254740993", "0.1", "123456.78", "t", "1996-02-29", "2026-11-27 10:00:00+00", `{"a": [1, "x", null], "b": {"c": true}}`, `{red,"big \\"one\\"",""}`]);
+    expect(await stored(id)).toEqual([
+      id,
+      "AB-1",
+      "-7",
+      "9007199254740993",
+      "0.1",
+      "123456.78",
+      "t",
+      "1996-02-29",
+      "2026-11-27 10:00:00+00",
+      `{"a": [1, "x", null], "b": {"c": true}}`,
+      `{red,"big \\"one\\"",""}`,
+    ]);
   });
 
   it("stores empty optional fields, and JSON null in a json field, as SQL NULL", async () => {

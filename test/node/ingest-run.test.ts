@@ -5,7 +5,7 @@
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
@@ -13,9 +13,8 @@ import { TransientDatabaseError } from "../../src/errors.ts";
 import type { ChunkWriter } from "../../src/ingest/batch-writer.ts";
 import { IngestRun } from "../../src/ingest/ingest-run.ts";
 import { parseLines } from "../../src/ingest/parse-messages.ts";
+import { customers } from "../support/customers.ts";
 import { freshDatabase } from "../support/database.ts";
-
-const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Ann|x|1|5|1.00|A|b`).join("\n");
 
 describe("IngestRun with two flushes in flight", () => {
   let local: LocalNeon;

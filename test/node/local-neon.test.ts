@@ -3,24 +3,51 @@
  * driven by the real @neondatabase/serverless client and drizzle's neon-http driver,
  * over PGlite and, when TEST_DATABASE_URL is set, over PostgreSQL.
  */
-import { neon, neonConfig, NeonDbError } from "@neondatabase/serverless";
+import { NeonDbError, neon, neonConfig } from "@neondatabase/serverless";
 import { sql as dsql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/neon-http";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresDatabase } from "../../scripts/local-neon/database.ts";
 import { createLocalNeonServer, listen } from "../../scripts/local-neon/server.ts";
-import { LOCAL_CONNECTION_STRING, localConnectionString, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { LOCAL_CONNECTION_STRING, type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
+import { faultAt } from "../support/faults.ts";
 
-const ERROR_KEYS = ["code", "column", "constraint", "dataType", "detail", "file", "hint", "internalPosition", "internalQuery", "line", "message", "position", "routine", "schema", "severity", "table", "where"];
+const ERROR_KEYS = [
+  "code",
+  "column",
+  "constraint",
+  "dataType",
+  "detail",
+  "file",
+  "hint",
+  "internalPosition",
+  "internalQuery",
+  "line",
+  "message",
+  "position",
+  "routine",
+  "schema",
+  "severity",
+  "table",
+  "where",
+];
 const MiB = 1024 * 1024;
 
 /** Neon's body for an error that is not PostgreSQL's: every key, code and severity "", the rest null. */
-const proxyError = (message: string | RegExp) => ({ ...Object.fromEntries(ERROR_KEYS.map((k) => [k, null])), code: "", severity: "", message: typeof message === "string" ? message : expect.stringMatching(message) });
+const proxyError = (message: string | RegExp) => ({
+  ...Object.fromEntries(ERROR_KEYS.map((k) => [k, null])),
+  code: "",
+  severity: "",
+  message: typeof message === "string" ? message : expect.stringMatching(message),
+});
 
 async function errorOf(work: Promise<unknown>): Promise<NeonDbError> {
-  const error = await work.then(() => undefined, (e: unknown) => e);
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(NeonDbError);
   return error as NeonDbError;
 }
@@ -35,8 +62,11 @@ for (const [name, databaseUrl] of backends) {
     const sql = neon(LOCAL_CONNECTION_STRING);
     // What @neondatabase/serverless sends, unless a test says otherwise.
     const raw = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(local.url, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "Neon-Connection-String": LOCAL_CONNECTION_STRING, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true", ...headers } });
-    const fault = async (body: object) => expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+      fetch(local.url, {
+        method: "POST",
+        body: typeof body === "string" ? body : JSON.stringify(body),
+        headers: { "Neon-Connection-String": LOCAL_CONNECTION_STRING, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true", ...headers },
+      });
 
     beforeAll(async () => {
       url = await databaseUrl();
@@ -47,12 +77,21 @@ for (const [name, databaseUrl] of backends) {
     afterAll(() => local.close());
 
     it("binds parameters as text and returns typed values through the client's parsers", async () => {
-      const rows = await sql.query("SELECT $1::int + 1 AS n, $2::text AS s, $3::numeric AS d, $4::bool AS b, $5::text AS nothing", [41, "it's", "1.10", true, null]);
+      const rows = await sql.query("SELECT $1::int + 1 AS n, $2::text AS s, $3::numeric AS d, $4::bool AS b, $5::text AS nothing", [
+        41,
+        "it's",
+        "1.10",
+        true,
+        null,
+      ]);
       expect(rows).toEqual([{ n: 42, s: "it's", d: "1.10", b: true, nothing: null }]);
     });
 
     it("passes JS arrays as Postgres array parameters, quotes and NULLs included", async () => {
-      await sql.query("INSERT INTO t (id, name) SELECT * FROM unnest($1::int[], $2::text[])", [[1, 2], ['a "q"', null]]);
+      await sql.query("INSERT INTO t (id, name) SELECT * FROM unnest($1::int[], $2::text[])", [
+        [1, 2],
+        ['a "q"', null],
+      ]);
       await sql.query("UPDATE t SET tags = $1::text[]", [["x,y", "{z}", null]]);
       const rows = await sql.query("SELECT id, name, tags FROM t ORDER BY id");
       expect(rows).toEqual([
@@ -69,7 +108,15 @@ for (const [name, databaseUrl] of backends) {
       expect(res.headers.get("access-control-allow-origin")).toBe("*");
       const body = (await res.json()) as { fields: unknown[] };
       expect(body).toMatchObject({ command: "SELECT", rowCount: 1, rowAsArray: true, rows: [["1", 'a "q"']] });
-      expect(body.fields[0]).toEqual({ name: "id", dataTypeID: 23, tableID: expect.any(Number), columnID: 1, dataTypeSize: 4, dataTypeModifier: -1, format: "text" });
+      expect(body.fields[0]).toEqual({
+        name: "id",
+        dataTypeID: 23,
+        tableID: expect.any(Number),
+        columnID: 1,
+        dataTypeSize: 4,
+        dataTypeModifier: -1,
+        format: "text",
+      });
       const ddl = await (await raw({ query: "CREATE TEMP VIEW v AS SELECT 1", params: [] })).json();
       expect(ddl).toMatchObject({ command: "CREATE", rowCount: null, fields: [], rows: [] });
     });
@@ -119,13 +166,17 @@ for (const [name, databaseUrl] of backends) {
     });
 
     it("raises a batch's 507 before COMMIT, so the batch rolls back", async () => {
-      const batch = sql.transaction([sql.query("INSERT INTO t (id) VALUES (700)"), sql.query("SELECT repeat('x', 4 * 1024 * 1024) FROM generate_series(1, 4)")]);
+      const batch = sql.transaction([
+        sql.query("INSERT INTO t (id) VALUES (700)"),
+        sql.query("SELECT repeat('x', 4 * 1024 * 1024) FROM generate_series(1, 4)"),
+      ]);
       await expect(batch).rejects.toThrow(/HTTP status 507/);
       expect(await sql.query("SELECT id FROM t WHERE id = 700")).toEqual([]);
     });
 
     it("answers 400 with Neon's messages and every error key for a bad connection string, bad JSON and other paths", async () => {
-      const post = (headers: Record<string, string>, path = "/sql") => fetch(local.url.replace("/sql", path), { method: "POST", body: "{}", headers: { "Neon-Raw-Text-Output": "true", ...headers } });
+      const post = (headers: Record<string, string>, path = "/sql") =>
+        fetch(local.url.replace("/sql", path), { method: "POST", body: "{}", headers: { "Neon-Raw-Text-Output": "true", ...headers } });
       const cases: [Record<string, string>, string][] = [
         [{}, "invalid header: neon-connection-string"],
         [{ "Neon-Connection-String": "mysql://app:x@db.localtest.me/main" }, "incorrect scheme"],
@@ -160,12 +211,15 @@ for (const [name, databaseUrl] of backends) {
     });
 
     it("answers a connection lost mid-query with a 400 and an empty code, and serves the next request", async () => {
-      await fault({ fault: "connection_lost", times: 1 });
+      await faultAt(local.url, "connection_lost", { times: 1 });
       const error = await errorOf(sql.query("SELECT 1"));
       expect(error).toMatchObject({ message: "connection closed", code: "", severity: "" });
       expect(await sql.query("SELECT 2 AS n")).toEqual([{ n: 2 }]);
-      await fault({ fault: "connection_lost", times: 1 });
-      await expect(sql.transaction([sql.query("INSERT INTO t (id) VALUES (900)"), sql.query("SELECT 1")])).rejects.toMatchObject({ message: "connection closed", code: "" });
+      await faultAt(local.url, "connection_lost", { times: 1 });
+      await expect(sql.transaction([sql.query("INSERT INTO t (id) VALUES (900)"), sql.query("SELECT 1")])).rejects.toMatchObject({
+        message: "connection closed",
+        code: "",
+      });
       expect(await sql.query("SELECT id FROM t WHERE id = 900")).toEqual([]);
     });
 
@@ -182,7 +236,12 @@ for (const [name, databaseUrl] of backends) {
 
     it("never commits a batch whose client went away", async () => {
       const batch = sql.transaction(
-        [sql.query("INSERT INTO t (id) VALUES (1000)"), sql.query("SELECT pg_sleep(0.3)"), sql.query("SELECT pg_sleep(0.3)"), sql.query("SELECT pg_sleep(0.3)")],
+        [
+          sql.query("INSERT INTO t (id) VALUES (1000)"),
+          sql.query("SELECT pg_sleep(0.3)"),
+          sql.query("SELECT pg_sleep(0.3)"),
+          sql.query("SELECT pg_sleep(0.3)"),
+        ],
         { fetchOptions: { signal: AbortSignal.timeout(150) } },
       );
       await expect(batch).rejects.toThrow(/Error connecting to database: .*(abort|timeout)/i);
@@ -193,14 +252,18 @@ for (const [name, databaseUrl] of backends) {
     if (name === "PostgreSQL") {
       it("cancels the running query when the client goes away", async () => {
         const started = Date.now();
-        await expect(sql.query("SELECT pg_sleep(30), 'local-neon-cancel-probe'", [], { fetchOptions: { signal: AbortSignal.timeout(300) } })).rejects.toThrow(/Error connecting to database/);
+        await expect(sql.query("SELECT pg_sleep(30), 'local-neon-cancel-probe'", [], { fetchOptions: { signal: AbortSignal.timeout(300) } })).rejects.toThrow(
+          /Error connecting to database/,
+        );
         const direct = new pg.Client({ connectionString: url });
         await direct.connect();
         try {
           let running = 1;
           while (running > 0 && Date.now() - started < 5000) {
             await new Promise((resolve) => setTimeout(resolve, 100));
-            const { rows } = await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%local-neon-cancel-probe%' AND pid <> pg_backend_pid() AND state = 'active'");
+            const { rows } = await direct.query(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%local-neon-cancel-probe%' AND pid <> pg_backend_pid() AND state = 'active'",
+            );
             running = rows[0].n;
           }
           expect(running).toBe(0);
@@ -243,7 +306,11 @@ describe("the local Neon endpoint with LOCAL_NEON_PASSWORD", () => {
   it("refuses another as Neon's proxy does: 400, empty code, Neon's message, every error key", async () => {
     const error = await errorOf(neon(localConnectionString("wrong")).query("SELECT 1"));
     expect(error).toMatchObject({ message: "password authentication failed for user 'app'", code: "", severity: "" });
-    const res = await fetch(local.url, { method: "POST", body: JSON.stringify({ query: "SELECT 1", params: [] }), headers: { "Neon-Connection-String": "postgres://someone:wrong@db.localtest.me/main", "Neon-Raw-Text-Output": "true" } });
+    const res = await fetch(local.url, {
+      method: "POST",
+      body: JSON.stringify({ query: "SELECT 1", params: [] }),
+      headers: { "Neon-Connection-String": "postgres://someone:wrong@db.localtest.me/main", "Neon-Raw-Text-Output": "true" },
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual(proxyError("password authentication failed for user 'someone'"));
   });
@@ -254,7 +321,9 @@ describe("the local Neon endpoint when PostgreSQL cannot be reached", () => {
     const server = createLocalNeonServer(postgresDatabase("postgres://nobody@127.0.0.1:9/none"));
     neonConfig.fetchEndpoint = await listen(server, 0);
     try {
-      const error = await neon(LOCAL_CONNECTION_STRING).query("SELECT 1").catch((e: unknown) => e as Error);
+      const error = await neon(LOCAL_CONNECTION_STRING)
+        .query("SELECT 1")
+        .catch((e: unknown) => e as Error);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toMatch(/^Server error \(HTTP status 500\): .*database unreachable/);
       expect(JSON.parse((error as Error).message.replace(/^[^{]*/, ""))).toMatchObject({ code: "", severity: "", detail: null });

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { executorOf, LOCAL_CONNECTION_STRING, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
-import { migrate, MIGRATIONS_DIR, MigrationError } from "../../scripts/migrations.ts";
+import { executorOf, LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
+import { MIGRATIONS_DIR, MigrationError, migrate } from "../../scripts/migrations.ts";
 import { freshDatabase } from "../support/database.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -31,10 +31,12 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
   const executor = () => executorOf(local!.db);
   // Asynchronous: the endpoint answering the child runs in this very process.
   const run = async () =>
-    (await promisify(execFile)(process.execPath, ["scripts/migrate.ts"], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local!.url },
-    })).stdout;
+    (
+      await promisify(execFile)(process.execPath, ["scripts/migrate.ts"], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local!.url },
+      })
+    ).stdout;
 
   it("applies each migration once over Neon's HTTP API, records it in the journal, and is a no-op the second time", async () => {
     await start();
@@ -71,7 +73,9 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     const { sha256 } = await import("../../scripts/compiler/migration-files.ts");
     journal.entries.push({ idx: LEVEL + 1, tag, sha256: sha256(bad), breaksOlderWorkers: false });
     writeFileSync(join(dir, "meta/_journal.json"), JSON.stringify(journal));
-    await expect(migrate(executor(), () => {}, dir)).rejects.toThrow(new RegExp(`^migration ${tag} failed and was rolled back \\(the database is as it was before it\\): .*no_such_table`));
+    await expect(migrate(executor(), () => {}, dir)).rejects.toThrow(
+      new RegExp(`^migration ${tag} failed and was rolled back \\(the database is as it was before it\\): .*no_such_table`),
+    );
     expect(await query("SELECT max(id) FROM nomnom_migrations")).toEqual([[String(LEVEL)]]);
     expect(await query("SELECT to_regclass('half_done') IS NULL")).toEqual([["t"]]);
   });
@@ -81,13 +85,18 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     await start({ pgliteDir });
     // What `npm run migrate` used to do: every statement of every file, no journal.
     for (const file of ["0001_entities.sql", "0002_idempotency.sql"]) {
-      for (const statement of readFileSync(join(MIGRATIONS_DIR, file), "utf8").split("--> statement-breakpoint")) await query(statement.replace(/^--.*$/gm, ""));
+      for (const statement of readFileSync(join(MIGRATIONS_DIR, file), "utf8").split("--> statement-breakpoint"))
+        await query(statement.replace(/^--.*$/gm, ""));
     }
     await query("INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)");
     const log: string[] = [];
     // The two it was made by are adopted; the later ones are applied as usual.
     expect((await migrate(executor(), (line) => log.push(line))).applied).toEqual(TAGS.slice(2));
-    expect(log).toEqual(["adopted 0001_entities (its tables were already there)", "adopted 0002_idempotency (its tables were already there)", ...TAGS.slice(2).map((t) => `applied ${t}`)]);
+    expect(log).toEqual([
+      "adopted 0001_entities (its tables were already there)",
+      "adopted 0002_idempotency (its tables were already there)",
+      ...TAGS.slice(2).map((t) => `applied ${t}`),
+    ]);
     expect(await query("SELECT id FROM nomnom_migrations ORDER BY id")).toEqual(TAGS.map((_, i) => [String(i + 1)]));
     expect(await query("SELECT customer_key FROM customers")).toEqual([["C1"]]);
   });

@@ -29,15 +29,42 @@ const examples: [string, unknown, Outcome, RegExp?][] = [
   ["our deadline", new DOMException("The operation was aborted due to timeout", "TimeoutError"), "retry"],
   ["413", server(413, { message: "request is too large (max is 10485760 bytes)", code: "" }), "client_error"],
   ["a refused password", bad("password authentication failed for user 'app'"), "misconfigured", /^the database refused the password for user app:/],
-  ["an IP not allowed", bad("This IP address 192.0.2.1 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses."), "misconfigured", /IP address 192\.0\.2\.1/],
+  [
+    "an IP not allowed",
+    bad(
+      "This IP address 192.0.2.1 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses.",
+    ),
+    "misconfigured",
+    /IP address 192\.0\.2\.1/,
+  ],
   ["a blocked network", bad("This connection is trying to access this endpoint from a blocked network."), "misconfigured", /network/],
-  ["a VPC endpoint not allowed", bad("This VPC endpoint id vpce-1 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console."), "misconfigured", /vpce-1/],
+  [
+    "a VPC endpoint not allowed",
+    bad("This VPC endpoint id vpce-1 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console."),
+    "misconfigured",
+    /vpce-1/,
+  ],
   ["an unknown endpoint", bad("Control plane request failed: endpoint cannot be found"), "misconfigured", /cannot be found/],
   ["a disabled endpoint", bad("Control plane request failed: endpoint is disabled"), "misconfigured", /disabled/],
-  ["an endpoint over quota (as a 500)", server(500, { message: "Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.", code: "" }), "misconfigured", /quotas/],
-  ["a connection string without a password", bad("missing authentication credentials: required password"), "misconfigured", /^Neon refused DATABASE_URL: missing authentication credentials/],
+  [
+    "an endpoint over quota (as a 500)",
+    server(500, { message: "Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support.", code: "" }),
+    "misconfigured",
+    /quotas/,
+  ],
+  [
+    "a connection string without a password",
+    bad("missing authentication credentials: required password"),
+    "misconfigured",
+    /^Neon refused DATABASE_URL: missing authentication credentials/,
+  ],
   ["too many connections", bad("Too many connections to this endpoint. Please try again later."), "retry"],
-  ["28P01 from PostgreSQL, as a 500", server(500, { message: 'password authentication failed for user "app"', code: "28P01" }), "misconfigured", /SQLSTATE 28P01/],
+  [
+    "28P01 from PostgreSQL, as a 500",
+    server(500, { message: 'password authentication failed for user "app"', code: "28P01" }),
+    "misconfigured",
+    /SQLSTATE 28P01/,
+  ],
   ["28000", bad('role "app" does not exist', "28000"), "misconfigured", /role "app" does not exist/],
   ["3D000", bad('database "main" does not exist', "3D000"), "misconfigured", /database "main" does not exist/],
   ["53100", bad("could not extend file because project size limit (512 MB) has been exceeded", "53100"), "storage_full"],
@@ -58,7 +85,13 @@ describe("NEON_ANSWERS", () => {
     it(`${what}: ${outcome}`, () => {
       expect(neonRule(neonAnswer(error))?.rule.outcome).toBe(outcome);
       const failure = classify(error);
-      const expected = { retry: TransientDatabaseError, client_error: RowsRejected, misconfigured: IngestError, storage_full: IngestError, schema_mismatch: SchemaMismatch }[outcome];
+      const expected = {
+        retry: TransientDatabaseError,
+        client_error: RowsRejected,
+        misconfigured: IngestError,
+        storage_full: IngestError,
+        schema_mismatch: SchemaMismatch,
+      }[outcome];
       expect(failure).toBeInstanceOf(expected);
       if (outcome === "misconfigured") expect(failure).toMatchObject({ code: "database_misconfigured", status: 500, message: expect.stringMatching(reason!) });
       if (outcome === "storage_full") expect(failure).toMatchObject({ code: "database_storage_full", status: 507 });

@@ -1,17 +1,10 @@
 /** The nomnom client's answers to a user's mistakes: one line on stderr, a documented exit code, no stack trace. */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { root } from "../support/dev-stack.ts";
 import { freePort } from "../support/free-port.ts";
-
-function nomnom(...args: string[]) {
-  const run = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 20_000 });
-  return { status: run.status, stderr: run.stderr, lines: run.stderr.trim().split("\n") };
-}
-
+import { nomnom } from "../support/nomnom.ts";
 
 describe("nomnom ingest, on a user's mistake", () => {
   it("a missing file: exit 66 and one line naming it", () => {

@@ -1,6 +1,7 @@
 /** Property-based tests (fast-check) of the generated parsers, driven by the compiled entity model. */
-import fc from "fast-check";
+
 import { resolve } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { FieldModel } from "../../scripts/compiler/model.ts";
@@ -11,16 +12,15 @@ const models = loadEntities(resolve(import.meta.dirname, "../../entities"));
 
 /** Text that survives the pipe format: no separators, no NUL, no leading/trailing blanks that make a blank line. */
 const text = fc.string({ minLength: 1, maxLength: 30, unit: "grapheme" }).filter((s) => !/[|\n\r\u0000]/.test(s) && s.trim().length > 0 && !s.startsWith("#"));
-const date = fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+const date = fc
+  .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true })
+  .map((d) => d.toISOString().slice(0, 10));
 const decimal = fc.tuple(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), fc.nat({ max: 99999 })).map(([i, f]) => `${i}.${String(f).padStart(5, "0")}`);
 
 /** A column value, as the parser must return it. */
 function value(field: FieldModel): fc.Arbitrary<string | number | null> {
   const base: fc.Arbitrary<string | number> =
-    field.type === "integer" ? fc.integer({ min: -2147483648, max: 2147483647 })
-    : field.type === "decimal" ? decimal
-    : field.type === "date" ? date
-    : text;
+    field.type === "integer" ? fc.integer({ min: -2147483648, max: 2147483647 }) : field.type === "decimal" ? decimal : field.type === "date" ? date : text;
   return field.nullable ? fc.option(base, { nil: null }) : base;
 }
 
@@ -54,7 +54,14 @@ describe("the generated parsers, for any valid record", () => {
 });
 
 describe("the parsers, for any input at all", () => {
-  const anyText = fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.array(fc.oneof(fc.constantFrom("O", "L", "C", "P", "|", "", "1", "-1", "1996-02-29", "1.5", "\u0000", "\n", "{", "}", "[", "\"", "null")), { maxLength: 40 }).map((a) => a.join("")));
+  const anyText = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 200 }),
+    fc
+      .array(fc.oneof(fc.constantFrom("O", "L", "C", "P", "|", "", "1", "-1", "1996-02-29", "1.5", "\u0000", "\n", "{", "}", "[", '"', "null")), {
+        maxLength: 40,
+      })
+      .map((a) => a.join("")),
+  );
 
   it("never throw, and turn every line into rows or one LineError", () => {
     fc.assert(
@@ -71,9 +78,12 @@ describe("the parsers, for any input at all", () => {
 
   it("split pipe lines exactly as String.prototype.split does", () => {
     const line = fc.array(fc.constantFrom("|", "", "a", "1", "é", "\u0000", "||"), { maxLength: 30 }).map((a) => a.join(""));
-    fc.assert(fc.property(fc.oneof(line, fc.string({ unit: "binary", maxLength: 100 })), (text) => {
-      expect(splitFields(text)).toEqual(text.split("|"));
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.oneof(line, fc.string({ unit: "binary", maxLength: 100 })), (text) => {
+        expect(splitFields(text)).toEqual(text.split("|"));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("never throw on field lists of any shape", () => {

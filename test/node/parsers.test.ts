@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RECORD_SCHEMAS } from "../../src/generated/schemas.ts";
-import { parseJsonExact, type Parsed } from "../../src/ingest/field-checks.ts";
-import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
+import { type Parsed, parseJsonExact } from "../../src/ingest/field-checks.ts";
+import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 
 const order = entityByName("Order")!;
@@ -21,7 +21,17 @@ describe("the generated pipe-line parser", () => {
   it("turns the seed's line into a typed row, decimals and dates kept as exact text", () => {
     expect(parseOrder("O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|comment")).toEqual({
       ok: true,
-      row: { order_key: "1", customer_key: "100", order_status: "O", total_price: "123.45", order_date: "1996-01-02", order_priority: "5-LOW", clerk: "Clerk#000000951", ship_priority: 0, comment: "comment" },
+      row: {
+        order_key: "1",
+        customer_key: "100",
+        order_status: "O",
+        total_price: "123.45",
+        order_date: "1996-01-02",
+        order_priority: "5-LOW",
+        clerk: "Clerk#000000951",
+        ship_priority: 0,
+        comment: "comment",
+      },
     });
   });
 
@@ -57,8 +67,13 @@ describe("the generated pipe-line parser", () => {
 
 describe("the generated JSON record parser", () => {
   it("accepts numbers or numeric strings for numeric fields and keeps raw decimals exact", () => {
-    const record = parseJsonExact(`{"order_key":"1","customer_key":7,"order_status":"O","total_price":0.10000000000000000001,"order_date":"1996-01-02","ship_priority":"3"}`) as Record<string, unknown>;
-    expect(outcome(order, order.parseRecord(record))).toMatchObject({ ok: true, row: { customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 } });
+    const record = parseJsonExact(
+      `{"order_key":"1","customer_key":7,"order_status":"O","total_price":0.10000000000000000001,"order_date":"1996-01-02","ship_priority":"3"}`,
+    ) as Record<string, unknown>;
+    expect(outcome(order, order.parseRecord(record))).toMatchObject({
+      ok: true,
+      row: { customer_key: "7", total_price: "0.10000000000000000001", ship_priority: 3 },
+    });
   });
 
   it("names the field, its position and the offending value", () => {
@@ -66,7 +81,12 @@ describe("the generated JSON record parser", () => {
       ok: false,
       error: { position: 4, field: "total_price", message: "field 4 'total_price' must be a decimal number like 123.45, got \"true\"" },
     });
-    expect(outcome(order, order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: 1, order_date: "1996-01-02", comment: "a\u0000b" }))).toMatchObject({
+    expect(
+      outcome(
+        order,
+        order.parseRecord({ order_key: "1", customer_key: "7", order_status: "O", total_price: 1, order_date: "1996-01-02", comment: "a\u0000b" }),
+      ),
+    ).toMatchObject({
       ok: false,
       error: { message: "field 9 'comment' contains a NUL character" },
     });
@@ -77,8 +97,20 @@ describe("the generated JSON record parser", () => {
     expect(parsed.errors).toEqual([]);
     expect(parsed.rows.map((r) => r.entity.name)).toEqual(["Order", "OrderLineItem", "OrderLineItem"]);
     expect(byColumn(item, JSON.parse(parsed.rows[1].json))).toEqual({
-      order_key: "O12345", line_number: 1, part_key: "P5001", supplier_key: "S501", quantity: 10, extended_price: "450.00",
-      discount: "0.05", tax: "0.08", return_flag: "N", line_status: "O", ship_date: "2025-01-20", commit_date: "2025-01-18", receipt_date: null, comment: null,
+      order_key: "O12345",
+      line_number: 1,
+      part_key: "P5001",
+      supplier_key: "S501",
+      quantity: 10,
+      extended_price: "450.00",
+      discount: "0.05",
+      tax: "0.08",
+      return_flag: "N",
+      line_status: "O",
+      ship_date: "2025-01-20",
+      commit_date: "2025-01-18",
+      receipt_date: null,
+      comment: null,
     });
     expect(item.children).toEqual([]);
   });

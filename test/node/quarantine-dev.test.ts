@@ -4,24 +4,19 @@
  * a dry run writes nothing, and a replay writes what now passes (the fix is made at run time: a
  * CHECK constraint that refused a row is dropped).
  */
-import { spawnSync } from "node:child_process";
 import http from "node:http";
-import { createParser } from "eventsource-parser";
 import { neon, neonConfig } from "@neondatabase/serverless";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { freePort } from "../support/free-port.ts";
+import { nomnom } from "../support/nomnom.ts";
 
 const PORT = await freePort();
 let NEON_PORT = await freePort();
 while (NEON_PORT === PORT) NEON_PORT = await freePort();
 const base = `http://localhost:${PORT}`;
-
-function nomnom(...args: string[]) {
-  const result = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8" });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe("the quarantine of npm run dev", () => {
   let stack: DevStack;
@@ -32,7 +27,11 @@ describe("the quarantine of npm run dev", () => {
     stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: "nomnom_test_rejections_cli" });
     neonConfig.fetchEndpoint = stack.neonUrl;
     await sql.query("ALTER TABLE customers ADD CONSTRAINT cli_balance_positive CHECK (account_balance >= 0)");
-    const res = await fetch(`${base}/ingest/batch`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk" });
+    const res = await fetch(`${base}/ingest/batch`, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: "C|K1|Ann|x|1|5|1.00|A|b\nC|K2|Bo|x|1|5|-2.00|A|b\nX|junk",
+    });
     expect(res.status).toBe(207);
     requestId = ((await res.json()) as { request_id: string }).request_id;
   });
@@ -44,7 +43,9 @@ describe("the quarantine of npm run dev", () => {
     const seen = new Promise<{ requestId: string }>((resolve) => {
       request.on("response", (response) => {
         let rejected = 0;
-        const parser = createParser({ onEvent: (e) => e.event === "rejected" && ++rejected === 3 && resolve({ requestId: String(response.headers["x-request-id"]) }) });
+        const parser = createParser({
+          onEvent: (e) => e.event === "rejected" && ++rejected === 3 && resolve({ requestId: String(response.headers["x-request-id"]) }),
+        });
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => parser.feed(chunk));
       });
@@ -65,22 +66,28 @@ describe("the quarantine of npm run dev", () => {
 
   it("nomnom rejections list: a request's rejected lines, and show: one", () => {
     const list = nomnom("rejections", "list", "--url", base, "--request-id", requestId, "--json");
-    expect(list.code).toBe(0);
-    const rows = list.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
-    expect(rows.map((r) => [r.reason, r.raw])).toEqual([["database", expect.stringContaining('"customer_key":"K2"')], ["parse", "X|junk"]]);
+    expect(list.status).toBe(0);
+    const rows = list.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { id: number; raw: string; reason: string });
+    expect(rows.map((r) => [r.reason, r.raw])).toEqual([
+      ["database", expect.stringContaining('"customer_key":"K2"')],
+      ["parse", "X|junk"],
+    ]);
     const shown = nomnom("rejections", "show", String(rows[1].id), "--url", base);
-    expect(shown.code).toBe(0);
+    expect(shown.status).toBe(0);
     expect(shown.stdout).toContain("unknown prefix");
     expect(shown.stdout).toContain("X|junk");
-    expect(nomnom("rejections", "show", "999999", "--url", base)).toMatchObject({ code: 2, stderr: expect.stringContaining("404") });
-    expect(nomnom("rejections", "frob", "--url", base).code).toBe(64);
+    expect(nomnom("rejections", "show", "999999", "--url", base)).toMatchObject({ status: 2, stderr: expect.stringContaining("404") });
+    expect(nomnom("rejections", "frob", "--url", base).status).toBe(64);
   });
 
   it("nomnom rejections replay: a dry run writes nothing, the replay writes what now passes, a second writes nothing", async () => {
     await sql.query("ALTER TABLE customers DROP CONSTRAINT cli_balance_positive");
     const dry = nomnom("rejections", "replay", "--url", base, "--request-id", requestId, "--dry-run");
     expect(dry.stdout).toContain("1 would be replayed (dry run, nothing written): 0 inserted, 0 duplicates; 1 still rejected");
-    expect(dry.code).toBe(1);
+    expect(dry.status).toBe(1);
     expect(await sql.query("SELECT 1 FROM customers WHERE customer_key = 'K2'")).toHaveLength(0);
     const real = nomnom("rejections", "replay", "--url", base, "--request-id", requestId);
     expect(real.stdout).toContain("1 replayed: 1 inserted, 0 duplicates; 1 still rejected");

@@ -1,9 +1,9 @@
 /** How a stored line is shown (showRaw) and kept (toRecord): any bytes in, printable text out. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fromBase64, showRaw, toRecord } from "../../src/ingest/quarantine.ts";
-import { oversizeLine, parseBody } from "../../src/ingest/parse-messages.ts";
 import { decodeLines } from "../../src/ingest/body.ts";
+import { oversizeLine, parseBody } from "../../src/ingest/parse-messages.ts";
+import { fromBase64, showRaw, toRecord } from "../../src/ingest/quarantine.ts";
 
 const bytes = (...values: (number | string)[]) => new Uint8Array(values.flatMap((v) => (typeof v === "string" ? [...new TextEncoder().encode(v)] : [v])));
 
@@ -17,13 +17,17 @@ describe("showRaw", () => {
   });
 
   it("never outputs a control character, and shows valid text without controls or backslashes as it is", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (raw) => {
-      expect(showRaw(raw)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
-    }));
-    fc.assert(fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), (text) => {
-      fc.pre(!/[\u0000-\u001f\u007f-\u009f\\]/.test(text));
-      expect(showRaw(new TextEncoder().encode(text))).toBe(text);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (raw) => {
+        expect(showRaw(raw)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), (text) => {
+        fc.pre(!/[\u0000-\u001f\u007f-\u009f\\]/.test(text));
+        expect(showRaw(new TextEncoder().encode(text))).toBe(text);
+      }),
+    );
   });
 });
 

@@ -7,7 +7,7 @@ import { execSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
 
 const README = join(root, "README.md");
 const DOCUMENTED_PORT = 8080;

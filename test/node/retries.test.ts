@@ -1,8 +1,8 @@
 /** The retry policy for database calls: transient failures again within the budget, everything else at once. */
 import { describe, expect, it } from "vitest";
-import { withRetries, type Database } from "../../src/db/neon.ts";
-import { RowsRejected } from "../../src/ingest/writer.ts";
+import { type Database, withRetries } from "../../src/db/neon.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
+import { RowsRejected } from "../../src/ingest/writer.ts";
 
 const db = (retryMs: number) => ({ retryMs }) as Database;
 

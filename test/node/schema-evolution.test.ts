@@ -6,7 +6,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 /** The project's migrations as committed: the tests' changes are numbered after them. */
-const COMMITTED = readdirSync(join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+const COMMITTED = readdirSync(join(root, "migrations"))
+  .filter((f) => f.endsWith(".sql"))
+  .sort();
 const numbered = (n: number) => String(n).padStart(4, "0");
 const NEXT = numbered(COMMITTED.length + 1);
 
@@ -14,7 +16,11 @@ const NEXT = numbered(COMMITTED.length + 1);
 let project: string;
 const entities = () => join(project, "entities");
 const build = (...args: string[]) =>
-  execFileSync(process.execPath, ["scripts/build-entities.ts", "--entities", entities(), "--out", project, ...args], { cwd: root, encoding: "utf8", stdio: "pipe" });
+  execFileSync(process.execPath, ["scripts/build-entities.ts", "--entities", entities(), "--out", project, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: "pipe",
+  });
 /** The build's exit code and stderr, for builds that must fail. */
 function failedBuild(...args: string[]): { status: number; stderr: string } {
   try {
@@ -24,7 +30,10 @@ function failedBuild(...args: string[]): { status: number; stderr: string } {
   }
   throw new Error("the build succeeded");
 }
-const migrations = () => readdirSync(join(project, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+const migrations = () =>
+  readdirSync(join(project, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
 const read = (path: string) => readFileSync(join(project, path), "utf8");
 function edit(file: string, from: string | RegExp, to: string): void {
   const path = join(entities(), file);
@@ -53,8 +62,15 @@ describe("npm run build when the entities change", () => {
   it("writes exactly one new migration for a new nullable field and a new entity, leaving the others byte for byte", () => {
     const before = Object.fromEntries(migrations().map((f) => [f, read(`migrations/${f}`)]));
     addOrderField(`{ name: channel, type: String, nullable: true }`);
-    writeFileSync(join(entities(), "shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: carrier, type: String, nullable: true }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
-    expect(failedBuild("--check").stderr).toMatch(new RegExp(`stale: .*migrations/${NEXT}_orders_add_channel_and_1_more\\.sql.*The entities changed since the last migration \\(orders add channel; create shipments\\)`));
+    writeFileSync(
+      join(entities(), "shipment.yaml"),
+      "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: carrier, type: String, nullable: true }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n",
+    );
+    expect(failedBuild("--check").stderr).toMatch(
+      new RegExp(
+        `stale: .*migrations/${NEXT}_orders_add_channel_and_1_more\\.sql.*The entities changed since the last migration \\(orders add channel; create shipments\\)`,
+      ),
+    );
     expect(build()).toContain(`New migration migrations/${NEXT}_orders_add_channel_and_1_more.sql`);
     expect(migrations()).toEqual([...COMMITTED, `${NEXT}_orders_add_channel_and_1_more.sql`]);
     for (const [file, text] of Object.entries(before)) expect(read(`migrations/${file}`), file).toBe(text);
@@ -98,13 +114,41 @@ describe("npm run build when the entities change", () => {
   });
 
   const refused: [string, () => void, string][] = [
-    ["removing a field", () => edit("order.yaml", /^ {4}- \{ name: clerk, .*\n/m, ""), `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it would drop its data`],
-    ["an incompatible type change", () => edit("order.yaml", "{ name: total_price, type: Decimal,", "{ name: total_price, type: Integer,"), `entities/order.yaml, entity Order, field total_price: the type changed incompatibly (numeric → integer)`],
-    ["changing the natural key", () => edit("order.yaml", "unicity_fields: [order_key]", "unicity_fields: [order_key, customer_key]"), `entities/order.yaml, entity Order: the natural key changed (order_key → order_key, customer_key)`],
-    ["nullable to required", () => edit("order.yaml", "{ name: clerk, type: String, nullable: true,", "{ name: clerk, type: String,"), `entities/order.yaml, entity Order, field clerk: the field changed from nullable to required`],
-    ["a new wire field inserted mid-list", () => edit("order.yaml", "    - { name: clerk,", "    - { name: channel, type: String, nullable: true }\n    - { name: clerk,"), `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which would move from position 7 to 8)`],
-    ["reordered fields", () => edit("order.yaml", /( {4}- \{ name: clerk, .*\n)( {4}- \{ name: ship_priority, .*\n)/, "$2$1"), `entities/order.yaml, entity Order, field clerk: the field moved (position 7 → 8)`],
-    ["a new required field without a default", () => addOrderField("{ name: channel, type: String }"), `entities/order.yaml, entity Order, field channel: a new required field has no default`],
+    [
+      "removing a field",
+      () => edit("order.yaml", /^ {4}- \{ name: clerk, .*\n/m, ""),
+      `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it would drop its data`,
+    ],
+    [
+      "an incompatible type change",
+      () => edit("order.yaml", "{ name: total_price, type: Decimal,", "{ name: total_price, type: Integer,"),
+      `entities/order.yaml, entity Order, field total_price: the type changed incompatibly (numeric → integer)`,
+    ],
+    [
+      "changing the natural key",
+      () => edit("order.yaml", "unicity_fields: [order_key]", "unicity_fields: [order_key, customer_key]"),
+      `entities/order.yaml, entity Order: the natural key changed (order_key → order_key, customer_key)`,
+    ],
+    [
+      "nullable to required",
+      () => edit("order.yaml", "{ name: clerk, type: String, nullable: true,", "{ name: clerk, type: String,"),
+      `entities/order.yaml, entity Order, field clerk: the field changed from nullable to required`,
+    ],
+    [
+      "a new wire field inserted mid-list",
+      () => edit("order.yaml", "    - { name: clerk,", "    - { name: channel, type: String, nullable: true }\n    - { name: clerk,"),
+      `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which would move from position 7 to 8)`,
+    ],
+    [
+      "reordered fields",
+      () => edit("order.yaml", /( {4}- \{ name: clerk, .*\n)( {4}- \{ name: ship_priority, .*\n)/, "$2$1"),
+      `entities/order.yaml, entity Order, field clerk: the field moved (position 7 → 8)`,
+    ],
+    [
+      "a new required field without a default",
+      () => addOrderField("{ name: channel, type: String }"),
+      `entities/order.yaml, entity Order, field channel: a new required field has no default`,
+    ],
     ["removing an entity", () => rmSync(join(entities(), "product.yaml")), `entity Product (table products) was removed`],
   ];
   for (const [what, change, message] of refused) {
@@ -126,7 +170,10 @@ describe("npm run build when the entities change", () => {
     writeFileSync(join(project, `migrations/${NEXT}_audit.sql`), "CREATE TABLE audit (id bigint PRIMARY KEY);\n");
     expect(failedBuild("--check").stderr).toContain("migrations/meta/_journal.json");
     build();
-    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.map((e: { tag: string }) => e.tag)).toEqual([...COMMITTED.map((f) => f.replace(/\.sql$/, "")), `${NEXT}_audit`]);
+    expect(JSON.parse(read("migrations/meta/_journal.json")).entries.map((e: { tag: string }) => e.tag)).toEqual([
+      ...COMMITTED.map((f) => f.replace(/\.sql$/, "")),
+      `${NEXT}_audit`,
+    ]);
     const skipped = `${numbered(COMMITTED.length + 3)}_skipped.sql`;
     writeFileSync(join(project, `migrations/${skipped}`), "SELECT 1;\n");
     expect(failedBuild().stderr).toContain(`migrations/${skipped}: the next migration must be number ${numbered(COMMITTED.length + 2)}`);

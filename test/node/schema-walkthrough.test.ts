@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
 
 const PORT = 18791;
 const NEON_PORT = 45436;
@@ -41,11 +41,15 @@ async function query(sql: string): Promise<(string | null)[][]> {
   });
   return ((await res.json()) as { rows: (string | null)[][] }).rows;
 }
-const sqlFiles = () => readdirSync(join(project, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+const sqlFiles = () =>
+  readdirSync(join(project, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
 
 beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), "nomnom-walkthrough-"));
-  for (const entry of ["src", "scripts", "entities", "migrations", "public", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(root, entry), join(project, entry), { recursive: true });
+  for (const entry of ["src", "scripts", "entities", "migrations", "public", "wrangler.toml", "package.json", "tsconfig.json"])
+    cpSync(join(root, entry), join(project, entry), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(project, "node_modules"));
   pgliteDir = mkdtempSync(join(tmpdir(), "pglite-walkthrough-"));
 });
@@ -68,8 +72,17 @@ describe("changing an entity with a running service", () => {
     const level = Object.keys(before).length + 1;
     const added = `${String(level).padStart(4, "0")}_orders_add_channel_and_1_more`;
     const order = join(project, "entities/order.yaml");
-    writeFileSync(order, readFileSync(order, "utf8").replace(`    - { name: line_items,`, `    - { name: channel, type: String, nullable: true, doc: "Where the order came from" }\n    - { name: line_items,`));
-    writeFileSync(join(project, "entities/shipment.yaml"), "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: order_key, type: String }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n");
+    writeFileSync(
+      order,
+      readFileSync(order, "utf8").replace(
+        `    - { name: line_items,`,
+        `    - { name: channel, type: String, nullable: true, doc: "Where the order came from" }\n    - { name: line_items,`,
+      ),
+    );
+    writeFileSync(
+      join(project, "entities/shipment.yaml"),
+      "entity:\n  name: Shipment\n  prefix: S\n  fields:\n    - { name: shipment_key, type: String }\n    - { name: order_key, type: String }\n  persistence:\n    database: { unicity_fields: [shipment_key] }\n",
+    );
     const built = execFileSync(process.execPath, ["scripts/build-entities.ts"], { cwd: project, encoding: "utf8" });
     expect(built).toContain(`New migration migrations/${added}.sql`);
     expect(sqlFiles()).toEqual([...Object.keys(before), `${added}.sql`]);
@@ -84,11 +97,15 @@ describe("changing an entity with a running service", () => {
     expect(await message("O|3|100|O|20.00|1996-01-04|5-LOW|Clerk#1|0|new sender|web")).toMatchObject({ status: 200 });
     expect(await message("S|S1|3")).toMatchObject({ status: 200, body: { entity: "Shipment" } });
     // The line v1 rejected passes the v2 registry: a replay writes it, and only once.
-    const replay = async (query = "") => (await fetch(`http://localhost:${PORT}/ingest/rejections/replay?request_id=${early.body.request_id}${query}`, { method: "POST" })).json();
+    const replay = async (query = "") =>
+      (await fetch(`http://localhost:${PORT}/ingest/rejections/replay?request_id=${early.body.request_id}${query}`, { method: "POST" })).json();
     expect(await replay("&dry_run=true")).toMatchObject({ replayed: 1, inserted: 0, dry_run: true });
     expect(await replay()).toMatchObject({ replayed: 1, inserted: 1, still_rejected: 0, dry_run: false });
     expect(await replay()).toMatchObject({ replayed: 0, inserted: 0 });
-    expect(await query("SELECT shipment_key, order_key FROM shipments ORDER BY shipment_key")).toEqual([["S0", "1"], ["S1", "3"]]);
+    expect(await query("SELECT shipment_key, order_key FROM shipments ORDER BY shipment_key")).toEqual([
+      ["S0", "1"],
+      ["S1", "3"],
+    ]);
     expect(await query("SELECT order_key, comment, channel FROM orders ORDER BY order_key")).toEqual([
       ["1", "v1 order", null],
       ["2", "old sender", null],

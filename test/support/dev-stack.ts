@@ -1,5 +1,5 @@
 /** Starts `npm run dev`'s script for an end-to-end test, on its own ports, database and state folder. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -46,7 +46,13 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`npm run dev exited with ${child.exitCode}:\n${log}`);
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) throw new Error(`npm run dev did not become healthy in 90 s:\n${log}`);
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -3,6 +3,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 export interface SseEvent {
   event: string;
+  // biome-ignore lint/suspicious/noExplicitAny: each event's JSON has its own shape; tests match it with toMatchObject.
   data: any;
   id?: string;
 }

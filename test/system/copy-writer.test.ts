@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { localConnectionString, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
@@ -23,7 +23,14 @@ const customers = entityByName("Customer")!;
 let local: LocalNeon;
 
 function settings(overrides: Record<string, string | undefined> = {}) {
-  return settingsOf({ DATABASE_URL: localConnectionString(PASSWORD), NEON_FETCH_ENDPOINT: local.url, NEON_WS_PROXY: local.wsProxy, DB_TIMEOUT_MS: "2000", DB_RETRY_MS: "1500", ...overrides });
+  return settingsOf({
+    DATABASE_URL: localConnectionString(PASSWORD),
+    NEON_FETCH_ENDPOINT: local.url,
+    NEON_WS_PROXY: local.wsProxy,
+    DB_TIMEOUT_MS: "2000",
+    DB_RETRY_MS: "1500",
+    ...overrides,
+  });
 }
 
 /** The INSERT writer, counting the chunks and transactions it was handed. */
@@ -41,7 +48,13 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
 
 function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string } = {}): Writer {
   const s = settings();
-  return copyWriter({ connectionString: localConnectionString(overrides.password ?? PASSWORD), wsProxy: overrides.wsProxy ?? local.wsProxy, fallback, timeoutMs: s.DB_TIMEOUT_MS, retryMs: s.DB_RETRY_MS });
+  return copyWriter({
+    connectionString: localConnectionString(overrides.password ?? PASSWORD),
+    wsProxy: overrides.wsProxy ?? local.wsProxy,
+    fallback,
+    timeoutMs: s.DB_TIMEOUT_MS,
+    retryMs: s.DB_RETRY_MS,
+  });
 }
 
 /** Rows as the parsers make them, from JSON records. */
@@ -51,12 +64,24 @@ function rowsOf(records: object[]): RowToWrite[] {
   return parsed.rows;
 }
 
-const customer = (key: string, extra: object = {}) => ({ customer_key: key, name: "Name", address: "x", nation_key: 1, phone: "5", account_balance: "1.00", market_segment: "A", comment: "b", ...extra });
+const customer = (key: string, extra: object = {}) => ({
+  customer_key: key,
+  name: "Name",
+  address: "x",
+  nation_key: 1,
+  phone: "5",
+  account_balance: "1.00",
+  market_segment: "A",
+  comment: "b",
+  ...extra,
+});
 const keys = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => customer(`${prefix}${from + i}`));
 
 const sql = async (query: string) => (await local.db.query({ query, params: [] })).rows;
-const table = () => sql("SELECT customer_key, name, address, nation_key, phone, account_balance, market_segment, comment FROM customers ORDER BY customer_key COLLATE \"C\"");
-const fault = async (body: object) => expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+const table = () =>
+  sql('SELECT customer_key, name, address, nation_key, phone, account_balance, market_segment, comment FROM customers ORDER BY customer_key COLLATE "C"');
+const fault = async (body: object) =>
+  expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
 
 async function withWriter<T>(writer: Writer, work: (w: Writer) => Promise<T>): Promise<T> {
   try {
@@ -88,8 +113,17 @@ describe("the COPY writer", () => {
 
   it("writes the same rows as the INSERT writer, for any valid records (escapes, unicode, NULLs)", async () => {
     // NUL is refused by the parsers (never valid input).
-    const tricky = fc.constantFrom("\\", "\t", "\n", "\r", "\\N", "\\.", "\"", "'", "\u0001", "\u007f", "é", "😀", "|", ",", " ", "{}", "[1]");
-    const text = fc.array(fc.oneof({ weight: 10, arbitrary: tricky }, { weight: 10, arbitrary: fc.string({ maxLength: 8, unit: "binary" }) }, { weight: 1, arbitrary: fc.constant("\ud800") }), { maxLength: 6 }).map((parts) => parts.join("").replaceAll("\u0000", ""));
+    const tricky = fc.constantFrom("\\", "\t", "\n", "\r", "\\N", "\\.", '"', "'", "\u0001", "\u007f", "é", "😀", "|", ",", " ", "{}", "[1]");
+    const text = fc
+      .array(
+        fc.oneof(
+          { weight: 10, arbitrary: tricky },
+          { weight: 10, arbitrary: fc.string({ maxLength: 8, unit: "binary" }) },
+          { weight: 1, arbitrary: fc.constant("\ud800") },
+        ),
+        { maxLength: 6 },
+      )
+      .map((parts) => parts.join("").replaceAll("\u0000", ""));
     const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null });
     const record = fc.record({
       name: text.filter((s) => s.length > 0),
@@ -105,7 +139,10 @@ describe("the COPY writer", () => {
         const rows = rowsOf(records.map((r, i) => ({ customer_key: `P${i}`, ...r })));
         const outcome = async (writer: Writer) => {
           await sql("TRUNCATE customers");
-          const written = await withWriter(writer, (w) => w.writeChunk(customers, rows)).then((n) => ({ n }), (e: Error) => ({ error: e.constructor.name, message: e.message }));
+          const written = await withWriter(writer, (w) => w.writeChunk(customers, rows)).then(
+            (n) => ({ n }),
+            (e: Error) => ({ error: e.constructor.name, message: e.message }),
+          );
           return { written, table: await table() };
         };
         const byInsert = await outcome(insertWriter(database(settings())));
@@ -150,7 +187,10 @@ describe("the COPY writer", () => {
     const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
     const rows = rowsOf([...keys("E", 3), customer(longKey)]);
     await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
-      const error = await w.writeChunk(customers, rows).then(() => undefined, (e: Error & { sqlState?: string }) => e);
+      const error = await w.writeChunk(customers, rows).then(
+        () => undefined,
+        (e: Error & { sqlState?: string }) => e,
+      );
       expect(error?.sqlState).toBe("54000");
     });
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
@@ -173,7 +213,10 @@ describe("the COPY writer", () => {
     let seed = 7;
     const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
     const fallback = countingInsert();
-    const error = await withWriter(copyOver(fallback), (w) => w.writeTransaction(rowsOf([...keys("U", 3), customer(longKey)]), [])).then(() => undefined, (e: Error & { sqlState?: string }) => e);
+    const error = await withWriter(copyOver(fallback), (w) => w.writeTransaction(rowsOf([...keys("U", 3), customer(longKey)]), [])).then(
+      () => undefined,
+      (e: Error & { sqlState?: string }) => e,
+    );
     expect(error?.sqlState).toBe("54000");
     expect(fallback.transactions).toBe(1);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
@@ -197,7 +240,12 @@ describe("the COPY writer", () => {
   });
 
   it("answers a bad password as a misconfiguration, not an outage", async () => {
-    const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) => w.writeChunk(customers, rowsOf(keys("X", 1)))).then(() => undefined, (e: unknown) => e);
+    const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) =>
+      w.writeChunk(customers, rowsOf(keys("X", 1))),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(IngestError);
     expect(error).toMatchObject({ code: "database_misconfigured" });
   });
@@ -228,7 +276,10 @@ describe("the COPY writer", () => {
 
     it("40001 until the retry budget is spent: TransientDatabaseError, nothing written", async () => {
       await fault({ fault: "40001" });
-      const error = await withWriter(copyOver(insertWriter(database(settings()))), (w) => w.writeChunk(customers, rowsOf(keys("S", 5)))).then(() => undefined, (e: unknown) => e);
+      const error = await withWriter(copyOver(insertWriter(database(settings()))), (w) => w.writeChunk(customers, rowsOf(keys("S", 5)))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(TransientDatabaseError);
       expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
     });

@@ -6,7 +6,7 @@
 import { Client } from "@neondatabase/serverless";
 import { from as copyFrom } from "pg-copy-streams";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { localConnectionString, startLocalNeon, type LocalNeon } from "../../scripts/local-neon/start.ts";
+import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
 
 const PASSWORD = "ws-secret";
@@ -28,7 +28,11 @@ async function connected(pipelined = false): Promise<Client> {
   return c;
 }
 
-const errorOf = (work: Promise<unknown>) => work.then(() => undefined, (e: unknown) => e as Error & { code?: string; severity?: string });
+const errorOf = (work: Promise<unknown>) =>
+  work.then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string; severity?: string },
+  );
 
 async function copy(c: Client, text: string): Promise<void> {
   const stream = c.query(copyFrom("COPY t (id, name) FROM STDIN"));
@@ -39,7 +43,8 @@ async function copy(c: Client, text: string): Promise<void> {
   });
 }
 
-const fault = async (body: object) => expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
+const fault = async (body: object) =>
+  expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
 const names = async () => (await local.db.query({ query: "SELECT id, name FROM t ORDER BY id", params: [] })).rows;
 
 beforeAll(async () => {
@@ -84,7 +89,11 @@ describe("the local WebSocket endpoint", () => {
     } finally {
       await c.end();
     }
-    expect(await names()).toEqual([["1", "a\tb\\c\nd"], ["2", null], ["3", "\\N"]]);
+    expect(await names()).toEqual([
+      ["1", "a\tb\\c\nd"],
+      ["2", null],
+      ["3", "\\N"],
+    ]);
   });
 
   it("reports a duplicate key in COPY as 23505 and leaves the session usable after ROLLBACK", async () => {

@@ -10,7 +10,7 @@ import SwaggerParser from "@apidevtools/swagger-parser";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../support/chromium.ts";
-import { root, startDevStack, type DevStack } from "../support/dev-stack.ts";
+import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
 import { tpchLines } from "../support/tpch.ts";
 
 const OUTPUT = join(root, "test/.output");
@@ -41,7 +41,8 @@ async function openPage(path: string): Promise<{ page: Page; requested: string[]
 const origins = (urls: string[]) => [...new Set(urls.map((url) => new URL(url).origin))];
 // Page-side expressions as strings: they run in the browser, not under this file's (non-DOM) types.
 const color = (page: Page, selector: string) => page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`);
-const texts = (page: Page, selector: string) => page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent)`) as Promise<string[]>;
+const texts = (page: Page, selector: string) =>
+  page.evaluate(`[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent)`) as Promise<string[]>;
 
 describe("GET /openapi.json", () => {
   // That it documents exactly the served routes is test/worker/openapi.test.ts (the app imports workerd modules).
@@ -82,12 +83,16 @@ describe("GET /metrics", () => {
 describe("GET /docs", () => {
   it("renders an operation for every route of the OpenAPI document, loading nothing from another origin", async () => {
     const doc = (await (await fetch(`${stack.base}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const expected = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`)).sort();
+    const expected = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`))
+      .sort();
     const { page, requested } = await openPage("/docs");
     await page.waitForSelector(".opblock-summary-method", { timeout: 30_000 });
-    const rendered = ((await page.evaluate(
-      `[...document.querySelectorAll(".opblock")].map((b) => b.querySelector(".opblock-summary-method").textContent + " " + b.querySelector(".opblock-summary-path").getAttribute("data-path"))`,
-    )) as string[]).sort();
+    const rendered = (
+      (await page.evaluate(
+        `[...document.querySelectorAll(".opblock")].map((b) => b.querySelector(".opblock-summary-method").textContent + " " + b.querySelector(".opblock-summary-path").getAttribute("data-path"))`,
+      )) as string[]
+    ).sort();
     expect(rendered).toEqual(expected);
     expect(rendered.length).toBeGreaterThanOrEqual(11);
     expect(origins(requested)).toEqual([stack.base]);

@@ -5,24 +5,24 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { readEvents } from "../support/sse.ts";
-import { callWorker, count, resetDatabase } from "../worker/support.ts";
+import { customers } from "../support/customers.ts";
+import { call, count, resetDatabase } from "../support/worker.ts";
 
 const copies = async () => ((await (await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT))).json()) as { copies: number }).copies;
-const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Name|x|1|5|1.00|A|b`).join("\n");
 
 beforeEach(resetDatabase);
 
 describe("the COPY writer inside workerd", () => {
   it("writes /ingest/batch with COPY, and a replay of the same lines with INSERT after one failed COPY", async () => {
     const before = await copies();
-    const res = await callWorker("/ingest/batch", { method: "POST", body: customers("A", 500) });
+    const res = await call("/ingest/batch", { method: "POST", body: customers("A", 500) });
     expect(await res.json()).toMatchObject({ inserted: 500, duplicates: 0 });
     expect(await copies()).toBe(before + 1);
-    const again = await callWorker("/ingest/batch", { method: "POST", body: customers("A", 500) });
+    const again = await call("/ingest/batch", { method: "POST", body: customers("A", 500) });
     expect(await again.json()).toMatchObject({ inserted: 0, duplicates: 500 });
     expect(await copies()).toBe(before + 2);
     // The isolate remembers the conflict: a second replay does not try COPY at all.
-    const third = await callWorker("/ingest/batch", { method: "POST", body: customers("A", 500) });
+    const third = await call("/ingest/batch", { method: "POST", body: customers("A", 500) });
     expect(await third.json()).toMatchObject({ inserted: 0, duplicates: 500 });
     expect(await copies()).toBe(before + 2);
     expect(await count("customers")).toBe(500);
@@ -32,7 +32,7 @@ describe("the COPY writer inside workerd", () => {
     // Products: the test above left customers remembered as conflicting in this isolate.
     const products = Array.from({ length: 300 }, (_, i) => `P|S${i}|part|M|B|T|1|BOX|1.00|c`).join("\n");
     const before = await copies();
-    const res = await callWorker("/ingest/stream", { method: "POST", body: products });
+    const res = await call("/ingest/stream", { method: "POST", body: products });
     expect((await readEvents(res.body!)).at(-1)).toMatchObject({ event: "summary", data: { inserted: 300 } });
     expect(await copies()).toBe(before + 1);
     expect(await count("products")).toBe(300);

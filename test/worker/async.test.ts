@@ -1,43 +1,14 @@
 /** The asynchronous path: rows on a Cloudflare Queue, written by the consumer, followed by a receipt; dead letters; the fallback. */
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
-import { count, resetDatabase } from "./support.ts";
-
-async function fault(name: string): Promise<void> {
-  await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: name }) });
-}
-
-async function call(path: string, init: RequestInit = {}, bindings: Record<string, string> = {}): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, init), { ...env, ...bindings }, ctx);
-  const copy = new Response(await res.arrayBuffer(), res);
-  await waitOnExecutionContext(ctx);
-  return copy;
-}
-
-type Receipt = { status: string; inserted: number; duplicates: number; failed: number; parts: number; parts_dead: number; problems: { reason: string; dead: boolean }[]; errors: { line_number: number }[] };
-
-/** Polls the receipt until it settles (the queue consumer runs on its own schedule). */
-async function settled(id: string, timeoutMs = 40_000): Promise<Receipt> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const receipt = (await (await call(`/ingest/receipts/${id}`)).json()) as Receipt;
-    if (receipt.status !== "queued" || Date.now() > deadline) return receipt;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Name|x|1|5|1.00|A|b`).join("\n");
-const post = (path: string, body: string, headers: Record<string, string> = {}, bindings?: Record<string, string>) =>
-  call(path, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }, bindings);
+import { customers } from "../support/customers.ts";
+import { call, count, fault, resetDatabase, settled } from "../support/worker.ts";
 
 beforeEach(resetDatabase);
 afterEach(() => fault("none"));
 
 describe("asynchronous ingest", () => {
   it("answers 202 once the rows are queued, and the receipt reports them written", async () => {
-    const res = await post("/ingest/batch", `${customers("Q", 40)}\nX|bad`, { Prefer: "respond-async" });
+    const res = await call("/ingest/batch", { method: "POST", body: `${customers("Q", 40)}\nX|bad`, headers: { Prefer: "respond-async" } });
     expect(res.status).toBe(202);
     const body = (await res.json()) as { ingest_id: string; receipt: string; queued: number; failed: number };
     expect(body).toMatchObject({ status: "accepted", queued: 40, failed: 1, errors: [{ line_number: 41 }] });
@@ -49,18 +20,25 @@ describe("asynchronous ingest", () => {
 
   it("sends a part that keeps failing to the dead-letter queue, and its receipt says why", async () => {
     await fault("down");
-    const res = await post("/ingest/batch?mode=async", customers("D", 5), {}, { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "300" });
+    const res = await call("/ingest/batch?mode=async", { method: "POST", body: customers("D", 5), bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "300" } });
     const { ingest_id } = (await res.json()) as { ingest_id: string };
     const receipt = await settled(ingest_id, 60_000);
     expect(receipt).toMatchObject({ status: "failed", parts_dead: 1, failed: 5, inserted: 0 });
-    expect(receipt.problems[0]).toMatchObject({ dead: true, reason: expect.stringMatching(/^dead-lettered after \d+ attempts: the database is unavailable; retry/) });
+    expect(receipt.problems[0]).toMatchObject({
+      dead: true,
+      reason: expect.stringMatching(/^dead-lettered after \d+ attempts: the database is unavailable; retry/),
+    });
     await fault("none");
     expect(await count("customers")).toBe(0);
   }, 90_000);
 
   it("falls back to the queue when the database stays unreachable, saying so (202, Ingest-Fallback)", async () => {
     await fault("down");
-    const res = await post("/ingest/batch", customers("F", 8), {}, { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" });
+    const res = await call("/ingest/batch", {
+      method: "POST",
+      body: customers("F", 8),
+      bindings: { DB_TIMEOUT_MS: "300", DB_RETRY_MS: "500", ASYNC_FALLBACK: "true" },
+    });
     expect(res.status).toBe(202);
     expect(res.headers.get("ingest-fallback")).toBe("queued");
     const { ingest_id } = (await res.json()) as { ingest_id: string };

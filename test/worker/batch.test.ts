@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import exampleOrderText from "../fixtures/nomnom/example_order.json?raw";
 import { tpchLines } from "../support/tpch.ts";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 // Posted as the file's own text: parsing it here first would turn 450.00 into 450.
 const exampleOrder = JSON.parse(exampleOrderText);
@@ -42,9 +42,23 @@ describe("POST /ingest/batch", () => {
     const body = await res.json<Record<string, unknown>>();
     expect(body).toMatchObject({ status: "partial", processed: 5, inserted: 2, duplicates: 0, failed: 3 });
     expect(body.errors).toEqual([
-      { line_number: 3, entity: "Order", field: "total_price", position: 4, message: `field 4 'total_price' must be a decimal number like 123.45, got "not-a-price"`, line: "O|2|100|O|not-a-price|1996-01-02" },
+      {
+        line_number: 3,
+        entity: "Order",
+        field: "total_price",
+        position: 4,
+        message: `field 4 'total_price' must be a decimal number like 123.45, got "not-a-price"`,
+        line: "O|2|100|O|not-a-price|1996-01-02",
+      },
       { line_number: 5, entity: null, message: `unknown prefix "X" (known: C, O, L, P)`, line: "X|what" },
-      { line_number: 7, entity: "Order", field: "order_date", position: 5, message: `field 5 'order_date' must be a real date YYYY-MM-DD, got "1996-02-30"`, line: "O|3|100|O|1.00|1996-02-30" },
+      {
+        line_number: 7,
+        entity: "Order",
+        field: "order_date",
+        position: 5,
+        message: `field 5 'order_date' must be a real date YYYY-MM-DD, got "1996-02-30"`,
+        line: "O|3|100|O|1.00|1996-02-30",
+      },
     ]);
     expect(body.entities).toMatchObject({ Order: { inserted: 1, duplicates: 0, failed: 2 }, Customer: { inserted: 1 }, "(unknown)": { failed: 1 } });
     expect(await count("orders")).toBe(1);
@@ -72,12 +86,23 @@ describe("POST /ingest/batch", () => {
   });
 
   it("accepts NDJSON and JSON arrays, nested orders included, with the same counts", async () => {
-    const ndjson = [JSON.stringify(JSON.parse(exampleOrderText)), `{"entity":"C","customer_key":"C1","name":"Ann","account_balance":"1.50"}`, `{"broken"`].join("\n");
+    const ndjson = [JSON.stringify(JSON.parse(exampleOrderText)), `{"entity":"C","customer_key":"C1","name":"Ann","account_balance":"1.50"}`, `{"broken"`].join(
+      "\n",
+    );
     const res = await post("/ingest/batch", ndjson, "application/x-ndjson");
     expect(res.status).toBe(207);
-    expect(await res.json()).toMatchObject({ processed: 5, inserted: 4, failed: 1, errors: [{ line_number: 3, message: expect.stringMatching(/^invalid JSON/) }] });
+    expect(await res.json()).toMatchObject({
+      processed: 5,
+      inserted: 4,
+      failed: 1,
+      errors: [{ line_number: 3, message: expect.stringMatching(/^invalid JSON/) }],
+    });
 
-    const array = await post("/ingest/batch", JSON.stringify([exampleOrder, { entity: "Customer", customer_key: "C1", name: "Ann", account_balance: "1.50" }]), "application/json");
+    const array = await post(
+      "/ingest/batch",
+      JSON.stringify([exampleOrder, { entity: "Customer", customer_key: "C1", name: "Ann", account_balance: "1.50" }]),
+      "application/json",
+    );
     expect(array.status).toBe(200);
     expect(await array.json()).toMatchObject({ processed: 4, inserted: 0, duplicates: 4, failed: 0 });
     expect(await tableCounts()).toEqual({ orders: 1, items: 2, customers: 1, products: 0 });
@@ -100,7 +125,9 @@ describe("POST /ingest/batch", () => {
 
   it("stores every column with its real type", async () => {
     await post("/ingest/batch", "L|7|1|P1|S1|17|21168.23|0.04|0.02|N|O|1996-03-13|1996-02-12||\n", "text/plain");
-    const [row] = await sql.query("SELECT pg_typeof(quantity)::text AS q, pg_typeof(extended_price)::text AS p, pg_typeof(ship_date)::text AS d, receipt_date, comment FROM order_line_items");
+    const [row] = await sql.query(
+      "SELECT pg_typeof(quantity)::text AS q, pg_typeof(extended_price)::text AS p, pg_typeof(ship_date)::text AS d, receipt_date, comment FROM order_line_items",
+    );
     expect(row).toEqual({ q: "integer", p: "numeric", d: "date", receipt_date: null, comment: null });
   });
 });

@@ -2,7 +2,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult } from "../../src/routes/schemas.ts";
-import { post, resetDatabase } from "./support.ts";
+import { post, resetDatabase } from "../support/worker.ts";
 
 beforeEach(resetDatabase);
 

@@ -13,8 +13,15 @@ export default async function setup(project: TestProject) {
   // The worker-copy project: the same tests with the COPY writer, over its own database and WebSocket endpoint.
   const wsProxy = project.config.env?.NEON_WS_PROXY;
   const wsPort = wsProxy ? Number(/:(\d+)\//.exec(wsProxy)![1]) : undefined;
-  const local = await startLocalNeon({ databaseUrl: await freshDatabase(wsProxy ? "nomnom_test_worker_copy" : "nomnom_test_worker"), port, wsPort, faults: true, password: new URL(LOCAL_CONNECTION_STRING).password });
-  if (wsProxy && !local.wsProxy) throw new Error("the worker-copy project needs PostgreSQL (TEST_DATABASE_URL; npm run test:system): PGlite cannot take COPY through a socket");
+  const local = await startLocalNeon({
+    databaseUrl: await freshDatabase(wsProxy ? "nomnom_test_worker_copy" : "nomnom_test_worker"),
+    port,
+    wsPort,
+    faults: true,
+    password: new URL(LOCAL_CONNECTION_STRING).password,
+  });
+  if (wsProxy && !local.wsProxy)
+    throw new Error("the worker-copy project needs PostgreSQL (TEST_DATABASE_URL; npm run test:system): PGlite cannot take COPY through a socket");
   console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
   return () => local.close();
 }

@@ -1,8 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
 import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../../src/generated/registry.ts";
+import worker from "../../src/index.ts";
 
 describe("GET /health", () => {
   // fetchEndpoint is isolate-global: put it back for the other tests after pointing it nowhere.
@@ -56,7 +56,11 @@ describe("GET /health", () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(res.status).toBe(503);
     const body = await res.json<{ reason: string }>();
-    expect(body).toMatchObject({ status: "degraded", database: "misconfigured", reason: expect.stringMatching(/^the database refused the password for user app\b/) });
+    expect(body).toMatchObject({
+      status: "degraded",
+      database: "misconfigured",
+      reason: expect.stringMatching(/^the database refused the password for user app\b/),
+    });
     expect(JSON.stringify(body)).not.toContain("not-the-password");
   });
 });

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hostileCases } from "../support/hostile-corpus.ts";
-import { resetDatabase, sql } from "./support.ts";
+import { resetDatabase, sql } from "../support/worker.ts";
 
 const cases = hostileCases();
 
@@ -28,13 +28,18 @@ describe("the hostile-input corpus", () => {
   it("kept the rejected lines as data: every one reads back as JSON, escaped", async () => {
     const res = await SELF.fetch("http://nomnom.test/ingest/rejections?format=ndjson");
     expect(res.status).toBe(200);
-    const rejections = (await res.text()).trim().split("\n").map((line) => JSON.parse(line) as { raw: string });
+    const rejections = (await res.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { raw: string });
     expect(rejections.length).toBeGreaterThan(100);
     for (const r of rejections) expect(r.raw).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 
   it("left the tables and Object.prototype intact", async () => {
-    expect(await sql.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename IN ('orders', 'order_line_items', 'customers', 'products')")).toEqual([{ n: 4 }]);
+    expect(await sql.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename IN ('orders', 'order_line_items', 'customers', 'products')")).toEqual([
+      { n: 4 },
+    ]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });

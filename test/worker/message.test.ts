@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import exampleOrderText from "../fixtures/nomnom/example_order.json?raw";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 const SEED_LINE = "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test";
 
@@ -33,7 +33,9 @@ describe("POST /ingest/message", () => {
     const res = await post("/ingest/message", exampleOrderText, "application/json");
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ entity: "Order", derived: { OrderLineItem: { inserted: 2, duplicates: 0 } } });
-    const items = await sql.query("SELECT order_key, line_number, part_key, extended_price::text, discount::text, receipt_date FROM order_line_items ORDER BY line_number");
+    const items = await sql.query(
+      "SELECT order_key, line_number, part_key, extended_price::text, discount::text, receipt_date FROM order_line_items ORDER BY line_number",
+    );
     expect(items).toEqual([
       { order_key: "O12345", line_number: 1, part_key: "P5001", extended_price: "450.00", discount: "0.05", receipt_date: null },
       { order_key: "O12345", line_number: 2, part_key: "P5002", extended_price: "784.56", discount: "0.03", receipt_date: null },
@@ -67,16 +69,66 @@ describe("POST /ingest/message", () => {
 describe("POST /ingest/message with bad input answers 400 naming line, field and reason", () => {
   const cases: [string, string, string | undefined, Record<string, unknown>][] = [
     ["an unknown prefix", "INVALID|MESSAGE", "text/plain", { entity: null, message: `unknown prefix "INVALID" (known: C, O, L, P)`, line: "INVALID|MESSAGE" }],
-    ["too few fields", "O|1|100|O", "text/plain", { entity: "Order", field: "total_price", position: 4, message: "field 4 'total_price' is missing: this entity needs at least 5 of its 9 fields, the line has 3" }],
-    ["too many fields", `${SEED_LINE}|extra`, "text/plain", { entity: "Order", position: 10, message: "field 10 '(extra)' is not expected: this entity has 9 fields, the line has 10" }],
-    ["a non-integer in an integer field", "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#1|high|x", "text/plain", { field: "ship_priority", position: 8, message: `field 8 'ship_priority' must be an integer between -2147483648 and 2147483647, got "high"` }],
-    ["a malformed decimal", "O|1|100|O|12.3.4|1996-01-02", "text/plain", { field: "total_price", message: `field 4 'total_price' must be a decimal number like 123.45, got "12.3.4"` }],
-    ["an impossible date", "O|1|100|O|1.00|1996-02-30", "text/plain", { field: "order_date", message: `field 5 'order_date' must be a real date YYYY-MM-DD, got "1996-02-30"` }],
-    ["an empty non-nullable field", "O|1||O|1.00|1996-02-03", "text/plain", { field: "customer_key", position: 2, message: "field 2 'customer_key' is required but empty" }],
+    [
+      "too few fields",
+      "O|1|100|O",
+      "text/plain",
+      {
+        entity: "Order",
+        field: "total_price",
+        position: 4,
+        message: "field 4 'total_price' is missing: this entity needs at least 5 of its 9 fields, the line has 3",
+      },
+    ],
+    [
+      "too many fields",
+      `${SEED_LINE}|extra`,
+      "text/plain",
+      { entity: "Order", position: 10, message: "field 10 '(extra)' is not expected: this entity has 9 fields, the line has 10" },
+    ],
+    [
+      "a non-integer in an integer field",
+      "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#1|high|x",
+      "text/plain",
+      { field: "ship_priority", position: 8, message: `field 8 'ship_priority' must be an integer between -2147483648 and 2147483647, got "high"` },
+    ],
+    [
+      "a malformed decimal",
+      "O|1|100|O|12.3.4|1996-01-02",
+      "text/plain",
+      { field: "total_price", message: `field 4 'total_price' must be a decimal number like 123.45, got "12.3.4"` },
+    ],
+    [
+      "an impossible date",
+      "O|1|100|O|1.00|1996-02-30",
+      "text/plain",
+      { field: "order_date", message: `field 5 'order_date' must be a real date YYYY-MM-DD, got "1996-02-30"` },
+    ],
+    [
+      "an empty non-nullable field",
+      "O|1||O|1.00|1996-02-03",
+      "text/plain",
+      { field: "customer_key", position: 2, message: "field 2 'customer_key' is required but empty" },
+    ],
     ["invalid JSON", `{"order_key": "1",`, "application/json", { message: expect.stringMatching(/^invalid JSON: /) }],
-    ["JSON of an unknown entity", `{"sku": "X", "colour": "red"}`, "application/json", { entity: null, message: `record matches no entity: add "entity" (one of Customer, Order, OrderLineItem, Product) or use the fields of one` }],
-    ["a JSON record naming an unknown entity", `{"entity": "Invoice", "id": 1}`, "application/json", { message: `unknown entity "Invoice" (known: Customer, Order, OrderLineItem, Product)` }],
-    ["a JSON record with an unknown field", `{"entity":"Customer","customer_key":"C1","name":"A","account_balance":1,"colour":"red"}`, "application/json", { entity: "Customer", field: "colour", message: expect.stringContaining("field 'colour' is not a field of this entity") }],
+    [
+      "JSON of an unknown entity",
+      `{"sku": "X", "colour": "red"}`,
+      "application/json",
+      { entity: null, message: `record matches no entity: add "entity" (one of Customer, Order, OrderLineItem, Product) or use the fields of one` },
+    ],
+    [
+      "a JSON record naming an unknown entity",
+      `{"entity": "Invoice", "id": 1}`,
+      "application/json",
+      { message: `unknown entity "Invoice" (known: Customer, Order, OrderLineItem, Product)` },
+    ],
+    [
+      "a JSON record with an unknown field",
+      `{"entity":"Customer","customer_key":"C1","name":"A","account_balance":1,"colour":"red"}`,
+      "application/json",
+      { entity: "Customer", field: "colour", message: expect.stringContaining("field 'colour' is not a field of this entity") },
+    ],
   ];
 
   for (const [what, body, contentType, expected] of cases) {

@@ -8,42 +8,49 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { count, resetDatabase, sql } from "./support.ts";
+import { customerLine } from "../support/customers.ts";
+import { count, fault, resetDatabase, sql } from "../support/worker.ts";
 
-async function fault(body: object): Promise<void> {
-  const res = await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify(body) });
-  expect(res.status).toBe(200);
-}
-
-/** Production's retry budget (wrangler.toml: DB_RETRY_MS 15 s) and queue fallback on: neither may apply to a misconfiguration. */
-async function call(path: string, body: string, bindings: Record<string, string> = {}, headers: Record<string, string> = {}) {
+/**
+ * Production's retry budget (wrangler.toml: DB_RETRY_MS 15 s) and queue fallback on: neither may apply to a misconfiguration.
+ * Not `call`: this times the answer alone, before the request's waitUntil work.
+ */
+async function timedPost(path: string, body: string, bindings: Record<string, string> = {}, headers: Record<string, string> = {}) {
   const ctx = createExecutionContext();
   const started = Date.now();
-  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), { ...env, ASYNC_FALLBACK: "true", ...bindings }, ctx);
+  const res = await worker.fetch(
+    new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }),
+    { ...env, ASYNC_FALLBACK: "true", ...bindings },
+    ctx,
+  );
   const copy = new Response(await res.arrayBuffer(), res);
   const ms = Date.now() - started;
   await waitOnExecutionContext(ctx);
   return { res: copy, ms, body: (await copy.clone().json()) as Record<string, unknown> };
 }
 
-const line = (key: string) => `C|${key}|Name|x|1|5|1.00|A|b`;
 const WRONG_PASSWORD = { DATABASE_URL: env.DATABASE_URL.replace(/:[^:@/]*@/, ":rotated-secret@") };
 
 beforeEach(resetDatabase);
-afterEach(() => fault({ fault: "none" }));
+afterEach(() => fault("none"));
 
 describe("a misconfigured database", () => {
   for (const [path, text, headers] of [
-    ["/ingest/message", line("M1"), {}],
-    ["/ingest/batch", `${line("B1")}\n${line("B2")}`, {}],
-    ["/ingest/batch?atomic=true", `${line("A1")}\n${line("A2")}`, {}],
-    ["/ingest/batch", line("K1"), { "Idempotency-Key": "misconfigured-1" }],
+    ["/ingest/message", customerLine("M1"), {}],
+    ["/ingest/batch", `${customerLine("B1")}\n${customerLine("B2")}`, {}],
+    ["/ingest/batch?atomic=true", `${customerLine("A1")}\n${customerLine("A2")}`, {}],
+    ["/ingest/batch", customerLine("K1"), { "Idempotency-Key": "misconfigured-1" }],
   ] as [string, string, Record<string, string>][]) {
     it(`${path}${headers["Idempotency-Key"] ? " with Idempotency-Key" : ""}: a refused password is a 500 database_misconfigured within 2 s, naming the reason, not the secret; no Retry-After, no queue`, async () => {
-      const { res, ms, body } = await call(path, text, WRONG_PASSWORD, headers);
+      const { res, ms, body } = await timedPost(path, text, WRONG_PASSWORD, headers);
       expect(ms).toBeLessThan(2000);
       expect(res.status).toBe(500);
-      expect(body).toMatchObject({ status: "error", code: "database_misconfigured", request_id: expect.any(String), message: expect.stringMatching(/^the database refused the password for user app\b/) });
+      expect(body).toMatchObject({
+        status: "error",
+        code: "database_misconfigured",
+        request_id: expect.any(String),
+        message: expect.stringMatching(/^the database refused the password for user app\b/),
+      });
       expect(JSON.stringify(body)).not.toContain("rotated-secret");
       expect(res.headers.get("retry-after")).toBeNull();
       expect(res.headers.get("ingest-fallback")).toBeNull();
@@ -52,15 +59,27 @@ describe("a misconfigured database", () => {
   }
 
   const proxyAnswers: [string, { status: number; message: string; code?: string }, RegExp][] = [
-    ["an IP address not allowed", { status: 400, message: "This IP address 203.0.113.7 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses." }, /IP address 203\.0\.113\.7/],
+    [
+      "an IP address not allowed",
+      {
+        status: 400,
+        message:
+          "This IP address 203.0.113.7 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses.",
+      },
+      /IP address 203\.0\.113\.7/,
+    ],
     ["an endpoint that cannot be found", { status: 400, message: "Control plane request failed: endpoint cannot be found" }, /endpoint .* cannot be found/],
     ["a disabled endpoint", { status: 400, message: "Control plane request failed: endpoint is disabled" }, /is disabled/],
-    ["a database that does not exist (3D000)", { status: 400, code: "3D000", message: 'database "nope" does not exist' }, /does not exist: database "nope" does not exist/],
+    [
+      "a database that does not exist (3D000)",
+      { status: 400, code: "3D000", message: 'database "nope" does not exist' },
+      /does not exist: database "nope" does not exist/,
+    ],
   ];
   for (const [what, answer, reason] of proxyAnswers) {
     it(`${what} is a 500 database_misconfigured at the first answer`, async () => {
-      await fault({ fault: "answer", answer });
-      const { res, ms, body } = await call("/ingest/message", line("P1"));
+      await fault("answer", { answer });
+      const { res, ms, body } = await timedPost("/ingest/message", customerLine("P1"));
       expect(ms).toBeLessThan(2000);
       expect([res.status, body.code]).toEqual([500, "database_misconfigured"]);
       expect(body.message).toMatch(reason);
@@ -84,7 +103,7 @@ describe("answers that are not misconfiguration", () => {
 
   it("53100 (project size limit) is a 507 database_storage_full, not retried, not queued", async () => {
     await raiseOnInsert("53100", "could not extend file because project size limit (512 MB) has been exceeded", 1000);
-    const { res, ms, body } = await call("/ingest/message", line("S1"));
+    const { res, ms, body } = await timedPost("/ingest/message", customerLine("S1"));
     expect([res.status, body.code]).toEqual([507, "database_storage_full"]);
     // The service's own words; the compute's message goes to the log line.
     expect(body.message).toBe("the database is full (SQLSTATE 53100): raise the Neon project's size limit or free space");
@@ -95,22 +114,22 @@ describe("answers that are not misconfiguration", () => {
 
   it("58030 (a page server I/O error) is retried", async () => {
     await raiseOnInsert("58030", "could not read block 0 in rel 1663/16384/16385 from page server", 1);
-    const { res, body } = await call("/ingest/message", line("R1"));
+    const { res, body } = await timedPost("/ingest/message", customerLine("R1"));
     expect([res.status, body.status]).toEqual([200, "success"]);
     expect(await attempts()).toBe(2);
     expect(await count("customers")).toBe(1);
   });
 
   it('"Too many connections" is retried', async () => {
-    await fault({ fault: "answer", times: 2, answer: { status: 400, message: "Too many connections to this endpoint. Please try again later." } });
-    const { res } = await call("/ingest/message", line("T1"));
+    await fault("answer", { times: 2, answer: { status: 400, message: "Too many connections to this endpoint. Please try again later." } });
+    const { res } = await timedPost("/ingest/message", customerLine("T1"));
     expect(res.status).toBe(200);
     expect(await count("customers")).toBe(1);
   });
 
   it("a connection lost mid-query (400, empty code) is retried, and the row is written once", async () => {
-    await fault({ fault: "connection_lost", times: 1 });
-    const { res, body } = await call("/ingest/batch?atomic=true", `${line("L1")}\n${line("L2")}`);
+    await fault("connection_lost", { times: 1 });
+    const { res, body } = await timedPost("/ingest/batch?atomic=true", `${customerLine("L1")}\n${customerLine("L2")}`);
     expect([res.status, body.inserted]).toEqual([200, 2]);
     expect(await count("customers")).toBe(2);
   });

@@ -10,7 +10,9 @@ describe("GET /openapi.json", () => {
     // One entry per handler in a route's chain: deduplicated.
     const served = [...new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method.toLowerCase()} ${r.path}`))].sort();
     // OpenAPI writes {id} where Hono writes :id.
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path.replace(/\{(\w+)\}/g, ":$1")}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path.replace(/\{(\w+)\}/g, ":$1")}`))
+      .sort();
     expect(documented).toEqual(served);
     expect(served).toContain("post /ingest/stream");
   });

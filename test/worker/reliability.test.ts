@@ -3,41 +3,16 @@
  * fails on purpose (POST /__faults); every cell ends with the rows in the database equal to the
  * rows the responses acknowledged, and no natural key twice.
  */
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
+import type { Fault } from "../../scripts/local-neon/faults.ts";
+import { customers } from "../support/customers.ts";
 import { readEvents } from "../support/sse.ts";
-import { count, resetDatabase, sql } from "./support.ts";
-
-type Fault = "none" | "down" | "slow" | "500" | "reset_after_commit" | "40001";
-
-async function fault(name: Fault, times?: number, delayMs = 0, skip = 0): Promise<void> {
-  const res = await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: name, times, delayMs, skip }) });
-  expect(res.status).toBe(200);
-}
+import { call, count, fault, resetDatabase, settled, sql } from "../support/worker.ts";
 
 // Short timeouts, so a fault that never clears ends in a 503 quickly.
 const FAST = { DB_TIMEOUT_MS: "400", DB_RETRY_MS: "1500", ASYNC_FALLBACK: "false" };
 
-async function call(path: string, body: string, headers: Record<string, string> = {}, bindings: Record<string, string> = FAST): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), { ...env, ...bindings }, ctx);
-  const copy = new Response(await res.arrayBuffer(), res);
-  await waitOnExecutionContext(ctx);
-  return copy;
-}
-
-const customers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Name|x|1|5|1.00|A|b`).join("\n");
-
-/** Polls an asynchronous ingest's receipt until it settles. */
-async function settledReceipt(id: string): Promise<{ status: string; inserted: number; duplicates: number }> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const receipt = (await (await worker.fetch(new Request(`http://nomnom.test/ingest/receipts/${id}`), env)).json()) as { status: string; inserted: number; duplicates: number };
-    if (receipt.status !== "queued" || Date.now() > deadline) return receipt;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const ingest = (path: string, body: string, headers: Record<string, string> = {}) => call(path, { method: "POST", body, headers, bindings: FAST });
 
 async function distinctKeys(): Promise<number> {
   const [row] = await sql.query("SELECT count(DISTINCT customer_key)::int AS n FROM customers");
@@ -49,17 +24,20 @@ afterEach(() => fault("none"));
 
 describe("?atomic=true", () => {
   it("writes every line in one transaction", async () => {
-    const res = await call("/ingest/batch?atomic=true", customers("A", 50));
+    const res = await ingest("/ingest/batch?atomic=true", customers("A", 50));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "success", inserted: 50 });
     expect(await count("customers")).toBe(50);
   });
 
   it("writes nothing when a line is bad, and reports every error", async () => {
-    const res = await call("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|bad\nX|y`);
+    const res = await ingest("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|bad\nX|y`);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({
-      status: "error", processed: 7, inserted: 0, failed: 7,
+      status: "error",
+      processed: 7,
+      inserted: 0,
+      failed: 7,
       message: "atomic batch: nothing was written because 2 of 7 messages were rejected",
       errors: [{ line_number: 6 }, { line_number: 7 }],
     });
@@ -68,36 +46,42 @@ describe("?atomic=true", () => {
 
   it("rolls everything back when the database rejects one row", async () => {
     let seed = 7;
-    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("").replace(/[|#]/g, "x");
-    const res = await call("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|${longKey}|Name|x|1|5|1.00|A|b`);
+    const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90)))
+      .join("")
+      .replace(/[|#]/g, "x");
+    const res = await ingest("/ingest/batch?atomic=true", `${customers("A", 5)}\nC|${longKey}|Name|x|1|5|1.00|A|b`);
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ inserted: 0, failed: 6, message: expect.stringMatching(/^atomic batch rolled back, nothing was written: the database rejected a row: .*\(SQLSTATE 54000\)$/) });
+    expect(await res.json()).toMatchObject({
+      inserted: 0,
+      failed: 6,
+      message: expect.stringMatching(/^atomic batch rolled back, nothing was written: the database rejected a row: .*\(SQLSTATE 54000\)$/),
+    });
     expect(await count("customers")).toBe(0);
   });
 });
 
 describe("Idempotency-Key", () => {
   it("answers a replay with the stored answer and writes nothing again", async () => {
-    const first = await call("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
+    const first = await ingest("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
     const firstBody = await first.json();
     expect(firstBody).toMatchObject({ inserted: 20 });
     await sql.query("DELETE FROM customers WHERE customer_key = 'I0'");
-    const again = await call("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
+    const again = await ingest("/ingest/batch", customers("I", 20), { "Idempotency-Key": "batch-1" });
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(await again.json()).toEqual(firstBody);
     expect(await count("customers")).toBe(19); // not written again
   });
 
   it("answers 409 when the key comes back with another body", async () => {
-    await call("/ingest/batch", customers("I", 2), { "Idempotency-Key": "batch-2" });
-    const res = await call("/ingest/batch", customers("J", 2), { "Idempotency-Key": "batch-2" });
+    await ingest("/ingest/batch", customers("I", 2), { "Idempotency-Key": "batch-2" });
+    const res = await ingest("/ingest/batch", customers("J", 2), { "Idempotency-Key": "batch-2" });
     expect(res.status).toBe(409);
     expect(await count("customers")).toBe(2);
   });
 
   it("commits the key with the rows: a lost answer is written again on replay, as duplicates", async () => {
-    await fault("reset_after_commit", 1, 0, 1); // the key lookup passes; the batch's transaction commits, then its answer is lost
-    const res = await call("/ingest/batch", customers("K", 10), { "Idempotency-Key": "batch-3" });
+    await fault("reset_after_commit", { times: 1, skip: 1 }); // the key lookup passes; the batch's transaction commits, then its answer is lost
+    const res = await ingest("/ingest/batch", customers("K", 10), { "Idempotency-Key": "batch-3" });
     expect(await res.json()).toMatchObject({ inserted: 0, duplicates: 10 });
     expect(await count("customers")).toBe(10);
   });
@@ -106,29 +90,29 @@ describe("Idempotency-Key", () => {
 describe("the fault matrix", () => {
   const paths = {
     message: async (tag: string) => {
-      const res = await call("/ingest/message", `C|${tag}0|Name|x|1|5|1.00|A|b`);
+      const res = await ingest("/ingest/message", `C|${tag}0|Name|x|1|5|1.00|A|b`);
       await res.arrayBuffer();
       return { status: res.status, acknowledged: res.status === 200 ? 1 : 0, receipt: undefined };
     },
     batch: async (tag: string) => {
-      const res = await call("/ingest/batch", customers(tag, 30));
+      const res = await ingest("/ingest/batch", customers(tag, 30));
       const body = (await res.json()) as { inserted?: number; duplicates?: number };
       return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0), receipt: undefined };
     },
     "atomic batch": async (tag: string) => {
-      const res = await call("/ingest/batch?atomic=true", customers(tag, 30));
+      const res = await ingest("/ingest/batch?atomic=true", customers(tag, 30));
       const body = (await res.json()) as { inserted?: number; duplicates?: number };
       return { status: res.status, acknowledged: (body.inserted ?? 0) + (body.duplicates ?? 0), receipt: undefined };
     },
     // Acknowledged here means: in the receipt as written, once the receipt settled (done, or failed with dead letters).
     async: async (tag: string) => {
-      const res = await call("/ingest/batch?mode=async", customers(tag, 30));
+      const res = await ingest("/ingest/batch?mode=async", customers(tag, 30));
       const { ingest_id } = (await res.json()) as { ingest_id: string };
-      const receipt = await settledReceipt(ingest_id);
+      const receipt = await settled(ingest_id, 60_000);
       return { status: res.status, acknowledged: receipt.inserted + receipt.duplicates, receipt: receipt.status };
     },
     stream: async (tag: string) => {
-      const res = await call("/ingest/stream", customers(tag, 30));
+      const res = await ingest("/ingest/stream", customers(tag, 30));
       const last = (await readEvents(res.body!)).at(-1)!;
       const status = last.event === "summary" ? 200 : (last.data.status as number);
       const acknowledged = last.event === "summary" ? last.data.inserted + last.data.duplicates : last.data.committed.inserted + last.data.committed.duplicates;
@@ -149,7 +133,7 @@ describe("the fault matrix", () => {
   for (const [name, times, delayMs, expected] of faults) {
     for (const [path, drive] of Object.entries(paths)) {
       it(`${name}${times ? ` ×${times}` : " (until the retry budget is spent)"} on ${path}: ${path === "async" ? `202, receipt ${expected === 200 ? "done" : "failed"}` : expected}, and the database holds exactly what was acknowledged`, async () => {
-        await fault(name, times, delayMs);
+        await fault(name, { times, delayMs });
         const { status, acknowledged, receipt } = await drive(`${path.replace(/\W/g, "")}${name.replace(/\W/g, "")}`);
         await fault("none");
         await new Promise((r) => setTimeout(r, delayMs)); // let a slow statement the client gave up on finish, if it ran

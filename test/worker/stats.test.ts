@@ -1,7 +1,7 @@
 import { createExecutionContext, env, evictDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
-import { post, resetDatabase } from "./support.ts";
+import { post, resetDatabase } from "../support/worker.ts";
 
 type Stats = {
   total_messages_processed: number;
@@ -20,9 +20,9 @@ type Stats = {
 /**
  * Calls the Worker directly. Its stats delta waits in the isolate for the next flush (here right
  * after the request, unless a test sets STATS_FLUSH_MS); a read (/stats, /metrics) sends pending
- * deltas first, so nothing here waits for waitUntil work unless asked to.
+ * deltas first; so, unlike `call` (test/support/worker.ts), this waits for waitUntil work only when asked to.
  */
-async function call(request: Request, bindings: Record<string, unknown> = {}, waitForFlush = false): Promise<Response> {
+async function send(request: Request, bindings: Record<string, unknown> = {}, waitForFlush = false): Promise<Response> {
   const ctx = createExecutionContext();
   const res = await worker.fetch(request, { ...env, STATS_FLUSH_MS: "0", ...bindings }, ctx);
   await res.clone().arrayBuffer();
@@ -30,9 +30,9 @@ async function call(request: Request, bindings: Record<string, unknown> = {}, wa
   return res;
 }
 
-const stats = async (bindings: Record<string, unknown> = {}) => (await (await call(new Request("http://nomnom.test/stats"), bindings)).json()) as Stats;
+const stats = async (bindings: Record<string, unknown> = {}) => (await (await send(new Request("http://nomnom.test/stats"), bindings)).json()) as Stats;
 const batch = (body: string, bindings: Record<string, unknown> = {}, waitForFlush = false) =>
-  call(new Request("http://nomnom.test/ingest/batch", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), bindings, waitForFlush);
+  send(new Request("http://nomnom.test/ingest/batch", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), bindings, waitForFlush);
 
 const LINES = ["O|1|100|O|1.00|1996-01-02", "O|2|100|O|1.00|1996-01-02", "C|C1|Ann|x|1|5|1.00|A|b", "X|bad"].join("\n");
 
@@ -82,11 +82,15 @@ describe("the Stats Durable Object behind /stats", () => {
     const shardZero = () => env.STATS.get(env.STATS.idFromName("stats-shard-0")).snapshot();
     const inserted = (s: { counters: Record<string, number> }) => s.counters["messages|Customer|inserted"] ?? 0;
     // Send what earlier requests left pending, and this read's own delta, so no flush is scheduled.
-    await call(new Request("http://nomnom.test/stats"), {}, true);
+    await send(new Request("http://nomnom.test/stats"), {}, true);
     const before = inserted(await shardZero());
     const window = { STATS_FLUSH_MS: "1000" };
     const ctx = createExecutionContext();
-    const first = await worker.fetch(new Request("http://nomnom.test/ingest/batch", { method: "POST", body: "C|F0|Ann|x|1|5|1.00|A|b", headers: { "Content-Type": "text/plain" } }), { ...env, ...window }, ctx);
+    const first = await worker.fetch(
+      new Request("http://nomnom.test/ingest/batch", { method: "POST", body: "C|F0|Ann|x|1|5|1.00|A|b", headers: { "Content-Type": "text/plain" } }),
+      { ...env, ...window },
+      ctx,
+    );
     expect(first.status).toBe(200);
     for (let i = 1; i < 5; i++) expect((await batch(`C|F${i}|Ann|x|1|5|1.00|A|b`, window)).status).toBe(200);
     expect(inserted(await shardZero())).toBe(before); // nothing sent yet: the window is still open
@@ -103,8 +107,10 @@ describe("the Stats Durable Object behind /stats", () => {
 
   it("counts single messages and their derived line items", async () => {
     const before = await stats();
-    await call(new Request("http://nomnom.test/ingest/message", { method: "POST", body: "INVALID|MESSAGE", headers: { "Content-Type": "text/plain" } }));
-    await call(new Request("http://nomnom.test/ingest/message", { method: "POST", body: "O|9|100|O|1.00|1996-01-02", headers: { "Content-Type": "text/plain" } }));
+    await send(new Request("http://nomnom.test/ingest/message", { method: "POST", body: "INVALID|MESSAGE", headers: { "Content-Type": "text/plain" } }));
+    await send(
+      new Request("http://nomnom.test/ingest/message", { method: "POST", body: "O|9|100|O|1.00|1996-01-02", headers: { "Content-Type": "text/plain" } }),
+    );
     const after = await stats();
     expect(after.messages_by_outcome.failed - before.messages_by_outcome.failed).toBe(1);
     expect(after.entities.Order.inserted - (before.entities.Order?.inserted ?? 0)).toBe(1);
@@ -116,7 +122,7 @@ describe("GET /metrics", () => {
   it("exposes the same counts in Prometheus text format with HELP and TYPE lines", async () => {
     await batch(LINES);
     const s = await stats();
-    const res = await call(new Request("http://nomnom.test/metrics"));
+    const res = await send(new Request("http://nomnom.test/metrics"));
     expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
     const text = await res.text();
     expect(text).toContain("# TYPE ingestion_messages_total counter");

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { readEvents } from "../support/sse.ts";
 import { tpchLines } from "../support/tpch.ts";
-import { count, post, resetDatabase, sql } from "./support.ts";
+import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
 beforeEach(resetDatabase);
 
@@ -43,9 +43,21 @@ describe("POST /ingest/stream", () => {
   it("writes the same rows from pipe lines, NDJSON and gzip", async () => {
     const lines = ["O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#1|0|a", "O|2|101|F|0.10|1996-02-29"];
     const ndjson = [
-      { order_key: "1", customer_key: "100", order_status: "O", total_price: 123.45, order_date: "1996-01-02", order_priority: "5-LOW", clerk: "Clerk#1", ship_priority: 0, comment: "a" },
+      {
+        order_key: "1",
+        customer_key: "100",
+        order_status: "O",
+        total_price: 123.45,
+        order_date: "1996-01-02",
+        order_priority: "5-LOW",
+        clerk: "Clerk#1",
+        ship_priority: 0,
+        comment: "a",
+      },
       { order_key: "2", customer_key: "101", order_status: "F", total_price: "0.10", order_date: "1996-02-29" },
-    ].map((r) => JSON.stringify(r)).join("\n");
+    ]
+      .map((r) => JSON.stringify(r))
+      .join("\n");
 
     await readEvents((await post("/ingest/stream", lines.join("\n"), "text/plain")).body!);
     const fromText = await tableDump();
@@ -63,7 +75,9 @@ describe("POST /ingest/stream", () => {
   });
 
   it("takes deflate (zlib) bodies too", async () => {
-    const deflated = await new Response(new Blob(["C|C1|A|x|1|5|1.00|A|b\nC|C2|B|x|1|5|1.00|A|b\n"]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer();
+    const deflated = await new Response(
+      new Blob(["C|C1|A|x|1|5|1.00|A|b\nC|C2|B|x|1|5|1.00|A|b\n"]).stream().pipeThrough(new CompressionStream("deflate")),
+    ).arrayBuffer();
     const res = await post("/ingest/batch", deflated, "text/plain", { "Content-Encoding": "deflate" });
     expect(await res.json()).toMatchObject({ status: "success", inserted: 2 });
   });
@@ -87,7 +101,10 @@ describe("POST /ingest/stream", () => {
 describe("a stream that fails part-way", () => {
   it("writes nothing after the failure and reports exactly what the database holds", async () => {
     const body = Array.from({ length: 4000 }, (_, i) => `C|F${i}|Name|x|1|5|1.00|A|b`).join("\n");
-    const res = await worker.fetch(new Request("http://nomnom.test/ingest/stream", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), { ...env, MAX_BODY_BYTES: String(Math.floor(body.length / 2)) });
+    const res = await worker.fetch(new Request("http://nomnom.test/ingest/stream", { method: "POST", body, headers: { "Content-Type": "text/plain" } }), {
+      ...env,
+      MAX_BODY_BYTES: String(Math.floor(body.length / 2)),
+    });
     const events = await readEvents(res.body!);
     const failure = events.at(-1)!;
     expect(failure).toMatchObject({ event: "failure", data: { status: 413 } });
@@ -106,20 +123,27 @@ describe("byte order marks", () => {
 
 describe("size limits while streaming", () => {
   const limited = { ...env, MAX_BODY_BYTES: "2000", MAX_LINE_BYTES: "100" };
-  const call = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+  const postLimited = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
     worker.fetch(new Request(`http://nomnom.test${path}`, { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }), limited);
 
   it("answers 413 naming the limit when the decompressed body is too large (a gzip bomb stays small on the wire)", async () => {
     const bomb = await gzip("C|C1|A|x|1|5|1.00|A|b\n".repeat(1000));
     expect(bomb.byteLength).toBeLessThan(2000);
-    const res = await call("/ingest/batch", bomb, { "Content-Encoding": "gzip" });
+    const res = await postLimited("/ingest/batch", bomb, { "Content-Encoding": "gzip" });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ message: expect.stringContaining("decompressed request body is larger than the limit of 2000 bytes"), limit_bytes: 2000 });
+    expect(await res.json()).toMatchObject({
+      message: expect.stringContaining("decompressed request body is larger than the limit of 2000 bytes"),
+      limit_bytes: 2000,
+    });
   });
 
   it("rejects an overlong line and keeps the lines around it", async () => {
-    const res = await call("/ingest/batch", `C|C1|A|x|1|5|1.00|A|b\nC|C2|${"x".repeat(300)}|x|1|5|1.00|A|b\nC|C3|A|x|1|5|1.00|A|b\n`);
+    const res = await postLimited("/ingest/batch", `C|C1|A|x|1|5|1.00|A|b\nC|C2|${"x".repeat(300)}|x|1|5|1.00|A|b\nC|C3|A|x|1|5|1.00|A|b\n`);
     expect(res.status).toBe(207);
-    expect(await res.json()).toMatchObject({ inserted: 2, failed: 1, errors: [{ line_number: 2, message: "line is longer than the limit of 100 bytes (MAX_LINE_BYTES)" }] });
+    expect(await res.json()).toMatchObject({
+      inserted: 2,
+      failed: 1,
+      errors: [{ line_number: 2, message: "line is longer than the limit of 100 bytes (MAX_LINE_BYTES)" }],
+    });
   });
 });

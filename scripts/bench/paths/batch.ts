@@ -25,7 +25,9 @@ export async function postBatches(baseUrl: string, lines: readonly string[], bat
       if (response.status !== 200) throw new Error(`/ingest/batch request ${i + 1}: HTTP ${response.status}: ${text.slice(0, 500)}`);
       const answer = JSON.parse(text) as BatchAnswer;
       if ((replay ? answer.duplicates : answer.inserted) !== bodies[i].lines) {
-        throw new Error(`/ingest/batch request ${i + 1}: ${replay ? `${answer.duplicates} duplicates` : `inserted ${answer.inserted}`} of ${bodies[i].lines} lines (${answer.failed} failed; first: ${answer.errors[0]?.message})`);
+        throw new Error(
+          `/ingest/batch request ${i + 1}: ${replay ? `${answer.duplicates} duplicates` : `inserted ${answer.inserted}`} of ${bodies[i].lines} lines (${answer.failed} failed; first: ${answer.errors[0]?.message})`,
+        );
       }
     }
   };

@@ -11,13 +11,17 @@ const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.l
 
 function post(agent: Agent, url: URL, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, method: "POST", headers: { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), ...headers } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on("error", reject);
-    });
+    const req = request(
+      url,
+      { agent, method: "POST", headers: { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), ...headers } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -29,7 +33,14 @@ function post(agent: Agent, url: URL, body: string, headers: Record<string, stri
  * then, not from when a connection was free to send it, so a slow answer that holds the next
  * ones back is counted in theirs too (no coordinated omission, as wrk2 measures).
  */
-export async function postMessages(baseUrl: string, lines: readonly string[], clients: number, headers: Record<string, string> = {}, path = "/ingest/message", ratePerSecond?: number): Promise<Driven & { p50: number; p99: number }> {
+export async function postMessages(
+  baseUrl: string,
+  lines: readonly string[],
+  clients: number,
+  headers: Record<string, string> = {},
+  path = "/ingest/message",
+  ratePerSecond?: number,
+): Promise<Driven & { p50: number; p99: number }> {
   const url = new URL(path, baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const latencies = new Float64Array(lines.length);
@@ -58,5 +69,10 @@ export async function postMessages(baseUrl: string, lines: readonly string[], cl
   latencies.sort();
   const ms = (p: number) => percentile(latencies, p).toFixed(1);
   const pace = ratePerSecond === undefined ? "" : `, paced at ${ratePerSecond} messages/s`;
-  return { seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), notes: `${clients} clients${pace}: p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms, max ${ms(1)} ms` };
+  return {
+    seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    notes: `${clients} clients${pace}: p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms, max ${ms(1)} ms`,
+  };
 }

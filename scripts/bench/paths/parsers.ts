@@ -60,5 +60,9 @@ export async function parseInWorkerd(worker: Stack, port: number, lines: readonl
   measured.sort((a, b) => a.cpuMs - b.cpuMs);
   const { seconds, cpuMs } = measured[1];
   const range = `${measured[0].cpuMs.toFixed(1)}–${measured[2].cpuMs.toFixed(1)}`;
-  return { rows: repeat * sample.length, seconds, notes: `Worker CPU ${cpuMs.toFixed(1)} ms per 10,000 lines (${((cpuMs * 1000) / 10_000).toFixed(2)} µs a line; median of 3, ${range} ms; ${sample.length.toLocaleString("en-US")} lines parsed ${repeat}×, minus reading them once); no database` };
+  return {
+    rows: repeat * sample.length,
+    seconds,
+    notes: `Worker CPU ${cpuMs.toFixed(1)} ms per 10,000 lines (${((cpuMs * 1000) / 10_000).toFixed(2)} µs a line; median of 3, ${range} ms; ${sample.length.toLocaleString("en-US")} lines parsed ${repeat}×, minus reading them once); no database`,
+  };
 }

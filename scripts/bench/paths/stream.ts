@@ -35,7 +35,11 @@ export function streamUpload(url: URL, source: Readable, headers: Record<string,
       });
       response.setEncoding("utf8");
       response.on("data", (d: string) => parser.feed(d));
-      response.on("end", () => (last ? resolve({ ...last, progressEvents, firstProgressMs, uploadDoneMs }) : reject(new Error(`/ingest/stream: HTTP ${response.statusCode} and no summary event`))));
+      response.on("end", () =>
+        last
+          ? resolve({ ...last, progressEvents, firstProgressMs, uploadDoneMs })
+          : reject(new Error(`/ingest/stream: HTTP ${response.statusCode} and no summary event`)),
+      );
     });
     source.pipe(request);
   });
