@@ -49,9 +49,6 @@ export function forgetConflicts(): void {
  */
 const MAX_SOCKETS = 1;
 
-/** The COPY text is sent in pieces of at least this many characters: small socket writes cost quadratic time. */
-const PIECE_CHARS = 64 * 1024;
-
 /** Rows in one transaction, as the INSERT writer takes them (one Neon request): the same limit on both paths. */
 const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
 
@@ -97,39 +94,35 @@ async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout
   }
 }
 
-/** The chunk as COPY text in pieces of PIECE_CHARS, or UNENCODABLE (the caller uses INSERT). */
-function copyText(rows: readonly RowToWrite[]): string[] | undefined {
-  const pieces: string[] = [];
-  let piece = "";
-  for (const row of rows) {
-    const line = copyLine(row.json);
+/** The chunk as COPY text, or UNENCODABLE (the caller uses INSERT). */
+function copyText(rows: readonly RowToWrite[]): string | undefined {
+  const lines: string[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const line = copyLine(rows[i].json);
     if (line === UNENCODABLE) return UNENCODABLE;
-    piece += line;
-    if (piece.length >= PIECE_CHARS) {
-      pieces.push(piece);
-      piece = "";
-    }
+    lines[i] = line;
   }
-  pieces.push(piece);
-  return pieces;
+  return lines.join("");
 }
 
-async function copy(client: Client, table: string, columns: string, pieces: string[]): Promise<void> {
+/**
+ * One write of the whole chunk (bounded by the chunk limits): many small socket writes cost quadratic
+ * time with coalesceWrites, and the socket never pushes back anyway.
+ */
+async function copy(client: Client, table: string, columns: string, text: string): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on("finish", resolve);
     stream.on("error", reject);
-    // The socket never pushes back: the whole chunk (bounded by the chunk limits) is written at once.
-    for (const p of pieces) stream.write(p);
-    stream.end();
+    stream.end(text);
   });
 }
 
 /** COPYs one entity's rows on an open transaction; resolves to the rows written, or UNENCODABLE. */
 async function copyRows(client: Client, entity: EntityDef, rows: readonly RowToWrite[]): Promise<number | undefined> {
-  const pieces = copyText(rows);
-  if (pieces === UNENCODABLE) return UNENCODABLE;
-  await copy(client, `"${entity.table}"`, entity.columns.map((c) => `"${c}"`).join(", "), pieces);
+  const text = copyText(rows);
+  if (text === UNENCODABLE) return UNENCODABLE;
+  await copy(client, `"${entity.table}"`, entity.columns.map((c) => `"${c}"`).join(", "), text);
   return rows.length;
 }
 
