@@ -12,7 +12,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
-import type { Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
+import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyLine, UNENCODABLE } from "./copy-text.ts";
 import type { DbClock } from "./insert-writer.ts";
 import { classify, neonRule } from "./neon.ts";

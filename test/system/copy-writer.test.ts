@@ -40,8 +40,14 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
     ...inner,
     chunks: 0,
     transactions: 0,
-    writeChunk: (...args: Parameters<Writer["writeChunk"]>) => (counting.chunks++, inner.writeChunk(...args)),
-    writeTransaction: (...args: Parameters<Writer["writeTransaction"]>) => (counting.transactions++, inner.writeTransaction(...args)),
+    writeChunk: (...args: Parameters<Writer["writeChunk"]>) => {
+      counting.chunks++;
+      return inner.writeChunk(...args);
+    },
+    writeTransaction: (...args: Parameters<Writer["writeTransaction"]>) => {
+      counting.transactions++;
+      return inner.writeTransaction(...args);
+    },
   };
   return counting;
 }
@@ -197,12 +203,25 @@ describe("the COPY writer", () => {
   });
 
   it("writes a transaction's rows and extra statements together, and falls back with exact counts when rows exist", async () => {
-    const claim = (key: string) => ({ query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ('', $1, 'h', 0, '{}') ON CONFLICT DO NOTHING", params: [key] });
+    const claim = (key: string) => ({
+      query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ('', $1, 'h', 0, '{}') ON CONFLICT DO NOTHING",
+      params: [key],
+    });
     const fallback = countingInsert();
     await withWriter(copyOver(fallback), async (w) => {
-      expect(await w.writeTransaction(rowsOf(keys("T", 20)), [claim("k1")])).toEqual({ inserted: 20, duplicates: 0, failed: [], byEntity: { Customer: { inserted: 20, duplicates: 0, failed: 0 } } });
+      expect(await w.writeTransaction(rowsOf(keys("T", 20)), [claim("k1")])).toEqual({
+        inserted: 20,
+        duplicates: 0,
+        failed: [],
+        byEntity: { Customer: { inserted: 20, duplicates: 0, failed: 0 } },
+      });
       expect(fallback.transactions).toBe(0);
-      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k2")])).toEqual({ inserted: 10, duplicates: 20, failed: [], byEntity: { Customer: { inserted: 10, duplicates: 20, failed: 0 } } });
+      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k2")])).toEqual({
+        inserted: 10,
+        duplicates: 20,
+        failed: [],
+        byEntity: { Customer: { inserted: 10, duplicates: 20, failed: 0 } },
+      });
     });
     expect(fallback.transactions).toBe(1);
     expect(await sql("SELECT key FROM ingest_idempotency_keys ORDER BY key")).toEqual([["k1"], ["k2"]]);

@@ -4,8 +4,8 @@
  */
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { readEvents } from "../support/sse.ts";
 import { customers } from "../support/customers.ts";
+import { readEvents } from "../support/sse.ts";
 import { call, count, resetDatabase } from "../support/worker.ts";
 
 const copies = async () => ((await (await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT))).json()) as { copies: number }).copies;
