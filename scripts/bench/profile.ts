@@ -1,9 +1,10 @@
 /**
- * npm run bench:profile -- [--messages 5000] [--clients 16] [--port 28900] [--out profile.cpuprofile]
+ * npm run bench:profile -- [--path message|batch] [--messages 5000] [--clients 16] [--port 28900] [--out profile.cpuprofile]
  *
- * Where the Worker's CPU goes per single message: a V8 CPU profile of the Worker isolate (through
- * wrangler dev's inspector) while `--messages` authenticated messages are posted to
- * /ingest/message, summed by source file (self time) and by the project's own functions. The
+ * Where the Worker's CPU goes: a V8 CPU profile of the Worker isolate (through wrangler dev's
+ * inspector) while `--messages` authenticated messages are posted to /ingest/message (or, with
+ * `--path batch`, to /ingest/batch in bodies of `--batch-size` lines), summed by source file
+ * (self time) and by the project's own functions, per message. The
  * profile is also written whole (`--out`), for Chrome DevTools. Runs its own stack on a database
  * of its own (nomnom_profile), like npm run bench.
  */
@@ -15,13 +16,16 @@ import { benchKey } from "./auth-cost.ts";
 import { recreateDatabase } from "./database.ts";
 import { findInspector, Inspector } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
+import { postBatches } from "./paths/batch.ts";
 import { postMessages } from "./paths/message.ts";
 import { startStack } from "./stack.ts";
 import { workload } from "./workload.ts";
 
 const { values } = parseArgs({
   options: {
+    path: { type: "string", default: "message" },
     messages: { type: "string", default: "5000" },
+    "batch-size": { type: "string", default: "10000" },
     clients: { type: "string", default: "16" },
     port: { type: "string", default: "28900" },
     out: { type: "string" },
@@ -60,6 +64,8 @@ try {
   const auth = { Authorization: `Bearer ${key}` };
   // Warm up: the first requests compile the code and open the Durable Objects.
   await postMessages(stack.url, lines.slice(0, 200), clients, auth);
+  const drive = (rest: string[]) =>
+    values.path === "batch" ? postBatches(stack.url, rest, Number(values["batch-size"]), clients, false, auth) : postMessages(stack.url, rest, clients, auth);
   const { url } = await findInspector(port);
   const inspector = await Inspector.open(url);
   await inspector.call("Profiler.enable");
@@ -67,7 +73,7 @@ try {
   const watched = monitor({ stackPid: stack.pid, port });
   await inspector.call("Profiler.start");
   const started = performance.now();
-  const driven = await postMessages(stack.url, lines.slice(200), clients, auth);
+  const driven = await drive(lines.slice(200));
   const seconds = (performance.now() - started) / 1000;
   const { profile } = await inspector.call<{ profile: Profile }>("Profiler.stop", {}, 60_000);
   const usage = watched.stop();
@@ -94,7 +100,7 @@ try {
   const n = messages;
   const perMessage = (us: number) => `${(us / n).toFixed(1)} µs`;
   console.log(
-    `${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s), p50 ${driven.p50.toFixed(1)} ms, p99 ${driven.p99.toFixed(1)} ms`,
+    `${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s); ${driven.notes}`,
   );
   console.log(
     `CPU per message from /proc: worker ${((usage.cpuSeconds.worker * 1000) / n).toFixed(2)} ms, proxy ${((usage.cpuSeconds.proxy * 1000) / n).toFixed(2)} ms, wrangler ${((usage.cpuSeconds.wrangler * 1000) / n).toFixed(2)} ms`,

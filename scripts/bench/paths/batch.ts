@@ -10,7 +10,14 @@ interface BatchAnswer {
 }
 
 /** `replay`: every line is already in the database, so each must come back as a duplicate. */
-export async function postBatches(baseUrl: string, lines: readonly string[], batchSize: number, concurrency: number, replay = false): Promise<Driven> {
+export async function postBatches(
+  baseUrl: string,
+  lines: readonly string[],
+  batchSize: number,
+  concurrency: number,
+  replay = false,
+  headers: Record<string, string> = {},
+): Promise<Driven> {
   // Bodies are built before the clock starts: the client's string work is not the server's.
   const bodies: { body: string; lines: number }[] = [];
   for (let i = 0; i < lines.length; i += batchSize) {
@@ -20,7 +27,7 @@ export async function postBatches(baseUrl: string, lines: readonly string[], bat
   let next = 0;
   const client = async () => {
     for (let i = next++; i < bodies.length; i = next++) {
-      const response = await fetch(`${baseUrl}/ingest/batch`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: bodies[i].body });
+      const response = await fetch(`${baseUrl}/ingest/batch`, { method: "POST", headers: { ...headers, "Content-Type": "text/plain" }, body: bodies[i].body });
       const text = await response.text();
       if (response.status !== 200) throw new Error(`/ingest/batch request ${i + 1}: HTTP ${response.status}: ${text.slice(0, 500)}`);
       const answer = JSON.parse(text) as BatchAnswer;
