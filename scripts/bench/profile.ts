@@ -99,9 +99,7 @@ try {
   }
   const n = messages;
   const perMessage = (us: number) => `${(us / n).toFixed(1)} µs`;
-  console.log(
-    `${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s); ${driven.notes}`,
-  );
+  console.log(`${n} messages, ${clients} clients, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(0)}/s); ${driven.notes}`);
   console.log(
     `CPU per message from /proc: worker ${((usage.cpuSeconds.worker * 1000) / n).toFixed(2)} ms, proxy ${((usage.cpuSeconds.proxy * 1000) / n).toFixed(2)} ms, wrangler ${((usage.cpuSeconds.wrangler * 1000) / n).toFixed(2)} ms`,
   );
