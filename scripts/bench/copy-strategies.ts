@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { Client } from "@neondatabase/serverless";
 import { from as copyFrom } from "pg-copy-streams";
-import { copyLine } from "../../src/db/copy-text.ts";
+import { copyText } from "../../src/db/copy-text.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { startLocalNeon } from "../local-neon/start.ts";
@@ -43,22 +43,12 @@ for (const row of parsed.rows) {
 }
 
 async function copyInto(client: Client, table: string, entity: EntityDef, rows: RowToWrite[]): Promise<void> {
-  const pieces: string[] = [];
-  let piece = "";
-  for (const r of rows) {
-    piece += copyLine(r.json)!;
-    if (piece.length >= 64 * 1024) {
-      pieces.push(piece);
-      piece = "";
-    }
-  }
-  pieces.push(piece);
+  const text = copyText(rows.map((r) => r.json))!;
   const stream = client.query(copyFrom(`COPY ${table} (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on("finish", resolve);
     stream.on("error", reject);
-    for (const p of pieces) stream.write(p);
-    stream.end();
+    stream.end(text);
   });
 }
 

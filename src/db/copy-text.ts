@@ -1,70 +1,157 @@
 /**
- * A row's JSON (an array in column order, as the parsers write it) as one line of COPY's text format.
- * The INSERT path reads each value with `e->>i`; this gives COPY the same text. JSON's string escapes
- * (\" \\ \/ \b \f \n \r \t) mean the same in COPY text, so most strings pass through as they are;
- * only \uXXXX needs decoding. A value whose `e->>i` text this cannot reproduce exactly (a nested
- * array or object, a number with an exponent or -0, a lone surrogate) makes the row unencodable:
- * the caller then writes the chunk with INSERT.
+ * Rows' JSON (arrays in column order, as the parsers write them) as COPY's text format, in UTF-8.
+ * The INSERT path reads each value with `e->>i`; this gives COPY the same text. The JSON is encoded
+ * once and rewritten in place, byte by byte: quotes and brackets go, commas become tabs, `null`
+ * becomes \N. JSON's string escapes (\" \\ \/ \b \f \n \r \t) mean the same in COPY text; only
+ * \uXXXX is decoded. A value whose `e->>i` text this cannot reproduce exactly (a nested array or
+ * object, a number with an exponent or -0, a lone surrogate, NUL) makes the rows unencodable: the
+ * caller then writes them with INSERT.
  */
 
-/** The row cannot be written as COPY text with certainty: write it with INSERT. */
+/** The rows cannot be written as COPY text with certainty: write them with INSERT. */
 export const UNENCODABLE = undefined;
 
-/** A plain decimal: jsonb prints it back as written (an exponent, or a negative zero, it would rewrite). */
-const PLAIN_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/;
-const NEGATIVE_ZERO = /^-0(\.0+)?$/;
+const encoder = new TextEncoder();
 
-/** COPY text's escapes for a decoded string (backslash, tab, newline, carriage return). */
-const COPY_SPECIAL = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const OPEN = 91;
+const CLOSE = 93;
+const NEWLINE = 10;
+const TAB = 9;
+const RETURN = 13;
+const MINUS = 45;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
 
-function stringValue(json: string, start: number): [text: string | undefined, end: number] {
-  let i = start + 1;
-  let escaped = false;
-  let unicode = false;
-  for (;;) {
-    const c = json.charCodeAt(i);
-    if (c === 34 /* " */) break;
-    if (c === 92 /* \ */) {
-      escaped = true;
-      if (json.charCodeAt(i + 1) === 117 /* u */) unicode = true;
-      i += 2;
-    } else if (Number.isNaN(c)) return [UNENCODABLE, i];
-    else i++;
+const isDigit = (c: number) => c >= ZERO && c <= NINE;
+
+/** A number jsonb prints back as written: plain decimal digits, no exponent, no negative zero. */
+function plainNumber(b: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  if (b[i] === MINUS) i++;
+  if (!isDigit(b[i]) || i >= end || (b[i] === ZERO && i + 1 < end && b[i + 1] !== DOT)) return false;
+  let nonZero = b[i] !== ZERO;
+  let dot = false;
+  for (i++; i < end; i++) {
+    if (b[i] === DOT && !dot && i + 1 < end) dot = true;
+    else if (isDigit(b[i])) nonZero ||= b[i] !== ZERO;
+    else return false;
   }
-  const body = json.slice(start + 1, i);
-  if (!escaped || !unicode) return [body, i + 1];
-  const decoded = JSON.parse(`"${body}"`) as string;
-  // A lone surrogate would be written as U+FFFD; jsonb refuses it: let INSERT give the exact answer.
-  if (!decoded.isWellFormed()) return [UNENCODABLE, i + 1];
-  return [decoded.replace(COPY_SPECIAL, (ch) => COPY_ESCAPES[ch]), i + 1];
+  return nonZero || b[start] !== MINUS;
 }
 
-/** The COPY text line (with its newline) for one row's JSON array, or UNENCODABLE. */
-export function copyLine(json: string): string | undefined {
-  if (json.charCodeAt(0) !== 91 /* [ */) return UNENCODABLE;
-  let line = "";
-  let i = 1;
-  if (json.charCodeAt(i) === 93 /* ] */) return UNENCODABLE;
-  for (;;) {
-    const c = json.charCodeAt(i);
-    let value: string | undefined;
-    let end: number;
-    if (c === 34) [value, end] = stringValue(json, i);
-    else {
-      end = i;
-      while (end < json.length && json.charCodeAt(end) !== 44 /* , */ && json.charCodeAt(end) !== 93 /* ] */) end++;
-      const token = json.slice(i, end);
-      if (token === "null") value = "\\N";
-      else if (token === "true" || token === "false" || (PLAIN_NUMBER.test(token) && !NEGATIVE_ZERO.test(token))) value = token;
-      else value = UNENCODABLE; // whitespace, a nested value, an exponent: not what the parsers write
-    }
-    if (value === UNENCODABLE) return UNENCODABLE;
-    line += value;
-    const next = json.charCodeAt(end);
-    if (next === 93 /* ] */) return end === json.length - 1 ? `${line}\n` : UNENCODABLE;
-    if (next !== 44 /* , */) return UNENCODABLE;
-    line += "\t";
-    i = end + 1;
+function matches(b: Uint8Array, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[start + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+function hex4(b: Uint8Array, i: number): number {
+  let unit = 0;
+  for (let k = i; k < i + 4; k++) {
+    const c = b[k] | 0x20; // lower case
+    const digit = isDigit(b[k]) ? b[k] - ZERO : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (digit < 0) return -1;
+    unit = unit * 16 + digit;
   }
+  return unit;
+}
+
+/** Writes `codePoint` as UTF-8 at `o`; returns the new output position. */
+function utf8(b: Uint8Array, o: number, codePoint: number): number {
+  if (codePoint < 0x80) b[o++] = codePoint;
+  else if (codePoint < 0x800) {
+    b[o++] = 0xc0 | (codePoint >> 6);
+    b[o++] = 0x80 | (codePoint & 0x3f);
+  } else if (codePoint < 0x10000) {
+    b[o++] = 0xe0 | (codePoint >> 12);
+    b[o++] = 0x80 | ((codePoint >> 6) & 0x3f);
+    b[o++] = 0x80 | (codePoint & 0x3f);
+  } else {
+    b[o++] = 0xf0 | (codePoint >> 18);
+    b[o++] = 0x80 | ((codePoint >> 12) & 0x3f);
+    b[o++] = 0x80 | ((codePoint >> 6) & 0x3f);
+    b[o++] = 0x80 | (codePoint & 0x3f);
+  }
+  return o;
+}
+
+/** COPY's own escapes for the characters it gives a meaning: backslash, tab, newline, carriage return. */
+const COPY_ESCAPED: Record<number, number> = { [BACKSLASH]: BACKSLASH, [TAB]: 116, [NEWLINE]: 110, [RETURN]: 114 };
+
+/**
+ * The rows as COPY text (one line each, newline-ended), in UTF-8, or UNENCODABLE. Every step writes
+ * no more bytes than it reads, so the JSON's own bytes are rewritten in place.
+ */
+export function copyText(jsons: readonly string[]): Uint8Array | undefined {
+  // JSON.stringify never writes a raw newline: one row per line.
+  const b = encoder.encode(`${jsons.join("\n")}\n`);
+  const length = b.length;
+  let i = 0;
+  let o = 0;
+  while (i < length) {
+    if (b[i++] !== OPEN || b[i] === CLOSE) return UNENCODABLE;
+    for (;;) {
+      if (b[i] === QUOTE) {
+        for (i++; ; ) {
+          const c = b[i];
+          if (c === QUOTE) break;
+          if (c < 0x20 || i >= length) return UNENCODABLE;
+          if (c !== BACKSLASH) {
+            b[o++] = c;
+            i++;
+            continue;
+          }
+          const escaped = b[i + 1];
+          if (escaped === 117 /* u */) {
+            let unit = hex4(b, i + 2);
+            i += 6;
+            if (unit >= 0xd800 && unit <= 0xdbff && b[i] === BACKSLASH && b[i + 1] === 117) {
+              const low = hex4(b, i + 2);
+              if (low >= 0xdc00 && low <= 0xdfff) {
+                unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                i += 6;
+              }
+            }
+            // A lone surrogate (jsonb refuses it), NUL (PostgreSQL text cannot hold it), a bad escape.
+            if (unit <= 0 || (unit >= 0xd800 && unit <= 0xdfff)) return UNENCODABLE;
+            const copyEscape = COPY_ESCAPED[unit];
+            if (copyEscape !== undefined) {
+              b[o++] = BACKSLASH;
+              b[o++] = copyEscape;
+            } else o = utf8(b, o, unit);
+          } else if (escaped === QUOTE || escaped === 47 /* / */) {
+            b[o++] = escaped;
+            i += 2;
+          } else if (escaped === BACKSLASH || escaped === 98 || escaped === 102 || escaped === 110 || escaped === 114 || escaped === 116) {
+            // \\ \b \f \n \r \t: the same two bytes mean the same in COPY text.
+            b[o++] = BACKSLASH;
+            b[o++] = escaped;
+            i += 2;
+          } else return UNENCODABLE;
+        }
+        i++;
+      } else {
+        const start = i;
+        while (i < length && b[i] !== COMMA && b[i] !== CLOSE) i++;
+        if (matches(b, start, i, "null")) {
+          b[o++] = BACKSLASH;
+          b[o++] = 78; // N
+        } else if (matches(b, start, i, "true") || matches(b, start, i, "false") || plainNumber(b, start, i)) {
+          b.copyWithin(o, start, i);
+          o += i - start;
+        } else return UNENCODABLE; // whitespace, a nested value, an exponent: not what the parsers write
+      }
+      const next = b[i++];
+      if (next === COMMA) b[o++] = TAB;
+      else if (next === CLOSE && b[i++] === NEWLINE) {
+        b[o++] = NEWLINE;
+        break;
+      } else return UNENCODABLE;
+    }
+  }
+  return b.subarray(0, o);
 }

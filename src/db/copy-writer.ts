@@ -7,13 +7,14 @@
  * RowsRejected for bisection. Single messages always go to the fallback. docs/bulk-writer.md has
  * the measurements behind these choices (a staging table for conflicts lost end to end).
  */
+import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
 import { from as copyFrom } from "pg-copy-streams";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
-import { copyLine, UNENCODABLE } from "./copy-text.ts";
+import { copyText, UNENCODABLE } from "./copy-text.ts";
 import type { DbClock } from "./insert-writer.ts";
 import { classify, neonRule } from "./neon.ts";
 
@@ -94,33 +95,22 @@ async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout
   }
 }
 
-/** The chunk as COPY text, or UNENCODABLE (the caller uses INSERT). */
-function copyText(rows: readonly RowToWrite[]): string | undefined {
-  const lines: string[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const line = copyLine(rows[i].json);
-    if (line === UNENCODABLE) return UNENCODABLE;
-    lines[i] = line;
-  }
-  return lines.join("");
-}
-
 /**
  * One write of the whole chunk (bounded by the chunk limits): many small socket writes cost quadratic
  * time with coalesceWrites, and the socket never pushes back anyway.
  */
-async function copy(client: Client, table: string, columns: string, text: string): Promise<void> {
+async function copy(client: Client, table: string, columns: string, text: Uint8Array): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on("finish", resolve);
     stream.on("error", reject);
-    stream.end(text);
+    stream.end(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
   });
 }
 
 /** COPYs one entity's rows on an open transaction; resolves to the rows written, or UNENCODABLE. */
 async function copyRows(client: Client, entity: EntityDef, rows: readonly RowToWrite[]): Promise<number | undefined> {
-  const text = copyText(rows);
+  const text = copyText(rows.map((row) => row.json));
   if (text === UNENCODABLE) return UNENCODABLE;
   await copy(client, `"${entity.table}"`, entity.columns.map((c) => `"${c}"`).join(", "), text);
   return rows.length;
