@@ -239,17 +239,24 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
       }
       // Closed mid-COPY: the first CopyData never reaches PostgreSQL, and the connection ends.
       if (m.type === "d" && inCopyFault === "close") return end();
-      // Error after COPY: the transaction commits, then the connection ends before its answer.
-      if (m.type === "Q" && commitFault && /^\s*COMMIT/i.test(m.body.toString("utf8"))) {
+      // Error after COPY: the transaction commits, then the connection ends before its answer. A
+      // query that runs BEGIN; COPY; COMMIT at once commits once its CopyDone arrives.
+      if (m.type === "Q" && commitFault && /COMMIT\s*;?\s*\0?$/i.test(m.body.toString("utf8"))) {
         commitFault = false;
+        if (/^\s*(BEGIN\s*;\s*)?COPY/i.test(m.body.toString("utf8", 0, 32))) commitAtCopyDone = true;
+        else dropAnswers = true;
+      }
+      if (m.type === "c" && commitAtCopyDone) {
+        commitAtCopyDone = false;
         dropAnswers = true;
       }
-      if (m.type === "Q" && /^\s*COPY/i.test(m.body.toString("utf8", 0, 16))) faults.copies++;
+      if (m.type === "Q" && /^\s*(BEGIN\s*;\s*)?COPY/i.test(m.body.toString("utf8", 0, 32))) faults.copies++;
       socket.write(m.whole);
     }
   };
   let inCopyFault: "close" | undefined;
   let commitFault = false;
+  let commitAtCopyDone = false;
   ws.on("message", forward);
   forward();
 }

@@ -95,25 +95,32 @@ async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout
   }
 }
 
+/** One entity's rows as COPY text, encoded before any connection is waited for, and the statement that takes them. */
+interface EntityCopy {
+  sql: string;
+  text: Uint8Array;
+  rows: number;
+}
+
+/** The rows' COPY, or UNENCODABLE (the caller uses INSERT). */
+function entityCopy(entity: EntityDef, rows: readonly RowToWrite[]): EntityCopy | undefined {
+  const text = copyText(rows.map((row) => row.json));
+  if (text === UNENCODABLE) return UNENCODABLE;
+  return { sql: `COPY "${entity.table}" (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`, text, rows: rows.length };
+}
+
 /**
- * One write of the whole chunk (bounded by the chunk limits): many small socket writes cost quadratic
- * time with coalesceWrites, and the socket never pushes back anyway.
+ * Runs `sql` (one simple query, which may hold several statements around its COPY … FROM STDIN) and
+ * sends the rows in one write: many small socket writes cost quadratic time with coalesceWrites,
+ * and the socket never pushes back anyway (the chunk limits bound the text).
  */
-async function copy(client: Client, table: string, columns: string, text: Uint8Array): Promise<void> {
-  const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
+async function copy(client: Client, sql: string, text: Uint8Array): Promise<void> {
+  const stream = client.query(copyFrom(sql));
   await new Promise<void>((resolve, reject) => {
     stream.on("finish", resolve);
     stream.on("error", reject);
     stream.end(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
   });
-}
-
-/** COPYs one entity's rows on an open transaction; resolves to the rows written, or UNENCODABLE. */
-async function copyRows(client: Client, entity: EntityDef, rows: readonly RowToWrite[]): Promise<number | undefined> {
-  const text = copyText(rows.map((row) => row.json));
-  if (text === UNENCODABLE) return UNENCODABLE;
-  await copy(client, `"${entity.table}"`, entity.columns.map((c) => `"${c}"`).join(", "), text);
-  return rows.length;
 }
 
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
@@ -198,8 +205,9 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   /**
    * Runs one transaction on a pooled connection, retrying transient failures with a new connection
    * until retryMs has passed. Throws CopyRefused when COPY cannot take the rows (use the fallback).
+   * `work` opens and commits its transaction itself; on a failure, a live connection is rolled back.
    */
-  async function transaction<T>(work: (client: Client) => Promise<T | undefined>): Promise<T> {
+  async function transaction<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const until = Date.now() + options.retryMs;
     for (let n = 0; ; n++) {
       let client: Client;
@@ -215,18 +223,17 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       const started = Date.now();
       let failure: Error;
       try {
-        const done = await deadline(options.timeoutMs, "a COPY transaction", run(client, work), () => discard(client));
+        const done = await deadline(options.timeoutMs, "a COPY transaction", work(client), () => discard(client));
         giveBack(client);
-        if (done === undefined) throw new CopyRefused("a row cannot be encoded as COPY text");
         return done;
       } catch (error) {
-        if (error instanceof CopyRefused) throw error;
         failure = classifyWs(error);
       } finally {
         clock.dbSeconds += (Date.now() - started) / 1000;
       }
       // Rolled back on a live connection: it serves the next transaction.
       if (refusesData(failure)) {
+        await client.query("ROLLBACK").catch(() => {});
         giveBack(client);
         throw new CopyRefused(failure.message, { cause: failure });
       }
@@ -234,19 +241,6 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
       if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
       await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-
-  /** BEGIN, the work, COMMIT; ROLLBACK when the work failed on a live connection (the connection stays usable). */
-  async function run<T>(client: Client, work: (client: Client) => Promise<T | undefined>): Promise<T | undefined> {
-    await client.query("BEGIN");
-    let done: T | undefined;
-    try {
-      done = await work(client);
-      if (done !== undefined) await client.query("COMMIT");
-      return done;
-    } finally {
-      if (done === undefined) await client.query("ROLLBACK").catch(() => {});
     }
   }
 
@@ -262,8 +256,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
 
     async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
       if (unavailable || conflicted.has(entity.name)) return insertChunk(entity, rows);
+      const chunk = entityCopy(entity, rows);
+      if (chunk === UNENCODABLE) return insertChunk(entity, rows);
       try {
-        return await transaction((client) => copyRows(client, entity, rows));
+        // One simple query, one round trip: the transaction commits as soon as the rows are in.
+        await transaction((client) => copy(client, `BEGIN; ${chunk.sql}; COMMIT`, chunk.text));
+        return rows.length;
       } catch (error) {
         if (!(error instanceof CopyRefused)) throw error;
         if (existingKeys(error)) conflicted.add(entity.name);
@@ -281,14 +279,16 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       }
       // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
       if (unavailable || chars > TRANSACTION_MAX_CHARS || [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
+      const copies = [...groups].map(([entity, entityRows]) => entityCopy(entity, entityRows));
+      if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
       try {
         return await transaction(async (client) => {
           const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
-          for (const [entity, entityRows] of groups) {
-            if ((await copyRows(client, entity, entityRows)) === UNENCODABLE) return UNENCODABLE;
-            result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
-          }
+          await client.query("BEGIN");
+          for (const entityCopy of copies as EntityCopy[]) await copy(client, entityCopy.sql, entityCopy.text);
+          for (const [entity, entityRows] of groups) result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
           for (const statement of extra) await client.query(statement.query, statement.params);
+          await client.query("COMMIT");
           return result;
         });
       } catch (error) {
