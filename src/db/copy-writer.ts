@@ -169,14 +169,11 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     } catch {}
   }
 
-  /** An idle connection, a new one while fewer than MAX_SOCKETS are open, or the next one given back. */
-  async function borrow(): Promise<Client> {
-    const ready = idle.pop();
-    if (ready) return ready;
-    if (all.size + opening >= MAX_SOCKETS) {
-      const given = await new Promise<Client | undefined>((resolve) => waiting.push(resolve));
-      if (given) return given;
-    }
+  /** A connection opened ahead (prepare), until the first chunk takes it, failure included. */
+  let prepared: Promise<Client> | undefined;
+
+  /** Opens a connection in one of the MAX_SOCKETS places; on failure the place goes to the next waiting chunk. */
+  async function connect(): Promise<Client> {
     opening++;
     try {
       return await open();
@@ -187,6 +184,22 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     } finally {
       opening--;
     }
+  }
+
+  /** The connection opened ahead, an idle one, a new one while fewer than MAX_SOCKETS are open, or the next one given back. */
+  async function borrow(): Promise<Client> {
+    if (prepared) {
+      const ahead = prepared;
+      prepared = undefined;
+      return ahead;
+    }
+    const ready = idle.pop();
+    if (ready) return ready;
+    if (all.size + opening >= MAX_SOCKETS) {
+      const given = await new Promise<Client | undefined>((resolve) => waiting.push(resolve));
+      if (given) return given;
+    }
+    return connect();
   }
 
   function giveBack(client: Client): void {
@@ -300,7 +313,17 @@ export function copyWriter(options: CopyWriterOptions): Writer {
 
     writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
 
+    prepare(): void {
+      if (unavailable || prepared || all.size + opening > 0) return;
+      prepared = connect();
+      // Its failure is the first chunk's to handle (or nobody's, when no row comes).
+      prepared.catch(() => {});
+    },
+
     async close(): Promise<void> {
+      // A connection still opening ahead is closed with the rest.
+      await prepared?.catch(() => {});
+      prepared = undefined;
       const clients = [...all];
       all.clear();
       idle.length = 0;

@@ -114,6 +114,8 @@ export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): W
       return { id: await withRetries(db, () => timed(clock, existingId(db, entity, json))), duplicate: true, children: childCounts };
     },
 
+    // Each statement is one HTTP request: nothing to open ahead.
+    prepare() {},
     async close() {},
   };
 }

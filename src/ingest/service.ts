@@ -199,7 +199,7 @@ export interface BatchOptions {
  */
 export async function ingestBatch(call: IngestCall, options: BatchOptions): Promise<BatchOutcome> {
   const started = Date.now();
-  const { settings, meter, principal } = call;
+  const { settings, principal } = call;
   const db = database(settings);
   const limit = bodyLimit(settings, bodyFormat(call.request.headers.get("content-type")), true);
   const key = options.idempotencyKey;
@@ -220,29 +220,13 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
     request = new Request(request.url, { method: "POST", headers: request.headers, body: raw });
   }
 
-  const parsed: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
-  await feed(
-    request,
-    settings,
-    { sink: parsed, step: async () => {} },
-    { forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
-    meter,
-  );
-  if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
-
-  const tally = new Tally();
-  meter.messages = tally.totals.entities;
-  const errors: LineError[] = [];
-  const reject = (error: LineError) => {
-    tally.rejected(error);
-    if (errors.length < settings.MAX_ERRORS_REPORTED) errors.push(error);
-  };
-  parsed.errors.forEach(reject);
-  const quarantine = quarantineOf(call);
-  quarantine.add(parsed.errors);
-  if (options.async) return accepted(call, parsed.rows, errors, tally.totals.failed, false, quarantine);
-
+  if (options.async) {
+    const { parsed, errors, tally, quarantine } = await parseBatch(call, request);
+    return accepted(call, parsed.rows, errors, tally.totals.failed, false, quarantine);
+  }
   return withWriter(call, async (writer) => {
+    writer.prepare();
+    const { parsed, errors, reject, tally, quarantine } = await parseBatch(call, request);
     let rolledBack: string | undefined;
     let rows = parsed.rows;
     if (options.atomic && tally.totals.failed > 0) {
@@ -282,6 +266,33 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
     if (key !== undefined) await storeAnswer(db, principal.keyId, key, hash, { status: body.status, body: body.body });
     return { kind: "answered", outcome: body.outcome, body: body.body };
   });
+}
+
+/** A batch's body parsed whole, its rejections counted and handed to the quarantine. */
+async function parseBatch(call: IngestCall, request: Request) {
+  const { settings, meter, principal } = call;
+  const limit = bodyLimit(settings, bodyFormat(request.headers.get("content-type")), true);
+  const parsed: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
+  await feed(
+    request,
+    settings,
+    { sink: parsed, step: async () => {} },
+    { forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
+    meter,
+  );
+  if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
+
+  const tally = new Tally();
+  meter.messages = tally.totals.entities;
+  const errors: LineError[] = [];
+  const reject = (error: LineError) => {
+    tally.rejected(error);
+    if (errors.length < settings.MAX_ERRORS_REPORTED) errors.push(error);
+  };
+  parsed.errors.forEach(reject);
+  const quarantine = quarantineOf(call);
+  quarantine.add(parsed.errors);
+  return { parsed, errors, reject, tally, quarantine };
 }
 
 /** The status code an outcome is answered with: also what an idempotent batch stores. */
@@ -325,6 +336,7 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
   // A stream holds nothing whole: many rejected lines make a flush of their own.
   const quarantine = quarantineOf(call, true);
   const writer = openWriter(settings, meter);
+  writer.prepare();
   // A snapshot: the event is serialised later, when the client reads it.
   const run = new IngestRun(writer, {
     quarantine,

@@ -258,6 +258,59 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["1600"]]);
   });
 
+  describe("prepare (a connection opened while the body is read)", () => {
+    const backends = async () =>
+      Number((await sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))[0][0]);
+    async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+      for (let deadline = Date.now() + 5000; !(await check()); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      }
+    }
+
+    it("opens the connection ahead; the first chunk uses it, and close ends it", async () => {
+      const before = await backends();
+      const fallback = countingInsert();
+      const writer = copyOver(fallback);
+      writer.prepare();
+      await until("the prepared backend", async () => (await backends()) === before + 1);
+      await withWriter(writer, async (w) => {
+        expect(await w.writeChunk(customers, rowsOf(keys("P", 20)))).toBe(20);
+        expect(await w.writeChunk(customers, rowsOf(keys("P", 20, 20)))).toBe(20);
+        expect(await backends()).toBe(before + 1);
+      });
+      expect(fallback.chunks).toBe(0);
+      await until("the backend to end", async () => (await backends()) === before);
+    });
+
+    it("closes a prepared connection no row used, even one still opening", async () => {
+      const before = await backends();
+      const writer = copyOver(countingInsert());
+      writer.prepare();
+      await writer.close();
+      // Long enough for a connection left opening to have opened.
+      await new Promise((r) => setTimeout(r, 500));
+      await until("the backend to end", async () => (await backends()) === before);
+    });
+
+    it("gives a prepared connection's failure to the first chunk: a bad password is the answer, no WebSocket means INSERT", async () => {
+      const refused = copyOver(insertWriter(database(settings())), { password: "wrong" });
+      refused.prepare();
+      const error = await withWriter(refused, (w) => w.writeChunk(customers, rowsOf(keys("Q", 1)))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(IngestError);
+      expect((error as IngestError).code).toBe("database_misconfigured");
+
+      await fault({ fault: "down", times: 1 });
+      const fallback = countingInsert();
+      const unreachable = copyOver(fallback);
+      unreachable.prepare();
+      await withWriter(unreachable, async (w) => expect(await w.writeChunk(customers, rowsOf(keys("Q", 5)))).toBe(5));
+      expect(fallback.chunks).toBe(1);
+    });
+  });
+
   it("answers a bad password as a misconfiguration, not an outage", async () => {
     const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) =>
       w.writeChunk(customers, rowsOf(keys("X", 1))),
