@@ -131,7 +131,7 @@ async function benchWorkerPaths(
   parserLines: readonly string[],
   lines: readonly string[],
   pacedLines: readonly string[],
-): Promise<{ floor: string; pacedFloor: string; parsers: PathResult }> {
+): Promise<{ floor: { perSecond: number; text: string }; pacedFloor: string; parsers: PathResult }> {
   log("the bench Worker under wrangler dev: the parsers in workerd, then the floor under /ingest/message…");
   const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
   try {
@@ -140,15 +140,35 @@ async function benchWorkerPaths(
     const parsed = await parseInWorkerd(worker, BENCH_WORKER_PORT, parserLines);
     await postMessages(worker.url, lines.slice(0, 200), clients, {}, "/"); // warm-up, as the stack had the other paths
     // Watched like the stack's own message paths: the sampler's reads of /proc pause this client too.
-    const floorRun = async (rate?: number) => {
+    const floorRun = async (rate?: number, path = "/") => {
       const watch = monitor({ stackPid: worker.pid, port: BENCH_WORKER_PORT });
-      const run = await postMessages(worker.url, rate === undefined ? lines : pacedLines, clients, {}, "/", rate).finally(() => watch.stop());
-      return `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`;
+      const started = performance.now();
+      const run = await postMessages(worker.url, rate === undefined ? lines : pacedLines, clients, {}, path, rate).catch((error: unknown) => {
+        watch.stop();
+        throw error;
+      });
+      const usage = watch.stop();
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        text: `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`,
+        perSecond: lines.length / seconds,
+        cpuMs: (usage.cpuSeconds.worker * 1000) / lines.length,
+      };
     };
     const floor = await floorRun();
-    const pacedFloor = pacedLines.length > 0 ? await floorRun(messageRate) : "";
+    const pacedFloor = pacedLines.length > 0 ? (await floorRun(messageRate)).text : "";
+    // What wrangler dev itself adds to a request that logs a line and asks the rate limiter, as ours do.
+    const logged = await floorRun(undefined, "/?log=1");
+    const limited = await floorRun(undefined, "/?limit=1");
+    const ms = (n: number) => `${n.toFixed(2)} ms`;
     return {
-      floor: `an empty Worker under the same wrangler dev: ${floor}`,
+      floor: {
+        perSecond: floor.perSecond,
+        text:
+          `an empty Worker under the same wrangler dev: ${Math.round(floor.perSecond)}/s, ${floor.text}, Worker CPU ${ms(floor.cpuMs)} a message; ` +
+          `on it, wrangler dev's log forwarding (one console.log line) adds ${ms(logged.cpuMs - floor.cpuMs)} of Worker CPU a message, ` +
+          `its local rate limiter ${ms(limited.cpuMs - floor.cpuMs)}`,
+      },
       pacedFloor: `the empty Worker at the same pace: ${pacedFloor}`,
       parsers: { path: "parsers (workerd)", bytes: (data.bytes / data.lines.length) * parsed.rows, ...parsed },
     };
@@ -185,7 +205,10 @@ async function main(): Promise<void> {
       : undefined;
   if (paced) results.push(paced);
   const benchWorker = await benchWorkerPaths(data.lines, messages.lines, pacedMessages.lines);
-  saturated.notes += `; ${benchWorker.floor}`;
+  const perSecond = messages.lines.length / saturated.seconds;
+  saturated.notes +=
+    `; ${Math.round(perSecond)}/s (${(perSecond / benchWorker.floor.perSecond).toFixed(2)}× the empty Worker's), ` +
+    `Worker CPU ${((saturated.usage!.cpuSeconds.worker * 1000) / messages.lines.length).toFixed(2)} ms a message; ${benchWorker.floor.text}`;
   if (paced) paced.notes += `; ${benchWorker.pacedFloor}`;
   if (statsRounds > 0) {
     log(`/ingest/batch with stats, then retries, on and off: ${statsRounds} rounds each, interleaved…`);

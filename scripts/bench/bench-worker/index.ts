@@ -3,17 +3,37 @@
  *
  * - `POST /`: reads the body and answers a fixed JSON. Whatever latency it shows at 50 clients is
  *   the local stack's (proxy, workerd, the client), not ours: the floor under /ingest/message.
+ *   `?log=1` adds a log line like the service's, `?limit=1` a call to the rate limiting binding:
+ *   what wrangler dev's log forwarding and local rate limiter cost a request, apart from our code.
  * - `POST /parse?repeat=N`: parses the body's pipe lines N times (parse-blocks.ts). workerd's
  *   clock stands still while code runs, so the bench reads this process's CPU from /proc around
  *   the request instead, minus a `repeat=0` request that only reads the body.
  */
 import { blocksOf, parseBlocks } from "../parse-blocks.ts";
 
+interface Env {
+  RATE_LIMITER: RateLimit;
+}
+
 export default {
-  async fetch(request: Request): Promise<Response> {
+  async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== "/parse") {
-      await request.arrayBuffer();
+      const body = await request.arrayBuffer();
+      if (url.searchParams.has("limit")) await env.RATE_LIMITER.limit({ key: "bench" });
+      if (url.searchParams.has("log")) {
+        const line = {
+          request_id: crypto.randomUUID(),
+          key_id: null,
+          method: "POST",
+          route: "/",
+          status: 200,
+          duration_ms: 0,
+          bytes: body.byteLength,
+          db_ms: 0,
+        };
+        console.log(JSON.stringify(line));
+      }
       return Response.json({ status: "success" });
     }
     const lines = (await request.text()).split("\n").filter((line) => line !== "");

@@ -18,11 +18,11 @@ export async function postBatches(
   replay = false,
   headers: Record<string, string> = {},
 ): Promise<Driven> {
-  // Bodies are built before the clock starts: the client's string work is not the server's.
-  const bodies: { body: string; lines: number }[] = [];
+  // Bodies are built and encoded before the clock starts: the client's work is not the server's.
+  const bodies: { body: Uint8Array; lines: number }[] = [];
   for (let i = 0; i < lines.length; i += batchSize) {
     const batch = lines.slice(i, i + batchSize);
-    bodies.push({ body: batch.join("\n") + "\n", lines: batch.length });
+    bodies.push({ body: new TextEncoder().encode(batch.join("\n") + "\n"), lines: batch.length });
   }
   let next = 0;
   const client = async () => {
