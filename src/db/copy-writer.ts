@@ -314,7 +314,8 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
 
     prepare(): void {
-      if (unavailable || prepared || all.size + opening > 0) return;
+      // While an entity meets existing rows (a replay), its chunks go to INSERT: a connection is opened only when one is needed.
+      if (unavailable || prepared || all.size + opening > 0 || conflicted.size > 0) return;
       prepared = connect();
       // Its failure is the first chunk's to handle (or nobody's, when no row comes).
       prepared.catch(() => {});

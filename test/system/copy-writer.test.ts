@@ -292,6 +292,17 @@ describe("the COPY writer", () => {
       await until("the backend to end", async () => (await backends()) === before);
     });
 
+    it("opens nothing ahead while an entity meets existing rows (a replay goes to INSERT)", async () => {
+      await withWriter(copyOver(countingInsert()), (w) => w.writeChunk(customers, rowsOf(keys("D", 5))));
+      await withWriter(copyOver(countingInsert()), (w) => w.writeChunk(customers, rowsOf(keys("D", 5))));
+      const before = await backends();
+      const writer = copyOver(countingInsert());
+      writer.prepare();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await backends()).toBe(before);
+      await writer.close();
+    });
+
     it("gives a prepared connection's failure to the first chunk: a bad password is the answer, no WebSocket means INSERT", async () => {
       const refused = copyOver(insertWriter(database(settings())), { password: "wrong" });
       refused.prepare();
