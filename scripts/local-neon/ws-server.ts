@@ -239,24 +239,22 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
       }
       // Closed mid-COPY: the first CopyData never reaches PostgreSQL, and the connection ends.
       if (m.type === "d" && inCopyFault === "close") return end();
+      const copies = m.type === "Q" ? (m.body.toString("utf8").match(/(^|;)\s*COPY\b/gi)?.length ?? 0) : 0;
+      faults.copies += copies;
       // Error after COPY: the transaction commits, then the connection ends before its answer. A
-      // query that runs BEGIN; COPY; COMMIT at once commits once its CopyDone arrives.
+      // query that runs BEGIN; COPY …; COMMIT at once commits once its last CopyDone arrives.
       if (m.type === "Q" && commitFault && /COMMIT\s*;?\s*\0?$/i.test(m.body.toString("utf8"))) {
         commitFault = false;
-        if (/^\s*(BEGIN\s*;\s*)?COPY/i.test(m.body.toString("utf8", 0, 32))) commitAtCopyDone = true;
+        if (copies > 0) copyDonesBeforeCommit = copies;
         else dropAnswers = true;
       }
-      if (m.type === "c" && commitAtCopyDone) {
-        commitAtCopyDone = false;
-        dropAnswers = true;
-      }
-      if (m.type === "Q" && /^\s*(BEGIN\s*;\s*)?COPY/i.test(m.body.toString("utf8", 0, 32))) faults.copies++;
+      if (m.type === "c" && copyDonesBeforeCommit > 0 && --copyDonesBeforeCommit === 0) dropAnswers = true;
       socket.write(m.whole);
     }
   };
   let inCopyFault: "close" | undefined;
   let commitFault = false;
-  let commitAtCopyDone = false;
+  let copyDonesBeforeCommit = 0;
   ws.on("message", forward);
   forward();
 }

@@ -9,7 +9,6 @@
  */
 import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
-import { from as copyFrom } from "pg-copy-streams";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import type { EntityDef } from "../ingest/entity.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
@@ -109,19 +108,41 @@ function entityCopy(entity: EntityDef, rows: readonly RowToWrite[]): EntityCopy 
   return { sql: `COPY "${entity.table}" (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`, text, rows: rows.length };
 }
 
+/** What pg's Client hands a query it submits: the messages a COPY … FROM STDIN needs. */
+interface PgConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Uint8Array): void;
+  endCopyFrom(): void;
+}
+
 /**
- * Runs `sql` (one simple query, which may hold several statements around its COPY … FROM STDIN) and
- * sends the rows in one write: many small socket writes cost quadratic time with coalesceWrites,
- * and the socket never pushes back anyway (the chunk limits bound the text).
+ * Runs `sql`, one simple query (one round trip) whose statements hold a COPY … FROM STDIN for each
+ * of `data`, in order: each CopyInResponse is answered at once with its rows, in one write (many
+ * small socket writes cost quadratic time with coalesceWrites, and the socket never pushes back;
+ * the chunk limits bound the text), and CopyDone. Settles at ReadyForQuery, or with the first error
+ * (PostgreSQL skips the rest of the query, and ignores copy data sent after it).
  */
-async function copy(client: Client, sql: string, text: Uint8Array): Promise<void> {
-  const stream = client.query(copyFrom(sql));
-  await new Promise<void>((resolve, reject) => {
-    stream.on("finish", resolve);
-    stream.on("error", reject);
-    stream.end(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
+function copyIn(client: Client, sql: string, data: readonly Uint8Array[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    const submittable = {
+      submit: (connection: PgConnection) => connection.query(sql),
+      handleCopyInResponse: (connection: PgConnection) => {
+        const rows = data[next++];
+        connection.sendCopyFromChunk(Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength));
+        connection.endCopyFrom();
+      },
+      handleCommandComplete: () => {},
+      handleEmptyQuery: () => {},
+      handleReadyForQuery: () => resolve(),
+      handleError: (error: Error) => reject(error),
+    };
+    client.query(submittable as unknown as Parameters<Client["query"]>[0]);
   });
 }
+
+/** The copies as one transaction in one query. */
+const oneTransaction = (copies: readonly EntityCopy[], commit = true) => `BEGIN; ${copies.map((c) => c.sql).join("; ")}${commit ? "; COMMIT" : ""}`;
 
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
 export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
@@ -257,6 +278,46 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     }
   }
 
+  /** Chunks waiting for the connection: the next transaction takes all of them, in one query. */
+  const queued: { copy: EntityCopy; settle(outcome: "written" | "alone" | Error): void }[] = [];
+  let flushing = false;
+
+  /**
+   * COPYs a chunk together with the chunks waiting beside it (a batch's or a flush's other
+   * entities): one query, one commit. "alone": the group was refused, try this chunk by itself.
+   */
+  function copyInGroup(copy: EntityCopy): Promise<"written" | "alone"> {
+    return new Promise((resolve, reject) => {
+      queued.push({ copy, settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)) });
+      if (!flushing) void flushGroups();
+    });
+  }
+
+  async function flushGroups(): Promise<void> {
+    flushing = true;
+    while (queued.length > 0) {
+      let group: typeof queued | undefined;
+      try {
+        await transaction((client) => {
+          // Taken once the connection is there: the chunks queued while it was awaited join in.
+          group ??= queued.splice(0);
+          const copies = group.map((q) => q.copy);
+          return copyIn(
+            client,
+            oneTransaction(copies),
+            copies.map((c) => c.text),
+          );
+        });
+        for (const q of group!) q.settle("written");
+      } catch (error) {
+        group ??= queued.splice(0);
+        const alone = group.length > 1 && error instanceof CopyRefused;
+        for (const q of group) q.settle(alone ? "alone" : (error as Error));
+      }
+    }
+    flushing = false;
+  }
+
   /** A chunk through the INSERT writer; one with no duplicate ends the entity's replay (COPY again next time). */
   async function insertChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
     const inserted = await fallback.writeChunk(entity, rows);
@@ -272,8 +333,10 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       const chunk = entityCopy(entity, rows);
       if (chunk === UNENCODABLE) return insertChunk(entity, rows);
       try {
-        // One simple query, one round trip: the transaction commits as soon as the rows are in.
-        await transaction((client) => copy(client, `BEGIN; ${chunk.sql}; COMMIT`, chunk.text));
+        if ((await copyInGroup(chunk)) === "alone") {
+          if (unavailable) return insertChunk(entity, rows);
+          await transaction((client) => copyIn(client, oneTransaction([chunk]), [chunk.text]));
+        }
         return rows.length;
       } catch (error) {
         if (!(error instanceof CopyRefused)) throw error;
@@ -297,8 +360,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       try {
         return await transaction(async (client) => {
           const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
-          await client.query("BEGIN");
-          for (const entityCopy of copies as EntityCopy[]) await copy(client, entityCopy.sql, entityCopy.text);
+          const all = copies as EntityCopy[];
+          await copyIn(
+            client,
+            oneTransaction(all, false),
+            all.map((c) => c.text),
+          );
           for (const [entity, entityRows] of groups) result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
           for (const statement of extra) await client.query(statement.query, statement.params);
           await client.query("COMMIT");
