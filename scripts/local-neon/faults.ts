@@ -43,6 +43,8 @@ export class FaultSwitch {
   answer: Answer = { status: 400, message: "" };
   /** COPY statements the WebSocket endpoint has passed on: how the tests see that the COPY writer was used. */
   copies = 0;
+  /** Queries holding them (several COPYs may share one). */
+  copyQueries = 0;
 
   /** The fault for the next SQL request, counting it down. */
   take(): Fault {
@@ -73,7 +75,9 @@ export class FaultSwitch {
   /** Handles POST /__faults; answers 400 for an unknown fault. */
   async control(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === "GET")
-      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ fault: this.fault, copies: this.copies }));
+      return void res
+        .writeHead(200, { "Content-Type": "application/json" })
+        .end(JSON.stringify({ fault: this.fault, copies: this.copies, copyQueries: this.copyQueries }));
     let body = "";
     for await (const chunk of req) body += chunk;
     let parsed: { fault?: Fault; times?: number; skip?: number; delayMs?: number; answer?: Answer } = {};

@@ -241,6 +241,7 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
       if (m.type === "d" && inCopyFault === "close") return end();
       const copies = m.type === "Q" ? (m.body.toString("utf8").match(/(^|;)\s*COPY\b/gi)?.length ?? 0) : 0;
       faults.copies += copies;
+      if (copies > 0) faults.copyQueries++;
       // Error after COPY: the transaction commits, then the connection ends before its answer. A
       // query that runs BEGIN; COPY …; COMMIT at once commits once its last CopyDone arrives.
       if (m.type === "Q" && commitFault && /COMMIT\s*;?\s*\0?$/i.test(m.body.toString("utf8"))) {

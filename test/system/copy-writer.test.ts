@@ -258,6 +258,27 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["1600"]]);
   });
 
+  it("sends the chunks waiting for the connection together, in one query, and tries a refused group chunk by chunk", async () => {
+    const copied = async () => (await (await fetch(local.url.replace("/sql", "/__faults"))).json()) as { copies: number; copyQueries: number };
+    const before = await copied();
+    const fallback = countingInsert();
+    const chunks = Array.from({ length: 3 }, (_, i) => rowsOf(keys(`G${i}-`, 100)));
+    await withWriter(copyOver(fallback), async (w) => {
+      expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual([100, 100, 100]);
+    });
+    const after = await copied();
+    expect([after.copies - before.copies, after.copyQueries - before.copyQueries]).toEqual([3, 1]);
+    expect(fallback.chunks).toBe(0);
+    // One chunk of existing rows among new ones: the group is refused, the new chunks are copied alone.
+    forgetConflicts();
+    const mixed = [rowsOf(keys("G0-", 100)), rowsOf(keys("G3-", 100)), rowsOf(keys("G4-", 100))];
+    await withWriter(copyOver(fallback), async (w) => {
+      expect(await Promise.all(mixed.map((rows) => w.writeChunk(customers, rows)))).toEqual([0, 100, 100]);
+    });
+    expect(fallback.chunks).toBe(1);
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["500"]]);
+  });
+
   describe("prepare (a connection opened while the body is read)", () => {
     const backends = async () =>
       Number((await sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))[0][0]);
