@@ -34,6 +34,8 @@ export interface IngestCall {
   meter: RequestMeter;
   /** ?entity: every JSON record is this entity. */
   forced?: EntityDef;
+  /** Work the request finishes after its answer (ctx.waitUntil): closing its writer's connection. */
+  afterAnswer(work: Promise<unknown>): void;
 }
 
 /** 202: the rows are on the queue, and the receipt follows them. */
@@ -89,7 +91,8 @@ async function withWriter<T>(call: IngestCall, work: (writer: Writer) => Promise
   } catch (error) {
     throw await explained(call.settings, error);
   } finally {
-    await writer.close();
+    // Closing a WebSocket costs a round trip the client need not wait for.
+    call.afterAnswer(writer.close());
   }
 }
 
@@ -364,7 +367,7 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
     }
     return { kind: "failure", error, body: { committed, duration_ms: Date.now() - started, ...quarantine.summary() } };
   } finally {
-    await writer.close();
+    call.afterAnswer(writer.close());
   }
 }
 

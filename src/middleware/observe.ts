@@ -10,7 +10,8 @@ import { recordDelta } from "../stats/stats-client.ts";
 import { newMeter, type StatsDelta } from "../stats/stats-delta.ts";
 import { clientRequestId } from "./request-id.ts";
 
-function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
+/** Keeps the request alive for `promise` after its answer (a direct call in a test has no execution context). */
+export function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
   try {
     c.executionCtx.waitUntil(promise);
   } catch {

@@ -11,6 +11,7 @@ import { bodyFormat } from "../ingest/content-type.ts";
 import { entityByName } from "../ingest/registry.ts";
 import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../ingest/service.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
+import { waitUntil } from "../middleware/observe.ts";
 import { receipt } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
 import { SseEvents } from "./sse-events.ts";
@@ -26,6 +27,7 @@ function callOf(c: Context<AppEnv>, entity: string | undefined): IngestCall {
     requestId: c.get("requestId"),
     meter: c.get("meter"),
     forced,
+    afterAnswer: (work) => waitUntil(c, work),
   };
 }
 
