@@ -116,22 +116,25 @@ interface PgConnection {
 }
 
 /**
- * Runs `sql`, one simple query (one round trip) whose statements hold a COPY … FROM STDIN for each
- * of `data`, in order: each CopyInResponse is answered at once with its rows, in one write (many
- * small socket writes cost quadratic time with coalesceWrites, and the socket never pushes back;
- * the chunk limits bound the text), and CopyDone. Settles at ReadyForQuery, or with the first error
- * (PostgreSQL skips the rest of the query, and ignores copy data sent after it).
+ * Runs `sql`, one simple query whose statements hold a COPY … FROM STDIN for each of `data`, in
+ * order, with every COPY's rows sent right behind the query, in one write: one round trip, and no
+ * wait for each CopyInResponse (a busy Worker would answer each late). PostgreSQL reads the rows
+ * as each COPY starts; after an error it skips the rest of the query and ignores the copy data that
+ * follows, as the protocol says. One write, because many small socket writes cost quadratic time
+ * with coalesceWrites and the socket never pushes back (the chunk limits bound the text). Settles
+ * at ReadyForQuery, or with the first error.
  */
 function copyIn(client: Client, sql: string, data: readonly Uint8Array[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    let next = 0;
     const submittable = {
-      submit: (connection: PgConnection) => connection.query(sql),
-      handleCopyInResponse: (connection: PgConnection) => {
-        const rows = data[next++];
-        connection.sendCopyFromChunk(Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength));
-        connection.endCopyFrom();
+      submit: (connection: PgConnection) => {
+        connection.query(sql);
+        for (const rows of data) {
+          connection.sendCopyFromChunk(Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength));
+          connection.endCopyFrom();
+        }
       },
+      handleCopyInResponse: () => {},
       handleCommandComplete: () => {},
       handleEmptyQuery: () => {},
       handleReadyForQuery: () => resolve(),
@@ -163,10 +166,9 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   async function open(): Promise<Client> {
     const client = new Client(options.connectionString);
     if (options.wsProxy) {
-      // The local endpoint: plain ws://, and no pipelined password (library defaults stay for real Neon).
+      // The local endpoint: plain ws://; the password pipelined with the startup message, as against Neon.
       client.neonConfig.wsProxy = options.wsProxy;
       client.neonConfig.useSecureWebSocket = false;
-      client.neonConfig.pipelineConnect = false;
     }
     // A broken connection also emits "error" on the client: the failing query reports it.
     client.on("error", () => {});
