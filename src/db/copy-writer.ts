@@ -1,11 +1,12 @@
 /**
  * The optimistic COPY writer: bulk rows go to PostgreSQL with COPY … FROM STDIN over Neon's WebSocket
- * protocol (the Postgres wire protocol passed through), one transaction per chunk. New rows, the
- * common case, then cost the database what COPY costs. A chunk COPY cannot take as it is (natural
- * keys that exist already, 23505; a row the database refuses) is rolled back and handed to the
- * fallback writer (INSERT … ON CONFLICT DO NOTHING over HTTP), which gives exact counts and
- * RowsRejected for bisection. Single messages always go to the fallback. docs/bulk-writer.md has
- * the measurements behind these choices (a staging table for conflicts lost end to end).
+ * protocol (the Postgres wire protocol passed through): the chunks waiting for the request's
+ * connection in one transaction, sent as one query with their rows. New rows, the common case, then
+ * cost the database what COPY costs. A chunk COPY cannot take as it is (natural keys that exist
+ * already, 23505; a row the database refuses) is rolled back and handed to the fallback writer
+ * (INSERT … ON CONFLICT DO NOTHING over HTTP), which gives exact counts and RowsRejected for
+ * bisection. Single messages always go to the fallback. docs/bulk-writer.md has the measurements
+ * behind these choices (a staging table for conflicts lost end to end).
  */
 import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
@@ -59,6 +60,8 @@ class CopyRefused extends Error {}
  * A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a
  * socket failure has neither. At connect, the answer is the proxy's (a refused password, an IP not
  * allowed): it is read as the HTTP API's proxy answers are, so both protocols give the same reason.
+ * With the password pipelined (the library's default), that answer comes to the first query, as a
+ * FATAL error: it is read the same way.
  */
 function classifyWs(error: unknown, atConnect = false): Error {
   if (error instanceof IngestError || error instanceof TransientDatabaseError) return error;
@@ -67,7 +70,7 @@ function classifyWs(error: unknown, atConnect = false): Error {
   // One classification for both protocols (db/neon.ts, NEON_ANSWERS): the answer is put in the HTTP client's terms.
   const answer = new NeonDbError(message);
   if (typeof e.severity === "string") {
-    const proxyRule = atConnect ? neonRule({ status: 400, code: "", message })?.rule : undefined;
+    const proxyRule = atConnect || e.severity === "FATAL" ? neonRule({ status: 400, code: "", message })?.rule : undefined;
     answer.code = proxyRule?.outcome === "misconfigured" || typeof e.code !== "string" ? "" : e.code;
   } else answer.sourceError = error instanceof Error ? error : new Error(String(error));
   return classify(answer);
@@ -98,14 +101,13 @@ async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout
 interface EntityCopy {
   sql: string;
   text: Uint8Array;
-  rows: number;
 }
 
 /** The rows' COPY, or UNENCODABLE (the caller uses INSERT). */
 function entityCopy(entity: EntityDef, rows: readonly RowToWrite[]): EntityCopy | undefined {
   const text = copyText(rows.map((row) => row.json));
   if (text === UNENCODABLE) return UNENCODABLE;
-  return { sql: `COPY "${entity.table}" (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`, text, rows: rows.length };
+  return { sql: `COPY "${entity.table}" (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`, text };
 }
 
 /** What pg's Client hands a query it submits: the messages a COPY … FROM STDIN needs. */
