@@ -118,21 +118,22 @@ interface PgConnection {
 }
 
 /**
- * Runs `sql`, one simple query whose statements hold a COPY … FROM STDIN for each of `data`, in
- * order, with every COPY's rows sent right behind the query, in one write: one round trip, and no
- * wait for each CopyInResponse (a busy Worker would answer each late). PostgreSQL reads the rows
- * as each COPY starts; after an error it skips the rest of the query and ignores the copy data that
- * follows, as the protocol says. One write, because many small socket writes cost quadratic time
- * with coalesceWrites and the socket never pushes back (the chunk limits bound the text). Settles
- * at ReadyForQuery, or with the first error.
+ * Runs the copies as one simple query, `BEGIN; COPY …; …; COMMIT` (without the COMMIT when `commit`
+ * is false: the caller has more to run first), with every COPY's rows sent right behind the query,
+ * in one write: one round trip, and no wait for each CopyInResponse (a busy Worker would answer
+ * each late). PostgreSQL reads the rows as each COPY starts; after an error it skips the rest of
+ * the query and ignores the copy data that follows, as the protocol says. One write, because many
+ * small socket writes cost quadratic time with coalesceWrites and the socket never pushes back (the
+ * chunk limits bound the text). Settles at ReadyForQuery, or with the first error.
  */
-function copyIn(client: Client, sql: string, data: readonly Uint8Array[]): Promise<void> {
+function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): Promise<void> {
+  const sql = `BEGIN; ${copies.map((c) => c.sql).join("; ")}${commit ? "; COMMIT" : ""}`;
   return new Promise((resolve, reject) => {
     const submittable = {
       submit: (connection: PgConnection) => {
         connection.query(sql);
-        for (const rows of data) {
-          connection.sendCopyFromChunk(Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength));
+        for (const { text } of copies) {
+          connection.sendCopyFromChunk(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
           connection.endCopyFrom();
         }
       },
@@ -145,9 +146,6 @@ function copyIn(client: Client, sql: string, data: readonly Uint8Array[]): Promi
     client.query(submittable as unknown as Parameters<Client["query"]>[0]);
   });
 }
-
-/** The copies as one transaction in one query. */
-const oneTransaction = (copies: readonly EntityCopy[], commit = true) => `BEGIN; ${copies.map((c) => c.sql).join("; ")}${commit ? "; COMMIT" : ""}`;
 
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
 export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
@@ -305,11 +303,9 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         await transaction((client) => {
           // Taken once the connection is there: the chunks queued while it was awaited join in.
           group ??= queued.splice(0);
-          const copies = group.map((q) => q.copy);
           return copyIn(
             client,
-            oneTransaction(copies),
-            copies.map((c) => c.text),
+            group.map((q) => q.copy),
           );
         });
         for (const q of group!) q.settle("written");
@@ -339,7 +335,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       try {
         if ((await copyInGroup(chunk)) === "alone") {
           if (unavailable) return insertChunk(entity, rows);
-          await transaction((client) => copyIn(client, oneTransaction([chunk]), [chunk.text]));
+          await transaction((client) => copyIn(client, [chunk]));
         }
         return rows.length;
       } catch (error) {
@@ -364,12 +360,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       try {
         return await transaction(async (client) => {
           const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
-          const all = copies as EntityCopy[];
-          await copyIn(
-            client,
-            oneTransaction(all, false),
-            all.map((c) => c.text),
-          );
+          await copyIn(client, copies as EntityCopy[], false);
           for (const [entity, entityRows] of groups) result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
           for (const statement of extra) await client.query(statement.query, statement.params);
           await client.query("COMMIT");

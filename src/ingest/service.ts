@@ -14,7 +14,7 @@ import { IngestError, logCause, SchemaMismatch, TransientDatabaseError } from ".
 import { enqueue } from "../queue/async-ingest.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
 import { writeRows } from "./batch-writer.ts";
-import { decodeLines, rawBodyStream, readAll, readBody } from "./body.ts";
+import { type BodyLimit, decodeLines, rawBodyStream, readAll, readBody } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { type EntityDef, groupRows } from "./entity.ts";
 import { bodyLimit, feed } from "./feed.ts";
@@ -224,12 +224,12 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
   }
 
   if (options.async) {
-    const { parsed, errors, tally, quarantine } = await parseBatch(call, request);
+    const { parsed, errors, tally, quarantine } = await parseBatch(call, request, limit);
     return accepted(call, parsed.rows, errors, tally.totals.failed, false, quarantine);
   }
   return withWriter(call, async (writer) => {
     writer.prepare();
-    const { parsed, errors, reject, tally, quarantine } = await parseBatch(call, request);
+    const { parsed, errors, reject, tally, quarantine } = await parseBatch(call, request, limit);
     let rolledBack: string | undefined;
     let rows = parsed.rows;
     if (options.atomic && tally.totals.failed > 0) {
@@ -272,9 +272,8 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
 }
 
 /** A batch's body parsed whole, its rejections counted and handed to the quarantine. */
-async function parseBatch(call: IngestCall, request: Request) {
+async function parseBatch(call: IngestCall, request: Request, limit: BodyLimit) {
   const { settings, meter, principal } = call;
-  const limit = bodyLimit(settings, bodyFormat(request.headers.get("content-type")), true);
   const parsed: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
   await feed(
     request,

@@ -71,6 +71,6 @@ export interface Writer {
    * the body is still read and parsed. Failures surface, if at all, at the first write.
    */
   prepare(): void;
-  /** Releases what the writer holds (a WebSocket): called once per request, in `finally`. */
+  /** Releases what the writer holds (a WebSocket): called once per request, whatever happened (after the answer). */
   close(): Promise<void>;
 }
