@@ -2,11 +2,11 @@
  * The optimistic COPY writer: bulk rows go to PostgreSQL with COPY … FROM STDIN over Neon's WebSocket
  * protocol (the Postgres wire protocol passed through): the chunks waiting for the request's
  * connection in one transaction, sent as one query with their rows. New rows, the common case, then
- * cost the database what COPY costs. A chunk COPY cannot take as it is (natural keys that exist
- * already, 23505; a row the database refuses) is rolled back and handed to the fallback writer
- * (INSERT … ON CONFLICT DO NOTHING over HTTP), which gives exact counts and RowsRejected for
- * bisection. Single messages always go to the fallback. docs/bulk-writer.md has the measurements
- * behind these choices (a staging table for conflicts lost end to end).
+ * cost the database what COPY costs. A chunk whose natural keys exist already (23505) is rolled back
+ * and staged: COPY into a temporary table, then INSERT … SELECT … ON CONFLICT DO NOTHING, in the same
+ * kind of query, which gives exact counts. A row the database refuses goes to the fallback writer
+ * (INSERT over HTTP), whose RowsRejected drives bisection. Single messages always go to the fallback.
+ * docs/bulk-writer.md has the measurements behind these choices.
  */
 import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
@@ -32,8 +32,8 @@ export interface CopyWriterOptions {
 }
 
 /**
- * After a chunk of an entity met existing rows, this isolate writes that entity's chunks with INSERT
- * until an INSERT finds no duplicate: a replay pays one failed COPY, not one per chunk.
+ * After a chunk of an entity met existing rows, this isolate stages that entity's chunks until one
+ * finds no duplicate: a replay pays one failed COPY, not one per chunk.
  */
 const conflicted = new Set<string>();
 
@@ -97,17 +97,38 @@ async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout
   }
 }
 
-/** One entity's rows as COPY text, encoded before any connection is waited for, and the statement that takes them. */
+/**
+ * One entity's rows as COPY text, encoded before any connection is waited for, and the statements
+ * that take them: a COPY into the table, or (staged) a COPY into a temporary table and an INSERT
+ * that skips existing keys. The last statement's count is the rows inserted.
+ */
 interface EntityCopy {
-  sql: string;
+  statements: string[];
   text: Uint8Array;
 }
 
-/** The rows' COPY, or UNENCODABLE (the caller uses INSERT). */
-function entityCopy(entity: EntityDef, rows: readonly RowToWrite[]): EntityCopy | undefined {
+/** Staging tables' names: unique in the isolate, so the chunks of one query never share one. */
+let stages = 0;
+
+/** The rows' COPY (staged: through a temporary table), or UNENCODABLE (the caller uses INSERT). */
+function entityCopy(entity: EntityDef, rows: readonly RowToWrite[], staged: boolean): EntityCopy | undefined {
   const text = copyText(rows.map((row) => row.json));
   if (text === UNENCODABLE) return UNENCODABLE;
-  return { sql: `COPY "${entity.table}" (${entity.columns.map((c) => `"${c}"`).join(", ")}) FROM STDIN`, text };
+  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
+  if (!staged) return { statements: [`COPY "${entity.table}" (${columns}) FROM STDIN`], text };
+  // The table's column types without its constraints or defaults: a value the table refuses is refused by the INSERT.
+  const stage = `"nomnom_stage_${++stages}"`;
+  const key = entity.naturalKey.map((c) => `"${c}"`).join(", ");
+  // As the INSERT writer's statement: natural-key order, so concurrent statements cannot deadlock.
+  const conflict = key ? ` ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING` : " ON CONFLICT DO NOTHING";
+  return {
+    statements: [
+      `CREATE TEMPORARY TABLE ${stage} ON COMMIT DROP AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`,
+      `COPY ${stage} (${columns}) FROM STDIN`,
+      `INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${stage}${conflict}`,
+    ],
+    text,
+  };
 }
 
 /** What pg's Client hands a query it submits: the messages a COPY … FROM STDIN needs. */
@@ -124,10 +145,14 @@ interface PgConnection {
  * each late). PostgreSQL reads the rows as each COPY starts; after an error it skips the rest of
  * the query and ignores the copy data that follows, as the protocol says. One write, because many
  * small socket writes cost quadratic time with coalesceWrites and the socket never pushes back (the
- * chunk limits bound the text). Settles at ReadyForQuery, or with the first error.
+ * chunk limits bound the text). Settles at ReadyForQuery with the rows each copy inserted, or with
+ * the first error.
  */
-function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): Promise<void> {
-  const sql = `BEGIN; ${copies.map((c) => c.sql).join("; ")}${commit ? "; COMMIT" : ""}`;
+function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): Promise<number[]> {
+  const statements = copies.flatMap((c) => c.statements);
+  const sql = `BEGIN; ${statements.join("; ")}${commit ? "; COMMIT" : ""}`;
+  // Each statement's count, from its CommandComplete tag ("COPY 10000", "INSERT 0 42"), BEGIN's first.
+  const counts: number[] = [];
   return new Promise((resolve, reject) => {
     const submittable = {
       submit: (connection: PgConnection) => {
@@ -138,9 +163,12 @@ function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): P
         }
       },
       handleCopyInResponse: () => {},
-      handleCommandComplete: () => {},
+      handleCommandComplete: (message: { text: string }) => counts.push(Number(message.text.split(" ").at(-1))),
       handleEmptyQuery: () => {},
-      handleReadyForQuery: () => resolve(),
+      handleReadyForQuery: () => {
+        let last = 0;
+        resolve(copies.map((c) => counts[(last += c.statements.length)]));
+      },
       handleError: (error: Error) => reject(error),
     };
     client.query(submittable as unknown as Parameters<Client["query"]>[0]);
@@ -281,14 +309,15 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   }
 
   /** Chunks waiting for the connection: the next transaction takes all of them, in one query. */
-  const queued: { copy: EntityCopy; settle(outcome: "written" | "alone" | Error): void }[] = [];
+  const queued: { copy: EntityCopy; settle(outcome: number | "alone" | Error): void }[] = [];
   let flushing = false;
 
   /**
    * COPYs a chunk together with the chunks waiting beside it (a batch's or a flush's other
-   * entities): one query, one commit. "alone": the group was refused, try this chunk by itself.
+   * entities): one query, one commit. Resolves to the rows inserted, or "alone": the group was
+   * refused, try this chunk by itself.
    */
-  function copyInGroup(copy: EntityCopy): Promise<"written" | "alone"> {
+  function copyInGroup(copy: EntityCopy): Promise<number | "alone"> {
     return new Promise((resolve, reject) => {
       queued.push({ copy, settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)) });
       if (!flushing) void flushGroups();
@@ -300,7 +329,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     while (queued.length > 0) {
       let group: typeof queued | undefined;
       try {
-        await transaction((client) => {
+        const inserted = await transaction((client) => {
           // Taken once the connection is there: the chunks queued while it was awaited join in.
           group ??= queued.splice(0);
           return copyIn(
@@ -308,7 +337,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
             group.map((q) => q.copy),
           );
         });
-        for (const q of group!) q.settle("written");
+        group!.forEach((q, i) => q.settle(inserted[i]));
       } catch (error) {
         group ??= queued.splice(0);
         const alone = group.length > 1 && error instanceof CopyRefused;
@@ -318,10 +347,15 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     flushing = false;
   }
 
-  /** A chunk through the INSERT writer; one with no duplicate ends the entity's replay (COPY again next time). */
+  /** An entity's chunk that found no existing row ends its replay: COPY straight into the table next time. */
+  function noteInserted(entity: EntityDef, rows: number, inserted: number): void {
+    if (inserted === rows) conflicted.delete(entity.name);
+  }
+
+  /** A chunk through the INSERT writer (a refused row, text COPY cannot carry, no WebSocket). */
   async function insertChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
     const inserted = await fallback.writeChunk(entity, rows);
-    if (inserted === rows.length) conflicted.delete(entity.name);
+    noteInserted(entity, rows.length, inserted);
     return inserted;
   }
 
@@ -329,18 +363,24 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     limits: fallback.limits,
 
     async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
-      if (unavailable || conflicted.has(entity.name)) return insertChunk(entity, rows);
-      const chunk = entityCopy(entity, rows);
+      if (unavailable) return insertChunk(entity, rows);
+      const staged = conflicted.has(entity.name);
+      const chunk = entityCopy(entity, rows, staged);
       if (chunk === UNENCODABLE) return insertChunk(entity, rows);
       try {
-        if ((await copyInGroup(chunk)) === "alone") {
+        let inserted = await copyInGroup(chunk);
+        if (inserted === "alone") {
           if (unavailable) return insertChunk(entity, rows);
-          await transaction((client) => copyIn(client, [chunk]));
+          [inserted] = await transaction((client) => copyIn(client, [chunk]));
         }
-        return rows.length;
+        noteInserted(entity, rows.length, inserted);
+        return inserted;
       } catch (error) {
         if (!(error instanceof CopyRefused)) throw error;
-        if (existingKeys(error)) conflicted.add(entity.name);
+        if (!staged && existingKeys(error)) {
+          conflicted.add(entity.name);
+          return this.writeChunk(entity, rows);
+        }
         return insertChunk(entity, rows);
       }
     },
@@ -354,21 +394,33 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         chars += row.json.length + 1;
       }
       // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
-      if (unavailable || chars > TRANSACTION_MAX_CHARS || [...groups.keys()].some((e) => conflicted.has(e.name))) return fallback.writeTransaction(rows, extra);
-      const copies = [...groups].map(([entity, entityRows]) => entityCopy(entity, entityRows));
+      if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
+      const entities = [...groups.keys()];
+      const staged = entities.every((e) => conflicted.has(e.name));
+      const copies = [...groups].map(([entity, entityRows]) => entityCopy(entity, entityRows, conflicted.has(entity.name)));
       if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
       try {
         return await transaction(async (client) => {
-          const result: WriteResult = { inserted: rows.length, duplicates: 0, failed: [], byEntity: {} };
-          await copyIn(client, copies as EntityCopy[], false);
-          for (const [entity, entityRows] of groups) result.byEntity[entity.name] = { inserted: entityRows.length, duplicates: 0, failed: 0 };
+          const inserted = await copyIn(client, copies as EntityCopy[], false);
           for (const statement of extra) await client.query(statement.query, statement.params);
           await client.query("COMMIT");
+          const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+          [...groups].forEach(([entity, entityRows], i) => {
+            const duplicates = entityRows.length - inserted[i];
+            result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
+            result.inserted += inserted[i];
+            result.duplicates += duplicates;
+            noteInserted(entity, entityRows.length, inserted[i]);
+          });
           return result;
         });
       } catch (error) {
         if (!(error instanceof CopyRefused)) throw error;
-        if (existingKeys(error)) for (const entity of groups.keys()) conflicted.add(entity.name);
+        if (!staged && existingKeys(error)) {
+          // Which entity met existing rows is not said: all of them are staged.
+          for (const entity of entities) conflicted.add(entity.name);
+          return this.writeTransaction(rows, extra);
+        }
         return fallback.writeTransaction(rows, extra);
       }
     },
@@ -376,8 +428,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
 
     prepare(): void {
-      // While an entity meets existing rows (a replay), its chunks go to INSERT: a connection is opened only when one is needed.
-      if (unavailable || prepared || all.size + opening > 0 || conflicted.size > 0) return;
+      if (unavailable || prepared || all.size + opening > 0) return;
       prepared = connect();
       // Its failure is the first chunk's to handle (or nobody's, when no row comes).
       prepared.catch(() => {});

@@ -86,6 +86,8 @@ const keys = (prefix: string, n: number, from = 0) => Array.from({ length: n }, 
 const sql = async (query: string) => (await local.db.query({ query, params: [] })).rows;
 const table = () =>
   sql('SELECT customer_key, name, address, nation_key, phone, account_balance, market_segment, comment FROM customers ORDER BY customer_key COLLATE "C"');
+/** The COPY statements the local endpoint passed on, and the queries that held them. */
+const copied = async () => (await (await fetch(local.url.replace("/sql", "/__faults"))).json()) as { copies: number; copyQueries: number };
 const fault = async (body: object) =>
   expect((await fetch(local.url.replace("/sql", "/__faults"), { method: "POST", body: JSON.stringify(body) })).status).toBe(200);
 
@@ -117,7 +119,7 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int AS n FROM customers")).toEqual([["3"]]);
   });
 
-  it("writes the same rows as the INSERT writer, for any valid records (escapes, unicode, NULLs)", async () => {
+  it("writes the same rows as the INSERT writer, for any valid records (escapes, unicode, NULLs), copied and staged", async () => {
     // NUL is refused by the parsers (never valid input).
     const tricky = fc.constantFrom("\\", "\t", "\n", "\r", "\\N", "\\.", '"', "'", "\u0001", "\u007f", "é", "😀", "|", ",", " ", "{}", "[1]");
     const text = fc
@@ -143,41 +145,63 @@ describe("the COPY writer", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 40 }), async (records) => {
         const rows = rowsOf(records.map((r, i) => ({ customer_key: `P${i}`, ...r })));
+        // Written to an empty table, then again once every other key is gone (a COPY writer stages that).
         const outcome = async (writer: Writer) => {
           await sql("TRUNCATE customers");
-          const written = await withWriter(writer, (w) => w.writeChunk(customers, rows)).then(
-            (n) => ({ n }),
-            (e: Error) => ({ error: e.constructor.name, message: e.message }),
-          );
-          return { written, table: await table() };
+          const write = () =>
+            withWriter(writer, (w) => w.writeChunk(customers, rows)).then(
+              (n) => ({ n }),
+              (e: Error) => ({ error: e.constructor.name, message: e.message }),
+            );
+          const written = await write();
+          await sql("DELETE FROM customers WHERE right(customer_key, 1) IN ('0', '2', '4', '6', '8')");
+          const rewritten = await write();
+          return { written, rewritten, table: await table() };
         };
         const byInsert = await outcome(insertWriter(database(settings())));
         forgetConflicts();
         const fallback = countingInsert();
         expect(await outcome(copyOver(fallback))).toEqual(byInsert);
-        // COPY itself took them, unless a lone surrogate (which jsonb refuses) sent the chunk to INSERT.
+        // COPY itself took them both times, unless a lone surrogate (which jsonb refuses) sent the chunk to INSERT.
         const wellFormed = records.every((r) => Object.values(r).every((v) => typeof v !== "string" || v.isWellFormed()));
-        expect(fallback.chunks).toBe(wellFormed ? 0 : 1);
+        expect(fallback.chunks).toBe(wellFormed ? 0 : 2);
       }),
       { numRuns: 60 },
     );
   });
 
-  it("copies new rows; rows that exist go to INSERT with exact counts, and the entity stays on INSERT until a chunk is all new", async () => {
+  it("copies new rows; rows that exist are staged with exact counts, and the entity stays staged until a chunk is all new", async () => {
     const fallback = countingInsert();
+    const before = await copied();
+    const copiesSince = async () => (await copied()).copies - before.copies;
     await withWriter(copyOver(fallback), async (w) => {
       expect(await w.writeChunk(customers, rowsOf(keys("A", 100)))).toBe(100);
-      expect(fallback.chunks).toBe(0);
-      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(50); // COPY fails (23505), INSERT counts
-      expect(fallback.chunks).toBe(1);
-      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(0); // a replay: straight to INSERT
-      expect(fallback.chunks).toBe(2);
-      expect(await w.writeChunk(customers, rowsOf(keys("B", 10)))).toBe(10); // still INSERT, and all new: COPY again next time
-      expect(fallback.chunks).toBe(3);
-      expect(await w.writeChunk(customers, rowsOf(keys("C", 10)))).toBe(10);
-      expect(fallback.chunks).toBe(3);
+      expect(await copiesSince()).toBe(1);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(50); // COPY fails (23505), the staged COPY counts
+      expect(await copiesSince()).toBe(3);
+      expect(await w.writeChunk(customers, rowsOf(keys("A", 150)))).toBe(0); // a replay: staged at once
+      expect(await copiesSince()).toBe(4);
+      expect(await w.writeChunk(customers, rowsOf(keys("B", 10)))).toBe(10); // still staged, and all new: straight COPY next time
+      expect(await copiesSince()).toBe(5);
+      expect(await w.writeChunk(customers, rowsOf([...keys("C", 10), customer("B0")]))).toBe(10); // straight COPY fails, staged
+      expect(await copiesSince()).toBe(7);
     });
+    expect(fallback.chunks).toBe(0);
     expect(await sql("SELECT count(*)::int, count(DISTINCT customer_key)::int FROM customers")).toEqual([["170", "170"]]);
+  });
+
+  it("stages two chunks of one entity in one query, each in its own staging table", async () => {
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback), async (w) => {
+      expect(await w.writeChunk(customers, rowsOf(keys("S", 4)))).toBe(4);
+      expect(await w.writeChunk(customers, rowsOf(keys("S", 4)))).toBe(0);
+      const before = await copied();
+      expect(await Promise.all([w.writeChunk(customers, rowsOf(keys("S", 6))), w.writeChunk(customers, rowsOf(keys("S", 3, 6)))])).toEqual([2, 3]);
+      const after = await copied();
+      expect([after.copies - before.copies, after.copyQueries - before.copyQueries]).toEqual([2, 1]);
+    });
+    expect(fallback.chunks).toBe(0);
+    expect(await sql("SELECT count(*)::int, count(DISTINCT customer_key)::int FROM customers")).toEqual([["9", "9"]]);
   });
 
   it("keeps one row of each natural key that comes twice in one chunk", async () => {
@@ -202,7 +226,7 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
   });
 
-  it("writes a transaction's rows and extra statements together, and falls back with exact counts when rows exist", async () => {
+  it("writes a transaction's rows and extra statements together, and stages them with exact counts when rows exist", async () => {
     const claim = (key: string) => ({
       query: "INSERT INTO ingest_idempotency_keys (key_id, key, request_sha256, status, response) VALUES ('', $1, 'h', 0, '{}') ON CONFLICT DO NOTHING",
       params: [key],
@@ -222,9 +246,11 @@ describe("the COPY writer", () => {
         failed: [],
         byEntity: { Customer: { inserted: 10, duplicates: 20, failed: 0 } },
       });
+      // Remembered: staged at once.
+      expect(await w.writeTransaction(rowsOf(keys("T", 30)), [claim("k3")])).toMatchObject({ inserted: 0, duplicates: 30 });
     });
-    expect(fallback.transactions).toBe(1);
-    expect(await sql("SELECT key FROM ingest_idempotency_keys ORDER BY key")).toEqual([["k1"], ["k2"]]);
+    expect(fallback.transactions).toBe(0);
+    expect(await sql("SELECT key FROM ingest_idempotency_keys ORDER BY key")).toEqual([["k1"], ["k2"], ["k3"]]);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["30"]]);
   });
 
@@ -259,7 +285,6 @@ describe("the COPY writer", () => {
   });
 
   it("sends the chunks waiting for the connection together, in one query, and tries a refused group chunk by chunk", async () => {
-    const copied = async () => (await (await fetch(local.url.replace("/sql", "/__faults"))).json()) as { copies: number; copyQueries: number };
     const before = await copied();
     const fallback = countingInsert();
     const chunks = Array.from({ length: 3 }, (_, i) => rowsOf(keys(`G${i}-`, 100)));
@@ -269,13 +294,13 @@ describe("the COPY writer", () => {
     const after = await copied();
     expect([after.copies - before.copies, after.copyQueries - before.copyQueries]).toEqual([3, 1]);
     expect(fallback.chunks).toBe(0);
-    // One chunk of existing rows among new ones: the group is refused, the new chunks are copied alone.
+    // One chunk of existing rows among new ones: the group is refused, each chunk is copied alone, the existing rows staged.
     forgetConflicts();
     const mixed = [rowsOf(keys("G0-", 100)), rowsOf(keys("G3-", 100)), rowsOf(keys("G4-", 100))];
     await withWriter(copyOver(fallback), async (w) => {
       expect(await Promise.all(mixed.map((rows) => w.writeChunk(customers, rows)))).toEqual([0, 100, 100]);
     });
-    expect(fallback.chunks).toBe(1);
+    expect(fallback.chunks).toBe(0);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["500"]]);
   });
 
@@ -313,14 +338,13 @@ describe("the COPY writer", () => {
       await until("the backend to end", async () => (await backends()) === before);
     });
 
-    it("opens nothing ahead while an entity meets existing rows (a replay goes to INSERT)", async () => {
+    it("opens the connection ahead during a replay too (its chunks are staged)", async () => {
       await withWriter(copyOver(countingInsert()), (w) => w.writeChunk(customers, rowsOf(keys("D", 5))));
       await withWriter(copyOver(countingInsert()), (w) => w.writeChunk(customers, rowsOf(keys("D", 5))));
       const before = await backends();
       const writer = copyOver(countingInsert());
       writer.prepare();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(await backends()).toBe(before);
+      await until("the prepared backend", async () => (await backends()) === before + 1);
       await writer.close();
     });
 
