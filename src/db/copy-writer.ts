@@ -337,7 +337,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
             group.map((q) => q.copy),
           );
         });
-        group!.forEach((q, i) => q.settle(inserted[i]));
+        for (const [i, q] of group!.entries()) q.settle(inserted[i]);
       } catch (error) {
         group ??= queued.splice(0);
         const alone = group.length > 1 && error instanceof CopyRefused;
