@@ -175,6 +175,19 @@ function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): P
   });
 }
 
+/**
+ * The platform's WebSocket, except that send() on a socket already closing or closed drops the data
+ * instead of throwing. With coalesceWrites, the library sends its buffered writes from a
+ * setTimeout(0); when the server ended the session meanwhile (a refused password, a fault) and the
+ * socket was closed, that send() threw outside any promise: an uncaught exception in the Worker's
+ * logs for a request that was answered correctly. Data for a closed socket is lost either way.
+ */
+export class QuietWebSocket extends WebSocket {
+  override send(data: Parameters<WebSocket["send"]>[0]): void {
+    if (this.readyState <= WebSocket.OPEN) super.send(data);
+  }
+}
+
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
 export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
   if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
@@ -193,6 +206,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
 
   async function open(): Promise<Client> {
     const client = new Client(options.connectionString);
+    client.neonConfig.webSocketConstructor = QuietWebSocket;
     if (options.wsProxy) {
       // The local endpoint: plain ws://; the password pipelined with the startup message, as against Neon.
       client.neonConfig.wsProxy = options.wsProxy;

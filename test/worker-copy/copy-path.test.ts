@@ -5,6 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
+import { QuietWebSocket } from "../../src/db/copy-writer.ts";
 import { customers } from "../support/customers.ts";
 import { readEvents } from "../support/sse.ts";
 import { call, count, resetDatabase } from "../support/worker.ts";
@@ -37,5 +38,22 @@ describe("the COPY writer inside workerd", () => {
     expect((await readEvents(res.body!)).at(-1)).toMatchObject({ event: "summary", data: { inserted: 300 } });
     expect(await copies()).toBe(before + 1);
     expect(await count("products")).toBe(300);
+  });
+
+  it("drops what is sent on a closed WebSocket, where workerd's own send() throws", async () => {
+    const closedSocket = async (Socket: typeof WebSocket) => {
+      const ws = new Socket(`ws://${env.NEON_WS_PROXY}`);
+      await new Promise((resolve, reject) => {
+        ws.addEventListener("open", resolve);
+        ws.addEventListener("error", reject);
+      });
+      ws.close();
+      return ws;
+    };
+    // The library's coalesced write can come after the close: thrown from a timer, an uncaught exception.
+    const plain = await closedSocket(WebSocket);
+    expect(() => plain.send(new Uint8Array([0]))).toThrow(/after close/);
+    const quiet = await closedSocket(QuietWebSocket);
+    expect(() => quiet.send(new Uint8Array([0]))).not.toThrow();
   });
 });
