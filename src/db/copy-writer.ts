@@ -373,71 +373,78 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     return inserted;
   }
 
+  /** A chunk COPYed into its table, or staged; a COPY that meets existing keys is staged once, and the entity remembered. */
+  async function copyChunk(entity: EntityDef, rows: RowToWrite[], staged: boolean): Promise<number> {
+    if (unavailable) return insertChunk(entity, rows);
+    const chunk = entityCopy(entity, rows, staged);
+    if (chunk === UNENCODABLE) return insertChunk(entity, rows);
+    try {
+      let inserted = await copyInGroup(chunk);
+      if (inserted === "alone") {
+        if (unavailable) return insertChunk(entity, rows);
+        [inserted] = await transaction((client) => copyIn(client, [chunk]));
+      }
+      noteInserted(entity, rows.length, inserted);
+      return inserted;
+    } catch (error) {
+      if (!(error instanceof CopyRefused)) throw error;
+      if (!staged && existingKeys(error)) {
+        conflicted.add(entity.name);
+        return copyChunk(entity, rows, true);
+      }
+      return insertChunk(entity, rows);
+    }
+  }
+
+  /**
+   * Every row and the extra statements in one transaction: each entity COPYed, or staged while it
+   * is remembered (`stageAll`: every entity, after existing keys refused the COPY).
+   */
+  async function copyTransaction(rows: RowToWrite[], extra: Statement[], stageAll: boolean): Promise<WriteResult> {
+    const groups = new Map<EntityDef, RowToWrite[]>();
+    let chars = 0;
+    for (const row of rows) {
+      if (!groups.has(row.entity)) groups.set(row.entity, []);
+      groups.get(row.entity)!.push(row);
+      chars += row.json.length + 1;
+    }
+    // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
+    if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
+    const staged = [...groups.keys()].map((entity) => stageAll || conflicted.has(entity.name));
+    const copies = [...groups].map(([entity, entityRows], i) => entityCopy(entity, entityRows, staged[i]));
+    if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
+    try {
+      return await transaction(async (client) => {
+        const inserted = await copyIn(client, copies as EntityCopy[], false);
+        for (const statement of extra) await client.query(statement.query, statement.params);
+        await client.query("COMMIT");
+        const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+        for (const [i, [entity, entityRows]] of [...groups].entries()) {
+          const duplicates = entityRows.length - inserted[i];
+          result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
+          result.inserted += inserted[i];
+          result.duplicates += duplicates;
+          noteInserted(entity, entityRows.length, inserted[i]);
+        }
+        return result;
+      });
+    } catch (error) {
+      if (!(error instanceof CopyRefused)) throw error;
+      if (staged.includes(false) && existingKeys(error)) {
+        // Which entity met existing rows is not said: all of them are staged, and remembered.
+        for (const entity of groups.keys()) conflicted.add(entity.name);
+        return copyTransaction(rows, extra, true);
+      }
+      return fallback.writeTransaction(rows, extra);
+    }
+  }
+
   return {
     limits: fallback.limits,
 
-    async writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
-      if (unavailable) return insertChunk(entity, rows);
-      const staged = conflicted.has(entity.name);
-      const chunk = entityCopy(entity, rows, staged);
-      if (chunk === UNENCODABLE) return insertChunk(entity, rows);
-      try {
-        let inserted = await copyInGroup(chunk);
-        if (inserted === "alone") {
-          if (unavailable) return insertChunk(entity, rows);
-          [inserted] = await transaction((client) => copyIn(client, [chunk]));
-        }
-        noteInserted(entity, rows.length, inserted);
-        return inserted;
-      } catch (error) {
-        if (!(error instanceof CopyRefused)) throw error;
-        if (!staged && existingKeys(error)) {
-          conflicted.add(entity.name);
-          return this.writeChunk(entity, rows);
-        }
-        return insertChunk(entity, rows);
-      }
-    },
+    writeChunk: (entity: EntityDef, rows: RowToWrite[]) => copyChunk(entity, rows, conflicted.has(entity.name)),
 
-    async writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {
-      const groups = new Map<EntityDef, RowToWrite[]>();
-      let chars = 0;
-      for (const row of rows) {
-        if (!groups.has(row.entity)) groups.set(row.entity, []);
-        groups.get(row.entity)!.push(row);
-        chars += row.json.length + 1;
-      }
-      // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
-      if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
-      const entities = [...groups.keys()];
-      const staged = entities.every((e) => conflicted.has(e.name));
-      const copies = [...groups].map(([entity, entityRows]) => entityCopy(entity, entityRows, conflicted.has(entity.name)));
-      if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
-      try {
-        return await transaction(async (client) => {
-          const inserted = await copyIn(client, copies as EntityCopy[], false);
-          for (const statement of extra) await client.query(statement.query, statement.params);
-          await client.query("COMMIT");
-          const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-          [...groups].forEach(([entity, entityRows], i) => {
-            const duplicates = entityRows.length - inserted[i];
-            result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
-            result.inserted += inserted[i];
-            result.duplicates += duplicates;
-            noteInserted(entity, entityRows.length, inserted[i]);
-          });
-          return result;
-        });
-      } catch (error) {
-        if (!(error instanceof CopyRefused)) throw error;
-        if (!staged && existingKeys(error)) {
-          // Which entity met existing rows is not said: all of them are staged.
-          for (const entity of entities) conflicted.add(entity.name);
-          return this.writeTransaction(rows, extra);
-        }
-        return fallback.writeTransaction(rows, extra);
-      }
-    },
+    writeTransaction: (rows: RowToWrite[], extra: Statement[]) => copyTransaction(rows, extra, false),
 
     writeOne: (entity, json, children) => fallback.writeOne(entity, json, children),
 
