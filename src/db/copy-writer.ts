@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import type { EntityDef } from "../ingest/entity.ts";
+import { type EntityDef, groupRows } from "../ingest/entity.ts";
 import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyText, UNENCODABLE } from "./copy-text.ts";
@@ -111,8 +111,8 @@ interface EntityCopy {
 let stages = 0;
 
 /** The rows' COPY (staged: through a temporary table), or UNENCODABLE (the caller uses INSERT). */
-function entityCopy(entity: EntityDef, rows: readonly RowToWrite[], staged: boolean): EntityCopy | undefined {
-  const text = copyText(rows.map((row) => row.json));
+function entityCopy(entity: EntityDef, jsons: readonly string[], staged: boolean): EntityCopy | undefined {
+  const text = copyText(jsons);
   if (text === UNENCODABLE) return UNENCODABLE;
   const columns = entity.columns.map((c) => `"${c}"`).join(", ");
   if (!staged) return { statements: [`COPY "${entity.table}" (${columns}) FROM STDIN`], text };
@@ -376,7 +376,11 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   /** A chunk COPYed into its table, or staged; a COPY that meets existing keys is staged once, and the entity remembered. */
   async function copyChunk(entity: EntityDef, rows: RowToWrite[], staged: boolean): Promise<number> {
     if (unavailable) return insertChunk(entity, rows);
-    const chunk = entityCopy(entity, rows, staged);
+    const chunk = entityCopy(
+      entity,
+      rows.map((row) => row.json),
+      staged,
+    );
     if (chunk === UNENCODABLE) return insertChunk(entity, rows);
     try {
       let inserted = await copyInGroup(chunk);
@@ -401,17 +405,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
    * is remembered (`stageAll`: every entity, after existing keys refused the COPY).
    */
   async function copyTransaction(rows: RowToWrite[], extra: Statement[], stageAll: boolean): Promise<WriteResult> {
-    const groups = new Map<EntityDef, RowToWrite[]>();
-    let chars = 0;
-    for (const row of rows) {
-      if (!groups.has(row.entity)) groups.set(row.entity, []);
-      groups.get(row.entity)!.push(row);
-      chars += row.json.length + 1;
-    }
+    const groups = groupRows(rows);
+    const chars = rows.reduce((n, row) => n + row.json.length + 1, 0);
     // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
     if (unavailable || chars > TRANSACTION_MAX_CHARS) return fallback.writeTransaction(rows, extra);
     const staged = [...groups.keys()].map((entity) => stageAll || conflicted.has(entity.name));
-    const copies = [...groups].map(([entity, entityRows], i) => entityCopy(entity, entityRows, staged[i]));
+    const copies = [...groups].map(([entity, jsons], i) => entityCopy(entity, jsons, staged[i]));
     if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
     try {
       return await transaction(async (client) => {
@@ -419,12 +418,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         for (const statement of extra) await client.query(statement.query, statement.params);
         await client.query("COMMIT");
         const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-        for (const [i, [entity, entityRows]] of [...groups].entries()) {
-          const duplicates = entityRows.length - inserted[i];
+        for (const [i, [entity, jsons]] of [...groups].entries()) {
+          const duplicates = jsons.length - inserted[i];
           result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
           result.inserted += inserted[i];
           result.duplicates += duplicates;
-          noteInserted(entity, entityRows.length, inserted[i]);
+          noteInserted(entity, jsons.length, inserted[i]);
         }
         return result;
       });
