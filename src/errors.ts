@@ -51,7 +51,14 @@ export class IngestError extends Error {
  * A database failure worth retrying later (network, 5xx, serialization failure, deadlock):
  * kept apart from IngestError because callers treat it differently from bad input.
  */
-export class TransientDatabaseError extends Error {}
+export class TransientDatabaseError extends Error {
+  /** What kind of outage, in the service's words (for /health's reason); the message keeps the database's own text. */
+  readonly condition?: string;
+  constructor(message: string, condition?: string) {
+    super(message);
+    this.condition = condition;
+  }
+}
 
 /**
  * A write found a table or column missing (SQLSTATE 42P01/42703): the database's schema and this

@@ -71,6 +71,15 @@ export class Cancelled extends Error {
   }
 }
 
+/** PostgreSQL refused the connection itself (its ErrorResponse at startup, or no answer): a connect-time error. */
+export class ConnectRefused extends Error {
+  readonly refusal: unknown;
+  constructor(refusal: unknown) {
+    super(refusal instanceof Error ? refusal.message : String(refusal));
+    this.refusal = refusal;
+  }
+}
+
 /** A PostgreSQL error: it carries a SQLSTATE. */
 export const isSqlError = (error: unknown): error is Error & Record<string, unknown> =>
   error instanceof Error && /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown }).code));
@@ -165,7 +174,12 @@ async function withClient<T>(
   keepLost: boolean,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw new ConnectRefused(error);
+  }
   const onAbort = () => void cancel?.(client).catch(() => {});
   options.signal?.addEventListener("abort", onAbort, { once: true });
   let broken = false;

@@ -30,7 +30,8 @@ export type Fault =
 const FAULTS: Fault[] = ["none", "down", "slow", "500", "reset_after_commit", "40001", "connection_lost", "answer"];
 
 export interface Answer {
-  status: number;
+  /** Without it, Neon's status for the text: 500 for a control-plane failure, 400 otherwise. */
+  status?: number;
   message: string;
   code?: string;
 }
@@ -40,7 +41,7 @@ export class FaultSwitch {
   remaining = Infinity;
   skip = 0;
   delayMs = 0;
-  answer: Answer = { status: 400, message: "" };
+  answer: Required<Pick<Answer, "status" | "message">> & Answer = { status: 400, message: "" };
   /** COPY statements the WebSocket endpoint has passed on: how the tests see that the COPY writer was used. */
   copies = 0;
   /** Queries holding them (several COPYs may share one). */
@@ -91,11 +92,13 @@ export class FaultSwitch {
       res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: `unknown fault ${fault} (known: ${FAULTS.join(", ")})` }));
       return;
     }
-    if (fault === "answer" && !(typeof answer?.status === "number" && typeof answer.message === "string")) {
-      res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: 'fault "answer" needs answer: {status, message, code?}' }));
+    if (fault === "answer" && !(typeof answer?.message === "string" && (answer.status === undefined || typeof answer.status === "number"))) {
+      res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ message: 'fault "answer" needs answer: {message, status?, code?}' }));
       return;
     }
-    if (answer) this.answer = answer;
+    // Control-plane failures are 500 over HTTP (proxy/src/control_plane/errors.rs: GetAuthInfoError's
+    // kind is always ErrorKind::ControlPlane, which sql_over_http.rs get_http_status_code answers 500).
+    if (answer) this.answer = { ...answer, status: answer.status ?? (answer.message.startsWith("Control plane request failed") ? 500 : 400) };
     this.fault = fault;
     this.remaining = times ?? Infinity;
     this.skip = skip;

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Cancelled, ConnectionLost, type Database, isIsolationLevel, isSqlError, ResponseTooLarge, type Statement } from "./database.ts";
+import { Cancelled, ConnectionLost, ConnectRefused, type Database, isIsolationLevel, isSqlError, ResponseTooLarge, type Statement } from "./database.ts";
 import type { FaultSwitch } from "./faults.ts";
 
 /** The request limit (serverless/sql_over_http.rs, max_request_size_bytes; http_util.rs reads the body). */
@@ -161,6 +161,14 @@ function sendError(res: ServerResponse, error: unknown): void {
   if (error instanceof ConnectionLost) return send(res, 400, errorBody({ message: error.message }));
   // Nobody is left to read it; Neon's words anyway.
   if (error instanceof Cancelled) return send(res, 400, { message: "Query cancelled, connection was terminated", code: "08P01" });
+  // PostgreSQL refused the connection (serverless/backend.rs, HttpConnError::PostgresConnectionError's
+  // error kind, mapped by sql_over_http.rs get_http_status_code): a wrong database (3D000) is the user's,
+  // 400; any other refusal (53300, 55000, 57P03, 28P01…) is 500; both keep PostgreSQL's fields.
+  if (error instanceof ConnectRefused) {
+    const refusal = error.refusal;
+    if (isSqlError(refusal)) return send(res, refusal.code === "3D000" ? 400 : 500, errorBody({ ...refusal, message: refusal.message }));
+    return send(res, 500, errorBody({ message: `database unreachable: ${error.message}` }));
+  }
   // A PostgreSQL error is the client's 400, with its fields.
   if (isSqlError(error)) return send(res, 400, errorBody({ ...error, message: error.message }));
   // PostgreSQL cannot be reached: a connect-time error, 500 (serverless/backend.rs, HttpConnError).

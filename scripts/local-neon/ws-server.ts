@@ -41,13 +41,31 @@ const int32 = (n: number) => {
   return b;
 };
 
-/** An ErrorResponse; without a code, as Neon's proxy sends its own errors, the client reports none. */
+/** An ErrorResponse: severity, SQLSTATE (optional) and message. */
 export function errorResponse(severity: string, text: string, code?: string): Buffer {
   const fields = [`S${severity}`, `V${severity}`, ...(code ? [`C${code}`] : []), `M${text}`];
   return message("E", Buffer.concat([...fields.map((f) => Buffer.from(`${f}\0`, "utf8")), Buffer.from([0])]));
 }
 
 const readyForQuery = () => message("Z", Buffer.from("I", "latin1"));
+
+/**
+ * Every refusal before the pass-through, as Neon's proxy sends it: severity ERROR, SQLSTATE XX000,
+ * the message (proxy/src/stream.rs, PqStream::throw_error: `self.write.write_error(msg,
+ * SQLSTATE_INTERNAL_ERROR)` under "TODO: either preserve the error code from postgres, or assign
+ * error codes to proxy errors"). The session ends after it.
+ */
+export const proxyRefusal = (text: string) => errorResponse("ERROR", text, "XX000");
+
+/** The M (message) field of an ErrorResponse's body. */
+function errorText(body: Buffer): string {
+  for (let at = 0; at < body.length && body[at] !== 0; ) {
+    const end = body.indexOf(0, at + 1);
+    if (body[at] === 0x4d) return body.subarray(at + 1, end).toString("utf8");
+    at = end + 1;
+  }
+  return "";
+}
 
 /** The key/value pairs of a startup message's body (after length and protocol). */
 function startupParams(body: Buffer): Record<string, string> {
@@ -96,7 +114,7 @@ class Reader {
 /**
  * Opens a session on PostgreSQL as the endpoint's configured user and database (whatever the client
  * named, as the HTTP endpoint does), answering cleartext or md5 password requests with the URL's
- * password; resolves once PostgreSQL sent AuthenticationOk, with that message and what followed it.
+ * password; resolves once PostgreSQL is ready for queries, with everything it sent from AuthenticationOk on.
  */
 async function openBackend(databaseUrl: URL, clientParams: Record<string, string>): Promise<{ socket: Socket; first: Buffer }> {
   const socket = connect({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
@@ -109,6 +127,8 @@ async function openBackend(databaseUrl: URL, clientParams: Record<string, string
   const { user: _user, database: _database, options: _options, ...rest } = clientParams;
   socket.write(startupMessage({ ...rest, user, database: decodeURIComponent(databaseUrl.pathname.slice(1)) }));
   const reader = new Reader();
+  let authenticated = false;
+  const seen: Buffer[] = [];
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       socket.off("data", onData);
@@ -118,13 +138,24 @@ async function openBackend(databaseUrl: URL, clientParams: Record<string, string
     const onData = (data: Buffer) => {
       reader.push(data);
       for (let m = reader.typed(); m; m = reader.typed()) {
-        if (m.type === "E") return fail(Object.assign(new Error("PostgreSQL refused the session"), { response: m.whole }));
+        if (m.type === "E") return fail(Object.assign(new Error("PostgreSQL refused the session"), { refusal: errorText(m.body) }));
+        if (authenticated) {
+          // PostgreSQL checks the database after AuthenticationOk (55000, 3D000 come then): the session is
+          // the client's only at ReadyForQuery, as the proxy's compute connection is (compute/mod.rs).
+          seen.push(m.whole);
+          if (m.type === "Z") {
+            socket.off("data", onData);
+            socket.off("error", fail);
+            return resolve({ socket, first: Buffer.concat([...seen, reader.rest()]) });
+          }
+          continue;
+        }
         if (m.type !== "R") return fail(new Error(`unexpected message ${m.type} before authentication`));
         const kind = m.body.readInt32BE(0);
         if (kind === 0) {
-          socket.off("data", onData);
-          socket.off("error", fail);
-          return resolve({ socket, first: Buffer.concat([m.whole, reader.rest()]) });
+          authenticated = true;
+          seen.push(m.whole);
+          continue;
         }
         if (kind === 3) socket.write(message("p", Buffer.from(`${password}\0`, "utf8")));
         else if (kind === 5) {
@@ -178,31 +209,34 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
     const code = startup.readInt32BE(4);
     if (code === SSL_REQUEST || code === GSSENC_REQUEST) send(Buffer.from("N"));
     else if (code === PROTOCOL_3) params = startupParams(startup.subarray(8));
-    else return refuse(errorResponse("FATAL", `unsupported startup message ${code}`, "08P01"));
+    else return refuse(proxyRefusal(`unsupported startup message ${code}`));
   }
   send(message("R", int32(3)));
   const reply = await next(() => reader.typed());
   if (!reply) return;
-  if (reply.type !== "p") return refuse(errorResponse("FATAL", "expected a password message", "08P01"));
+  if (reply.type !== "p") return refuse(proxyRefusal("expected a password message"));
   const given = reply.body.subarray(0, reply.body.indexOf(0)).toString("utf8");
-  // Neon's words (proxy/src/auth/mod.rs, AuthError::PasswordFailed), with PostgreSQL's SQLSTATE.
-  if (options.password !== undefined && given !== options.password)
-    return refuse(errorResponse("FATAL", `password authentication failed for user '${params.user ?? ""}'`, "28P01"));
+  // Neon's words (proxy/src/auth/mod.rs, AuthError::PasswordFailed), sent as every proxy refusal is (XX000).
+  if (options.password !== undefined && given !== options.password) return refuse(proxyRefusal(`password authentication failed for user '${params.user ?? ""}'`));
 
   const faults = options.faults;
   const fault = faults?.connectionFault() ?? "none";
   if (fault === "slow") await new Promise((resolve) => setTimeout(resolve, faults!.delayMs));
-  // PostgreSQL cannot be reached: the proxy ends the session after the password, with no SQLSTATE.
-  if (fault === "500") return refuse(errorResponse("FATAL", "injected fault: PostgreSQL unreachable"));
-  if (fault === "answer") return refuse(errorResponse("FATAL", faults!.answer.message, faults!.answer.code || undefined));
+  // PostgreSQL cannot be reached: the proxy ends the session after the password (XX000, like every refusal).
+  if (fault === "500") return refuse(proxyRefusal("injected fault: PostgreSQL unreachable"));
+  // Whatever the answer's SQLSTATE, the proxy sends XX000 with the text.
+  if (fault === "answer") return refuse(proxyRefusal(faults!.answer.message));
   if (closed) return;
 
   let backend: { socket: Socket; first: Buffer };
   try {
     backend = await openBackend(databaseUrl, params);
   } catch (error) {
-    const response = (error as { response?: Buffer }).response;
-    return refuse(response ?? errorResponse("FATAL", `database unreachable: ${(error as Error).message}`));
+    // PostgreSQL's own refusal (53300, 55000, 57P03, 3D000, 28P01…) goes on as XX000 with PostgreSQL's
+    // text, the "Couldn't connect to compute node: " prefix dropped (proxy/src/compute/mod.rs,
+    // PostgresError::to_string_client); an unreachable PostgreSQL, with the library's text.
+    const refusal = (error as { refusal?: string }).refusal;
+    return refuse(proxyRefusal(refusal ?? `error connecting to server: ${(error as Error).message}`));
   }
   const { socket } = backend;
   socket.setNoDelay(true);

@@ -58,22 +58,32 @@ class CopyRefused extends Error {}
 
 /**
  * A WebSocket failure as Neon's answer: an ErrorResponse has a severity (and maybe a SQLSTATE); a
- * socket failure has neither. At connect, the answer is the proxy's (a refused password, an IP not
- * allowed): it is read as the HTTP API's proxy answers are, so both protocols give the same reason.
- * With the password pipelined (the library's default), that answer comes to the first query, as a
- * FATAL error: it is read the same way.
+ * socket failure has neither. Before the connection's first ReadyForQuery, every refusal is the
+ * proxy's: Neon sends it as ERROR with SQLSTATE XX000 and the proxy's or PostgreSQL's text
+ * (proxy/src/stream.rs, PqStream::throw_error; proxy/src/compute/mod.rs for PostgreSQL's own), so
+ * it is read by its text, as the HTTP API's empty-code answers are: one classification for both
+ * protocols (db/neon.ts, NEON_ANSWERS). With the password pipelined (the library's default), that
+ * answer comes to the first query: what tells it apart is that no ReadyForQuery came before it.
  */
-function classifyWs(error: unknown, atConnect = false): Error {
+function classifyWs(error: unknown, beforeReady: boolean): Error {
   if (error instanceof IngestError || error instanceof TransientDatabaseError) return error;
   const e = error as { message?: string; code?: unknown; severity?: unknown };
   const message = e.message ?? String(error);
-  // One classification for both protocols (db/neon.ts, NEON_ANSWERS): the answer is put in the HTTP client's terms.
+  // The answer, put in the HTTP client's terms.
   const answer = new NeonDbError(message);
-  if (typeof e.severity === "string") {
-    const proxyRule = atConnect || e.severity === "FATAL" ? neonRule({ status: 400, code: "", message })?.rule : undefined;
-    answer.code = proxyRule?.outcome === "misconfigured" || typeof e.code !== "string" ? "" : e.code;
-  } else answer.sourceError = error instanceof Error ? error : new Error(String(error));
+  if (typeof e.severity === "string") answer.code = beforeReady || typeof e.code !== "string" || e.code === "XX000" ? "" : e.code;
+  else answer.sourceError = error instanceof Error ? error : new Error(String(error));
   return classify(answer);
+}
+
+/** Connections that have had a ReadyForQuery from PostgreSQL: past the proxy, in the pass-through. */
+const pastTheProxy = new WeakSet<Client>();
+
+/** Marks the client once PostgreSQL's first ReadyForQuery arrives (pipelined or not). */
+function watchReady(client: Client): void {
+  (client as unknown as { connection: { once(event: string, listener: () => void): void } }).connection.once("readyForQuery", () =>
+    pastTheProxy.add(client),
+  );
 }
 
 /** Bad data (class 22, 23, 54) or an existing key: RowsRejected from classify, whichever module defines it. */
@@ -215,7 +225,10 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     // A broken connection also emits "error" on the client: the failing query reports it.
     client.on("error", () => {});
     try {
-      await deadline(options.timeoutMs, "connecting over WebSocket", client.connect(), () => closeUnopened(client));
+      const connecting = client.connect();
+      // After connect(): with a pipelined password it replaces the connection's readyForQuery listeners.
+      watchReady(client);
+      await deadline(options.timeoutMs, "connecting over WebSocket", connecting, () => closeUnopened(client));
     } catch (error) {
       closeUnopened(client);
       throw error;
@@ -305,7 +318,14 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         giveBack(client);
         return done;
       } catch (error) {
-        failure = classifyWs(error);
+        const refusedAtConnect = !pastTheProxy.has(client);
+        failure = classifyWs(error, refusedAtConnect);
+        // The proxy or PostgreSQL refused the session (pipelined: at the first query): no WebSocket today.
+        if (refusedAtConnect && !(failure instanceof IngestError)) {
+          discard(client);
+          unavailable = true;
+          throw new CopyRefused("no WebSocket could be opened", { cause: failure });
+        }
       } finally {
         clock.dbSeconds += (Date.now() - started) / 1000;
       }

@@ -29,7 +29,44 @@ export function database(settings: Settings): Database {
   return db;
 }
 
-const TRANSIENT_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"]);
+/**
+ * SQLSTATEs worth retrying, and the condition each names for /health (never the server's text,
+ * which can name a role). 53300, 55000 and 57P03 are PostgreSQL refusing a connection; over HTTP
+ * they come as a 500 with the code, over the WebSocket as XX000 with PostgreSQL's text.
+ */
+const TRANSIENT_STATES: Record<string, string> = {
+  "40001": "a serialization failure",
+  "40P01": "a deadlock",
+  "53300": "too many connections",
+  "55000": "the database is not accepting connections",
+  "55P03": "a lock not available",
+  "57P01": "the server was shut down by its administrator",
+  "57P02": "the server crashed",
+  "57P03": "the database is starting up or shutting down",
+  "58030": "a page server I/O error",
+};
+
+/** PostgreSQL's texts for its refusals at connect (src/backend/utils/init/postinit.c, postmaster.c), and their SQLSTATEs. */
+const CONNECT_TEXTS: [RegExp, string][] = [
+  [/^sorry, too many clients already|^too many connections for (role|database)|^remaining connection slots are reserved/, "53300"],
+  [/^database "[^"]*" is not currently accepting connections/, "55000"],
+  [/^the database system is (starting up|shutting down|in recovery mode|not yet accepting connections|not accepting connections)/, "57P03"],
+];
+
+/** The condition behind a transient answer, in our words: no role name, no secret, no server text. */
+export function transientCondition(answer: NeonAnswer): string {
+  if (Object.hasOwn(TRANSIENT_STATES, answer.code)) return `${TRANSIENT_STATES[answer.code]} (SQLSTATE ${answer.code})`;
+  if (answer.code.startsWith("08")) return `a connection failure (SQLSTATE ${answer.code})`;
+  if (answer.status === undefined) return "no answer: the request failed or passed DB_TIMEOUT_MS";
+  if (answer.code === "" && /^Too many connections to this endpoint/.test(answer.message)) return "Neon's proxy refuses more connections to this endpoint";
+  // PostgreSQL's refusals as the WebSocket passes them on (XX000, its text: proxy/src/compute/mod.rs).
+  if (answer.code === "") {
+    const known = CONNECT_TEXTS.find(([pattern]) => pattern.test(answer.message));
+    if (known) return `${TRANSIENT_STATES[known[1]]} (SQLSTATE ${known[1]}, by PostgreSQL's text)`;
+  }
+  if (answer.status !== 400) return `Neon answered HTTP ${answer.status}${answer.code ? ` (SQLSTATE ${answer.code})` : ""}`;
+  return "the connection was lost, or Neon's proxy refused it with a message no rule knows";
+}
 
 /** What to do about an answer from Neon. */
 export type Outcome = "retry" | "client_error" | "misconfigured" | "storage_full" | "schema_mismatch";
@@ -38,7 +75,10 @@ export type Outcome = "retry" | "client_error" | "misconfigured" | "storage_full
 export interface NeonAnswer {
   /** The HTTP status; undefined when no answer came (network failure, our deadline). */
   status?: number;
-  /** The SQLSTATE; "" for the proxy's own errors (auth, connection string, a lost connection). */
+  /**
+   * The SQLSTATE; "" for the proxy's own errors (auth, connection string, a lost connection),
+   * and for a WebSocket's XX000 before its first ReadyForQuery (copy-writer.ts, classifyWs).
+   */
   code: string;
   message: string;
 }
@@ -69,7 +109,8 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
   {
     answer: "code \"\": password authentication failed for user '<user>'",
     outcome: "misconfigured",
-    test: proxyMessage(/^password authentication failed for user '([^']*)'/),
+    // PostgreSQL words it with double quotes; over the WebSocket its refusal comes as the proxy's (XX000, its text).
+    test: proxyMessage(/^password authentication failed for user ['"]([^'"]*)['"]/),
     reason: (m) => `the database refused the password for user ${m[1]}: check the password in DATABASE_URL (it may have been rotated)`,
   },
   {
@@ -118,6 +159,13 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
     reason: (m) => `Neon refused DATABASE_URL: ${m[0]}`,
   },
   {
+    answer:
+      'code "": PostgreSQL\'s own refusal at connect, as the proxy passes it on over the WebSocket (XX000, its text): role "<role>" does not exist, database "<db>" does not exist, no pg_hba.conf entry, permission denied for database',
+    outcome: "misconfigured",
+    test: proxyMessage(/^(role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry\b.*|permission denied for database "[^"]*")/),
+    reason: (m) => `the database refused the connection: ${m[1]}: check DATABASE_URL`,
+  },
+  {
     answer: 'code "": Too many connections to this endpoint. Please try again later.',
     outcome: "retry",
     test: proxyMessage(/^Too many connections to this endpoint/),
@@ -145,9 +193,9 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
   },
   { answer: "SQLSTATE class 22 (data), 23 (integrity), 54 (a key too long for its index)", outcome: "client_error", test: (a) => /^(22|23|54)/.test(a.code) },
   {
-    answer: "SQLSTATE 40001, 40P01, 57P01, 57P02, 57P03, 53300, 55P03, class 08",
+    answer: "SQLSTATE 40001, 40P01, 53300, 55000, 55P03, 57P01, 57P02, 57P03, class 08",
     outcome: "retry",
-    test: (a) => TRANSIENT_STATES.has(a.code) || a.code.startsWith("08"),
+    test: (a) => Object.hasOwn(TRANSIENT_STATES, a.code) || a.code.startsWith("08"),
   },
 ];
 
@@ -187,7 +235,8 @@ export function classify(error: unknown): Error {
   const { rule, match } = found;
   switch (rule.outcome) {
     case "retry":
-      return new TransientDatabaseError(answer.message);
+      // Neon's full text stays in the error, for the log line of whoever gives up on it.
+      return new TransientDatabaseError(answer.message, transientCondition(answer));
     case "client_error":
       // Neon refuses a statement over 10 MiB: bisection narrows it to the row, which is then rejected, never retried.
       return answer.status === 413
@@ -231,9 +280,13 @@ export async function withRetries<T>(db: Database, attempt: () => Promise<T>): P
   }
 }
 
-/** What /health says about a failed database call: misconfigured, with the reason a write's 500 gives, or unreachable. */
-export function failedHealth(error: unknown): { state: "unreachable" | "misconfigured"; reason?: string } {
+/**
+ * What /health says about a failed database call: misconfigured, with the reason a write's 500
+ * gives, or unreachable, with the condition (our words: never the server's text, a role or a secret).
+ */
+export function failedHealth(error: unknown): { state: "unreachable" | "misconfigured"; reason: string } {
   const failure = classify(error);
   if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
-  return { state: "unreachable" };
+  if (failure instanceof TransientDatabaseError) return { state: "unreachable", reason: failure.condition ?? "the database did not answer" };
+  return { state: "unreachable", reason: failure instanceof IngestError ? `the database failed the health check (${failure.code})` : "the database failed the health check" };
 }

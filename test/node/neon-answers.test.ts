@@ -6,7 +6,7 @@
  */
 import { NeonDbError } from "@neondatabase/serverless";
 import { describe, expect, it } from "vitest";
-import { classify, NEON_ANSWERS, neonAnswer, neonRule, type Outcome } from "../../src/db/neon.ts";
+import { classify, failedHealth, NEON_ANSWERS, neonAnswer, neonRule, type Outcome } from "../../src/db/neon.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../../src/errors.ts";
 import { RowsRejected } from "../../src/ingest/writer.ts";
 
@@ -59,6 +59,19 @@ const examples: [string, unknown, Outcome, RegExp?][] = [
     /^Neon refused DATABASE_URL: missing authentication credentials/,
   ],
   ["too many connections", bad("Too many connections to this endpoint. Please try again later."), "retry"],
+  // Over the WebSocket, PostgreSQL's refusals at connect come as the proxy's XX000 with PostgreSQL's text (read as code "").
+  ["PostgreSQL's refused password, over the WebSocket", bad('password authentication failed for user "app"'), "misconfigured", /password for user app:/],
+  ["an unknown role, over the WebSocket", bad('role "app" does not exist'), "misconfigured", /role "app" does not exist: check DATABASE_URL/],
+  ["an unknown database, over the WebSocket", bad('database "main" does not exist'), "misconfigured", /database "main" does not exist/],
+  ["no pg_hba.conf entry, over the WebSocket", bad('no pg_hba.conf entry for host "203.0.113.7", user "app", database "main", no encryption'), "misconfigured", /pg_hba/],
+  ["no CONNECT privilege, over the WebSocket", bad('permission denied for database "main"'), "misconfigured", /permission denied/],
+  ["55000 at connect, over the WebSocket", bad('database "main" is not currently accepting connections'), "retry"],
+  ["53300 at connect, over the WebSocket", bad('too many connections for role "app"'), "retry"],
+  ["a control plane's own text", bad("Your project has exceeded the data transfer quota. Upgrade your plan to increase limits."), "retry"],
+  ["53300 at connect, over HTTP (a 500 with PostgreSQL's code)", server(500, { message: "sorry, too many clients already", code: "53300" }), "retry"],
+  ["55000 at connect, over HTTP", server(500, { message: 'database "main" is not currently accepting connections', code: "55000" }), "retry"],
+  ["55000 in a statement", bad("object not in prerequisite state", "55000"), "retry"],
+  ["57P03", server(500, { message: "the database system is starting up", code: "57P03" }), "retry"],
   [
     "28P01 from PostgreSQL, as a 500",
     server(500, { message: 'password authentication failed for user "app"', code: "28P01" }),
@@ -106,5 +119,24 @@ describe("NEON_ANSWERS", () => {
   it("has an example above for every row", () => {
     const used = new Set(examples.map(([, error]) => neonRule(neonAnswer(error))?.rule));
     expect(NEON_ANSWERS.filter((rule) => !used.has(rule)).map((rule) => rule.answer)).toEqual([]);
+  });
+
+  it("gives /health the condition of an outage in its own words: never the server's text, a role name or a secret", () => {
+    const reasons = [
+      failedHealth(unreachable()),
+      failedHealth(server(500, { message: 'too many connections for role "app_secret_role"', code: "53300" })),
+      failedHealth(server(500, { message: 'database "main" is not currently accepting connections', code: "55000" })),
+      failedHealth(bad('database "main" is not currently accepting connections')),
+      failedHealth(server(500, { message: "the database system is shutting down", code: "57P03" })),
+      failedHealth(bad("Too many connections to this endpoint. Please try again later.")),
+    ];
+    expect(reasons).toEqual([
+      { state: "unreachable", reason: "no answer: the request failed or passed DB_TIMEOUT_MS" },
+      { state: "unreachable", reason: "too many connections (SQLSTATE 53300)" },
+      { state: "unreachable", reason: "the database is not accepting connections (SQLSTATE 55000)" },
+      { state: "unreachable", reason: "the database is not accepting connections (SQLSTATE 55000, by PostgreSQL's text)" },
+      { state: "unreachable", reason: "the database is starting up or shutting down (SQLSTATE 57P03)" },
+      { state: "unreachable", reason: "Neon's proxy refuses more connections to this endpoint" },
+    ]);
   });
 });

@@ -4,6 +4,7 @@
  * queries, COPY FROM STDIN, and each fault's WebSocket meaning. Needs PostgreSQL (TEST_DATABASE_URL).
  */
 import { Client } from "@neondatabase/serverless";
+import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
@@ -111,9 +112,26 @@ describe("the local WebSocket endpoint", () => {
     }
   });
 
-  it("refuses a wrong password as Neon does: 28P01, password authentication failed for user '<user>'", async () => {
-    const error = await errorOf(client("wrong").connect());
-    expect(error).toMatchObject({ code: "28P01", severity: "FATAL", message: "password authentication failed for user 'app'" });
+  for (const pipelined of [false, true]) {
+    it(`refuses a wrong password as Neon's proxy does: ERROR XX000, password authentication failed for user '<user>'${pipelined ? " (pipelined: at the first query)" : ""}`, async () => {
+      const c = client("wrong", pipelined);
+      // Pipelined, connect() resolves at once and the proxy's answer comes to the first query.
+      const error = await errorOf(c.connect().then(() => c.query("SELECT 1")));
+      expect(error).toMatchObject({ code: "XX000", severity: "ERROR", message: "password authentication failed for user 'app'" });
+    });
+  }
+
+  it("passes PostgreSQL's own refusal at connect on as Neon does: ERROR XX000 with PostgreSQL's text (55000 here)", async () => {
+    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      await admin.query('ALTER DATABASE "nomnom_test_local_neon_ws" ALLOW_CONNECTIONS false');
+      const error = await errorOf(client().connect());
+      expect(error).toMatchObject({ code: "XX000", severity: "ERROR", message: 'database "nomnom_test_local_neon_ws" is not currently accepting connections' });
+    } finally {
+      await admin.query('ALTER DATABASE "nomnom_test_local_neon_ws" ALLOW_CONNECTIONS true');
+      await admin.end();
+    }
   });
 
   describe("faults, with their WebSocket meanings", () => {
@@ -125,16 +143,21 @@ describe("the local WebSocket endpoint", () => {
       await c.end();
     });
 
-    it('"500": PostgreSQL unreachable, the session ends after the password with no SQLSTATE', async () => {
+    it('"500": PostgreSQL unreachable, the session ends after the password with the proxy\'s ERROR XX000', async () => {
       await fault({ fault: "500", times: 1 });
       const error = await errorOf(client().connect());
-      expect(error).toMatchObject({ message: "injected fault: PostgreSQL unreachable", severity: "FATAL" });
-      expect(error?.code).toBeUndefined();
+      expect(error).toMatchObject({ message: "injected fault: PostgreSQL unreachable", severity: "ERROR", code: "XX000" });
     });
 
-    it('"answer": Neon\'s own answer at connect, e.g. too many connections', async () => {
-      await fault({ fault: "answer", times: 1, answer: { status: 400, message: "Too many connections to this endpoint. Please try again later." } });
-      expect(await errorOf(client().connect())).toMatchObject({ message: "Too many connections to this endpoint. Please try again later." });
+    it('"answer": Neon\'s own answer at connect, e.g. too many connections, as ERROR XX000 whatever its SQLSTATE over HTTP', async () => {
+      await fault({ fault: "answer", times: 1, answer: { message: "Too many connections to this endpoint. Please try again later." } });
+      expect(await errorOf(client().connect())).toMatchObject({
+        message: "Too many connections to this endpoint. Please try again later.",
+        severity: "ERROR",
+        code: "XX000",
+      });
+      await fault({ fault: "answer", times: 1, answer: { status: 400, code: "3D000", message: 'database "nope" does not exist' } });
+      expect(await errorOf(client().connect())).toMatchObject({ message: 'database "nope" does not exist', code: "XX000" });
     });
 
     it('"40001": a transaction\'s BEGIN fails with a serialization failure; the session stays usable', async () => {
