@@ -217,7 +217,8 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
   if (reply.type !== "p") return refuse(proxyRefusal("expected a password message"));
   const given = reply.body.subarray(0, reply.body.indexOf(0)).toString("utf8");
   // Neon's words (proxy/src/auth/mod.rs, AuthError::PasswordFailed), sent as every proxy refusal is (XX000).
-  if (options.password !== undefined && given !== options.password) return refuse(proxyRefusal(`password authentication failed for user '${params.user ?? ""}'`));
+  if (options.password !== undefined && given !== options.password)
+    return refuse(proxyRefusal(`password authentication failed for user '${params.user ?? ""}'`));
 
   const faults = options.faults;
   const fault = faults?.connectionFault() ?? "none";

@@ -81,9 +81,7 @@ const pastTheProxy = new WeakSet<Client>();
 
 /** Marks the client once PostgreSQL's first ReadyForQuery arrives (pipelined or not). */
 function watchReady(client: Client): void {
-  (client as unknown as { connection: { once(event: string, listener: () => void): void } }).connection.once("readyForQuery", () =>
-    pastTheProxy.add(client),
-  );
+  (client as unknown as { connection: { once(event: string, listener: () => void): void } }).connection.once("readyForQuery", () => pastTheProxy.add(client));
 }
 
 /** Bad data (class 22, 23, 54) or an existing key: RowsRejected from classify, whichever module defines it. */

@@ -160,9 +160,9 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
   },
   {
     answer:
-      'code "": PostgreSQL\'s own refusal at connect, as the proxy passes it on over the WebSocket (XX000, its text): role "<role>" does not exist, database "<db>" does not exist, no pg_hba.conf entry, permission denied for database',
+      'code "": PostgreSQL\'s own refusal at connect, as the proxy passes it on over the WebSocket (XX000, its text): role "<role>" does not exist, no pg_hba.conf entry, permission denied for database',
     outcome: "misconfigured",
-    test: proxyMessage(/^(role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry\b.*|permission denied for database "[^"]*")/),
+    test: proxyMessage(/^(role "[^"]*" does not exist|no pg_hba\.conf entry\b.*|permission denied for database "[^"]*")/),
     reason: (m) => `the database refused the connection: ${m[1]}: check DATABASE_URL`,
   },
   {
@@ -177,9 +177,9 @@ export const NEON_ANSWERS: readonly NeonRule[] = [
     reason: (_, a) => `the database refused the credentials in DATABASE_URL: ${a.message} (SQLSTATE ${a.code})`,
   },
   {
-    answer: "SQLSTATE 3D000: the database in DATABASE_URL does not exist",
+    answer: 'SQLSTATE 3D000, or over the WebSocket code "" database "<db>" does not exist: the database in DATABASE_URL does not exist',
     outcome: "misconfigured",
-    test: sqlState("3D000"),
+    test: (a) => a.code === "3D000" || (a.code === "" && /^database "[^"]*" does not exist/.test(a.message)),
     reason: (_, a) => `the database named in DATABASE_URL does not exist: ${a.message}`,
   },
   { answer: "SQLSTATE 53100: the Neon project reached its size limit", outcome: "storage_full", test: sqlState("53100") },
@@ -288,5 +288,8 @@ export function failedHealth(error: unknown): { state: "unreachable" | "misconfi
   const failure = classify(error);
   if (failure instanceof IngestError && failure.code === "database_misconfigured") return { state: "misconfigured", reason: failure.message };
   if (failure instanceof TransientDatabaseError) return { state: "unreachable", reason: failure.condition ?? "the database did not answer" };
-  return { state: "unreachable", reason: failure instanceof IngestError ? `the database failed the health check (${failure.code})` : "the database failed the health check" };
+  return {
+    state: "unreachable",
+    reason: failure instanceof IngestError ? `the database failed the health check (${failure.code})` : "the database failed the health check",
+  };
 }

@@ -62,8 +62,18 @@ const examples: [string, unknown, Outcome, RegExp?][] = [
   // Over the WebSocket, PostgreSQL's refusals at connect come as the proxy's XX000 with PostgreSQL's text (read as code "").
   ["PostgreSQL's refused password, over the WebSocket", bad('password authentication failed for user "app"'), "misconfigured", /password for user app:/],
   ["an unknown role, over the WebSocket", bad('role "app" does not exist'), "misconfigured", /role "app" does not exist: check DATABASE_URL/],
-  ["an unknown database, over the WebSocket", bad('database "main" does not exist'), "misconfigured", /database "main" does not exist/],
-  ["no pg_hba.conf entry, over the WebSocket", bad('no pg_hba.conf entry for host "203.0.113.7", user "app", database "main", no encryption'), "misconfigured", /pg_hba/],
+  [
+    "an unknown database, over the WebSocket",
+    bad('database "main" does not exist'),
+    "misconfigured",
+    /^the database named in DATABASE_URL does not exist: database "main" does not exist/,
+  ],
+  [
+    "no pg_hba.conf entry, over the WebSocket",
+    bad('no pg_hba.conf entry for host "203.0.113.7", user "app", database "main", no encryption'),
+    "misconfigured",
+    /pg_hba/,
+  ],
   ["no CONNECT privilege, over the WebSocket", bad('permission denied for database "main"'), "misconfigured", /permission denied/],
   ["55000 at connect, over the WebSocket", bad('database "main" is not currently accepting connections'), "retry"],
   ["53300 at connect, over the WebSocket", bad('too many connections for role "app"'), "retry"],

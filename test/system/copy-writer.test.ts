@@ -5,6 +5,7 @@
  * at once, a bad password, no WebSocket at all, and the WebSocket faults. Needs PostgreSQL (TEST_DATABASE_URL).
  */
 import fc from "fast-check";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
@@ -16,7 +17,7 @@ import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
 import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 import type { Writer } from "../../src/ingest/writer.ts";
-import { freshDatabase } from "../support/database.ts";
+import { databaseNamed as databaseUrlOf, freshDatabase } from "../support/database.ts";
 
 const PASSWORD = "copy-secret";
 const customers = entityByName("Customer")!;
@@ -412,6 +413,19 @@ describe("the COPY writer", () => {
       expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
     });
 
+    it("refused at connect by the proxy (ERROR XX000, Too many connections; pipelined, at the first query): the request writes over HTTP at once", async () => {
+      await fault({ fault: "answer", times: 1, answer: { message: "Too many connections to this endpoint. Please try again later." } });
+      const fallback = countingInsert();
+      const started = Date.now();
+      await withWriter(copyOver(fallback), async (w) => {
+        expect(await w.writeChunk(customers, rowsOf(keys("T", 5)))).toBe(5);
+        // The rest of the request stays on HTTP: no second try at a WebSocket.
+        expect(await w.writeChunk(customers, rowsOf(keys("T", 5, 5)))).toBe(5);
+      });
+      expect(fallback.chunks).toBe(2);
+      expect(Date.now() - started).toBeLessThan(1500);
+    });
+
     it("connection refused: the request writes over HTTP", async () => {
       await fault({ fault: "down", times: 1 });
       const fallback = countingInsert();
@@ -419,4 +433,51 @@ describe("the COPY writer", () => {
       expect(fallback.chunks).toBe(1);
     });
   });
+});
+
+describe("PostgreSQL refusing connections (ALTER DATABASE … ALLOW_CONNECTIONS false: 55000)", () => {
+  const admin = () => new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  let fresh: LocalNeon;
+  let adminClient: pg.Client;
+  beforeAll(async () => {
+    // An endpoint of its own: its pool has no connection yet, so each request opens one and meets the refusal.
+    fresh = await startLocalNeon({ databaseUrl: databaseUrlOf("nomnom_test_copy_writer"), migrate: false, password: PASSWORD });
+    adminClient = admin();
+    await adminClient.connect();
+    await adminClient.query('ALTER DATABASE "nomnom_test_copy_writer" ALLOW_CONNECTIONS false');
+  });
+  afterAll(async () => {
+    await adminClient.query('ALTER DATABASE "nomnom_test_copy_writer" ALLOW_CONNECTIONS true');
+    await adminClient.end();
+    await fresh.close();
+  });
+
+  it("the HTTP endpoint answers as Neon's proxy: 500 with PostgreSQL's code and text", async () => {
+    const res = await fetch(fresh.url, {
+      method: "POST",
+      body: JSON.stringify({ query: "SELECT 1", params: [] }),
+      headers: { "Neon-Connection-String": fresh.connectionString, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true" },
+    });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ code: "55000", message: 'database "nomnom_test_copy_writer" is not currently accepting connections' });
+  });
+
+  for (const kind of ["copy", "insert"] as const) {
+    it(`the ${kind} writer retries it, then gives up with a TransientDatabaseError (a 503), never a database_error`, async () => {
+      const s = settingsOf({
+        DATABASE_URL: fresh.connectionString,
+        NEON_FETCH_ENDPOINT: fresh.url,
+        NEON_WS_PROXY: fresh.wsProxy,
+        DB_TIMEOUT_MS: "2000",
+        DB_RETRY_MS: "500",
+        BULK_WRITER: kind,
+      });
+      const error = await withWriter(openWriter(s), (w) => w.writeChunk(customers, rowsOf(keys("N", 5)))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TransientDatabaseError);
+      expect((error as TransientDatabaseError).condition).toBe("the database is not accepting connections (SQLSTATE 55000)");
+    });
+  }
 });

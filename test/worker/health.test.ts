@@ -22,7 +22,7 @@ describe("GET /health", () => {
     const unreachable = { ...env, DATABASE_URL: "postgres://app:x@nowhere.localtest.me/main", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql" };
     const res = await worker.fetch(new Request("http://nomnom.test/health"), unreachable);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: "degraded", database: "unreachable" });
+    expect(await res.json()).toMatchObject({ status: "degraded", database: "unreachable", reason: "no answer: the request failed or passed DB_TIMEOUT_MS" });
   });
 
   it("remembers its database check for HEALTH_CACHE_MS, so a burst of probes costs one round trip", async () => {
@@ -33,6 +33,21 @@ describe("GET /health", () => {
       // The database is gone, but the check a moment ago still stands.
       expect((await worker.fetch(new Request("http://nomnom.test/health"), cached)).status).toBe(200);
       expect((await worker.fetch(new Request("http://nomnom.test/health"), env)).status).toBe(503);
+    } finally {
+      await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
+    }
+  });
+
+  // After the cache test, whose cached check would otherwise answer for this one.
+  it("says which condition makes the database unreachable, in its own words: never the server's text or a role name", async () => {
+    const answer = { status: 500, code: "55000", message: 'database "main" is not currently accepting connections for role "app"' };
+    await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "answer", answer }) });
+    try {
+      const res = await worker.fetch(new Request("http://nomnom.test/health"), { ...env, DB_RETRY_MS: "0" });
+      expect(res.status).toBe(503);
+      const body = await res.json<{ reason: string }>();
+      expect(body).toMatchObject({ database: "unreachable", reason: "the database is not accepting connections (SQLSTATE 55000)" });
+      expect(JSON.stringify(body)).not.toContain("app");
     } finally {
       await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
     }

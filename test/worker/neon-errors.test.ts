@@ -8,7 +8,8 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { customerLine } from "../support/customers.ts";
+import { customerLine, customers } from "../support/customers.ts";
+import { readEvents } from "../support/sse.ts";
 import { count, fault, resetDatabase, sql } from "../support/worker.ts";
 
 /**
@@ -58,18 +59,24 @@ describe("a misconfigured database", () => {
     });
   }
 
-  const proxyAnswers: [string, { status: number; message: string; code?: string }, RegExp][] = [
+  // Control-plane failures are 500s over HTTP (the endpoint's default for their text); over the
+  // WebSocket every one is the proxy's ERROR XX000 with the same text (the fault strikes both).
+  const proxyAnswers: [string, { status?: number; message: string; code?: string }, RegExp][] = [
     [
       "an IP address not allowed",
       {
-        status: 400,
         message:
           "This IP address 203.0.113.7 is not allowed to connect to this endpoint. Please add it to the allowed list in the Neon console. Make sure to check for IPv4 or IPv6 addresses.",
       },
       /IP address 203\.0\.113\.7/,
     ],
-    ["an endpoint that cannot be found", { status: 400, message: "Control plane request failed: endpoint cannot be found" }, /endpoint .* cannot be found/],
-    ["a disabled endpoint", { status: 400, message: "Control plane request failed: endpoint is disabled" }, /is disabled/],
+    ["an endpoint that cannot be found", { message: "Control plane request failed: endpoint cannot be found" }, /endpoint .* cannot be found/],
+    ["a disabled endpoint", { message: "Control plane request failed: endpoint is disabled" }, /is disabled/],
+    [
+      "an endpoint over its quota",
+      { message: "Control plane request failed: endpoint is temporarily unavailable. Check your quotas and/or contact our support." },
+      /quotas/,
+    ],
     [
       "a database that does not exist (3D000)",
       { status: 400, code: "3D000", message: 'database "nope" does not exist' },
@@ -77,14 +84,36 @@ describe("a misconfigured database", () => {
     ],
   ];
   for (const [what, answer, reason] of proxyAnswers) {
-    it(`${what} is a 500 database_misconfigured at the first answer`, async () => {
-      await fault("answer", { answer });
-      const { res, ms, body } = await timedPost("/ingest/message", customerLine("P1"));
-      expect(ms).toBeLessThan(2000);
-      expect([res.status, body.code]).toEqual([500, "database_misconfigured"]);
-      expect(body.message).toMatch(reason);
-    });
+    for (const path of ["/ingest/message", "/ingest/batch"]) {
+      it(`${what} is a 500 database_misconfigured at the first answer (${path})`, async () => {
+        await fault("answer", { answer });
+        const body = path === "/ingest/message" ? customerLine("P1") : customers("P", 20);
+        const { res, ms, body: answerBody } = await timedPost(path, body);
+        expect(ms).toBeLessThan(2000);
+        expect([res.status, answerBody.code]).toEqual([500, "database_misconfigured"]);
+        expect(answerBody.message).toMatch(reason);
+        expect(res.headers.get("retry-after")).toBeNull();
+      });
+    }
   }
+
+  it("a misconfiguration met by /ingest/stream ends it within 2 s with a failure event: 500 database_misconfigured", async () => {
+    await fault("answer", { answer: proxyAnswers[0][1] });
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    const res = await worker.fetch(
+      new Request("http://nomnom.test/ingest/stream", { method: "POST", body: customers("S", 50), headers: { "Content-Type": "text/plain" } }),
+      { ...env, ASYNC_FALLBACK: "true" },
+      ctx,
+    );
+    const events = await readEvents(res.body!);
+    await waitOnExecutionContext(ctx);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { status: 500, code: "database_misconfigured", message: expect.stringMatching(/203\.0\.113\.7/) },
+    });
+  });
 });
 
 describe("answers that are not misconfiguration", () => {
@@ -126,6 +155,32 @@ describe("answers that are not misconfiguration", () => {
     expect(res.status).toBe(200);
     expect(await count("customers")).toBe(1);
   });
+
+  // PostgreSQL refusing connections, as the proxy answers it: over HTTP a 500 with the code, over the
+  // WebSocket ERROR XX000 with PostgreSQL's text; a control plane's own wording, whatever it says.
+  const refusals: [string, { status?: number; message: string; code?: string }][] = [
+    ["53300 (too many connections)", { status: 500, code: "53300", message: 'too many connections for role "app"' }],
+    ["55000 (not accepting connections)", { status: 500, code: "55000", message: 'database "main" is not currently accepting connections' }],
+    ["57P03 (starting up)", { status: 500, code: "57P03", message: "the database system is starting up" }],
+    ["a control plane's own text", { status: 500, message: "Your compute is being moved. Please retry in a moment." }],
+  ];
+  for (const [what, answer] of refusals) {
+    for (const path of ["/ingest/message", "/ingest/batch"]) {
+      it(`${what} at connect is retried on ${path}, then 503 with Retry-After, never a 500`, async () => {
+        await fault("answer", { times: 3, answer });
+        const { res, body } = await timedPost(path, path === "/ingest/message" ? customerLine("C1") : customers("C", 20), { ASYNC_FALLBACK: "false" });
+        expect([res.status, body.status]).toEqual([200, "success"]);
+        await fault("answer", { answer });
+        // Reset here: the afterEach above this one needs the database.
+        const gone = await timedPost(path, path === "/ingest/message" ? customerLine("C2") : customers("D", 20), {
+          ASYNC_FALLBACK: "false",
+          DB_RETRY_MS: "300",
+        }).finally(() => fault("none"));
+        expect([gone.res.status, gone.body.code]).toEqual([503, "database_unavailable"]);
+        expect(gone.res.headers.get("retry-after")).not.toBeNull();
+      });
+    }
+  }
 
   it("a connection lost mid-query (400, empty code) is retried, and the row is written once", async () => {
     await fault("connection_lost", { times: 1 });
