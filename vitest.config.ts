@@ -55,6 +55,18 @@ export default defineConfig({
         },
       },
       {
+        // The COPY writer, its staging path and the INSERT writer again, through PgBouncer in transaction
+        // mode (Neon's -pooler host). Needs PostgreSQL and pgbouncer: run by `npm run test:system`.
+        test: {
+          name: "system-pgbouncer",
+          include: ["test/system/copy-writer.test.ts"],
+          globalSetup: ["test/system/pgbouncer-setup.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_URL })],
         test: {
           name: "worker",

@@ -1,12 +1,13 @@
 /**
  * npm run test:system: the whole test suite against a real PostgreSQL, plus the checks that need
- * system tools (test/system/: promtool, headless Chromium). Checks the tools first and names the
+ * system tools (test/system/: promtool, headless Chromium, PgBouncer). Checks the tools first and names the
  * Debian package of any that is missing. Arguments are passed to vitest (e.g. --project system).
  */
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import pg from "pg";
 import { CHROMIUM_PATH } from "../test/support/chromium.ts";
+import { PGBOUNCER } from "./local-neon/pgbouncer.ts";
 
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
 const databaseUrl = process.env.TEST_DATABASE_URL || DEFAULT_DATABASE_URL;
@@ -19,6 +20,11 @@ try {
   accessSync(CHROMIUM_PATH, constants.X_OK);
 } catch {
   missing.push(`Chromium (drives /docs and /dashboard) is not at ${CHROMIUM_PATH}: install Debian's package with \`apt-get install chromium\``);
+}
+if (spawnSync(PGBOUNCER, ["--version"]).error) {
+  missing.push(
+    `PgBouncer (Neon's -pooler host, for the system-pgbouncer tests) is not at ${PGBOUNCER}: install Debian's package with \`apt-get install pgbouncer\``,
+  );
 }
 const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
 try {

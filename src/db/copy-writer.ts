@@ -16,7 +16,7 @@ import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyText, UNENCODABLE } from "./copy-text.ts";
 import type { DbClock } from "./insert-writer.ts";
-import { classify, neonRule } from "./neon.ts";
+import { classify } from "./neon.ts";
 
 export interface CopyWriterOptions {
   connectionString: string;

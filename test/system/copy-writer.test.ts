@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
@@ -17,9 +17,12 @@ import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
 import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 import type { Writer } from "../../src/ingest/writer.ts";
-import { databaseNamed as databaseUrlOf, freshDatabase } from "../support/database.ts";
+import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
 
 const PASSWORD = "copy-secret";
+/** In the system-pgbouncer project the endpoints reach PostgreSQL through PgBouncer, as Neon's -pooler host does. */
+const pgbouncerPort = inject("pgbouncerPort");
+const DATABASE = pgbouncerPort ? "nomnom_test_copy_writer_pooled" : "nomnom_test_copy_writer";
 const customers = entityByName("Customer")!;
 let local: LocalNeon;
 
@@ -101,7 +104,8 @@ async function withWriter<T>(writer: Writer, work: (w: Writer) => Promise<T>): P
 }
 
 beforeAll(async () => {
-  local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_copy_writer"), faults: true, password: PASSWORD });
+  const direct = (await freshDatabase(DATABASE))!;
+  local = await startLocalNeon({ databaseUrl: pgbouncerPort ? throughPgBouncer(direct, pgbouncerPort) : direct, faults: true, password: PASSWORD });
 });
 afterAll(() => local.close());
 beforeEach(async () => {
@@ -306,8 +310,11 @@ describe("the COPY writer", () => {
   });
 
   describe("prepare (a connection opened while the body is read)", () => {
+    /** PostgreSQL's sessions on the test database (but the asking one); through PgBouncer, PgBouncer's clients of it. */
     const backends = async () =>
-      Number((await sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))[0][0]);
+      pgbouncerPort
+        ? (await pgbouncerClients(pgbouncerPort)).filter((c) => c.database === DATABASE).length
+        : Number((await sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))[0][0]);
     async function until(what: string, check: () => Promise<boolean>): Promise<void> {
       for (let deadline = Date.now() + 5000; !(await check()); await new Promise((r) => setTimeout(r, 20))) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -435,19 +442,20 @@ describe("the COPY writer", () => {
   });
 });
 
+// Directly, in both projects: PgBouncer would answer from server connections it opened earlier.
 describe("PostgreSQL refusing connections (ALTER DATABASE … ALLOW_CONNECTIONS false: 55000)", () => {
   const admin = () => new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
   let fresh: LocalNeon;
   let adminClient: pg.Client;
   beforeAll(async () => {
     // An endpoint of its own: its pool has no connection yet, so each request opens one and meets the refusal.
-    fresh = await startLocalNeon({ databaseUrl: databaseUrlOf("nomnom_test_copy_writer"), migrate: false, password: PASSWORD });
+    fresh = await startLocalNeon({ databaseUrl: databaseUrlOf(DATABASE), migrate: false, password: PASSWORD });
     adminClient = admin();
     await adminClient.connect();
-    await adminClient.query('ALTER DATABASE "nomnom_test_copy_writer" ALLOW_CONNECTIONS false');
+    await adminClient.query(`ALTER DATABASE "${DATABASE}" ALLOW_CONNECTIONS false`);
   });
   afterAll(async () => {
-    await adminClient.query('ALTER DATABASE "nomnom_test_copy_writer" ALLOW_CONNECTIONS true');
+    await adminClient.query(`ALTER DATABASE "${DATABASE}" ALLOW_CONNECTIONS true`);
     await adminClient.end();
     await fresh.close();
   });
@@ -459,7 +467,7 @@ describe("PostgreSQL refusing connections (ALTER DATABASE … ALLOW_CONNECTIONS 
       headers: { "Neon-Connection-String": fresh.connectionString, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true" },
     });
     expect(res.status).toBe(500);
-    expect(await res.json()).toMatchObject({ code: "55000", message: 'database "nomnom_test_copy_writer" is not currently accepting connections' });
+    expect(await res.json()).toMatchObject({ code: "55000", message: `database "${DATABASE}" is not currently accepting connections` });
   });
 
   for (const kind of ["copy", "insert"] as const) {
