@@ -1,6 +1,7 @@
 /**
  * Test-only fault injection for the local Neon endpoint: POST /__faults {"fault": …, "times": n, "skip": k}
- * (GET /__faults: the fault, and the COPY statements the WebSocket endpoint has seen)
+ * (GET /__faults: the fault, and the COPY statements the WebSocket endpoint has seen; GET /__counters: the
+ * HTTP requests and WebSocket connections both endpoints served)
  * lets k SQL requests through, then makes the next n (all, without "times") fail in a chosen way,
  * so tests can fail the database at chosen points. Never on unless the endpoint is started with faults enabled.
  * The WebSocket endpoint (ws-server.ts) shares the switch and gives each fault its WebSocket meaning:
@@ -46,6 +47,18 @@ export class FaultSwitch {
   copies = 0;
   /** Queries holding them (several COPYs may share one). */
   copyQueries = 0;
+  /**
+   * What both endpoints served since they started (GET /__counters): SQL-over-HTTP requests and
+   * WebSocket connections, each one subrequest of the Worker that made it (Workers count every
+   * fetch and every WebSocket it opens against its per-request limit).
+   */
+  httpRequests = 0;
+  wsConnections = 0;
+
+  /** Handles GET /__counters. */
+  counters(res: ServerResponse): void {
+    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ http_requests: this.httpRequests, ws_connections: this.wsConnections }));
+  }
 
   /** The fault for the next SQL request, counting it down. */
   take(): Fault {

@@ -179,6 +179,8 @@ export function createLocalNeonServer(db: Database, options: ServerOptions = {})
   const { faults } = options;
   return createServer(async (req, res) => {
     if (faults && req.url === "/__faults" && (req.method === "POST" || req.method === "GET")) return faults.control(req, res);
+    if (faults && req.url === "/__counters" && req.method === "GET") return faults.counters(res);
+    if (faults) faults.httpRequests++;
     // The client went away before its answer: the query is cancelled and a batch rolled back (sql_over_http.rs, cancel).
     const gone = new AbortController();
     res.once("close", () => {

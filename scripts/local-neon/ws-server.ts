@@ -307,6 +307,7 @@ export function createLocalNeonWsServer(databaseUrl: string, options: WsServerOp
   const server = createServer((_req, res) => res.writeHead(426, { "Content-Type": "text/plain" }).end("a WebSocket endpoint: upgrade required"));
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   server.on("upgrade", (req, socket, head) => {
+    if (options.faults) options.faults.wsConnections++;
     // Connection refused: the endpoint is down; the client's WebSocket fails to open.
     if (options.faults?.refusesConnection()) return void socket.destroy();
     wss.handleUpgrade(req, socket, head, (ws) => {

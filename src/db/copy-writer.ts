@@ -50,6 +50,15 @@ export function forgetConflicts(): void {
  */
 const MAX_SOCKETS = 1;
 
+/**
+ * WebSockets this isolate holds at once, across its requests: each is a PostgreSQL backend (a
+ * PgBouncer client on Neon's -pooler host), and Workers cannot share a socket across requests, so a
+ * burst of bulk requests would open one each and meet 53300 past the compute's max_connections
+ * (about 100 at Neon's smallest size). Beyond `max`, a request writes over HTTP instead (one
+ * statement per request, no connection held). Tests lower `max`.
+ */
+export const isolateSockets = { open: 0, max: 16 };
+
 /** Rows in one transaction, as the INSERT writer takes them (one Neon request): the same limit on both paths. */
 const TRANSACTION_MAX_CHARS = 3 * 1024 * 1024;
 
@@ -252,7 +261,14 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   async function connect(): Promise<Client> {
     opening++;
     try {
-      return await open();
+      if (isolateSockets.open >= isolateSockets.max) throw new Error(`this isolate holds its ${isolateSockets.max} WebSockets already`);
+      isolateSockets.open++;
+      try {
+        return await open();
+      } catch (error) {
+        isolateSockets.open--;
+        throw error;
+      }
     } catch (error) {
       // The place stays free: the next waiting chunk tries (and, with no WebSocket, falls back too).
       waiting.shift()?.(undefined);
@@ -286,6 +302,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
 
   function discard(client: Client): void {
     if (!all.delete(client)) return;
+    isolateSockets.open--;
     waiting.shift()?.(undefined);
     // end() may never settle on a lost connection: nobody waits for it.
     void client.end().catch(() => {});
@@ -478,6 +495,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       prepared = undefined;
       const clients = [...all];
       all.clear();
+      isolateSockets.open -= clients.length;
       idle.length = 0;
       // Bounded: a connection that went bad must not hold the request open.
       await Promise.all(clients.map((c) => deadline(1000, "closing a WebSocket", c.end(), () => {}).catch(() => {})));

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
+import { copyWriter, forgetConflicts, isolateSockets } from "../../src/db/copy-writer.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { openWriter } from "../../src/db/writers.ts";
@@ -112,7 +112,11 @@ beforeEach(async () => {
   forgetConflicts();
   await sql("TRUNCATE customers RESTART IDENTITY");
 });
-afterEach(() => fault({ fault: "none" }));
+afterEach(async () => {
+  await fault({ fault: "none" });
+  // Every writer was closed: the isolate's count of WebSockets is back to none.
+  expect(isolateSockets.open).toBe(0);
+});
 
 describe("the COPY writer", () => {
   it("is the bulk writer when a WebSocket endpoint is configured, and INSERT over a local endpoint without one", async () => {
@@ -307,6 +311,28 @@ describe("the COPY writer", () => {
     });
     expect(fallback.chunks).toBe(0);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["500"]]);
+  });
+
+  it("holds at most isolateSockets.max WebSockets in the isolate across requests: one more request writes over HTTP, counted by /__counters", async () => {
+    const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number; ws_connections: number };
+    const before = await counters();
+    isolateSockets.max = 2;
+    const fallbacks = [countingInsert(), countingInsert(), countingInsert()];
+    const writers = fallbacks.map((fallback) => copyOver(fallback));
+    try {
+      // Each writer (a request) keeps its WebSocket until it is closed.
+      for (const [i, writer] of writers.entries()) expect(await writer.writeChunk(customers, rowsOf(keys(`I${i}-`, 10)))).toBe(10);
+      expect(isolateSockets.open).toBe(2);
+      expect(fallbacks.map((f) => f.chunks)).toEqual([0, 0, 1]);
+    } finally {
+      isolateSockets.max = 16;
+      await Promise.all(writers.map((w) => w.close()));
+    }
+    expect(isolateSockets.open).toBe(0);
+    const after = await counters();
+    expect(after.ws_connections - before.ws_connections).toBe(2);
+    // The third request's chunk: one HTTP request.
+    expect(after.http_requests - before.http_requests).toBe(1);
   });
 
   describe("prepare (a connection opened while the body is read)", () => {
