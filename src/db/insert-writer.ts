@@ -11,12 +11,19 @@ import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { SingleWrite, Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
 import { type Database, withRetries, withTimeout } from "./neon.ts";
 
-/** Where a request adds up the time its statements waited on the database. */
+/** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
 export interface DbClock {
   dbSeconds: number;
+  /** Fetches and WebSockets opened to Neon: Workers count each against the request's subrequest limit. */
+  subrequests?: number;
 }
 
+/** One subrequest more on the request's count. */
+export const countSubrequest = (clock: DbClock) => void (clock.subrequests = (clock.subrequests ?? 0) + 1);
+
+/** Each call is one HTTP request to Neon: one subrequest, retries included (each goes through here). */
 async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
+  countSubrequest(clock);
   const started = Date.now();
   try {
     return await work;
@@ -113,6 +120,8 @@ export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): W
       if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
       return { id: await withRetries(db, () => timed(clock, existingId(db, entity, json))), duplicate: true, children: childCounts };
     },
+
+    subrequests: () => clock.subrequests ?? 0,
 
     // Each statement is one HTTP request: nothing to open ahead.
     prepare() {},

@@ -8,8 +8,27 @@ import { type EntityDef, rowAsObject, rowAsRecord } from "./entity.ts";
 import { type RowToWrite, withSource } from "./parse-messages.ts";
 import { RowsRejected, type WriteLimits, type WriteResult, type Writer } from "./writer.ts";
 
-/** What writeRows needs of a writer. */
-export type ChunkWriter = Pick<Writer, "limits" | "writeChunk">;
+/** What writeRows needs of a writer (without `subrequests`, no budget applies). */
+export type ChunkWriter = Pick<Writer, "limits" | "writeChunk"> & Partial<Pick<Writer, "subrequests">>;
+
+/**
+ * Subrequests one request's writes may make before bisection stops: Workers allow 10,000 per
+ * request on the Paid plan (50 on Free); this leaves room for everything else the request does.
+ * Over HTTP each bisection step is a fetch (about 14 per bad row in a 10,000-row chunk); over the
+ * COPY writer's WebSocket it is a query on the open socket, no subrequest.
+ */
+export const SUBREQUEST_BUDGET = 1000;
+
+/** Whether another bisection step could pass the budget (each chunk in flight may make one more). */
+const overBudget = (writer: ChunkWriter) => writer.subrequests !== undefined && writer.subrequests() >= SUBREQUEST_BUDGET - writer.limits.concurrency;
+
+/** A row the database refused, as the request reports it and the quarantine keeps it. */
+function rejectRow(chunk: Chunk, row: RowToWrite, message: string, sqlState: string, result: WriteResult): void {
+  result.byEntity[chunk.entity.name].failed++;
+  const failure = { line_number: row.lineNumber, entity: chunk.entity.name, message, line: rowAsObject(chunk.entity, row.json) };
+  // The source line is not kept after parsing: the quarantine stores the record it became, which parses back to this row.
+  result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState, format: "json" }));
+}
 
 interface Chunk {
   entity: EntityDef;
@@ -49,16 +68,15 @@ async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult
   } catch (error) {
     if (!(error instanceof RowsRejected)) throw error;
     if (chunk.rows.length === 1) {
-      const row = chunk.rows[0];
-      counts.failed++;
-      const failure = {
-        line_number: row.lineNumber,
-        entity: chunk.entity.name,
-        message: `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`,
-        line: rowAsObject(chunk.entity, row.json),
-      };
-      // The source line is not kept after parsing: the quarantine stores the record it became, which parses back to this row.
-      result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState: error.sqlState, format: "json" }));
+      rejectRow(chunk, chunk.rows[0], `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, error.sqlState, result);
+      return;
+    }
+    if (overBudget(writer)) {
+      const message =
+        `not written: the database refused a row among these ${chunk.rows.length} (${error.message}, SQLSTATE ${error.sqlState}), and finding which ` +
+        `would pass this request's budget of ${SUBREQUEST_BUDGET} subrequests (Cloudflare's per-request limit): send these lines again, ` +
+        "in a request with fewer refused rows";
+      for (const row of chunk.rows) rejectRow(chunk, row, message, error.sqlState, result);
       return;
     }
     const half = chunk.rows.length >> 1;

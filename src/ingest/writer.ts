@@ -66,6 +66,8 @@ export interface Writer {
   writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult>;
   /** One record and its derived rows in one transaction, with the record's real id. */
   writeOne(entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[]): Promise<SingleWrite>;
+  /** Subrequests (fetches, WebSockets) this request's writes have made so far: Workers limit them per request. */
+  subrequests(): number;
   /**
    * Rows are coming: a writer with a connection to open (a WebSocket) starts opening it now, while
    * the body is still read and parsed. Failures surface, if at all, at the first write.

@@ -9,11 +9,12 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { copyWriter, forgetConflicts, isolateSockets } from "../../src/db/copy-writer.ts";
-import { insertWriter } from "../../src/db/insert-writer.ts";
+import { type DbClock, insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { openWriter } from "../../src/db/writers.ts";
 import { settingsOf } from "../../src/env.ts";
 import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
+import { writeRows } from "../../src/ingest/batch-writer.ts";
 import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 import type { Writer } from "../../src/ingest/writer.ts";
@@ -56,9 +57,10 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
   return counting;
 }
 
-function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string } = {}): Writer {
+function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string; clock?: DbClock } = {}): Writer {
   const s = settings();
   return copyWriter({
+    clock: overrides.clock,
     connectionString: localConnectionString(overrides.password ?? PASSWORD),
     wsProxy: overrides.wsProxy ?? local.wsProxy,
     fallback,
@@ -220,19 +222,42 @@ describe("the COPY writer", () => {
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["5"]]);
   });
 
-  it("throws the INSERT writer's RowsRejected for a row the database refuses, so the service can bisect", async () => {
+  it("throws RowsRejected for a row the database refuses, itself: the service bisects over the open WebSocket", async () => {
     // Too long for the key's index (54000) even compressed: pseudo-random characters.
     let seed = 7;
     const longKey = Array.from({ length: 3000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 90))).join("");
     const rows = rowsOf([...keys("E", 3), customer(longKey)]);
-    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+    const fallback = countingInsert();
+    await withWriter(copyOver(fallback), async (w) => {
       const error = await w.writeChunk(customers, rows).then(
         () => undefined,
         (e: Error & { sqlState?: string }) => e,
       );
       expect(error?.sqlState).toBe("54000");
     });
+    expect(fallback.chunks).toBe(0);
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["0"]]);
+  });
+
+  it("bisects 10,000 rows with 1% refused by a trigger inside one WebSocket: one subrequest, 100 rows rejected, the rest written", async () => {
+    const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number; ws_connections: number };
+    await sql(`CREATE OR REPLACE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.customer_key LIKE '%00' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$`);
+    await sql("CREATE TRIGGER test_refuse BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION test_refuse()");
+    try {
+      const before = await counters();
+      const fallback = countingInsert();
+      const writer = copyOver(fallback, { clock: { dbSeconds: 0 } });
+      const result = await withWriter(writer, (w) => writeRows(rowsOf(keys("B", 10_000, 1)), w));
+      expect([result.inserted, result.failed.length]).toEqual([9900, 100]);
+      expect(result.failed[0]).toMatchObject({ message: "the database rejected the row: refused by the test (SQLSTATE 23514)" });
+      expect(writer.subrequests()).toBe(1);
+      const after = await counters();
+      expect([after.ws_connections - before.ws_connections, after.http_requests - before.http_requests, fallback.chunks]).toEqual([1, 0, 0]);
+    } finally {
+      await sql("DROP TRIGGER test_refuse ON customers");
+    }
+    expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["9900"]]);
   });
 
   it("writes a transaction's rows and extra statements together, and stages them with exact counts when rows exist", async () => {
