@@ -56,9 +56,21 @@ function chunkRows(rows: RowToWrite[], limits: WriteLimits): Chunk[] {
   return chunks;
 }
 
-/** Writes a chunk; on a data error splits it in halves until each bad row stands alone: O(bad × log n) statements. */
-async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult): Promise<void> {
+/**
+ * Writes a chunk; on a data error splits it in halves until each bad row stands alone: O(bad × log n)
+ * statements. `refused`: the half of a refused chunk, with the refusal; past the subrequest budget it
+ * is not written but rejected whole, with the reason.
+ */
+async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult, refused?: RowsRejected): Promise<void> {
   const counts = (result.byEntity[chunk.entity.name] ??= { inserted: 0, duplicates: 0, failed: 0 });
+  if (refused && overBudget(writer)) {
+    const message =
+      `not written: the database refused a row among these lines (${refused.message}, SQLSTATE ${refused.sqlState}), and finding which ` +
+      `would pass this request's budget of ${SUBREQUEST_BUDGET} subrequests (Cloudflare's per-request limit): send these lines again, ` +
+      "in a request with fewer refused rows";
+    for (const row of chunk.rows) rejectRow(chunk, row, message, refused.sqlState, result);
+    return;
+  }
   try {
     const inserted = await writer.writeChunk(chunk.entity, chunk.rows);
     counts.inserted += inserted;
@@ -71,17 +83,9 @@ async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult
       rejectRow(chunk, chunk.rows[0], `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, error.sqlState, result);
       return;
     }
-    if (overBudget(writer)) {
-      const message =
-        `not written: the database refused a row among these ${chunk.rows.length} (${error.message}, SQLSTATE ${error.sqlState}), and finding which ` +
-        `would pass this request's budget of ${SUBREQUEST_BUDGET} subrequests (Cloudflare's per-request limit): send these lines again, ` +
-        "in a request with fewer refused rows";
-      for (const row of chunk.rows) rejectRow(chunk, row, message, error.sqlState, result);
-      return;
-    }
     const half = chunk.rows.length >> 1;
-    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(0, half) }, writer, result);
-    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(half) }, writer, result);
+    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(0, half) }, writer, result, error);
+    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(half) }, writer, result, error);
   }
 }
 

@@ -8,7 +8,7 @@ import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../s
 import { INSERT_LIMITS, insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
-import { type ChunkWriter, writeRows } from "../../src/ingest/batch-writer.ts";
+import { type ChunkWriter, SUBREQUEST_BUDGET, writeRows } from "../../src/ingest/batch-writer.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { freshDatabase } from "../support/database.ts";
@@ -28,7 +28,8 @@ describe("the batch writer", () => {
   let largest = 0;
 
   beforeAll(async () => {
-    local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false });
+    // Faults on for GET /__counters (no fault is set).
+    local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
     const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
     runner = {
@@ -100,6 +101,28 @@ describe("the batch writer", () => {
         message: "the database rejected the row: the row is larger than Neon's 10 MiB statement limit (SQLSTATE 413)",
       }),
     ]);
+  });
+
+  it("stops bisecting at the request's budget of 1,000 subrequests: 1% refused rows in 10,000, the rest of a refused chunk rejected with the reason", async () => {
+    const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number };
+    const before = await counters();
+    const writer = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })), { dbSeconds: 0 });
+    // Every 100th row breaks the CHECK: over HTTP, finding all 100 would take about 1,400 statements.
+    const values = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 99 ? -1 : 1));
+    const result = await writeRows(rows(values), writer);
+    const made = (await counters()).http_requests - before.http_requests;
+    expect(made).toBe(writer.subrequests());
+    expect(made).toBeLessThanOrEqual(SUBREQUEST_BUDGET);
+    const found = result.failed.filter((f) => f.message.startsWith("the database rejected the row:"));
+    const unsearched = result.failed.filter((f) => f.message.startsWith("not written:"));
+    expect(found.length + unsearched.length).toBe(result.failed.length);
+    expect(unsearched.length).toBeGreaterThan(0);
+    expect(unsearched[0].message).toMatch(/budget of 1000 subrequests .*send these lines again/);
+    // Every refused row is reported; no line is lost; the database holds exactly what was acknowledged.
+    const reported = new Set(result.failed.map((f) => f.line_number));
+    expect(values.every((v, i) => v >= 0 || reported.has(i + 1))).toBe(true);
+    expect(result.inserted + result.failed.length).toBe(10_000);
+    expect((await local.db.query({ query: "SELECT count(*)::int FROM readings", params: [] })).rows).toEqual([[String(result.inserted)]]);
   });
 
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {

@@ -276,3 +276,36 @@ describe("the quarantine", () => {
     expect((await list(`request_id=${request_id}`)).rejections.map((r) => r.raw)).toEqual(["X|new"]);
   });
 });
+
+describe("refused rows within Workers' subrequest limit", () => {
+  afterEach(async () => {
+    await sql.query("DROP TRIGGER IF EXISTS test_refuse ON customers");
+  });
+
+  it("1% of 10,000 lines refused by a trigger: the request makes at most 1,000 subrequests (/__counters), answers every line and quarantines every rejection", async () => {
+    await sql.query(`CREATE OR REPLACE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.customer_key LIKE '%00' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$`);
+    await sql.query("CREATE TRIGGER test_refuse BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION test_refuse()");
+    const counters = async () =>
+      (await (await fetch(new URL("/__counters", env.NEON_FETCH_ENDPOINT))).json()) as { http_requests: number; ws_connections: number };
+    const lines = Array.from({ length: 10_000 }, (_, i) => `C|Q${i + 1}|Name|x|1|5|1.00|A|b`);
+    const before = await counters();
+    const res = await call("/ingest/batch", { method: "POST", body: lines.join("\n") });
+    const after = await counters();
+    expect(res.status).toBe(207);
+    const answer = await json(res);
+    expect(after.http_requests - before.http_requests + after.ws_connections - before.ws_connections).toBeLessThanOrEqual(1000);
+    // Over HTTP (BULK_WRITER=insert) the budget stops the search, and the rest of a refused chunk is rejected
+    // with the reason; over the WebSocket (COPY) the search costs no subrequest and finds exactly the 100.
+    expect(answer.failed).toBeGreaterThanOrEqual(100);
+    if (env.NEON_WS_PROXY) expect([answer.failed, after.ws_connections - before.ws_connections]).toEqual([100, 1]);
+    expect(answer.inserted + answer.failed).toBe(10_000);
+    expect(await count("customers")).toBe(answer.inserted);
+    const stored = await sql.query("SELECT line_number, sqlstate FROM ingest_rejections ORDER BY line_number");
+    expect(stored.length).toBe(answer.failed);
+    expect(stored.every((r) => r.sqlstate === "23514")).toBe(true);
+    // Every refused line is among them.
+    const rejected = new Set(stored.map((r) => Number(r.line_number)));
+    expect(lines.every((line, i) => !/^C\|Q\d*00\|/.test(line) || rejected.has(i + 1))).toBe(true);
+  });
+});
