@@ -211,6 +211,22 @@ export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON
   return settings.BULK_WRITER ?? "copy";
 }
 
+/** A host on this machine: localhost, 127.0.0.0/8, ::1, or a name that only resolves to loopback (*.localhost, *.localtest.me). */
+const isLoopback = (host: string) => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?|.+\.localhost|(.+\.)?localtest\.me)$/i.test(host);
+
+/**
+ * NEON_WS_PROXY turns TLS off (plain ws://) and the password goes with the startup message: only
+ * to an endpoint on this machine. Anywhere else it is refused, as a deployment's misconfiguration.
+ */
+function checkPlainWebSocket(wsProxy: string): void {
+  const host = /^(\[[^\]]*\]|[^:/]+)/.exec(wsProxy)?.[1] ?? "";
+  if (!isLoopback(host))
+    throw new IngestError(
+      "misconfigured",
+      `NEON_WS_PROXY points at ${host}, which is not this machine: it turns TLS off and would send the database password in clear; it is for local development only, unset it`,
+    );
+}
+
 export function copyWriter(options: CopyWriterOptions): Writer {
   const { fallback, clock = { dbSeconds: 0 } } = options;
   const idle: Client[] = [];
@@ -222,6 +238,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   let unavailable = false;
 
   async function open(): Promise<Client> {
+    if (options.wsProxy) checkPlainWebSocket(options.wsProxy);
     // Opening the WebSocket is the subrequest; what goes over it afterwards is not (no fetch).
     countSubrequest(clock);
     const client = new Client(options.connectionString);

@@ -437,6 +437,22 @@ describe("the COPY writer", () => {
     expect(error).toMatchObject({ code: "database_misconfigured" });
   });
 
+  it("refuses a plain WebSocket (NEON_WS_PROXY) to anything but this machine: 500 misconfigured, nothing opened", async () => {
+    for (const host of ["db.example.com", "10.0.0.7", "localhost.example.com"]) {
+      const error = await withWriter(copyOver(countingInsert(), { wsProxy: `${host}:5432/v2` }), (w) => w.writeChunk(customers, rowsOf(keys("Z", 1)))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: "misconfigured", message: expect.stringContaining(`NEON_WS_PROXY points at ${host}, which is not this machine`) });
+    }
+    for (const host of ["127.0.0.1", "localhost", "db.localtest.me"]) {
+      const port = local.wsProxy!.split(":")[1];
+      await withWriter(copyOver(countingInsert(), { wsProxy: `${host}:${port}` }), async (w) =>
+        expect(await w.writeChunk(customers, rowsOf(keys(`Z${host}`, 1)))).toBe(1),
+      );
+    }
+  });
+
   it("writes over HTTP when no WebSocket can be opened", async () => {
     const fallback = countingInsert();
     await withWriter(copyOver(fallback, { wsProxy: "127.0.0.1:9/v2" }), async (w) => {
