@@ -99,16 +99,27 @@ const refusesData = (error: Error): boolean => typeof (error as { sqlState?: unk
 /** COPY met natural keys that exist already (or twice in the chunk). */
 const existingKeys = (refused: CopyRefused): boolean => (refused.cause as { sqlState?: string } | undefined)?.sqlState === "23505";
 
-async function deadline<T>(ms: number, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
+/**
+ * Fails `work` when `ms` pass without progress. `work` may be given `touch`, which starts the `ms`
+ * again: a transaction calls it as each statement completes, so its deadline is per statement (a
+ * group of chunks, or a compute waking for the first one, is not held to one statement's time).
+ */
+async function deadline<T>(ms: number, what: string, work: Promise<T> | ((touch: () => void) => Promise<T>), onTimeout: () => void): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let fail: (error: Error) => void = () => {};
   const timeout = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const touch = () => {
+    clearTimeout(timer);
     timer = setTimeout(() => {
       onTimeout();
-      reject(new TransientDatabaseError(`${what} took longer than ${ms} ms`));
+      fail(new TransientDatabaseError(`${what}: nothing finished within ${ms} ms`));
     }, ms);
-  });
+  };
+  touch();
   try {
-    return await Promise.race([work, timeout]);
+    return await Promise.race([typeof work === "function" ? work(touch) : work, timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -163,9 +174,9 @@ interface PgConnection {
  * the query and ignores the copy data that follows, as the protocol says. One write, because many
  * small socket writes cost quadratic time with coalesceWrites and the socket never pushes back (the
  * chunk limits bound the text). Settles at ReadyForQuery with the rows each copy inserted, or with
- * the first error.
+ * the first error. Each statement completed calls `touch` (the deadline is per statement).
  */
-function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): Promise<number[]> {
+function copyIn(client: Client, copies: readonly EntityCopy[], touch: () => void, commit = true): Promise<number[]> {
   const statements = copies.flatMap((c) => c.statements);
   const sql = `BEGIN; ${statements.join("; ")}${commit ? "; COMMIT" : ""}`;
   // Each statement's count, from its CommandComplete tag ("COPY 10000", "INSERT 0 42"), BEGIN's first.
@@ -180,7 +191,10 @@ function copyIn(client: Client, copies: readonly EntityCopy[], commit = true): P
         }
       },
       handleCopyInResponse: () => {},
-      handleCommandComplete: (message: { text: string }) => counts.push(Number(message.text.split(" ").at(-1))),
+      handleCommandComplete: (message: { text: string }) => {
+        touch();
+        counts.push(Number(message.text.split(" ").at(-1)));
+      },
       handleEmptyQuery: () => {},
       handleReadyForQuery: () => {
         let last = 0;
@@ -330,9 +344,11 @@ export function copyWriter(options: CopyWriterOptions): Writer {
   /**
    * Runs one transaction on a pooled connection, retrying transient failures with a new connection
    * until retryMs has passed. Throws CopyRefused when COPY cannot take the rows (use the fallback).
-   * `work` opens and commits its transaction itself; on a failure, a live connection is rolled back.
+   * `work` opens and commits its transaction itself, calling `touch` as each statement completes
+   * (DB_TIMEOUT_MS is per statement); on a failure, a live connection is rolled back. `shrinks`:
+   * whether a transient failure should go back to the caller, to be retried in smaller parts.
    */
-  async function transaction<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  async function transaction<T>(work: (client: Client, touch: () => void) => Promise<T>, shrinks: () => boolean = () => false): Promise<T> {
     const until = Date.now() + options.retryMs;
     for (let n = 0; ; n++) {
       let client: Client;
@@ -348,7 +364,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       const started = Date.now();
       let failure: Error;
       try {
-        const done = await deadline(options.timeoutMs, "a COPY transaction", work(client), () => discard(client));
+        const done = await deadline(
+          options.timeoutMs,
+          "a statement of a COPY transaction",
+          (touch) => work(client, touch),
+          () => discard(client),
+        );
         giveBack(client);
         return done;
       } catch (error) {
@@ -370,6 +391,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         throw new CopyRefused(failure.message, { cause: failure });
       }
       discard(client);
+      if (failure instanceof TransientDatabaseError && shrinks()) throw failure;
       const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
       if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
       await new Promise((resolve) => setTimeout(resolve, wait));
@@ -397,18 +419,23 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     while (queued.length > 0) {
       let group: typeof queued | undefined;
       try {
-        const inserted = await transaction((client) => {
-          // Taken once the connection is there: the chunks queued while it was awaited join in.
-          group ??= queued.splice(0);
-          return copyIn(
-            client,
-            group.map((q) => q.copy),
-          );
-        });
+        const inserted = await transaction(
+          (client, touch) => {
+            // Taken once the connection is there: the chunks queued while it was awaited join in.
+            group ??= queued.splice(0);
+            return copyIn(
+              client,
+              group.map((q) => q.copy),
+              touch,
+            );
+          },
+          // A group that failed for a transient reason is retried chunk by chunk: a retry asks less.
+          () => (group?.length ?? 0) > 1,
+        );
         for (const [i, q] of group!.entries()) q.settle(inserted[i]);
       } catch (error) {
         group ??= queued.splice(0);
-        const alone = group.length > 1 && error instanceof CopyRefused;
+        const alone = group.length > 1 && (error instanceof CopyRefused || error instanceof TransientDatabaseError);
         for (const q of group) q.settle(alone ? "alone" : (error as Error));
       }
     }
@@ -440,7 +467,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
       let inserted = await copyInGroup(chunk);
       if (inserted === "alone") {
         if (unavailable) return insertChunk(entity, rows);
-        [inserted] = await transaction((client) => copyIn(client, [chunk]));
+        [inserted] = await transaction((client, touch) => copyIn(client, [chunk], touch));
       }
       noteInserted(entity, rows.length, inserted);
       return inserted;
@@ -470,9 +497,12 @@ export function copyWriter(options: CopyWriterOptions): Writer {
     const copies = [...groups].map(([entity, jsons], i) => entityCopy(entity, jsons, staged[i]));
     if (copies.includes(UNENCODABLE)) return fallback.writeTransaction(rows, extra);
     try {
-      return await transaction(async (client) => {
-        const inserted = await copyIn(client, copies as EntityCopy[], false);
-        for (const statement of extra) await client.query(statement.query, statement.params);
+      return await transaction(async (client, touch) => {
+        const inserted = await copyIn(client, copies as EntityCopy[], touch, false);
+        for (const statement of extra) {
+          await client.query(statement.query, statement.params);
+          touch();
+        }
         await client.query("COMMIT");
         const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
         for (const [i, [entity, jsons]] of [...groups].entries()) {

@@ -57,14 +57,14 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
   return counting;
 }
 
-function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string; clock?: DbClock } = {}): Writer {
+function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string; clock?: DbClock; timeoutMs?: number } = {}): Writer {
   const s = settings();
   return copyWriter({
     clock: overrides.clock,
     connectionString: localConnectionString(overrides.password ?? PASSWORD),
     wsProxy: overrides.wsProxy ?? local.wsProxy,
     fallback,
-    timeoutMs: s.DB_TIMEOUT_MS,
+    timeoutMs: overrides.timeoutMs ?? s.DB_TIMEOUT_MS,
     retryMs: s.DB_RETRY_MS,
   });
 }
@@ -498,6 +498,44 @@ describe("the COPY writer", () => {
       });
       expect(fallback.chunks).toBe(2);
       expect(Date.now() - started).toBeLessThan(1500);
+    });
+
+    it("a group that fails for a transient reason (40001) is retried chunk by chunk, each in its own query", async () => {
+      await fault({ fault: "40001", times: 1 });
+      const before = await copied();
+      const fallback = countingInsert();
+      const chunks = Array.from({ length: 3 }, (_, i) => rowsOf(keys(`K${i}-`, 100)));
+      await withWriter(copyOver(fallback), async (w) => {
+        expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual([100, 100, 100]);
+      });
+      const after = await copied();
+      // The refused group's query never reached PostgreSQL (the fault answers its BEGIN): three queries of one COPY each.
+      expect([after.copies - before.copies, after.copyQueries - before.copyQueries, fallback.chunks]).toEqual([3, 3, 0]);
+      expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["300"]]);
+    });
+
+    it("DB_TIMEOUT_MS is per statement: a group of three 300 ms statements passes a 600 ms deadline; one 900 ms statement does not", async () => {
+      await sql(`CREATE OR REPLACE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(CASE WHEN EXISTS (SELECT FROM customers WHERE customer_key = 'SLOW') THEN 0.9 ELSE 0.3 END); RETURN NULL; END $$`);
+      await sql("CREATE TRIGGER test_slow AFTER INSERT ON customers FOR EACH STATEMENT EXECUTE FUNCTION test_slow()");
+      try {
+        const chunks = Array.from({ length: 3 }, (_, i) => rowsOf(keys(`D${i}-`, 10)));
+        const before = await copied();
+        await withWriter(copyOver(countingInsert(), { timeoutMs: 600 }), async (w) => {
+          expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual([10, 10, 10]);
+        });
+        // One query held all three.
+        expect((await copied()).copyQueries - before.copyQueries).toBe(1);
+        const slow = await withWriter(copyOver(insertWriter(database(settings({ DB_TIMEOUT_MS: "600", DB_RETRY_MS: "0" }))), { timeoutMs: 600 }), (w) =>
+          w.writeChunk(customers, rowsOf([customer("SLOW")])),
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(slow).toBeInstanceOf(TransientDatabaseError);
+      } finally {
+        await sql("DROP TRIGGER test_slow ON customers");
+      }
     });
 
     it("connection refused: the request writes over HTTP", async () => {
