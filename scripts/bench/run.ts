@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
+ *                  [--memory-batch-mib 16] [--memory-stream-mb 100] [--skip-pooler] [--skip-memory]
  *
  * BULK_WRITER=copy|insert chooses the Worker's bulk writer (default: copy, over the local WebSocket endpoint).
  *
@@ -14,11 +15,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startPgBouncer } from "../local-neon/pgbouncer.ts";
 import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
 import { type BenchDatabase, openBenchDatabase, recreateDatabase } from "./database.ts";
-import { findInspector, watchHeap } from "./inspector.ts";
+import { findInspector, heapLine, watchHeap } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
 import { postMessages } from "./paths/message.ts";
@@ -43,6 +45,11 @@ const { values } = parseArgs({
     "stats-rounds": { type: "string", default: "5" },
     "auth-messages": { type: "string" },
     port: { type: "string", default: "28787" },
+    // The heap of four concurrent batches of this size and one stream of this size, heap capped at 128 MB.
+    "memory-batch-mib": { type: "string", default: "16" },
+    "memory-stream-mb": { type: "string", default: "100" },
+    "skip-pooler": { type: "boolean", default: false },
+    "skip-memory": { type: "boolean", default: false },
   },
 });
 
@@ -70,6 +77,8 @@ const WRANGLER_PORT = positive("port", values.port);
 // After the two on/off stacks' ports.
 const BENCH_WORKER_PORT = WRANGLER_PORT + 3;
 const bench = benchKey();
+const memoryBatchBytes = positive("memory-batch-mib", values["memory-batch-mib"]) * 2 ** 20;
+const memoryStreamBytes = positive("memory-stream-mb", values["memory-stream-mb"]) * 1e6;
 
 const log = (message: string) => console.log(`[bench] ${message}`);
 const began = performance.now();
@@ -177,6 +186,68 @@ async function benchWorkerPaths(
   }
 }
 
+/** Replaces the stack with one started with `databaseUrl` and `extraEnv` (same port: `measure` watches it there). */
+async function restartStack(databaseUrlForWorker: string, extraEnv: Record<string, string> = {}): Promise<void> {
+  await stack?.stop();
+  stack = undefined;
+  stack = await startStack(databaseUrlForWorker, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys, ...extraEnv });
+}
+
+/**
+ * /ingest/batch and /ingest/stream again through PgBouncer in transaction mode, as Neon's -pooler
+ * host (scripts/local-neon/pgbouncer.ts), the local endpoints connecting through it: their ratio to
+ * COPY (psql) in the same run, and to the same path straight to PostgreSQL (no regression expected).
+ */
+async function throughPgBouncer(copy: PathResult): Promise<PathResult[]> {
+  log("PgBouncer (pool_mode=transaction, like Neon's -pooler host) in front of the database…");
+  const bouncer = await startPgBouncer(databaseUrl);
+  try {
+    await restartStack(bouncer.url(databaseUrl));
+    const batch = await measure("/ingest/batch, through PgBouncer", data, () => postBatches(stack!.url, data.lines, batchSize, concurrency));
+    const stream = await measure("/ingest/stream, through PgBouncer", data, () => streamFile(stack!.url, dataFile, lineCount));
+    for (const result of [batch, stream]) result.notes += `; ${(copy.seconds / result.seconds).toFixed(3)}× COPY's rows/s in this run`;
+    return [batch, stream];
+  } finally {
+    await restartStack(databaseUrl).finally(() => bouncer.stop());
+  }
+}
+
+/**
+ * Four concurrent batches of --memory-batch-mib and one stream of --memory-stream-mb at once, in
+ * one isolate with its V8 heap capped at 128 MB (workerd's flag, as a Worker's isolate is capped):
+ * the rows must all arrive and the heap's peak is reported.
+ */
+async function memoryUnderCap(): Promise<PathResult> {
+  const perLine = data.bytes / data.lines.length;
+  const batchLines = Math.max(1, Math.floor(memoryBatchBytes / perLine));
+  const streamLines = Math.max(1, Math.floor(memoryStreamBytes / perLine));
+  log(`4 × ${(memoryBatchBytes / 2 ** 20).toFixed(1)} MiB batches + a ${(memoryStreamBytes / 1e6).toFixed(1)} MB stream, heap capped at 128 MB: generating…`);
+  // Seeds 5 and 6: keys of their own.
+  const batches = workload(batchLines * 4, 5);
+  const streamed = workload(streamLines, 6);
+  const streamFileName = join(dir, "memory-stream.txt");
+  writeFileSync(streamFileName, streamed.text);
+  const both: Workload = {
+    lines: [...batches.lines, ...streamed.lines],
+    text: "",
+    bytes: batches.bytes + streamed.bytes,
+    rowsByTable: new Map([...batches.rowsByTable].map(([table, n]) => [table, n + (streamed.rowsByTable.get(table) ?? 0)])),
+  };
+  await restartStack(databaseUrl, { MINIFLARE_WORKERD_V8_FLAGS: "--max-heap-size=128" });
+  const result = await measure(
+    "4 batches + 1 stream at once, heap capped at 128 MB",
+    both,
+    async () => {
+      const started = performance.now();
+      const [batch, stream] = await Promise.all([postBatches(stack!.url, batches.lines, batchLines, 4), streamFile(stack!.url, streamFileName, streamLines)]);
+      return { seconds: (performance.now() - started) / 1000, notes: `${batch.notes}; the stream: ${stream.notes}` };
+    },
+    { heap: true },
+  );
+  result.notes += `; ${heapLine(result.heap!)}`;
+  return result;
+}
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
@@ -232,6 +303,8 @@ async function main(): Promise<void> {
     await db!.empty();
     console.log(`\n${await authCost(stack!.url, bench.key, workload(authMessages, 3).lines, 1)}`);
   }
+  if (!values["skip-pooler"]) results.push(...(await throughPgBouncer(results[0])));
+  if (!values["skip-memory"]) results.push(await memoryUnderCap());
   results.push(benchWorker.parsers);
   log("parsers (Node V8)…");
   results.push({ path: "parsers (Node V8)", rows: lineCount, bytes: data.bytes, ...parseInNode(data.lines) });
