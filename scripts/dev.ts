@@ -4,7 +4,7 @@
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
  *   over PostgreSQL, also the local Neon WebSocket endpoint (COPY for bulk writes; BULK_WRITER=insert to compare)
  *   (HOST, NEON_LOCAL_PORT, NEON_LOCAL_WS_PORT, PGLITE_DIR, PERSIST_DIR change the rest; BULK_WRITER, STATS_ENABLED, API_KEYS, DB_RETRY_MS,
- *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY and CORS_ORIGINS are passed to the Worker)
+ *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS and MAX_BATCH_ITEMS are passed to the Worker)
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
  *                        e.g. a wrong password to see how the Worker answers a misconfigured database
@@ -24,6 +24,7 @@ const PASSED_THROUGH = [
   "BODY_IDLE_TIMEOUT_MS",
   "MAX_STREAMS_PER_KEY",
   "CORS_ORIGINS",
+  "MAX_BATCH_ITEMS",
 ];
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
