@@ -16,7 +16,7 @@ import type { RowToWrite } from "../ingest/parse-messages.ts";
 import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
 import { copyText, UNENCODABLE } from "./copy-text.ts";
 import { countSubrequest, type DbClock } from "./insert-writer.ts";
-import { classify } from "./neon.ts";
+import { classify, logTransient } from "./neon.ts";
 
 export interface CopyWriterOptions {
   connectionString: string;
@@ -358,6 +358,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         const failure = classifyWs(error, true);
         // An answer no retry changes (a bad password) is the request's answer; anything else: no WebSocket today.
         if (failure instanceof IngestError) throw failure;
+        if (failure instanceof TransientDatabaseError) logTransient("no WebSocket: this request goes on over HTTP", failure);
         unavailable = true;
         throw new CopyRefused("no WebSocket could be opened", { cause: error });
       }
@@ -377,6 +378,7 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         failure = classifyWs(error, refusedAtConnect);
         // The proxy or PostgreSQL refused the session (pipelined: at the first query): no WebSocket today.
         if (refusedAtConnect && !(failure instanceof IngestError)) {
+          if (failure instanceof TransientDatabaseError) logTransient("no WebSocket: this request goes on over HTTP", failure);
           discard(client);
           unavailable = true;
           throw new CopyRefused("no WebSocket could be opened", { cause: failure });
@@ -391,9 +393,13 @@ export function copyWriter(options: CopyWriterOptions): Writer {
         throw new CopyRefused(failure.message, { cause: failure });
       }
       discard(client);
-      if (failure instanceof TransientDatabaseError && shrinks()) throw failure;
+      if (failure instanceof TransientDatabaseError && shrinks()) {
+        logTransient("retry the group chunk by chunk", failure);
+        throw failure;
+      }
       const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
       if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > until) throw failure;
+      logTransient(`retry in ${Math.round(wait)} ms`, failure);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }

@@ -261,6 +261,14 @@ export function classify(error: unknown): Error {
 export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: AbortSignal.timeout(ms) } });
 
 /**
+ * A transient answer the service goes on past (a retry, HTTP instead of a WebSocket), in the log
+ * with Neon's full text: an answer no rule knows is retried, never a 500, and never unseen.
+ */
+export function logTransient(what: string, failure: TransientDatabaseError): void {
+  console.warn(JSON.stringify({ level: "warn", event: "neon_transient", action: what, condition: failure.condition, message: failure.message }));
+}
+
+/**
  * Runs `attempt` again after transient failures (network, 5xx, 40001, 40P01, 08xxx), with jittered
  * exponential backoff, until db.retryMs has passed. Safe for our writes: ON CONFLICT DO NOTHING makes
  * a replay of a statement that did commit insert nothing (its rows then count as duplicates).
@@ -275,6 +283,7 @@ export async function withRetries<T>(db: Database, attempt: () => Promise<T>): P
       const failure = error instanceof TransientDatabaseError || error instanceof RowsRejected || error instanceof IngestError ? error : classify(error);
       const wait = Math.min(2000, 100 * 2 ** n) * (0.5 + Math.random());
       if (!(failure instanceof TransientDatabaseError) || Date.now() + wait > deadline) throw failure;
+      logTransient(`retry in ${Math.round(wait)} ms`, failure);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }

@@ -1,5 +1,6 @@
 /** The retry policy for database calls: transient failures again within the budget, everything else at once. */
-import { describe, expect, it } from "vitest";
+import { NeonDbError } from "@neondatabase/serverless";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { type Database, withRetries } from "../../src/db/neon.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
 import { RowsRejected } from "../../src/ingest/writer.ts";
@@ -35,5 +36,17 @@ describe("withRetries", () => {
     await expect(withRetries(db(400), f.attempt)).rejects.toThrow("still down");
     expect(Date.now() - started).toBeLessThan(1000);
     expect(f.calls()).toBeGreaterThan(1);
+  });
+
+  it("logs each transient answer it retries with Neon's full text, one no rule knows included", async () => {
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    onTestFinished(() => warnings.mockRestore());
+    const unknown = () =>
+      new NeonDbError("Server error (HTTP status 500): " + JSON.stringify({ message: "Your compute is being moved. Retry shortly.", code: "" }));
+    const f = failing(2, unknown);
+    expect(await withRetries(db(10_000), f.attempt)).toBe("done");
+    const lines = warnings.mock.calls.map(([line]) => JSON.parse(String(line)));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ event: "neon_transient", condition: "Neon answered HTTP 500", message: "Your compute is being moved. Retry shortly." });
   });
 });

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { copyWriter, forgetConflicts, isolateSockets } from "../../src/db/copy-writer.ts";
 import { type DbClock, insertWriter } from "../../src/db/insert-writer.ts";
@@ -491,6 +491,8 @@ describe("the COPY writer", () => {
       await fault({ fault: "answer", times: 1, answer: { message: "Too many connections to this endpoint. Please try again later." } });
       const fallback = countingInsert();
       const started = Date.now();
+      const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+      onTestFinished(() => warnings.mockRestore());
       await withWriter(copyOver(fallback), async (w) => {
         expect(await w.writeChunk(customers, rowsOf(keys("T", 5)))).toBe(5);
         // The rest of the request stays on HTTP: no second try at a WebSocket.
@@ -498,6 +500,14 @@ describe("the COPY writer", () => {
       });
       expect(fallback.chunks).toBe(2);
       expect(Date.now() - started).toBeLessThan(1500);
+      // Logged with Neon's full text.
+      expect(warnings.mock.calls.map(([line]) => JSON.parse(String(line)))).toContainEqual({
+        level: "warn",
+        event: "neon_transient",
+        action: "no WebSocket: this request goes on over HTTP",
+        condition: "Neon's proxy refuses more connections to this endpoint",
+        message: "Too many connections to this endpoint. Please try again later.",
+      });
     });
 
     it("a group that fails for a transient reason (40001) is retried chunk by chunk, each in its own query", async () => {
