@@ -6,7 +6,7 @@
  * so tests can fail the database at chosen points. Never on unless the endpoint is started with faults enabled.
  * The WebSocket endpoint (ws-server.ts) shares the switch and gives each fault its WebSocket meaning:
  * "down" refuses the connection, "slow", "500" and "answer" strike after the password, once per
- * connection; "40001" answers a transaction's BEGIN, "connection_lost" closes the connection
+ * connection ("500" and "answer" as the proxy's ERROR XX000 with the text, whatever the answer's code); "40001" answers a transaction's BEGIN, "connection_lost" closes the connection
  * mid-COPY, and "reset_after_commit" closes it after COMMIT ran, before its answer: once per transaction.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -25,7 +25,7 @@ export type Fault =
   | "40001"
   /** The connection to the database breaks while the first statement runs: Neon's 400 with an empty code. */
   | "connection_lost"
-  /** Before anything runs, an answer only Neon's cloud gives (`answer`: status, message, code), e.g. "Too many connections to this endpoint. …". */
+  /** Before anything runs, an answer only Neon's cloud gives (`answer`: message, status, code), e.g. "Too many connections to this endpoint. …". */
   | "answer";
 
 const FAULTS: Fault[] = ["none", "down", "slow", "500", "reset_after_commit", "40001", "connection_lost", "answer"];
