@@ -42,8 +42,12 @@ const Settings = z.object({
   RATE_LIMIT: positiveInt(10_000),
   /** When the database stays unreachable, synchronous batches and messages go to the queue (202) instead of a 503. */
   ASYNC_FALLBACK: z._default(z.stringbool(), true),
-  /** A failed queue message waits this long times its attempt number before the next try. */
+  /** A failed queue message waits this long before its second try, doubled for each later one (at most 12 hours). */
   QUEUE_RETRY_DELAY_S: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 10),
+  /** Attempts at a queued part before it is parked (kept until the database answers); below the consumer's max_retries in wrangler.toml. */
+  QUEUE_MAX_RETRIES: positiveInt(8),
+  /** An Idempotency-Key is remembered this long; the Cron Trigger deletes older ones. */
+  IDEMPOTENCY_TTL_HOURS: positiveInt(24),
   /** A rejected line is kept up to this many bytes in the quarantine, and flagged when cut. */
   QUARANTINE_RAW_BYTES: positiveInt(64 * 1024),
   /** Rejected lines kept per request; the rest are counted, and the answer says how many. */

@@ -1,4 +1,4 @@
-/** POST /ingest/message, /ingest/batch and /ingest/stream, and GET /ingest/receipts/{id}: HTTP in, the ingest service, HTTP out. */
+/** POST /ingest/message, /ingest/batch and /ingest/stream, GET /ingest/receipts/{id}, and the parked parts (admin): HTTP in, the ingest service, HTTP out. */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -12,7 +12,7 @@ import { entityByName } from "../ingest/registry.ts";
 import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../ingest/service.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
 import { waitUntil } from "../middleware/observe.ts";
-import { receipt } from "../queue/async-ingest.ts";
+import { parkedParts, receipt, redriveParked } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
 import { SseEvents } from "./sse-events.ts";
 
@@ -108,4 +108,12 @@ export async function getReceipt(c: Context<AppEnv>, id: string) {
   // Another key's receipt is "not found", not "forbidden": ids cannot be probed.
   if (!found || !mayRead(c.get("principal"), found.key_id)) throw new IngestError("not_found", `no receipt ${id}`);
   return c.json(found);
+}
+
+export async function listParked(c: Context<AppEnv>, query: { limit?: number }) {
+  return c.json(await parkedParts(c.env).list(query.limit ?? 100));
+}
+
+export async function redrive(c: Context<AppEnv>) {
+  return c.json(await redriveParked(c.env, settingsOf(c.env)));
 }

@@ -134,18 +134,46 @@ export const ReceiptResult = z.object({
   ingest_id: z.string(),
   request_id: z.string().optional(),
   rejections: z.string().optional(),
-  status: z.enum(["queued", "done", "partial", "failed"]),
+  status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
   created_at: z.string(),
   parts: z.number().int(),
   parts_written: z.number().int(),
   parts_dead: z.number().int(),
+  parts_parked: z.number().int().optional(),
   written_parts: z.array(z.number().int()),
   queued_rows: z.number().int(),
   inserted: z.number().int(),
   duplicates: z.number().int(),
   failed: z.number().int(),
   errors: z.array(LineError),
-  problems: z.array(z.object({ part: z.number().int(), attempts: z.number().int(), reason: z.string(), dead: z.boolean() })),
+  problems: z.array(
+    z.object({
+      part: z.number().int(),
+      attempts: z.number().int(),
+      reason: z.string(),
+      status: z.enum(["retrying", "parked", "dead"]).optional(),
+      dead: z.boolean(),
+    }),
+  ),
+});
+
+export const ParkedSummary = z.object({
+  ingest_id: z.string(),
+  part: z.number().int(),
+  rows: z.number().int(),
+  rejections: z.number().int(),
+  attempts: z.number().int(),
+  reason: z.string(),
+  parked_at: z.string(),
+  redrives: z.number().int(),
+});
+
+export const ParkedList = z.object({ parts: z.array(ParkedSummary), total: z.number().int() });
+
+export const RedriveResult = z.object({
+  redriven: z.number().int().describe("Parts written by this call"),
+  remaining: z.number().int().describe("Parts still parked"),
+  stopped: z.string().optional().describe("Why the re-drive stopped: the database still fails"),
 });
 
 /** Filters of the quarantine's routes: all optional, combined with AND. */
