@@ -51,7 +51,7 @@ const Settings = z.object({
   /** A rejected line is kept up to this many bytes in the quarantine, and flagged when cut. */
   QUARANTINE_RAW_BYTES: positiveInt(64 * 1024),
   /** Rejected lines kept per request; the rest are counted, and the answer says how many. */
-  QUARANTINE_MAX_PER_REQUEST: positiveInt(100_000),
+  QUARANTINE_MAX_PER_REQUEST: positiveInt(10_000),
   /** The Cron Trigger deletes rejections older than this. */
   QUARANTINE_RETENTION_DAYS: positiveInt(30),
   RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),

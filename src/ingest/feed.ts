@@ -1,10 +1,10 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
-import { IngestError } from "../errors.ts";
-import { type BodyLimit, bodyStream, decodeLines, readAll } from "./body.ts";
+import { type BodyLimit, bodyStream, decodeLines } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
+import { JsonItemCounter } from "./json-items.ts";
 import { lineBatches } from "./line-batches.ts";
-import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, parseBody, parseLines } from "./parse-messages.ts";
+import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, parseBody, parseLines, tooManyMessages } from "./parse-messages.ts";
 
 /** Where parsed messages go: `step` is called after each piece, and waits when the writes fall behind. */
 export interface MessageSink {
@@ -17,8 +17,6 @@ export interface MessageSink {
  * a JSON document (one record or an array) is read whole, up to MAX_BODY_BYTES.
  */
 export interface FeedOptions extends LineOptions {
-  /** More messages than this: 413 as soon as it is seen. */
-  maxMessages?: number;
   /** The body's cap, when tighter than MAX_BODY_BYTES. */
   limit?: BodyLimit;
 }
@@ -39,32 +37,41 @@ export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean)
 }
 
 function checkCount(run: MessageSink, max: number | undefined): void {
-  if (max !== undefined && run.sink.messages > max) {
-    throw new IngestError(
-      "body_too_large",
-      `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`,
-      { limit_items: max },
-    );
+  if (max !== undefined && run.sink.messages > max) throw tooManyMessages(max);
+}
+
+/**
+ * A JSON document read whole, its top-level array's elements counted as the bytes arrive: past
+ * `max` it is refused at once, before the rest is read or anything is parsed.
+ */
+async function readDocument(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+  const counter = new JsonItemCounter();
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) {
+    if (counter.feed(chunk) > max) throw tooManyMessages(max);
+    chunks.push(chunk);
   }
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 export async function feed(request: Request, settings: Settings, run: MessageSink, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {
-    const { text, invalidLines } = decodeLines(await readAll(body));
+    // A document is held whole like a batch, on every route: at most MAX_BATCH_ITEMS elements.
+    const max = options.maxMessages ?? settings.MAX_BATCH_ITEMS;
+    const { text, invalidLines } = decodeLines(await readDocument(body, max));
     parseBody("json", text, invalidLines, { ...options, maxLineChars: settings.MAX_LINE_BYTES }, run.sink);
-    checkCount(run, options.maxMessages);
+    checkCount(run, max);
     await run.step();
     return;
   }
   for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES, settings.QUARANTINE_RAW_BYTES)) {
     for (const { line, head } of batch.oversizeLines) {
-      run.sink.messages++;
+      if (++run.sink.messages > (options.maxMessages ?? Infinity)) throw tooManyMessages(options.maxMessages!);
       run.sink.errors.push(oversizeLine(line, settings.MAX_LINE_BYTES, "", head));
     }
     parseLines(format, batch.text, batch.firstLine, batch.invalidLines, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
-    checkCount(run, options.maxMessages);
     await run.step();
   }
 }

@@ -3,6 +3,7 @@
  * the generated parsers. A bad line becomes a LineError naming line, entity, field and reason;
  * it never stops the lines around it.
  */
+import { IngestError } from "../errors.ts";
 import type { EntityDef } from "./entity.ts";
 import { type FieldError, isRecord, type JsonRecord, parseJsonExact } from "./field-checks.ts";
 import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
@@ -259,6 +260,16 @@ export interface LineOptions {
   maxLineChars?: number;
   /** Called after each line with its number (for per-line progress). */
   onLine?(lineNumber: number): void;
+  /** More messages than this: 413 at the first one past it, before the rest is parsed. */
+  maxMessages?: number;
+}
+
+export function tooManyMessages(max: number): IngestError {
+  return new IngestError(
+    "body_too_large",
+    `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`,
+    { limit_items: max },
+  );
 }
 
 /** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */
@@ -271,10 +282,11 @@ export function parseLines(
   options: LineOptions = {},
 ): void {
   const maxLineChars = options.maxLineChars ?? Infinity;
+  const maxMessages = options.maxMessages ?? Infinity;
   forEachLine(
     text,
     (line, lineNumber) => {
-      out.messages++;
+      if (++out.messages > maxMessages) throw tooManyMessages(maxMessages);
       if (invalidLines.has(lineNumber))
         out.errors.push(
           lineError(lineNumber, null, "line is not valid UTF-8", line, undefined, {
