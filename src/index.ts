@@ -1,5 +1,7 @@
-/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive and the quarantine's retention (Cron Triggers), and the Durable Object classes. */
+/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. */
 import { app } from "./app.ts";
+import { expireKeys } from "./db/idempotency.ts";
+import { database } from "./db/neon.ts";
 import { settingsOf } from "./env.ts";
 import { enforceRetention } from "./ingest/quarantine.ts";
 import { consumeDeadLetters, consumeParts, type IngestPart, REDRIVE_CRON, redriveParked } from "./queue/async-ingest.ts";
@@ -18,6 +20,10 @@ export default {
   async scheduled(controller: ScheduledController, env: Env): Promise<void> {
     const settings = settingsOf(env);
     if (controller.cron === REDRIVE_CRON) await redriveParked(env, settings);
-    else await enforceRetention(settings);
+    else {
+      await enforceRetention(settings);
+      const expired = await expireKeys(database(settings), settings.IDEMPOTENCY_TTL_HOURS);
+      console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
+    }
   },
 } satisfies ExportedHandler<Env, IngestPart>;

@@ -75,6 +75,40 @@ describe("Idempotency-Key", () => {
     expect(await count("customers")).toBe(19); // not written again
   });
 
+  it("stores at most 16 KB of an answer: the counts, the first errors and the rejections link", async () => {
+    const bad = Array.from({ length: 1000 }, (_, i) => `X|rejected line ${i} ${"y".repeat(150)}`).join("\n");
+    const first = await ingest("/ingest/batch", `${customers("B", 5)}\n${bad}`, { "Idempotency-Key": "bounded-1" });
+    expect(first.status).toBe(207);
+    const firstBody = (await first.json()) as { errors: unknown[]; rejections: string; request_id: string };
+    expect(firstBody.errors).toHaveLength(1000);
+    const [row] = await sql.query("SELECT octet_length(response::text) AS n FROM ingest_idempotency_keys WHERE key = 'bounded-1'");
+    expect(Number(row.n)).toBeLessThanOrEqual(16 * 1024);
+    const again = await ingest("/ingest/batch", `${customers("B", 5)}\n${bad}`, { "Idempotency-Key": "bounded-1" });
+    expect(again.status).toBe(207);
+    const replayed = (await again.json()) as { errors: unknown[] };
+    expect(replayed).toMatchObject({ inserted: 5, failed: 1000, errors_truncated: true, errors_total: 1000, rejections: firstBody.rejections });
+    expect(replayed.errors.length).toBeGreaterThan(0);
+    expect(replayed.errors).toEqual(firstBody.errors.slice(0, replayed.errors.length));
+  });
+
+  it("forgets a key after IDEMPOTENCY_TTL_HOURS: a reuse is a new request, and the hourly Cron Trigger deletes it", async () => {
+    await ingest("/ingest/batch", customers("T", 2), { "Idempotency-Key": "ttl-1" });
+    await sql.query("UPDATE ingest_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'ttl-1'");
+    const reused = await ingest("/ingest/batch", customers("U", 3), { "Idempotency-Key": "ttl-1" });
+    expect(reused.status).toBe(200);
+    expect(reused.headers.get("idempotent-replayed")).toBeNull();
+    expect(await reused.json()).toMatchObject({ inserted: 3 });
+    // The reuse claimed the key afresh: a replay of it now answers what it wrote.
+    const replay = await ingest("/ingest/batch", customers("U", 3), { "Idempotency-Key": "ttl-1" });
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+
+    await ingest("/ingest/batch", customers("V", 1), { "Idempotency-Key": "ttl-fresh" });
+    await sql.query("UPDATE ingest_idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'ttl-1'");
+    await worker.scheduled(createScheduledController({ cron: "17 * * * *" }), env);
+    const keys = await sql.query("SELECT key FROM ingest_idempotency_keys WHERE key IN ('ttl-1', 'ttl-fresh')");
+    expect(keys.map((k) => k.key)).toEqual(["ttl-fresh"]);
+  });
+
   it("answers 409 when the key comes back with another body", async () => {
     await ingest("/ingest/batch", customers("I", 2), { "Idempotency-Key": "batch-2" });
     const res = await ingest("/ingest/batch", customers("J", 2), { "Idempotency-Key": "batch-2" });
