@@ -86,6 +86,7 @@ app.onError(async (thrown, c) => {
   logCause(c.get("requestId"), c.req.path, thrown);
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+    else if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
     if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
     return c.json(errorBody(c, error.code, error.message, error.details), error.status as ContentfulStatusCode);
   }

@@ -176,13 +176,18 @@ export const RedriveResult = z.object({
   stopped: z.string().optional().describe("Why the re-drive stopped: the database still fails"),
 });
 
+/** An ISO 8601 time PostgreSQL can store: it has no year 0 (22008), so 0000-… is refused here, naming the parameter, not by the database. */
+const storableDate = z.iso
+  .datetime({ offset: true })
+  .refine((value) => !value.startsWith("0000"), "year 0000 does not exist in PostgreSQL; use 0001-01-01T00:00:00Z or later");
+
 /** Filters of the quarantine's routes: all optional, combined with AND. */
 export const RejectionFilters = z.strictObject({
   request_id: z.string().max(200).optional().describe("The request_id of an ingest answer"),
   entity: z.enum(entityNames).optional().describe("Entity name (or prefix) of the rejected lines"),
   key: z.string().max(64).optional().describe("API key id whose requests were rejected (a key other than admin sees only its own)"),
-  since: z.iso.datetime({ offset: true }).optional().describe("Received at or after (ISO 8601)"),
-  until: z.iso.datetime({ offset: true }).optional().describe("Received before (ISO 8601)"),
+  since: storableDate.optional().describe("Received at or after (ISO 8601)"),
+  until: storableDate.optional().describe("Received before (ISO 8601)"),
 });
 
 export const RejectionListQuery = RejectionFilters.extend({
