@@ -329,6 +329,12 @@ export function parseBody(
     parseLines(format, text, 1, invalidLines, out, options);
     return out;
   }
+  parseRecords(jsonRecords(text, invalidLines, out), 0, Infinity, out, options);
+  return out;
+}
+
+/** A JSON document's records (one, or an array's elements), counted as messages; an unreadable document is one rejected message. */
+export function jsonRecords(text: string, invalidLines: InvalidLines, out: ParsedBody): unknown[] {
   if (invalidLines.size > 0) {
     const first = invalidLines.keys().next().value;
     out.errors.push(
@@ -337,14 +343,19 @@ export function parseBody(
       }),
     );
     out.messages++;
-    return out;
+    return [];
   }
   const before = out.errors.length;
   const value = parseJsonText(text, 1, out);
   const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
   out.messages += Math.max(records.length, out.errors.length - before);
-  records.forEach((record, i) => {
+  return records;
+}
+
+/** Records `start` to `end` (exclusive) of a document, numbered from 1. */
+export function parseRecords(records: unknown[], start: number, end: number, out: ParsedBody, options: LineOptions = {}): void {
+  for (let i = start; i < Math.min(end, records.length); i++) {
+    const record = records[i];
     parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options);
-  });
-  return out;
+  }
 }

@@ -43,7 +43,7 @@ describe("GET /health", () => {
     // The first SQL request fails: a probe that made a check of its own would find the database back.
     await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "down", times: 1 }) });
     try {
-      const statuses = await Promise.all(Array.from({ length: 32 }, () => worker.fetch(new Request("http://nomnom.test/health"), env).then((r) => r.status)));
+      const statuses = await Promise.all(Array.from({ length: 32 }, async () => (await worker.fetch(new Request("http://nomnom.test/health"), env)).status));
       expect(statuses).toEqual(Array(32).fill(503));
       expect((await worker.fetch(new Request("http://nomnom.test/health"), env)).status).toBe(200);
     } finally {
