@@ -42,19 +42,15 @@ export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean)
     : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
-function checkCount(run: MessageSink, max: number | undefined): void {
-  if (max !== undefined && run.sink.messages > max) throw tooManyMessages(max);
-}
-
 /**
  * A JSON document read whole, its top-level array's elements counted as the bytes arrive: past
  * `max` it is refused at once, before the rest is read or anything is parsed.
  */
-async function readDocument(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+async function readDocument(body: ReadableStream<Uint8Array>, max: number, instead?: string): Promise<Uint8Array> {
   const counter = new JsonItemCounter();
   const chunks: Uint8Array[] = [];
   for await (const chunk of body) {
-    if (counter.feed(chunk) > max) throw tooManyMessages(max);
+    if (counter.feed(chunk) > max) throw tooManyMessages(max, instead);
     chunks.push(chunk);
   }
   return new Uint8Array(await new Blob(chunks).arrayBuffer());
@@ -66,9 +62,10 @@ export async function feed(request: Request, settings: Settings, run: MessageSin
   if (format === "json") {
     // A document is held whole like a batch, on every route: at most MAX_BATCH_ITEMS elements.
     const max = options.maxMessages ?? settings.MAX_BATCH_ITEMS;
-    const { text, invalidLines } = decodeLines(await readDocument(body, max));
+    const instead = options.maxMessages === undefined ? "a JSON document is held whole: send its records as NDJSON to stream them" : undefined;
+    const { text, invalidLines } = decodeLines(await readDocument(body, max, instead));
     const records = jsonRecords(text, invalidLines, run.sink);
-    checkCount(run, max);
+    if (run.sink.messages > max) throw tooManyMessages(max, instead);
     // A slice at a time, yielding between slices: other requests in the isolate answer meanwhile.
     for (let start = 0; start < records.length; start += RECORDS_PER_SLICE) {
       parseRecords(records, start, start + RECORDS_PER_SLICE, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });

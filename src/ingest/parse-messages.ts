@@ -264,12 +264,11 @@ export interface LineOptions {
   maxMessages?: number;
 }
 
-export function tooManyMessages(max: number): IngestError {
-  return new IngestError(
-    "body_too_large",
-    `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`,
-    { limit_items: max },
-  );
+/** `instead`: what the client can do instead (a JSON document on /ingest/stream is held whole too). */
+export function tooManyMessages(max: number, instead = "split it, or use /ingest/stream"): IngestError {
+  return new IngestError("body_too_large", `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: ${instead}`, {
+    limit_items: max,
+  });
 }
 
 /** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */

@@ -61,7 +61,10 @@ describe("a batch past MAX_BATCH_ITEMS is refused while it is read", () => {
   it("a JSON document on /ingest/stream too (it is held whole): a failure event, 413, before the body ends", async () => {
     const res = await post("/ingest/stream", stalled(encode(`[${"{},".repeat(ITEMS)}`)), "application/json");
     const events = await readEvents(res.body!);
-    expect(events.at(-1)).toMatchObject({ event: "failure", data: { status: 413, code: "body_too_large" } });
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { status: 413, code: "body_too_large", message: expect.stringContaining("send its records as NDJSON to stream them") },
+    });
   });
 
   it("a whole body of exactly MAX_BATCH_ITEMS items is still taken", async () => {
