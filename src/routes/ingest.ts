@@ -65,7 +65,12 @@ export async function postStream(c: Context<AppEnv>, query: { entity?: string; p
   const perLine = query.progress === "line";
   // Anonymous (dev) streams are counted per client address, like their rate limit.
   const owner = call.principal.keyId ? `key ${call.principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
-  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, call.settings.MAX_STREAMS_PER_KEY);
+  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, call.settings.MAX_STREAMS_PER_KEY).catch(async (refused: unknown) => {
+    // workerd sends no answer while a request body it was not given back is still arriving: the
+    // body is cancelled, so the 429 reaches a client that is still uploading (tested under npm run dev).
+    await c.req.raw.body?.cancel().catch(() => {});
+    throw refused;
+  });
   let ended = () => {};
   call.meter.done = new Promise<void>((resolve) => (ended = resolve));
 
