@@ -1,8 +1,9 @@
 /** The asynchronous path: rows on a Cloudflare Queue, written by the consumer, followed by a receipt; dead letters; the fallback. */
-import { createScheduledController, env } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Settings } from "../../src/env.ts";
 import worker from "../../src/index.ts";
+import { parseBody } from "../../src/ingest/parse-messages.ts";
 import { REDRIVE_CRON, retryDelay } from "../../src/queue/async-ingest.ts";
 import { customers } from "../support/customers.ts";
 import { call, count, deployedCall, fault, type Receipt, resetDatabase, settled } from "../support/worker.ts";
@@ -84,6 +85,20 @@ describe("asynchronous ingest", () => {
     expect(await settled(ingest_id)).toMatchObject({ status: "done", inserted: 3 });
     expect(await count("customers")).toBe(3);
   }, 90_000);
+
+  it("parks what reaches the dead-letter queue instead of dropping it, and the re-drive writes it", async () => {
+    const { rows } = parseBody("text", customers("DLQ", 2), new Set());
+    const ingestId = crypto.randomUUID();
+    const body = { ingestId, part: 0, rows: rows.map((r) => ({ entity: r.entity.name, json: r.json, line: r.lineNumber })) };
+    const batch = createMessageBatch("nomnom-ingest-dlq", [{ id: "dead-1", timestamp: Date.now(), attempts: 1, body }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["dead-1"]);
+    const listed = (await (await call("/ingest/parked")).json()) as { parts: { ingest_id: string; rows: number; reason: string }[] };
+    expect(listed.parts).toContainEqual(expect.objectContaining({ ingest_id: ingestId, rows: 2, reason: expect.stringMatching(/^dead-lettered/) }));
+    expect(await (await call("/ingest/parked/redrive", { method: "POST" })).json()).toMatchObject({ redriven: 1, remaining: 0 });
+    expect(await count("customers")).toBe(2);
+  });
 
   it("backs off exponentially from QUEUE_RETRY_DELAY_S, up to the 12 hours a queue can delay", () => {
     const delays = [1, 2, 3, 4, 10, 20].map((attempt) => retryDelay({ QUEUE_RETRY_DELAY_S: 10 } as Settings, attempt));
