@@ -15,10 +15,17 @@ const workerUnderTest = (bindings: Record<string, string>) =>
     wrangler: { configPath: "./wrangler.toml" },
     miniflare: {
       // HEALTH_CACHE_MS 0: tests change the database and ask /health at once (test/worker/health.test.ts checks the cache).
-      bindings: { DATABASE_URL: LOCAL_CONNECTION_STRING, ALLOW_ANONYMOUS: "true", QUEUE_RETRY_DELAY_S: "0", HEALTH_CACHE_MS: "0", ...bindings },
-      // Fewer queue retries than production, so a dead letter arrives within a test's time.
+      bindings: {
+        DATABASE_URL: LOCAL_CONNECTION_STRING,
+        ALLOW_ANONYMOUS: "true",
+        QUEUE_RETRY_DELAY_S: "0",
+        QUEUE_MAX_RETRIES: "2",
+        HEALTH_CACHE_MS: "0",
+        ...bindings,
+      },
+      // Fewer attempts than production, so a part is parked within a test's time (max_retries stays above QUEUE_MAX_RETRIES).
       queueConsumers: {
-        "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "nomnom-ingest-dlq" },
+        "nomnom-ingest": { maxBatchTimeout: 1, maxRetries: 4, deadLetterQueue: "nomnom-ingest-dlq" },
         "nomnom-ingest-dlq": { maxBatchTimeout: 1 },
       },
       // Tests send far more than a real client would; STRICT_LIMITER is the one the 429 tests use.

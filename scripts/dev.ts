@@ -4,7 +4,9 @@
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
  *   over PostgreSQL, also the local Neon WebSocket endpoint (COPY for bulk writes; BULK_WRITER=insert to compare)
  *   (HOST, NEON_LOCAL_PORT, NEON_LOCAL_WS_PORT, PGLITE_DIR, PERSIST_DIR change the rest; BULK_WRITER, STATS_ENABLED, API_KEYS, DB_RETRY_MS,
- *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS and MAX_BATCH_ITEMS are passed to the Worker)
+ *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS, MAX_BATCH_ITEMS, QUEUE_RETRY_DELAY_S and QUEUE_MAX_RETRIES
+ *   are passed to the Worker)
+ *   the every-minute Cron Trigger (re-drive of parked queue parts) is fired by this script: wrangler dev fires none
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
  *                        e.g. a wrong password to see how the Worker answers a misconfigured database
@@ -25,7 +27,11 @@ const PASSED_THROUGH = [
   "MAX_STREAMS_PER_KEY",
   "CORS_ORIGINS",
   "MAX_BATCH_ITEMS",
+  "QUEUE_RETRY_DELAY_S",
+  "QUEUE_MAX_RETRIES",
 ];
+/** How often the re-drive Cron Trigger is fired here (wrangler dev does not fire Cron Triggers itself). */
+const REDRIVE_EVERY_MS = Number(process.env.DEV_REDRIVE_MS ?? 30_000);
 const port = process.env.PORT ?? "8080";
 const databaseUrl = process.env.DATABASE_URL;
 const pgliteDir = process.env.PGLITE_DIR ?? resolve(root, ".data/pglite");
@@ -73,6 +79,8 @@ const wrangler = spawn(
     "--var",
     `ALLOW_ANONYMOUS:${process.env.ALLOW_ANONYMOUS ?? "true"}`,
     "--show-interactive-dev-session=false",
+    // /__scheduled: how this script fires the Cron Trigger (below).
+    "--test-scheduled",
     // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
     ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),
     // Readable function names in a CPU profile (npm run bench:profile).
@@ -83,10 +91,18 @@ const wrangler = spawn(
   { cwd: root, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" } },
 );
 
+// The re-drive of parked queue parts, as the deployed every-minute Cron Trigger would run it.
+const redrive = setInterval(() => {
+  fetch(`http://${process.env.HOST ?? "localhost"}:${port}/__scheduled?cron=${encodeURIComponent("* * * * *")}`).catch(() => {
+    // wrangler is starting or stopping: the next tick tries again
+  });
+}, REDRIVE_EVERY_MS);
+
 let stopping: Promise<never> | undefined;
 /** Stops wrangler, then the endpoint and database; the first caller's exit code wins. */
 function stop(code: number): Promise<never> {
   stopping ??= (async () => {
+    clearInterval(redrive);
     if (wrangler.exitCode === null && wrangler.signalCode === null) {
       wrangler.kill("SIGTERM");
       await new Promise((done) => wrangler.once("exit", done));

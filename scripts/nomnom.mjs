@@ -151,6 +151,8 @@ function send() {
     const headers = {
       "Content-Type": format === "ndjson" ? "application/x-ndjson" : "text/plain; charset=utf-8",
       ...(gzip ? { "Content-Encoding": "gzip" } : {}),
+      // A file's length lets the server tell a body cut off from a whole one (gzip's trailer does that for a compressed body).
+      ...(fromFile && !gzip ? { "Content-Length": String(statSync(input).size) } : {}),
       ...(values.key ? { Authorization: `Bearer ${values.key}` } : {}),
     };
     const request = (endpoint.protocol === "https:" ? https : http).request(endpoint, { method: "POST", headers });

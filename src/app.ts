@@ -14,8 +14,8 @@ import { requestId } from "./middleware/request-id.ts";
 import { schemaGate } from "./middleware/schema-gate.ts";
 import { dashboard } from "./routes/dashboard.ts";
 import { health } from "./routes/health.ts";
-import { batchRoute, messageRoute, receiptRoute, streamRoute } from "./routes/ingest.routes.ts";
-import { getReceipt, postBatch, postMessage, postStream } from "./routes/ingest.ts";
+import { batchRoute, messageRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./routes/ingest.routes.ts";
+import { getReceipt, listParked, postBatch, postMessage, postStream, redrive } from "./routes/ingest.ts";
 import { limits } from "./routes/limits.ts";
 import { docs, documentInfo, SECURITY_SCHEME } from "./routes/openapi.ts";
 import { invalidInput } from "./routes/query.ts";
@@ -30,6 +30,7 @@ const writer = [authorize("write"), rateLimit()];
 const ingest = [...writer, schemaGate()];
 const reader = [authorize("read"), rateLimit()];
 const quarantine = [authorize("quarantine"), rateLimit()];
+const admin = [authorize("admin"), rateLimit()];
 
 /**
  * Handlers answer with plain Responses (streams, stored answers, statuses the service decides):
@@ -45,6 +46,8 @@ app
   .openapi({ ...batchRoute, middleware: ingest }, (c) => served(postBatch(c, c.req.valid("query"), c.req.valid("header")["idempotency-key"])))
   .openapi({ ...streamRoute, middleware: ingest }, (c) => served(postStream(c, c.req.valid("query"))))
   .openapi({ ...receiptRoute, middleware: writer }, (c) => served(getReceipt(c, c.req.valid("param").id)))
+  .openapi({ ...parkedRoute, middleware: admin }, (c) => served(listParked(c, c.req.valid("query"))))
+  .openapi({ ...redriveRoute, middleware: admin }, (c) => served(redrive(c)))
   .openapi({ ...rejectionsRoute, middleware: quarantine }, (c) => served(listRejections(c, c.req.valid("query"))))
   .openapi({ ...deleteRejectionsRoute, middleware: quarantine }, (c) => served(deleteRejections(c, c.req.valid("query"))))
   .openapi({ ...replayRoute, middleware: [...quarantine, schemaGate()] }, (c) => served(replayRejections(c, c.req.valid("query"))))
@@ -83,6 +86,7 @@ app.onError(async (thrown, c) => {
   logCause(c.get("requestId"), c.req.path, thrown);
   if (error instanceof IngestError) {
     if (error.status === 503) c.header("Retry-After", String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+    else if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
     if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
     return c.json(errorBody(c, error.code, error.message, error.details), error.status as ContentfulStatusCode);
   }

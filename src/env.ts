@@ -42,12 +42,16 @@ const Settings = z.object({
   RATE_LIMIT: positiveInt(10_000),
   /** When the database stays unreachable, synchronous batches and messages go to the queue (202) instead of a 503. */
   ASYNC_FALLBACK: z._default(z.stringbool(), true),
-  /** A failed queue message waits this long times its attempt number before the next try. */
+  /** A failed queue message waits this long before its second try, doubled for each later one (at most 12 hours). */
   QUEUE_RETRY_DELAY_S: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 10),
+  /** Attempts at a queued part before it is parked (kept until the database answers); below the consumer's max_retries in wrangler.toml. */
+  QUEUE_MAX_RETRIES: positiveInt(8),
+  /** An Idempotency-Key is remembered this long; the Cron Trigger deletes older ones. */
+  IDEMPOTENCY_TTL_HOURS: positiveInt(24),
   /** A rejected line is kept up to this many bytes in the quarantine, and flagged when cut. */
   QUARANTINE_RAW_BYTES: positiveInt(64 * 1024),
   /** Rejected lines kept per request; the rest are counted, and the answer says how many. */
-  QUARANTINE_MAX_PER_REQUEST: positiveInt(100_000),
+  QUARANTINE_MAX_PER_REQUEST: positiveInt(10_000),
   /** The Cron Trigger deletes rejections older than this. */
   QUARANTINE_RETENTION_DAYS: positiveInt(30),
   RATE_LIMIT_PERIOD: z._default(z.coerce.number().check(z.refine((n) => n === 10 || n === 60, "RATE_LIMIT_PERIOD must be 10 or 60")), 10),

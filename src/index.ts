@@ -1,10 +1,13 @@
-/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, the quarantine's retention (Cron Trigger), and the Durable Object classes. */
+/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. */
 import { app } from "./app.ts";
+import { expireKeys } from "./db/idempotency.ts";
+import { database } from "./db/neon.ts";
 import { settingsOf } from "./env.ts";
 import { enforceRetention } from "./ingest/quarantine.ts";
-import { consumeDeadLetters, consumeParts, type IngestPart } from "./queue/async-ingest.ts";
+import { consumeDeadLetters, consumeParts, type IngestPart, REDRIVE_CRON, redriveParked } from "./queue/async-ingest.ts";
 
 export { StreamSlots } from "./limits/stream-slots-object.ts";
+export { ParkedParts } from "./queue/parked-parts.ts";
 export { ReceiptObject } from "./queue/receipt-object.ts";
 export { StatsObject } from "./stats/stats-object.ts";
 
@@ -14,7 +17,13 @@ export default {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
     else await consumeParts(batch, env, settingsOf(env));
   },
-  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
-    await enforceRetention(settingsOf(env));
+  async scheduled(controller: ScheduledController, env: Env): Promise<void> {
+    const settings = settingsOf(env);
+    if (controller.cron === REDRIVE_CRON) await redriveParked(env, settings);
+    else {
+      await enforceRetention(settings);
+      const expired = await expireKeys(database(settings), settings.IDEMPOTENCY_TTL_HOURS);
+      console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
+    }
   },
 } satisfies ExportedHandler<Env, IngestPart>;

@@ -90,11 +90,19 @@ function wireReader(body: ReadableStream<Uint8Array> | null): {
  */
 export function bodyStream(request: Request, limit: BodyLimit, received: { bytes: number } = { bytes: 0 }): ReadableStream<Uint8Array> {
   const format = compressionOf(request);
-  const declaredTooLarge = !format && Number(request.headers.get("content-length") ?? "0") > limit.bytes;
+  const declared = declaredLength(request);
+  const declaredTooLarge = !format && (declared ?? 0) > limit.bytes;
   const wire = wireReader(request.body);
+  let wireBytes = 0;
   const readWire = async () => {
     const chunk = await withinIdle(wire.read(), limit.idleMs);
-    if (!chunk.done) received.bytes += chunk.value.byteLength;
+    if (!chunk.done) {
+      received.bytes += chunk.value.byteLength;
+      wireBytes += chunk.value.byteLength;
+    } else if (declared !== undefined && wireBytes < declared) {
+      // A body that ends short of its Content-Length was cut off (a reset the runtime passed on as an end).
+      throw new IngestError("client_closed", `the body ended after ${wireBytes} of the ${declared} bytes its Content-Length announced: the connection was cut`);
+    }
     return chunk;
   };
   let read = readWire;
@@ -159,6 +167,12 @@ export function bodyStream(request: Request, limit: BodyLimit, received: { bytes
     },
     cancel: stop,
   });
+}
+
+/** The request's Content-Length, when it sent a valid one. */
+function declaredLength(request: Request): number | undefined {
+  const header = request.headers.get("content-length");
+  return header !== null && /^\d+$/.test(header.trim()) ? Number(header) : undefined;
 }
 
 /** A body that could not be read: the client went away, or (compressed) its stream is corrupt. */

@@ -18,20 +18,36 @@ export interface Checked {
 }
 
 let last: { db: Database; at: number; checked: Checked } | undefined;
+/**
+ * The check under way, shared by every concurrent caller (single flight): a burst of probes while
+ * the database is slow costs one round trip, not one each. A promise of plain data, which Workers
+ * let requests share (unlike I/O objects).
+ */
+let inFlight: { db: Database; checked: Promise<Checked> } | undefined;
+
+async function check(db: Database): Promise<Checked> {
+  try {
+    // One query answers both questions: is the database there, and which migrations has it applied?
+    const schema = await schemaState(db, true);
+    return { state: schema.status === "ok" ? "ok" : schema.status === "behind" ? "behind" : "misconfigured", reason: schema.message, schema };
+  } catch (error) {
+    return failedHealth(error);
+  }
+}
 
 export async function databaseHealth(settings: Settings): Promise<Checked> {
   const db = database(settings);
   if (last?.db === db && Date.now() - last.at < settings.HEALTH_CACHE_MS) return last.checked;
-  let checked: Checked;
+  if (inFlight?.db === db) return inFlight.checked;
+  const flight = { db, checked: check(db) };
+  inFlight = flight;
   try {
-    // One query answers both questions: is the database there, and which migrations has it applied?
-    const schema = await schemaState(db, true);
-    checked = { state: schema.status === "ok" ? "ok" : schema.status === "behind" ? "behind" : "misconfigured", reason: schema.message, schema };
-  } catch (error) {
-    checked = failedHealth(error);
+    const checked = await flight.checked;
+    last = { db, at: Date.now(), checked };
+    return checked;
+  } finally {
+    if (inFlight === flight) inFlight = undefined;
   }
-  last = { db, at: Date.now(), checked };
-  return checked;
 }
 
 /**

@@ -1,10 +1,16 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
-import { IngestError } from "../errors.ts";
-import { type BodyLimit, bodyStream, decodeLines, readAll } from "./body.ts";
+import { type BodyLimit, bodyStream, decodeLines } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
+import { JsonItemCounter } from "./json-items.ts";
 import { lineBatches } from "./line-batches.ts";
-import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, parseBody, parseLines } from "./parse-messages.ts";
+import { type BodyFormat, jsonRecords, type LineOptions, oversizeLine, type ParsedBody, parseLines, parseRecords, tooManyMessages } from "./parse-messages.ts";
+
+/** JSON records parsed between two yields: a few milliseconds of CPU. */
+const RECORDS_PER_SLICE = 500;
+
+/** Lets the isolate run what else is waiting (other requests' answers) before the next slice of work. */
+const yieldToOthers = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Where parsed messages go: `step` is called after each piece, and waits when the writes fall behind. */
 export interface MessageSink {
@@ -17,8 +23,6 @@ export interface MessageSink {
  * a JSON document (one record or an array) is read whole, up to MAX_BODY_BYTES.
  */
 export interface FeedOptions extends LineOptions {
-  /** More messages than this: 413 as soon as it is seen. */
-  maxMessages?: number;
   /** The body's cap, when tighter than MAX_BODY_BYTES. */
   limit?: BodyLimit;
 }
@@ -38,33 +42,44 @@ export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean)
     : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
-function checkCount(run: MessageSink, max: number | undefined): void {
-  if (max !== undefined && run.sink.messages > max) {
-    throw new IngestError(
-      "body_too_large",
-      `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: split it, or use /ingest/stream`,
-      { limit_items: max },
-    );
+/**
+ * A JSON document read whole, its top-level array's elements counted as the bytes arrive: past
+ * `max` it is refused at once, before the rest is read or anything is parsed.
+ */
+async function readDocument(body: ReadableStream<Uint8Array>, max: number, instead?: string): Promise<Uint8Array> {
+  const counter = new JsonItemCounter();
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) {
+    if (counter.feed(chunk) > max) throw tooManyMessages(max, instead);
+    chunks.push(chunk);
   }
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 export async function feed(request: Request, settings: Settings, run: MessageSink, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
   const format = bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {
-    const { text, invalidLines } = decodeLines(await readAll(body));
-    parseBody("json", text, invalidLines, { ...options, maxLineChars: settings.MAX_LINE_BYTES }, run.sink);
-    checkCount(run, options.maxMessages);
+    // A document is held whole like a batch, on every route: at most MAX_BATCH_ITEMS elements.
+    const max = options.maxMessages ?? settings.MAX_BATCH_ITEMS;
+    const instead = options.maxMessages === undefined ? "a JSON document is held whole: send its records as NDJSON to stream them" : undefined;
+    const { text, invalidLines } = decodeLines(await readDocument(body, max, instead));
+    const records = jsonRecords(text, invalidLines, run.sink);
+    if (run.sink.messages > max) throw tooManyMessages(max, instead);
+    // A slice at a time, yielding between slices: other requests in the isolate answer meanwhile.
+    for (let start = 0; start < records.length; start += RECORDS_PER_SLICE) {
+      parseRecords(records, start, start + RECORDS_PER_SLICE, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
+      await yieldToOthers();
+    }
     await run.step();
     return;
   }
   for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES, settings.QUARANTINE_RAW_BYTES)) {
     for (const { line, head } of batch.oversizeLines) {
-      run.sink.messages++;
+      if (++run.sink.messages > (options.maxMessages ?? Infinity)) throw tooManyMessages(options.maxMessages!);
       run.sink.errors.push(oversizeLine(line, settings.MAX_LINE_BYTES, "", head));
     }
     parseLines(format, batch.text, batch.firstLine, batch.invalidLines, run.sink, { ...options, maxLineChars: settings.MAX_LINE_BYTES });
-    checkCount(run, options.maxMessages);
     await run.step();
   }
 }

@@ -1,8 +1,10 @@
 /**
  * A byte stream in, batches of whole decoded lines out, numbered across chunk boundaries.
  * Memory is one network chunk plus one partial line; a line longer than the limit is skipped
- * (reported, never buffered), so no input can make it grow.
+ * (reported, never buffered), so no input can make it grow. A body that ends cleanly without a
+ * final newline has its last line taken whole; one that fails (cut off) has it dropped, and says so.
  */
+import { IngestError } from "../errors.ts";
 import { decodeLines } from "./body.ts";
 
 export interface LineBatch {
@@ -43,30 +45,44 @@ export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineByte
     return { text: decoded.text, firstLine, invalidLines, oversizeLines };
   };
 
-  for await (const chunk of body) {
-    const oversizeLines: LineBatch["oversizeLines"] = [];
-    let bytes = chunk;
-    if (skipping) {
-      const end = bytes.indexOf(NEWLINE);
-      if (end === -1) continue;
-      bytes = bytes.subarray(end + 1);
-      nextLine++;
-      skipping = false;
-    }
-    const last = bytes.lastIndexOf(NEWLINE);
-    if (last === -1) {
-      carry = concat(carry, bytes);
-    } else {
-      const complete = concat(carry, bytes.subarray(0, last + 1));
-      carry = bytes.slice(last + 1);
-      if (complete.length > 0) yield finish(complete, oversizeLines);
-    }
-    if (carry.length > maxLineBytes) {
-      oversizeLines.push({ line: nextLine, head: carry.slice(0, keepBytes) });
-      carry = new Uint8Array(0);
-      skipping = true;
-      yield { text: "", firstLine: nextLine, invalidLines: new Map(), oversizeLines };
-    }
+  try {
+    yield* batches();
+  } catch (error) {
+    // The body was cut off: its unterminated last line is incomplete, and is not written.
+    if (error instanceof IngestError && (carry.length > 0 || skipping))
+      throw new IngestError(error.code, `${error.message}; the unterminated last line (line ${nextLine}) was cut off and not written`, {
+        ...error.details,
+        cut_line: nextLine,
+      });
+    throw error;
   }
   if (carry.length > 0) yield finish(carry, []);
+
+  async function* batches(): AsyncGenerator<LineBatch> {
+    for await (const chunk of body) {
+      const oversizeLines: LineBatch["oversizeLines"] = [];
+      let bytes = chunk;
+      if (skipping) {
+        const end = bytes.indexOf(NEWLINE);
+        if (end === -1) continue;
+        bytes = bytes.subarray(end + 1);
+        nextLine++;
+        skipping = false;
+      }
+      const last = bytes.lastIndexOf(NEWLINE);
+      if (last === -1) {
+        carry = concat(carry, bytes);
+      } else {
+        const complete = concat(carry, bytes.subarray(0, last + 1));
+        carry = bytes.slice(last + 1);
+        if (complete.length > 0) yield finish(complete, oversizeLines);
+      }
+      if (carry.length > maxLineBytes) {
+        oversizeLines.push({ line: nextLine, head: carry.slice(0, keepBytes) });
+        carry = new Uint8Array(0);
+        skipping = true;
+        yield { text: "", firstLine: nextLine, invalidLines: new Map(), oversizeLines };
+      }
+    }
+  }
 }

@@ -3,6 +3,7 @@
  * the generated parsers. A bad line becomes a LineError naming line, entity, field and reason;
  * it never stops the lines around it.
  */
+import { IngestError } from "../errors.ts";
 import type { EntityDef } from "./entity.ts";
 import { type FieldError, isRecord, type JsonRecord, parseJsonExact } from "./field-checks.ts";
 import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
@@ -259,6 +260,15 @@ export interface LineOptions {
   maxLineChars?: number;
   /** Called after each line with its number (for per-line progress). */
   onLine?(lineNumber: number): void;
+  /** More messages than this: 413 at the first one past it, before the rest is parsed. */
+  maxMessages?: number;
+}
+
+/** `instead`: what the client can do instead (a JSON document on /ingest/stream is held whole too). */
+export function tooManyMessages(max: number, instead = "split it, or use /ingest/stream"): IngestError {
+  return new IngestError("body_too_large", `the batch holds more than ${max} messages (MAX_BATCH_ITEMS); nothing was written: ${instead}`, {
+    limit_items: max,
+  });
 }
 
 /** Pipe-delimited or NDJSON lines, numbered from `firstLine`, appended to `out`. */
@@ -271,10 +281,11 @@ export function parseLines(
   options: LineOptions = {},
 ): void {
   const maxLineChars = options.maxLineChars ?? Infinity;
+  const maxMessages = options.maxMessages ?? Infinity;
   forEachLine(
     text,
     (line, lineNumber) => {
-      out.messages++;
+      if (++out.messages > maxMessages) throw tooManyMessages(maxMessages);
       if (invalidLines.has(lineNumber))
         out.errors.push(
           lineError(lineNumber, null, "line is not valid UTF-8", line, undefined, {
@@ -317,6 +328,12 @@ export function parseBody(
     parseLines(format, text, 1, invalidLines, out, options);
     return out;
   }
+  parseRecords(jsonRecords(text, invalidLines, out), 0, Infinity, out, options);
+  return out;
+}
+
+/** A JSON document's records (one, or an array's elements), counted as messages; an unreadable document is one rejected message. */
+export function jsonRecords(text: string, invalidLines: InvalidLines, out: ParsedBody): unknown[] {
   if (invalidLines.size > 0) {
     const first = invalidLines.keys().next().value;
     out.errors.push(
@@ -325,14 +342,19 @@ export function parseBody(
       }),
     );
     out.messages++;
-    return out;
+    return [];
   }
   const before = out.errors.length;
   const value = parseJsonText(text, 1, out);
   const records = Array.isArray(value) ? value : value === undefined ? [] : [value];
   out.messages += Math.max(records.length, out.errors.length - before);
-  records.forEach((record, i) => {
+  return records;
+}
+
+/** Records `start` to `end` (exclusive) of a document, numbered from 1. */
+export function parseRecords(records: unknown[], start: number, end: number, out: ParsedBody, options: LineOptions = {}): void {
+  for (let i = start; i < Math.min(end, records.length); i++) {
+    const record = records[i];
     parseRecord(record, i + 1, () => JSON.stringify(record) ?? "", out, options);
-  });
-  return out;
+  }
 }

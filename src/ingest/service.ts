@@ -5,7 +5,7 @@
  */
 import type { Principal } from "../auth/api-keys.ts";
 import { canWrite } from "../auth/api-keys.ts";
-import { checkKey, claimStatement, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
+import { checkKey, claimStatement, compactAnswer, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
 import { database } from "../db/neon.ts";
 import { explainMismatch } from "../db/schema-level.ts";
 import { openWriter } from "../db/writers.ts";
@@ -213,7 +213,7 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
     // The body is needed twice (fingerprint, then parsing); a batch is capped at MAX_BATCH_BYTES anyway.
     const raw = await readAll(rawBodyStream(request, limit));
     hash = await fingerprint(request, raw);
-    const stored = await storedAnswer(db, principal.keyId, key, hash);
+    const stored = await storedAnswer(db, principal.keyId, key, hash, settings.IDEMPOTENCY_TTL_HOURS);
     if (stored) {
       // The key's scopes may have shrunk since: a replay answers only what the key may still write.
       const refused = Object.keys((stored.body as { entities?: object }).entities ?? {}).find((name) => !canWrite(principal, name));
@@ -238,7 +238,12 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
       // An idempotent batch's rejections commit in its transaction, with its rows and its key.
       const kept = quarantine.statements();
       try {
-        tally.written(await writer.writeTransaction(rows, [...(key !== undefined ? [claimStatement(principal.keyId, key, hash)] : []), ...kept.statements]));
+        tally.written(
+          await writer.writeTransaction(rows, [
+            ...(key !== undefined ? [claimStatement(principal.keyId, key, hash, settings.IDEMPOTENCY_TTL_HOURS)] : []),
+            ...kept.statements,
+          ]),
+        );
         kept.committed();
         rows = [];
       } catch (error) {
@@ -266,7 +271,7 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
       return accepted(call, rows, errors, tally.totals.failed, true, quarantine);
     }
     const body = batchAnswer(tally.totals, errors, rolledBack, Date.now() - started, quarantine.summary());
-    if (key !== undefined) await storeAnswer(db, principal.keyId, key, hash, { status: body.status, body: body.body });
+    if (key !== undefined) await storeAnswer(db, principal.keyId, key, hash, { status: body.status, body: compactAnswer(body.body) });
     return { kind: "answered", outcome: body.outcome, body: body.body };
   });
 }

@@ -24,7 +24,8 @@ async function forbid(c: Context<AppEnv>, principal: Principal, message: string)
 }
 
 /** "quarantine": a key that can write (it sees its own rejected lines) or an admin (every key's). */
-export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHandler<AppEnv> {
+/** "admin": only a key with the admin scope (parked queue parts). */
+export function authorize(need: "write" | "read" | "quarantine" | "admin"): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
     const settings = settingsOf(c.env);
     const header = c.req.header("authorization");
@@ -57,6 +58,7 @@ export function authorize(need: "write" | "read" | "quarantine"): MiddlewareHand
     if (need === "write" && !canWriteAny(principal)) await forbid(c, principal, `key ${principal.keyId} may not write any entity`);
     if (need === "quarantine" && !canWriteAny(principal) && !isAdmin(principal))
       await forbid(c, principal, `key ${principal.keyId} may not see rejected lines (it has neither a write scope nor "admin")`);
+    if (need === "admin" && !isAdmin(principal)) await forbid(c, principal, `key ${principal.keyId} may not manage parked parts (it has no "admin" scope)`);
     await next();
   };
 }

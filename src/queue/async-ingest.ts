@@ -118,59 +118,158 @@ export async function enqueue(
   return { ingestId, parts: parts.length };
 }
 
-/** The queue consumer: writes each part; a failure is recorded on the receipt and retried by the queue. */
-export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, settings: Settings): Promise<void> {
+/** Queues delay a message at most 12 hours (delaySeconds). */
+const MAX_DELAY_S = 12 * 60 * 60;
+
+/** The wait before attempt `attempts + 1`: QUEUE_RETRY_DELAY_S, doubled each attempt, up to 12 hours. */
+export const retryDelay = (settings: Settings, attempts: number): number =>
+  Math.min(settings.QUEUE_RETRY_DELAY_S * 2 ** Math.max(0, attempts - 1), MAX_DELAY_S);
+
+/** A part's rejections the database did not take: the part is tried again, so they are not lost. */
+class RejectionsNotStored extends Error {}
+
+/**
+ * Writes one part: its rows, then its rejections (those queued with it and the rows the database
+ * refused), then its receipt. Throws when any of it failed; a part tried again after its rows
+ * were written finds them there (natural keys) and counts them as duplicates.
+ */
+async function writePart(env: Env, settings: Settings, body: IngestPart, meter: QuarantineMeter): Promise<void> {
+  const { ingestId, part, rows } = body;
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
   const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
   const db = { ...database(settings), retryMs };
-  const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
-  for (const message of batch.messages) {
-    const { ingestId, part, rows } = message.body;
-    const receiptStub = receipt(env.RECEIPTS, ingestId);
-    // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
-    const origin = message.body.origin ?? {
-      requestId: ingestId,
-      keyId: null,
-      forcedEntity: null,
-      receivedAt: new Date().toISOString(),
-      registryVersion: REGISTRY_VERSION,
-    };
-    try {
-      const toWrite: RowToWrite[] = rows.map((r) => {
-        const entity = entityByName(r.entity)!;
-        return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
-      });
-      const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
-      const written = await writeRows(toWrite, writer).finally(() => writer.close());
-      // The rows are written: a rejection that cannot be stored now is logged and counted, and the part still counts as done.
-      const rejections = [...(message.body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
-      if (rejections.length > 0) await storeRejections(db, origin, rejections, meter);
-      await receiptStub.written(part, { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length }, written.failed);
-      message.ack();
-    } catch (error) {
-      // The receipt, which clients read, gets the stable message; the log gets the database's words.
-      logCause(ingestId, "queue", error);
-      await receiptStub.attemptFailed(part, message.attempts, error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
-      message.retry({ delaySeconds: Math.min(settings.QUEUE_RETRY_DELAY_S * message.attempts, 300) });
-    }
-  }
-  if (settings.STATS_ENABLED) {
-    const counters: [string, number][] = [
-      ...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]),
-      [key.rejectionsNotStored, meter.rejectionsNotStored],
-    ];
-    await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) =>
-      console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
-    );
-  }
+  // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
+  const origin = body.origin ?? {
+    requestId: ingestId,
+    keyId: null,
+    forcedEntity: null,
+    receivedAt: new Date().toISOString(),
+    registryVersion: REGISTRY_VERSION,
+  };
+  const toWrite: RowToWrite[] = rows.map((r) => {
+    const entity = entityByName(r.entity)!;
+    return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
+  });
+  const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
+  const written = await writeRows(toWrite, writer).finally(() => writer.close());
+  const rejections = [...(body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
+  if (rejections.length > 0 && !(await storeRejections(db, origin, rejections, meter)))
+    throw new RejectionsNotStored(`${rejections.length} rejected lines could not be stored`);
+  await receipt(env.RECEIPTS, ingestId).written(
+    part,
+    { inserted: written.inserted, duplicates: written.duplicates, failed: written.failed.length },
+    written.failed,
+  );
 }
 
-/** The dead-letter queue's consumer: marks the parts on their receipts, and keeps them visible in the log. */
+/** The one Durable Object that keeps parked parts. */
+export const parkedParts = (env: Env) => env.PARKED.get(env.PARKED.idFromName("parked"));
+
+/** Keeps a part that could not be written, with its rows and rejections, and says so on its receipt. */
+async function park(env: Env, body: IngestPart, attempts: number, reason: string): Promise<void> {
+  await parkedParts(env).park(body, attempts, reason);
+  await receipt(env.RECEIPTS, body.ingestId).parked(body.part, attempts, reason);
+  console.error(JSON.stringify({ level: "error", event: "part_parked", ingest_id: body.ingestId, part: body.part, rows: body.rows.length, attempts, reason }));
+}
+
+/** What a receipt may say about a failure: the stable message; the log gets the database's words. */
+const reasonOf = (error: unknown) => (error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
+
+async function recordStats(env: Env, settings: Settings, meter: QuarantineMeter): Promise<void> {
+  if (!settings.STATS_ENABLED) return;
+  const counters: [string, number][] = [
+    ...Object.entries(meter.rejections).map(([k, n]): [string, number] => [key.rejectionsStored(k), n]),
+    [key.rejectionsNotStored, meter.rejectionsNotStored],
+  ];
+  await recordCounters(env.STATS, settings.STATS_SHARDS, counters).catch((error: unknown) =>
+    console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
+  );
+}
+
+/**
+ * The queue consumer: writes each part. A failure is retried by the queue, with a delay that
+ * doubles; after QUEUE_MAX_RETRIES attempts the part is parked (kept, not dropped) for the re-drive.
+ */
+export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, settings: Settings): Promise<void> {
+  const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
+  for (const message of batch.messages) {
+    const { ingestId, part } = message.body;
+    try {
+      await writePart(env, settings, message.body, meter);
+      message.ack();
+    } catch (error) {
+      logCause(ingestId, "queue", error);
+      try {
+        if (message.attempts >= settings.QUEUE_MAX_RETRIES) {
+          await park(env, message.body, message.attempts, reasonOf(error));
+          message.ack();
+          continue;
+        }
+        await receipt(env.RECEIPTS, ingestId).attemptFailed(part, message.attempts, reasonOf(error));
+      } catch (failed) {
+        // Neither parked nor noted: the queue keeps the message (its max_retries is above QUEUE_MAX_RETRIES).
+        logCause(ingestId, "queue", failed);
+      }
+      message.retry({ delaySeconds: retryDelay(settings, message.attempts) });
+    }
+  }
+  await recordStats(env, settings, meter);
+}
+
+/**
+ * The dead-letter queue's consumer: a message lands here only if even parking failed for all the
+ * queue's max_retries. It is parked now; if that fails too, it is retried, never acknowledged unkept.
+ */
 export async function consumeDeadLetters(batch: MessageBatch<IngestPart>, env: Env): Promise<void> {
   for (const message of batch.messages) {
     const { ingestId, part, rows } = message.body;
-    console.error(JSON.stringify({ level: "error", event: "dead_lettered", ingest_id: ingestId, part, rows: rows.length }));
-    await receipt(env.RECEIPTS, ingestId).deadLettered(part, rows.length);
-    message.ack();
+    try {
+      await park(env, message.body, message.attempts, "dead-lettered: the queue gave up on it");
+      message.ack();
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "dead_letter_not_parked", ingest_id: ingestId, part, rows: rows.length, error: String(error) }));
+      message.retry({ delaySeconds: 60 });
+    }
   }
+}
+
+/** The Cron Trigger that re-drives parked parts (wrangler.toml); the other one is the hourly clean-up. */
+export const REDRIVE_CRON = "* * * * *";
+
+/** Parked parts a re-drive writes at most: the next run (a minute later) takes the rest. */
+const REDRIVE_PARTS = 200;
+
+export interface Redrive {
+  redriven: number;
+  remaining: number;
+  /** Why the re-drive stopped early: the database still fails. */
+  stopped?: string;
+}
+
+/**
+ * Writes parked parts, oldest first (the Cron Trigger, every minute; or an admin). The first
+ * failure ends the run: the database is not back yet, and the parts stay parked.
+ */
+export async function redriveParked(env: Env, settings: Settings, limit = REDRIVE_PARTS): Promise<Redrive> {
+  const index = parkedParts(env);
+  const parts = await index.take(limit);
+  const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
+  let redriven = 0;
+  let stopped: string | undefined;
+  for (const parked of parts) {
+    try {
+      await writePart(env, settings, parked.body, meter);
+    } catch (error) {
+      logCause(parked.ingest_id, "redrive", error);
+      stopped = reasonOf(error);
+      await index.redriveFailed(parked.ingest_id, parked.part, stopped);
+      break;
+    }
+    await index.remove(parked.ingest_id, parked.part);
+    redriven++;
+  }
+  await recordStats(env, settings, meter);
+  const { total } = await index.list(0);
+  if (parts.length > 0) console.log(JSON.stringify({ event: "parked_redrive", redriven, remaining: total, ...(stopped ? { stopped } : {}) }));
+  return { redriven, remaining: total, ...(stopped ? { stopped } : {}) };
 }

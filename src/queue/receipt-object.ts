@@ -16,11 +16,15 @@ export interface Receipt {
   /** The request that queued the ingest, and where its rejected lines are listed. */
   request_id?: string;
   rejections?: string;
-  status: "queued" | "done" | "partial" | "failed";
+  /** parked: some parts wait, kept, for the database (the re-drive writes them). */
+  status: "queued" | "parked" | "done" | "partial" | "failed";
   created_at: string;
   parts: number;
   parts_written: number;
+  /** Receipts made before parts were parked could have dead-lettered parts; none are dropped now. */
   parts_dead: number;
+  /** Parts kept aside after QUEUE_MAX_RETRIES attempts, until the re-drive writes them. */
+  parts_parked?: number;
   /** Parts already counted: a queue may deliver a message twice. */
   written_parts: number[];
   queued_rows: number;
@@ -28,8 +32,8 @@ export interface Receipt {
   duplicates: number;
   failed: number;
   errors: LineError[];
-  /** Why parts went to the dead-letter queue, or why they are being retried. */
-  problems: { part: number; attempts: number; reason: string; dead: boolean }[];
+  /** Why parts are being retried, or are parked (or, in receipts made before parking, were dead-lettered). */
+  problems: { part: number; attempts: number; reason: string; status: "retrying" | "parked" | "dead"; dead: boolean }[];
 }
 
 export class ReceiptObject extends DurableObject {
@@ -40,7 +44,9 @@ export class ReceiptObject extends DurableObject {
   private async save(receipt: Receipt): Promise<Receipt> {
     const settled = receipt.parts_written + receipt.parts_dead === receipt.parts;
     receipt.status = !settled
-      ? "queued"
+      ? (receipt.parts_parked ?? 0) > 0
+        ? "parked"
+        : "queued"
       : receipt.parts_dead === 0
         ? outcomeOf(receipt) === "error"
           ? "failed"
@@ -52,8 +58,8 @@ export class ReceiptObject extends DurableObject {
     return receipt;
   }
 
-  async create(receipt: Omit<Receipt, "status" | "parts_written" | "parts_dead" | "written_parts" | "problems">): Promise<void> {
-    await this.save({ ...receipt, status: "queued", parts_written: 0, parts_dead: 0, written_parts: [], problems: [] });
+  async create(receipt: Omit<Receipt, "status" | "parts_written" | "parts_dead" | "parts_parked" | "written_parts" | "problems">): Promise<void> {
+    await this.save({ ...receipt, status: "queued", parts_written: 0, parts_dead: 0, parts_parked: 0, written_parts: [], problems: [] });
   }
 
   /** A part is written: its counts, and the rows the database rejected. Idempotent per part. */
@@ -66,29 +72,30 @@ export class ReceiptObject extends DurableObject {
     receipt.duplicates += counts.duplicates;
     receipt.failed += counts.failed;
     receipt.errors.push(...errors.slice(0, MAX_ERRORS - receipt.errors.length));
+    if (receipt.problems.some((p) => p.part === part && p.status === "parked")) receipt.parts_parked = (receipt.parts_parked ?? 1) - 1;
     receipt.problems = receipt.problems.filter((p) => p.part !== part);
     await this.save(receipt);
   }
 
-  /** A part failed an attempt; the queue will try again (or dead-letter it). */
+  /** A part failed an attempt; the queue will try again. */
   async attemptFailed(part: number, attempts: number, reason: string): Promise<void> {
     const receipt = await this.load();
-    if (!receipt) return;
-    receipt.problems = [...receipt.problems.filter((p) => p.part !== part), { part, attempts, reason, dead: false }];
+    if (!receipt || receipt.written_parts.includes(part)) return;
+    const wasParked = receipt.problems.some((p) => p.part === part && p.status === "parked");
+    if (wasParked) receipt.parts_parked = (receipt.parts_parked ?? 1) - 1;
+    receipt.problems = [...receipt.problems.filter((p) => p.part !== part), { part, attempts, reason, status: "retrying", dead: false }];
     await this.save(receipt);
   }
 
-  /** A part reached the dead-letter queue: its rows are not in the database. */
-  async deadLettered(part: number, rows: number): Promise<void> {
+  /** A part is parked (kept with its rows and rejections) until the database answers again. */
+  async parked(part: number, attempts: number, reason: string): Promise<void> {
     const receipt = await this.load();
-    if (!receipt || receipt.problems.some((p) => p.part === part && p.dead)) return;
-    const last = receipt.problems.find((p) => p.part === part);
+    if (!receipt || receipt.written_parts.includes(part) || receipt.problems.some((p) => p.part === part && p.status === "parked")) return;
     receipt.problems = [
       ...receipt.problems.filter((p) => p.part !== part),
-      { part, attempts: last?.attempts ?? 0, reason: `dead-lettered after ${last?.attempts ?? "all"} attempts: ${last?.reason ?? "unknown"}`, dead: true },
+      { part, attempts, reason: `parked after ${attempts} attempts, to be written once the database answers: ${reason}`, status: "parked", dead: false },
     ];
-    receipt.parts_dead++;
-    receipt.failed += rows;
+    receipt.parts_parked = (receipt.parts_parked ?? 0) + 1;
     await this.save(receipt);
   }
 

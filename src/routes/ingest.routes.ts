@@ -10,9 +10,11 @@ import {
   MessageQuery,
   MessageResult,
   NdjsonLines,
+  ParkedList,
   PIPE_EXAMPLE,
   PipeLines,
   ReceiptResult,
+  RedriveResult,
 } from "./schemas.ts";
 
 /** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
@@ -129,4 +131,25 @@ export const receiptRoute = createRoute({
     },
     404: error("No such receipt"),
   },
+});
+
+const adminOnly = { 401: error("Missing or invalid API key"), 403: error("The key has no admin scope") };
+
+export const parkedRoute = createRoute({
+  method: "get",
+  path: "/ingest/parked",
+  security: [{ bearer: [] }],
+  summary: "Queue parts parked after QUEUE_MAX_RETRIES attempts (admin)",
+  description: "Oldest first, without their rows. The Cron Trigger re-drives them every minute once the database answers.",
+  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional().describe("At most this many (default 100)") }) },
+  responses: { 200: { description: "The parked parts", content: { "application/json": { schema: ParkedList } } }, ...adminOnly },
+});
+
+export const redriveRoute = createRoute({
+  method: "post",
+  path: "/ingest/parked/redrive",
+  security: [{ bearer: [] }],
+  summary: "Write parked parts now (admin)",
+  description: "Oldest first, up to 200 a call; stops at the first part the database still refuses to take.",
+  responses: { 200: { description: "What was written", content: { "application/json": { schema: RedriveResult } } }, ...adminOnly },
 });

@@ -1,4 +1,4 @@
-/** POST /ingest/message, /ingest/batch and /ingest/stream, and GET /ingest/receipts/{id}: HTTP in, the ingest service, HTTP out. */
+/** POST /ingest/message, /ingest/batch and /ingest/stream, GET /ingest/receipts/{id}, and the parked parts (admin): HTTP in, the ingest service, HTTP out. */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -12,7 +12,7 @@ import { entityByName } from "../ingest/registry.ts";
 import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../ingest/service.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
 import { waitUntil } from "../middleware/observe.ts";
-import { receipt } from "../queue/async-ingest.ts";
+import { parkedParts, receipt, redriveParked } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
 import { SseEvents } from "./sse-events.ts";
 
@@ -65,7 +65,12 @@ export async function postStream(c: Context<AppEnv>, query: { entity?: string; p
   const perLine = query.progress === "line";
   // Anonymous (dev) streams are counted per client address, like their rate limit.
   const owner = call.principal.keyId ? `key ${call.principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
-  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, call.settings.MAX_STREAMS_PER_KEY);
+  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, call.settings.MAX_STREAMS_PER_KEY).catch(async (refused: unknown) => {
+    // workerd sends no answer while a request body it was not given back is still arriving: the
+    // body is cancelled, so the 429 reaches a client that is still uploading (tested under npm run dev).
+    await c.req.raw.body?.cancel().catch(() => {});
+    throw refused;
+  });
   let ended = () => {};
   call.meter.done = new Promise<void>((resolve) => (ended = resolve));
 
@@ -108,4 +113,12 @@ export async function getReceipt(c: Context<AppEnv>, id: string) {
   // Another key's receipt is "not found", not "forbidden": ids cannot be probed.
   if (!found || !mayRead(c.get("principal"), found.key_id)) throw new IngestError("not_found", `no receipt ${id}`);
   return c.json(found);
+}
+
+export async function listParked(c: Context<AppEnv>, query: { limit?: number }) {
+  return c.json(await parkedParts(c.env).list(query.limit ?? 100));
+}
+
+export async function redrive(c: Context<AppEnv>) {
+  return c.json(await redriveParked(c.env, settingsOf(c.env)));
 }

@@ -134,27 +134,60 @@ export const ReceiptResult = z.object({
   ingest_id: z.string(),
   request_id: z.string().optional(),
   rejections: z.string().optional(),
-  status: z.enum(["queued", "done", "partial", "failed"]),
+  status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
   created_at: z.string(),
   parts: z.number().int(),
   parts_written: z.number().int(),
   parts_dead: z.number().int(),
+  parts_parked: z.number().int().optional(),
   written_parts: z.array(z.number().int()),
   queued_rows: z.number().int(),
   inserted: z.number().int(),
   duplicates: z.number().int(),
   failed: z.number().int(),
   errors: z.array(LineError),
-  problems: z.array(z.object({ part: z.number().int(), attempts: z.number().int(), reason: z.string(), dead: z.boolean() })),
+  problems: z.array(
+    z.object({
+      part: z.number().int(),
+      attempts: z.number().int(),
+      reason: z.string(),
+      status: z.enum(["retrying", "parked", "dead"]).optional(),
+      dead: z.boolean(),
+    }),
+  ),
 });
+
+export const ParkedSummary = z.object({
+  ingest_id: z.string(),
+  part: z.number().int(),
+  rows: z.number().int(),
+  rejections: z.number().int(),
+  attempts: z.number().int(),
+  reason: z.string(),
+  parked_at: z.string(),
+  redrives: z.number().int(),
+});
+
+export const ParkedList = z.object({ parts: z.array(ParkedSummary), total: z.number().int() });
+
+export const RedriveResult = z.object({
+  redriven: z.number().int().describe("Parts written by this call"),
+  remaining: z.number().int().describe("Parts still parked"),
+  stopped: z.string().optional().describe("Why the re-drive stopped: the database still fails"),
+});
+
+/** An ISO 8601 time PostgreSQL can store: it has no year 0 (22008), so 0000-… is refused here, naming the parameter, not by the database. */
+const storableDate = z.iso
+  .datetime({ offset: true })
+  .refine((value) => !value.startsWith("0000"), "year 0000 does not exist in PostgreSQL; use 0001-01-01T00:00:00Z or later");
 
 /** Filters of the quarantine's routes: all optional, combined with AND. */
 export const RejectionFilters = z.strictObject({
   request_id: z.string().max(200).optional().describe("The request_id of an ingest answer"),
   entity: z.enum(entityNames).optional().describe("Entity name (or prefix) of the rejected lines"),
   key: z.string().max(64).optional().describe("API key id whose requests were rejected (a key other than admin sees only its own)"),
-  since: z.iso.datetime({ offset: true }).optional().describe("Received at or after (ISO 8601)"),
-  until: z.iso.datetime({ offset: true }).optional().describe("Received before (ISO 8601)"),
+  since: storableDate.optional().describe("Received at or after (ISO 8601)"),
+  until: storableDate.optional().describe("Received before (ISO 8601)"),
 });
 
 export const RejectionListQuery = RejectionFilters.extend({

@@ -1,8 +1,12 @@
 /** The nomnom client's answers to a user's mistakes: one line on stderr, a documented exit code, no stack trace. */
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { root } from "../support/dev-stack.ts";
 import { freePort } from "../support/free-port.ts";
 import { nomnom } from "../support/nomnom.ts";
 
@@ -38,5 +42,30 @@ describe("nomnom ingest, on a user's mistake", () => {
     expect(run.lines).toEqual([`nomnom: cannot reach http://127.0.0.1:${port}: connection refused (is the server running, and is --url right?)`]);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("nomnom ingest, what it sends", () => {
+  it("a file sent without gzip carries its Content-Length, so a cut-off upload is told from a whole one", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "nomnom-")), "lines.txt");
+    const text = "C|C1|Name|x|1|5|1.00|A|b\nC|C2|Name|x|1|5|1.00|A|no final newline";
+    writeFileSync(file, text);
+    const seen: { length?: string; encoding?: string; bytes: number }[] = [];
+    const server = createServer((req, res) => {
+      let bytes = 0;
+      req.on("data", (d: Buffer) => (bytes += d.length));
+      req.on("end", () => {
+        seen.push({ length: req.headers["content-length"], encoding: req.headers["transfer-encoding"], bytes });
+        res.writeHead(200, { "Content-Type": "text/event-stream" });
+        res.end(`event: summary\ndata: ${JSON.stringify({ status: "success", total: 2, inserted: 2, duplicates: 0, failed: 0, duration_ms: 1 })}\n\n`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    const child = spawn(process.execPath, ["scripts/nomnom.mjs", "ingest", file, "--url", `http://127.0.0.1:${port}`, "--no-gzip"], { cwd: root });
+    const code = await new Promise((r) => child.on("exit", r));
+    server.close();
+    expect(code).toBe(0);
+    expect(seen).toEqual([{ length: String(Buffer.byteLength(text)), encoding: undefined, bytes: Buffer.byteLength(text) }]);
   });
 });

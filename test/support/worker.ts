@@ -69,8 +69,10 @@ export type Receipt = {
   duplicates: number;
   failed: number;
   parts: number;
+  parts_written: number;
   parts_dead: number;
-  problems: { reason: string; dead: boolean }[];
+  parts_parked?: number;
+  problems: { reason: string; status?: string; dead: boolean }[];
   errors: { line_number: number }[];
 };
 

@@ -3,6 +3,7 @@ import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, describe, expect, it } from "vitest";
 import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../../src/generated/registry.ts";
 import worker from "../../src/index.ts";
+import { apiKeys } from "../support/worker.ts";
 
 describe("GET /health", () => {
   // fetchEndpoint is isolate-global: put it back for the other tests after pointing it nowhere.
@@ -51,6 +52,37 @@ describe("GET /health", () => {
     } finally {
       await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
     }
+  });
+
+  it("runs one database check for concurrent probes (single flight), so they all get its answer", async () => {
+    // The first SQL request fails: a probe that made a check of its own would find the database back.
+    await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "down", times: 1 }) });
+    try {
+      const statuses = await Promise.all(Array.from({ length: 32 }, async () => (await worker.fetch(new Request("http://nomnom.test/health"), env)).status));
+      expect(statuses).toEqual(Array(32).fill(503));
+      expect((await worker.fetch(new Request("http://nomnom.test/health"), env)).status).toBe(200);
+    } finally {
+      await fetch(new URL("/__faults", env.NEON_FETCH_ENDPOINT), { method: "POST", body: JSON.stringify({ fault: "none" }) });
+    }
+  });
+
+  it("tells why the database is unhealthy only to a key with the read scope", async () => {
+    const deployed = {
+      ...env,
+      ALLOW_ANONYMOUS: "false",
+      API_KEYS: await apiKeys({ ops: ["nn_ops-reader", ["read"]], loader: ["nn_loader-only", ["write:*"]] }),
+      DATABASE_URL: env.DATABASE_URL.replace(/:[^:@/]*@/, ":not-the-password@"),
+    };
+    const probe = async (key?: string) => {
+      const res = await worker.fetch(new Request("http://nomnom.test/health", { headers: key ? { Authorization: `Bearer ${key}` } : {} }), deployed);
+      expect(res.status).toBe(503);
+      return res.json<{ database: string; reason?: string }>();
+    };
+    for (const body of [await probe(), await probe("nn_loader-only"), await probe("nn_wrong-key")]) {
+      expect(body).toMatchObject({ status: "degraded", database: "misconfigured" });
+      expect(body.reason).toBeUndefined();
+    }
+    expect((await probe("nn_ops-reader")).reason).toMatch(/^the database refused the password for user app\b/);
   });
 
   it("is rate-limited per client address", async () => {

@@ -192,6 +192,22 @@ describe("the quarantine", () => {
     expect(metrics).toMatch(/^ingestion_rejections_not_stored_total [1-9]/m);
   });
 
+  it("answers a date PostgreSQL cannot store with a 400 naming the parameter, on every route that filters", async () => {
+    for (const [method, path] of [
+      ["GET", "/ingest/rejections?since=0000-01-01T00:00:00Z"],
+      ["DELETE", "/ingest/rejections?until=0000-12-31T23:59:59Z"],
+      ["POST", "/ingest/rejections/replay?since=0000-06-01T00:00:00%2B01:00"],
+    ]) {
+      const res = await request(path, { method });
+      expect(res.status, path).toBe(400);
+      expect(await json(res)).toMatchObject({
+        code: "bad_request",
+        message: expect.stringMatching(/^query parameter (since|until): year 0000 does not exist/),
+      });
+    }
+    expect((await request("/ingest/rejections?since=0001-01-01T00:00:00Z")).status).toBe(200);
+  });
+
   it("stores nothing for an atomic batch that was refused", async () => {
     const res = await request("/ingest/batch?atomic=true", { method: "POST", body: [GOOD, "X|bad"].join("\n") });
     expect(res.status).toBe(400);

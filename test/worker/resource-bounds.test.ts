@@ -63,8 +63,10 @@ describe("open streams per API key", () => {
     const open = await postDirect("/ingest/stream", first.body, keyed, auth("nn_streamer"));
     expect(open.status).toBe(200);
 
-    const refused = await postDirect("/ingest/stream", "C|T2|A|x|1|5|1.00|A|b\n", keyed, auth("nn_streamer"));
+    // Refused before its body is read: this one never ends.
+    const refused = await postDirect("/ingest/stream", stalled("C|T2|A|x|1|5|1.00|A|b\n").body, keyed, auth("nn_streamer"));
     expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("10");
     expect(await refused.json()).toMatchObject({ code: "rate_limited", limit_streams: 1, message: expect.stringContaining("MAX_STREAMS_PER_KEY") });
     // Another key has slots of its own.
     const other = await postDirect("/ingest/stream", "C|T3|A|x|1|5|1.00|A|b\n", keyed, auth("nn_other"));

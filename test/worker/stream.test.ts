@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { createExecutionContext, env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { readEvents } from "../support/sse.ts";
@@ -145,5 +145,52 @@ describe("size limits while streaming", () => {
       failed: 1,
       errors: [{ line_number: 2, message: "line is longer than the limit of 100 bytes (MAX_LINE_BYTES)" }],
     });
+  });
+});
+
+describe("a body cut off part-way", () => {
+  const whole = Array.from({ length: 50 }, (_, i) => `C|K${i}|Name|x|1|5|1.00|A|full comment`).join("\n");
+  const half = "C|KCUT|Name|x|1|5|1.00|A|this comment was cut he";
+  /** A body that sends `text`, then ends as `end` says: an error (a reset), or cleanly. */
+  const bodyOf = (text: string, end: "error" | "close") =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        if (end === "close") controller.close();
+        else setTimeout(() => controller.error(new Error("Network connection lost.")), 50);
+      },
+    });
+  const stream = (body: ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+    worker.fetch(
+      new Request("http://nomnom.test/ingest/stream", { method: "POST", body, headers: { "Content-Type": "text/plain", ...headers } }),
+      env,
+      createExecutionContext(),
+    );
+
+  it("writes no cut-off line when the body errors, and its failure event says so", async () => {
+    const events = await readEvents((await stream(bodyOf(`${whole}\n${half}`, "error"))).body!);
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { status: 499, code: "client_closed", message: expect.stringMatching(/the unterminated last line \(line 51\) was cut off and not written$/) },
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await sql.query("SELECT customer_key FROM customers WHERE customer_key = 'KCUT'")).toEqual([]);
+  });
+
+  it("writes no cut-off line when the body ends before its Content-Length", async () => {
+    const text = `${whole}\n${half}`;
+    const headers = { "Content-Length": String(new TextEncoder().encode(text).length + 40) };
+    const events = await readEvents((await stream(bodyOf(text, "close"), headers)).body!);
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { code: "client_closed", message: expect.stringMatching(/ended after \d+ of the \d+ bytes its Content-Length announced.*line 51\) was cut off/) },
+    });
+    expect(await sql.query("SELECT customer_key FROM customers WHERE customer_key = 'KCUT'")).toEqual([]);
+  });
+
+  it("takes a body that ends cleanly without a final newline whole", async () => {
+    const events = await readEvents((await stream(bodyOf(`${whole}\n${half}`, "close"))).body!);
+    expect(events.at(-1)).toMatchObject({ event: "summary", data: { inserted: 51, failed: 0 } });
+    expect(await count("customers")).toBe(51);
   });
 });
