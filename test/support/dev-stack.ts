@@ -27,6 +27,8 @@ export interface DevStackOptions {
   pgliteDir?: string;
   /** Keep the PostgreSQL database as it is (a restart). */
   keepDatabase?: boolean;
+  /** More of `npm run dev`'s settings (LOCAL_NEON_FAULTS, DB_RETRY_MS, …). */
+  env?: Record<string, string>;
 }
 
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
@@ -36,6 +38,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     PORT: String(options.port),
     NEON_LOCAL_PORT: String(options.neonPort),
     PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
+    ...options.env,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: options.pgliteDir ?? mkdtempSync(join(tmpdir(), "pglite-")) }),
   };
   const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? root, env, stdio: ["ignore", "pipe", "pipe"] });

@@ -35,7 +35,13 @@ describe("a client that stops sending", () => {
     const events = await readEvents(res.body!);
     expect(events.at(-1)).toMatchObject({
       event: "failure",
-      data: { status: 408, code: "request_timeout", message: expect.stringContaining("BODY_IDLE_TIMEOUT_MS"), committed: { processed: expect.any(Number) } },
+      data: {
+        status: "error",
+        http_status: 408,
+        code: "request_timeout",
+        message: expect.stringContaining("BODY_IDLE_TIMEOUT_MS"),
+        committed: { processed: expect.any(Number) },
+      },
     });
     expect(Date.now() - started).toBeLessThan(5000);
   });
