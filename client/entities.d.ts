@@ -3,88 +3,88 @@
 /** A customer who can place orders (reference data) (prefix C, table customers). */
 export interface Customer {
   /** Natural key of the customer */
-  "customer_key": string | number;
-  "name": string | number;
-  "address"?: string | number | null;
-  "nation_key"?: number | null;
-  "phone"?: string | number | null;
-  "account_balance": number | string;
+  customer_key: string | number;
+  name: string | number;
+  address?: string | number | null;
+  nation_key?: number | null;
+  phone?: string | number | null;
+  account_balance: number | string;
   /** AUTOMOBILE, BUILDING, FURNITURE, … */
-  "market_segment"?: string | number | null;
-  "comment"?: string | number | null;
+  market_segment?: string | number | null;
+  comment?: string | number | null;
 }
 
 /** A customer order (prefix O, table orders). */
 export interface Order {
   /** Natural key of the order */
-  "order_key": string | number;
+  order_key: string | number;
   /** The customer who placed it */
-  "customer_key": string | number;
+  customer_key: string | number;
   /** O=open, F=fulfilled, P=pending */
-  "order_status": string | number;
+  order_status: string | number;
   /** Total price, exact */
-  "total_price": number | string;
+  total_price: number | string;
   /** Date the order was placed */
-  "order_date": string;
+  order_date: string;
   /** 1-URGENT … 5-LOW */
-  "order_priority"?: string | number | null;
+  order_priority?: string | number | null;
   /** Clerk who processed the order */
-  "clerk"?: string | number | null;
+  clerk?: string | number | null;
   /** Shipping priority */
-  "ship_priority"?: number | null;
+  ship_priority?: number | null;
   /** Free text */
-  "comment"?: string | number | null;
+  comment?: string | number | null;
   /** Line items, written as OrderLineItem rows */
-  "line_items"?: OrderLineItemItem[] | null;
+  line_items?: OrderLineItemItem[] | null;
 }
 
 /** One element of Order.line_items, written as a OrderLineItem row. */
 export interface OrderLineItemItem {
-  "line_number": number;
-  "part_key": string | number;
-  "supplier_key": string | number;
-  "quantity": number;
-  "extended_price": number | string;
-  "discount": number | string;
-  "tax": number | string;
-  "return_flag": string | number;
-  "line_status": string | number;
-  "ship_date": string;
-  "commit_date": string;
-  "receipt_date"?: string | null;
-  "comment"?: string | number | null;
+  line_number: number;
+  part_key: string | number;
+  supplier_key: string | number;
+  quantity: number;
+  extended_price: number | string;
+  discount: number | string;
+  tax: number | string;
+  return_flag: string | number;
+  line_status: string | number;
+  ship_date: string;
+  commit_date: string;
+  receipt_date?: string | null;
+  comment?: string | number | null;
 }
 
 /** One line of an order (prefix L, table order_line_items). */
 export interface OrderLineItem {
-  "order_key": string | number;
-  "line_number": number;
-  "part_key": string | number;
-  "supplier_key": string | number;
-  "quantity": number;
-  "extended_price": number | string;
-  "discount": number | string;
-  "tax": number | string;
-  "return_flag": string | number;
-  "line_status": string | number;
-  "ship_date": string;
-  "commit_date": string;
-  "receipt_date"?: string | null;
-  "comment"?: string | number | null;
+  order_key: string | number;
+  line_number: number;
+  part_key: string | number;
+  supplier_key: string | number;
+  quantity: number;
+  extended_price: number | string;
+  discount: number | string;
+  tax: number | string;
+  return_flag: string | number;
+  line_status: string | number;
+  ship_date: string;
+  commit_date: string;
+  receipt_date?: string | null;
+  comment?: string | number | null;
 }
 
 /** A part that can be ordered (reference data) (prefix P, table products). */
 export interface Product {
   /** Natural key of the part */
-  "part_key": string | number;
-  "name": string | number;
-  "manufacturer"?: string | number | null;
-  "brand"?: string | number | null;
-  "part_type"?: string | number | null;
-  "size"?: number | null;
-  "container"?: string | number | null;
-  "retail_price": number | string;
-  "comment"?: string | number | null;
+  part_key: string | number;
+  name: string | number;
+  manufacturer?: string | number | null;
+  brand?: string | number | null;
+  part_type?: string | number | null;
+  size?: number | null;
+  container?: string | number | null;
+  retail_price: number | string;
+  comment?: string | number | null;
 }
 
 /** Every entity's record, by entity name: what `client.send(entity, record)` takes. */

@@ -34,7 +34,8 @@ function fieldType(f: FieldModel): string {
 const doc = (text: string | undefined, indent = "  ") => (text ? `${indent}/** ${text.replaceAll("*/", "*\\/")} */\n` : "");
 
 function property(key: string, type: string, optional: boolean, text?: string): string {
-  return `${doc(text)}  ${JSON.stringify(key)}${optional ? "?" : ""}: ${type}${optional ? " | null" : ""};`;
+  const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+  return `${doc(text)}  ${name}${optional ? "?" : ""}: ${type}${optional ? " | null" : ""};`;
 }
 
 /** A field with a default, or nullable, may be left out or null; every other field is required. */

@@ -3,6 +3,10 @@
  * batches for the user, retries what is worth retrying without writing twice, and fails with one
  * clear error on a user's mistake.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { neon, neonConfig } from "@neondatabase/serverless";
 import { NomnomClient, NomnomError } from "nomnom-edge/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -152,5 +156,61 @@ describe("NomnomClient memory bound", () => {
     await waited;
     expect(await patient.close()).toMatchObject({ sent: 3, inserted: 3 });
     expect(await rowsLike("bound-")).toBe(5);
+  });
+});
+
+describe("client.stream", () => {
+  it("streams records from an async iterable, gzip-compressed, and yields progress while the upload goes on", async () => {
+    let produced = 0;
+    let progressBeforeEnd = false;
+    async function* records() {
+      for (let i = 0; i < 30_000; i++) {
+        produced++;
+        yield customer(`stream-${i}`);
+        // Slow enough that the server commits a flush (1 s) before the upload ends.
+        if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const client = new NomnomClient({ url: stack.base });
+    const events = [];
+    for await (const event of client.stream("Customer", records())) {
+      if (event.event === "progress" && produced < 30_000) progressBeforeEnd = true;
+      events.push(event);
+    }
+    expect(events.at(-1)).toMatchObject({ event: "summary", data: { status: "success", total: 30_000, inserted: 30_000 } });
+    expect(progressBeforeEnd).toBe(true);
+    expect(await rowsLike("stream-")).toBe(30_000);
+  });
+
+  it("sends a gzip file as it is (recognised by its first bytes), and a Blob compressed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "client-stream-"));
+    const lines = Array.from({ length: 500 }, (_, i) => `C|gz-${i}|Ann|x|1|5|1.00|A|b`);
+    const file = join(dir, "lines.txt.gz");
+    writeFileSync(file, gzipSync(`${lines.join("\n")}\n`));
+    const client = new NomnomClient({ url: stack.base });
+    const fromFile = [];
+    for await (const event of client.stream(null, file, { format: "text" })) fromFile.push(event);
+    expect(fromFile.at(-1)).toMatchObject({ event: "summary", data: { total: 500, inserted: 500, failed: 0 } });
+
+    const blob = new Blob([lines.map((line) => line.replace("gz-", "blob-")).join("\n")]);
+    const fromBlob = [];
+    for await (const event of client.stream(null, blob, { format: "text" })) fromBlob.push(event);
+    expect(fromBlob.at(-1)).toMatchObject({ event: "summary", data: { total: 500, inserted: 500, failed: 0 } });
+    expect(await rowsLike("gz-")).toBe(500);
+    expect(await rowsLike("blob-")).toBe(500);
+  });
+
+  it("yields the rejected lines and a summary that counts them; a wrong key throws one NomnomError", async () => {
+    const client = new NomnomClient({ url: stack.base });
+    const events = [];
+    for await (const event of client.stream(null, ["C|sr-1|Ann|x|1|5|1.00|A|b", "C|sr-2", "NOPE|x"], { format: "text" })) events.push(event);
+    expect(events.filter((e) => e.event === "rejected").map((e) => e.data.line_number)).toEqual([2, 3]);
+    expect(events.at(-1)).toMatchObject({ event: "summary", data: { status: "partial", inserted: 1, failed: 2 } });
+
+    const wrongKey = new NomnomClient({ url: stack.base, key: "not-a-key" });
+    const consume = async () => {
+      for await (const _ of wrongKey.stream("Customer", [customer("sr-3")]));
+    };
+    await expect(consume()).rejects.toMatchObject({ name: "NomnomError", code: "unauthorized", status: 401 });
   });
 });
