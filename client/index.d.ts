@@ -71,6 +71,8 @@ export interface StreamOptions {
   progress?: "chunk" | "line";
   /** Stops the upload; the generator throws an aborted error. */
   signal?: AbortSignal;
+  /** Called before a retry of a re-readable source (after a network error, 429 or 503): which attempt, how long it waits, why. */
+  onRetry?: (retry: { attempt: number; waitMs: number; status?: number; error?: unknown }) => void;
 }
 
 export interface StreamTotals {

@@ -243,13 +243,17 @@ export class NomnomClient {
         response = await this.#fetch(url, /** @type {RequestInit} */ ({ method: "POST", headers, body, duplex: "half", signal: options.signal }));
       } catch (error) {
         if (options.signal?.aborted) throw abortError(options.signal, error);
-        if (!reopenable || attempt >= this.#options.maxRetries) throw unreachable(url, error);
-        await sleep(waitBeforeRetry(undefined, attempt));
+        if (!reopenable || attempt >= this.#options.maxRetries || isWrongAddress(error)) throw unreachable(url, error, attempt);
+        const waitMs = waitBeforeRetry(undefined, attempt);
+        options.onRetry?.({ attempt: attempt + 1, waitMs, error });
+        await sleep(waitMs);
         continue;
       }
       if (RETRY_STATUSES.has(response.status) && reopenable && attempt < this.#options.maxRetries) {
         await response.body?.cancel();
-        await sleep(waitBeforeRetry(response, attempt));
+        const waitMs = waitBeforeRetry(response, attempt);
+        options.onRetry?.({ attempt: attempt + 1, waitMs, status: response.status });
+        await sleep(waitMs);
         continue;
       }
       if (!response.ok || !response.body) throw await errorOf(response, "POST /ingest/stream");

@@ -42,7 +42,7 @@ export class IngestError extends Error {
   readonly code: ErrorCode;
   /** Extra fields for the JSON error body (entity, line, counts of what was committed). */
   readonly details: Record<string, unknown>;
-  /** Sent as Retry-After with a 503, when the service knows better than its default. */
+  /** Sent as Retry-After (a 503 gets the service's default without it). */
   retryAfterSeconds?: number;
   /** `cause`: the lower layer's error, for the log line only; clients get `message`. */
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
@@ -98,7 +98,7 @@ export function errorAnswer(error: unknown, requestId: string): { httpStatus: nu
     ...details,
   });
   if (error instanceof IngestError) {
-    const retryAfterSeconds = error.status === 503 ? (error.retryAfterSeconds ?? RETRY_AFTER_SECONDS) : undefined;
+    const retryAfterSeconds = error.retryAfterSeconds ?? (error.status === 503 ? RETRY_AFTER_SECONDS : undefined);
     return { httpStatus: error.status, body: body(error.code, error.message, error.details), retryAfterSeconds };
   }
   if (error instanceof TransientDatabaseError) {

@@ -3,6 +3,8 @@ import { IngestError } from "../errors.ts";
 import type { StreamSlots } from "./stream-slots-object.ts";
 
 const RELEASE_WAIT_MS = 2000;
+/** A refused stream's Retry-After: slots free as streams end, so soon is worth a try. */
+const RETRY_AFTER_SECONDS = 2;
 
 export type StreamSlotsNamespace = DurableObjectNamespace<StreamSlots>;
 
@@ -15,9 +17,11 @@ export async function holdStreamSlot(ns: StreamSlotsNamespace, owner: string, li
   const stream = crypto.randomUUID();
   const leaseMs = await slots.acquire(stream, limit);
   if (leaseMs === null) {
-    throw new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, {
+    const refusal = new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, {
       limit_streams: limit,
     });
+    refusal.retryAfterSeconds = RETRY_AFTER_SECONDS;
+    throw refusal;
   }
   const renew = setInterval(() => void slots.acquire(stream, limit).catch(() => {}), leaseMs / 3);
   return async () => {

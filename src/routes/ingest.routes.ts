@@ -32,7 +32,7 @@ const refusals = {
   401: failure("Missing or invalid API key"),
   415: failure("Unsupported Content-Type or Content-Encoding"),
   429: failure(
-    "Rate limit exceeded: retry after Retry-After seconds (or, on /ingest/stream, MAX_STREAMS_PER_KEY streams open: no Retry-After, wait for one to end)",
+    "Rate limit exceeded, or (on /ingest/stream) MAX_STREAMS_PER_KEY streams open: retry after Retry-After seconds",
     "Retry-After",
   ),
   503: failure(

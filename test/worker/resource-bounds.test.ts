@@ -71,6 +71,7 @@ describe("open streams per API key", () => {
 
     const refused = await postDirect("/ingest/stream", "C|T2|A|x|1|5|1.00|A|b\n", keyed, auth("nn_streamer"));
     expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("2");
     expect(await refused.json()).toMatchObject({ code: "rate_limited", limit_streams: 1, message: expect.stringContaining("MAX_STREAMS_PER_KEY") });
     // Another key has slots of its own.
     const other = await postDirect("/ingest/stream", "C|T3|A|x|1|5|1.00|A|b\n", keyed, auth("nn_other"));

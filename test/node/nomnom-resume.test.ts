@@ -1,0 +1,171 @@
+/**
+ * The nomnom CLI against `npm run dev` (real HTTP): gzip input sent as gzip, a 429 retried after its
+ * Retry-After, and a run interrupted (Ctrl-C, or the server gone) that says what was committed and
+ * how to resume, whose resumed run ends with every line written exactly once.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { neon, neonConfig } from "@neondatabase/serverless";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
+import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { faultAt } from "../support/faults.ts";
+import { freePort } from "../support/free-port.ts";
+
+let stack: DevStack;
+const sql = neon(LOCAL_CONNECTION_STRING);
+const rowsLike = async (prefix: string) => Number((await sql.query("SELECT count(*) AS n FROM customers WHERE customer_key LIKE $1", [`${prefix}%`]))[0].n);
+const lines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `C|${prefix}${i}|Ann|x|1|5|1.00|A|b`);
+const dir = mkdtempSync(join(tmpdir(), "nomnom-cli-"));
+
+/** Runs the CLI as a user does, with its exit code and output; `input` as its standard input. */
+function nomnom(args: string[], input?: Buffer) {
+  const run = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8", input, timeout: 60_000 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** The CLI running in the background, its stderr so far, and its exit. */
+function nomnomAsync(args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  let stdout = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  child.stdout!.on("data", (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const until = async (pattern: RegExp, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(stderr)) {
+      if (Date.now() > deadline) throw new Error(`no ${pattern} in nomnom's output:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return { child, exited, until, stderr: () => stderr, stdout: () => stdout };
+}
+
+beforeAll(async () => {
+  stack = await startDevStack({
+    port: await freePort(),
+    neonPort: await freePort(),
+    database: "nomnom_test_cli_resume",
+    env: { LOCAL_NEON_FAULTS: "1", MAX_STREAMS_PER_KEY: "1" },
+  });
+  neonConfig.fetchEndpoint = stack.neonUrl;
+}, 120_000);
+afterAll(() => stack?.stop());
+
+describe("nomnom ingest with gzip input", () => {
+  it("sends a .gz file with Content-Encoding: gzip, not as text: every line written", async () => {
+    const file = join(dir, "lines.txt.gz");
+    writeFileSync(file, gzipSync(`${lines("gzfile-", 2000).join("\n")}\n`));
+    const run = nomnom(["ingest", file, "--url", stack.base]);
+    expect(run.stderr).not.toContain("UTF-8");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^success: 2,000 lines, 2,000 inserted, 0 duplicates, 0 failed/m);
+    expect(await rowsLike("gzfile-")).toBe(2000);
+  });
+
+  it("recognises gzip on standard input by its first bytes", async () => {
+    const run = nomnom(["ingest", "-", "--url", stack.base], gzipSync(`${lines("gzpipe-", 1500).join("\n")}\n`));
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^success: 1,500 lines, 1,500 inserted/m);
+    expect(await rowsLike("gzpipe-")).toBe(1500);
+  });
+
+  it("resumes a .gz file from a line: the lines before it are left out", async () => {
+    const file = join(dir, "from.txt.gz");
+    writeFileSync(file, gzipSync(`${lines("gzfrom-", 1000).join("\n")}\n`));
+    const run = nomnom(["ingest", file, "--url", stack.base, "--from-line", "401"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^success: 600 lines, 600 inserted/m);
+    expect(await rowsLike("gzfrom-")).toBe(600);
+  });
+});
+
+describe("nomnom ingest when the server says wait", () => {
+  it("retries a 429 (MAX_STREAMS_PER_KEY streams open) after its Retry-After, then loads the file", async () => {
+    // Holds the one stream slot with an upload that has not ended.
+    let finish = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("C|holder-1|Ann|x|1|5|1.00|A|b\n"));
+        finish = () => controller.close();
+      },
+    });
+    const holder = await fetch(`${stack.base}/ingest/stream`, { method: "POST", body, headers: { "Content-Type": "text/plain" }, duplex: "half" } as RequestInit);
+    expect(holder.status).toBe(200);
+
+    const file = join(dir, "wait.txt");
+    writeFileSync(file, `${lines("wait-", 300).join("\n")}\n`);
+    const cli = nomnomAsync(["ingest", file, "--url", stack.base]);
+    await cli.until(/the server answered 429; retry 1 in 2\.0 s/);
+    finish();
+    await holder.text();
+    expect(await cli.exited).toBe(0);
+    expect(cli.stdout()).toMatch(/^success: 300 lines, 300 inserted/m);
+    expect(await rowsLike("wait-")).toBe(300);
+  });
+});
+
+describe("nomnom ingest interrupted", () => {
+  /** 60,000 lines, with blank and comment lines among them (not messages: the resume line must count them anyway). */
+  function bigFile(prefix: string): string {
+    const all = lines(prefix, 60_000).flatMap((line, i) => (i % 7000 === 3 ? ["", "# a comment", line] : [line]));
+    const file = join(dir, `${prefix}.txt`);
+    writeFileSync(file, `${all.join("\n")}\n`);
+    return file;
+  }
+
+  /** The resume command nomnom printed, run as printed (nomnom is scripts/nomnom.mjs here). */
+  function resume(stderr: string) {
+    const command = /resume with:\n {2}nomnom (.*)$/m.exec(stderr)?.[1];
+    expect(command, stderr).toBeDefined();
+    const args = command!.split(" ");
+    const fromLine = Number(args.at(-1));
+    return { args, fromLine, run: nomnom(args) };
+  }
+
+  it("on Ctrl-C: prints the last committed line and the command that resumes; the resumed run writes the rest exactly once", async () => {
+    const file = bigFile("sigint-");
+    // Each database call waits: the upload outlasts a few committed flushes.
+    await faultAt(stack.neonUrl, "slow", { delayMs: 400 });
+    const cli = nomnomAsync(["ingest", file, "--url", stack.base]);
+    await cli.until(/^progress: [1-9]/m);
+    cli.child.kill("SIGINT");
+    expect(await cli.exited).toBe(130);
+    await faultAt(stack.neonUrl, "none");
+    const stderr = cli.stderr();
+    expect(stderr).toMatch(/^nomnom: interrupted$/m);
+    const committed = /^nomnom: lines 1 to ([\d,]+) were committed \(([\d,]+) messages\); resume with:$/m.exec(stderr);
+    expect(committed, stderr).not.toBeNull();
+    const { args, fromLine, run } = resume(stderr);
+    expect(args).toEqual(["ingest", file, "--url", stack.base, "--from-line", String(fromLine)]);
+    expect(fromLine).toBe(Number(committed![1].replaceAll(",", "")) + 1);
+    expect(fromLine).toBeGreaterThan(1);
+    expect(fromLine).toBeLessThan(60_000);
+
+    // Every line from fromLine on is sent again: some may be duplicates (committed after the interrupt), none is missing.
+    expect(run.code).toBe(0);
+    const summary = /^success: ([\d,]+) lines, ([\d,]+) inserted, ([\d,]+) duplicates, 0 failed/m.exec(run.stdout);
+    expect(summary, run.stdout + run.stderr).not.toBeNull();
+    const [total, inserted, duplicates] = summary!.slice(1).map((n) => Number(n.replaceAll(",", "")));
+    const sentAgain = readFileSync(file, "utf8").split("\n").slice(fromLine - 1).filter((line) => line.startsWith("C|")).length;
+    expect(total).toBe(sentAgain);
+    expect(inserted + duplicates).toBe(total);
+    expect(await rowsLike("sigint-")).toBe(60_000);
+  });
+
+  it("on a dropped connection (the server stopped): exit 3, the last committed line and the resume command", async () => {
+    const file = bigFile("dropped-");
+    await faultAt(stack.neonUrl, "slow", { delayMs: 400 });
+    const cli = nomnomAsync(["ingest", file, "--url", stack.base]);
+    await cli.until(/^progress: [1-9]/m);
+    await stack.stop();
+    expect(await cli.exited).toBe(3);
+    const stderr = cli.stderr();
+    expect(stderr).toMatch(/^nomnom: the connection to http:\/\/localhost:\d+ was lost during the stream/m);
+    expect(stderr).toMatch(/^nomnom: lines 1 to [\d,]+ were committed \([\d,]+ messages\); resume with:\n {2}nomnom ingest \S+ --url \S+ --from-line \d+$/m);
+  });
+});
