@@ -10,8 +10,9 @@
  * Exit codes: 0 every line written (or a duplicate), 1 some lines were rejected, 2 the server could
  * not be reached, refused the request or stopped the stream, 3 the connection was lost during the
  * stream, 64 wrong usage (also a malformed --url), 66 the input file is missing or unreadable
- * (sysexits' EX_NOINPUT), 130 interrupted (Ctrl-C). After 2 (a stopped stream), 3 and 130 it prints
- * the last line the server had committed and the command that resumes after it (--from-line).
+ * (sysexits' EX_NOINPUT), 130 interrupted (Ctrl-C: the first stops sending at a line's end and waits
+ * for the server's count, a second leaves at once). After 2 (a stopped stream), 3 and 130 it prints
+ * the last line the server committed and the command that resumes after it (--from-line).
  * Plain JavaScript so it runs on any Node.js ≥ 20, without a build step.
  */
 import { accessSync, constants, createReadStream, statSync } from "node:fs";
@@ -76,6 +77,11 @@ const tty = Boolean(process.stderr.isTTY);
 const started = Date.now();
 let bytesRead = 0;
 let lastPlain = 0;
+/**
+ * Ctrl-C once: no more lines are sent, the body ends at a line's end, and the server's summary
+ * counts exactly what it got (a gzip input sent as it is cannot be cut: that stops at once).
+ */
+const stop = { asked: false, cuttable: false, cut: false };
 
 /** @param {string} url */
 function makeClient(url) {
@@ -204,14 +210,18 @@ async function* inputBytes(lines) {
   }
   const gzip = !first.done && first.value[0] === 0x1f && first.value[1] === 0x8b;
   let skip = fromLine - 1;
-  /** The lines of `text` from --from-line on, numbered. @param {Buffer} text */
+  /** What of `text` is sent: from --from-line on, and after Ctrl-C up to its last line's end. @param {Buffer} text */
   const take = (text) => {
     while (skip > 0 && text.length > 0) {
       const newline = text.indexOf(10);
       text = newline < 0 ? text.subarray(text.length) : text.subarray(newline + 1);
       if (newline >= 0) skip--;
     }
-    if (text.length > 0) lines.feed(text);
+    if (stop.asked) {
+      stop.cut = true;
+      text = text.subarray(0, text.lastIndexOf(10) + 1);
+    }
+    lines.feed(text);
     return text;
   };
   if (gzip && skip === 0) {
@@ -226,10 +236,12 @@ async function* inputBytes(lines) {
     counter.end();
     await ended;
   } else {
+    stop.cuttable = true;
     const texts = gzip ? Readable.from(read()).pipe(createGunzip()) : read();
     for await (const text of texts) {
       const rest = take(text);
       if (rest.length > 0) yield rest;
+      if (stop.cut) break;
     }
   }
   lines.end();
@@ -261,18 +273,21 @@ function fail(message, code = EXIT.unreachable) {
 const shellQuote = (arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
 
 /**
- * Says how far the server got, and the command that goes on from there.
+ * Says how far the server got, and the command that goes on from there. Not `exact`: the last count
+ * the server sent before the connection ended; it may have committed more since, which resuming
+ * sends again as duplicates (natural keys), never twice.
  * @param {MessageLines} lines
  * @param {number} committed messages the server had committed
+ * @param {boolean} exact
  */
-function resumeHint(lines, committed) {
+function resumeHint(lines, committed, exact) {
   const next = committed === 0 ? fromLine : lines.lineOf(committed) + 1;
   const args = process.argv.slice(2);
   const at = args.findIndex((arg) => arg === "--from-line" || arg.startsWith("--from-line="));
   if (at >= 0) args.splice(at, args[at].includes("=") ? 1 : 2);
   const resume = ["nomnom", ...args, "--from-line", String(next)].map(shellQuote).join(" ");
-  const done =
-    committed === 0 ? "nothing was committed" : `lines ${num(fromLine)} to ${num(lines.lineOf(committed))} were committed (${num(committed)} messages)`;
+  const range = committed === 0 ? "no line" : `lines ${num(fromLine)} to ${num(lines.lineOf(committed))} (${num(committed)} messages)`;
+  const done = exact ? `the server committed ${range}` : `the server had committed at least ${range} (any more are duplicates when resumed)`;
   console.error(`nomnom: ${done}; resume with:\n  ${fromFile ? "" : "(the same input) | "}${resume}`);
 }
 
@@ -280,7 +295,12 @@ async function main() {
   let lines = new MessageLines(fromLine);
   const abort = new AbortController();
   let interrupted = false;
-  process.once("SIGINT", () => {
+  process.on("SIGINT", () => {
+    if (!stop.asked && stop.cuttable) {
+      stop.asked = true;
+      console.error("nomnom: stopping: no more lines are sent; waiting for the server to count what it has (Ctrl-C again to leave now)");
+      return;
+    }
     interrupted = true;
     abort.abort(new Error("interrupted"));
   });
@@ -314,22 +334,26 @@ async function main() {
           `${data.status}: ${num(data.total)} lines, ${num(data.inserted)} inserted, ${num(data.duplicates)} duplicates, ${num(data.failed)} failed in ${(data.duration_ms / 1000).toFixed(1)} s`,
         );
         outcome = data.failed > 0 ? EXIT.rejected : EXIT.ok;
+        if (stop.cut) {
+          resumeHint(lines, data.total, true);
+          outcome = EXIT.interrupted;
+        }
       } else if (event.event === "failure") {
         const { message, committed: sofar } = event.data;
         outcome = fail(`the server stopped: ${message} (committed so far: ${num(sofar?.inserted ?? 0)} inserted, ${num(sofar?.duplicates ?? 0)} duplicates)`);
-        resumeHint(lines, sofar?.processed ?? committed);
+        resumeHint(lines, sofar?.processed ?? committed, false);
       }
     }
   } catch (error) {
     if (!(error instanceof NomnomError)) return fail(`cannot read ${fromFile ? input : "standard input"}: ${reason(error)}`, EXIT.noInput);
     if (interrupted) {
       fail("interrupted", EXIT.interrupted);
-      resumeHint(lines, committed);
+      resumeHint(lines, committed, false);
       return EXIT.interrupted;
     }
     if (error.code === "connection_lost") {
       fail(`${error.message}${error.cause ? `: ${reason(/** @type {Error} */ (error.cause).cause ?? error.cause)}` : ""}`);
-      resumeHint(lines, committed);
+      resumeHint(lines, committed, false);
       return EXIT.connectionLost;
     }
     if (error.code === "unreachable") {
