@@ -31,10 +31,7 @@ const encodingNote = "Bodies may be sent with Content-Encoding: gzip or deflate.
 const refusals = {
   401: failure("Missing or invalid API key"),
   415: failure("Unsupported Content-Type or Content-Encoding"),
-  429: failure(
-    "Rate limit exceeded, or (on /ingest/stream) MAX_STREAMS_PER_KEY streams open: retry after Retry-After seconds",
-    "Retry-After",
-  ),
+  429: failure("Rate limit exceeded, or (on /ingest/stream) MAX_STREAMS_PER_KEY streams open: retry after Retry-After seconds", "Retry-After"),
   503: failure(
     "schema_behind / schema_ahead: the database's migrations do not match this Worker's (run npm run migrate, or deploy the matching Worker); database_unavailable: retry after Retry-After seconds",
     "Retry-After",

@@ -99,7 +99,6 @@ export const HealthResult = z
     }),
     entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
     version: z.string().describe("The entity registry's version: a hash of the entities this Worker serves"),
-    service_version: z.string().optional().describe("The service's own version (package.json)"),
   })
   .openapi("Health");
 

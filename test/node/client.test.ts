@@ -55,7 +55,8 @@ describe("NomnomClient batching", () => {
     expect(counts).toMatchObject({ sent: 10_000, inserted: 10_000, duplicates: 0, rejected: 0, undelivered: 0 });
     expect(await rowsLike("batch-")).toBe(10_000);
     expect(calls.length).toBeLessThanOrEqual(25);
-    expect(calls.filter((c) => c.path === "/ingest/batch")).toHaveLength(20);
+    // One GET /health (the url is the service; its entity names), then 20 batches of 500.
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /health", ...Array(20).fill("POST /ingest/batch")]);
     expect(counts.requests).toBe(calls.length);
   });
 

@@ -94,7 +94,12 @@ describe("nomnom ingest when the server says wait", () => {
         finish = () => controller.close();
       },
     });
-    const holder = await fetch(`${stack.base}/ingest/stream`, { method: "POST", body, headers: { "Content-Type": "text/plain" }, duplex: "half" } as RequestInit);
+    const holder = await fetch(`${stack.base}/ingest/stream`, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "text/plain" },
+      duplex: "half",
+    } as RequestInit);
     expect(holder.status).toBe(200);
 
     const file = join(dir, "wait.txt");
@@ -139,7 +144,9 @@ describe("nomnom ingest interrupted", () => {
     expect(stderr).toContain("nomnom: stopping: no more lines are sent; waiting for the server to count what it has (Ctrl-C again to leave now)");
     const summary = /^success: ([\d,]+) lines, ([\d,]+) inserted, 0 duplicates, 0 failed/m.exec(cli.stdout());
     expect(summary, cli.stdout() + stderr).not.toBeNull();
-    const committed = /^nomnom: the server committed lines 1 to ([\d,]+) \(([\d,]+) messages\); resume with:\n {2}\(the same input\) \| nomnom (.*)$/m.exec(stderr);
+    const committed = /^nomnom: the server committed lines 1 to ([\d,]+) \(([\d,]+) messages\); resume with:\n {2}\(the same input\) \| nomnom (.*)$/m.exec(
+      stderr,
+    );
     expect(committed, stderr).not.toBeNull();
     expect(committed![2]).toBe(summary![1]);
     const args = committed![3].split(" ");
@@ -170,7 +177,9 @@ describe("nomnom ingest interrupted", () => {
     cli.child.kill("SIGINT");
     expect(await cli.exited).toBe(130);
     await faultAt(stack.neonUrl, "none");
-    expect(cli.stderr()).toMatch(/^nomnom: interrupted\nnomnom: the server had committed at least lines 1 to [\d,]+ \([\d,]+ messages\) \(any more are duplicates when resumed\); resume with:$/m);
+    expect(cli.stderr()).toMatch(
+      /^nomnom: interrupted\nnomnom: the server had committed at least lines 1 to [\d,]+ \([\d,]+ messages\) \(any more are duplicates when resumed\); resume with:$/m,
+    );
   });
 
   it("on a dropped connection (the server stopped): exit 3, the last committed line and the resume command", async () => {
@@ -182,6 +191,8 @@ describe("nomnom ingest interrupted", () => {
     expect(await cli.exited).toBe(3);
     const stderr = cli.stderr();
     expect(stderr).toMatch(/^nomnom: the connection to http:\/\/localhost:\d+ was lost during the stream/m);
-    expect(stderr).toMatch(/^nomnom: the server had committed at least lines 1 to [\d,]+ \([\d,]+ messages\) \(any more are duplicates when resumed\); resume with:\n {2}nomnom ingest \S+ --url \S+ --from-line \d+$/m);
+    expect(stderr).toMatch(
+      /^nomnom: the server had committed at least lines 1 to [\d,]+ \([\d,]+ messages\) \(any more are duplicates when resumed\); resume with:\n {2}nomnom ingest \S+ --url \S+ --from-line \d+$/m,
+    );
   });
 });
