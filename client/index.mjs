@@ -127,8 +127,10 @@ export class NomnomClient {
   #closed = false;
   /** The service's entity names, from GET /health, once. @type {Promise<Set<string>> | undefined} */
   #entities;
-  /** @type {Set<string> | undefined} */
+  /** Names and prefixes. @type {Set<string> | undefined} */
   #known;
+  /** @type {string[]} */
+  #names = [];
 
   /** @param {import("./index.d.ts").NomnomClientOptions} options */
   constructor(options) {
@@ -332,8 +334,7 @@ export class NomnomClient {
 
   /** @param {string} entity */
   #unknownEntity(entity) {
-    const names = [...(this.#known ?? [])].join(", ");
-    return new NomnomError(`unknown entity ${JSON.stringify(entity)}: this service has ${names}`, { code: "unknown_entity" });
+    return new NomnomError(`unknown entity ${JSON.stringify(entity)}: this service has ${this.#names.join(", ")}`, { code: "unknown_entity" });
   }
 
   /** GET /health once: that the url is a nomnom-edge service, and its entity names. */
@@ -349,7 +350,9 @@ export class NomnomClient {
           status: response.status,
         });
       }
-      this.#known = new Set(body.entities.map((e) => e.name));
+      this.#names = body.entities.map((e) => e.name);
+      // The server takes an entity's name or its prefix.
+      this.#known = new Set(body.entities.flatMap((e) => [e.name, e.prefix]));
       return this.#known;
     })();
     return this.#entities;
@@ -433,11 +436,14 @@ export class NomnomClient {
   }
 }
 
-/** Nothing listens there, or the name does not resolve: a wrong url, which no retry fixes. */
-const WRONG_ADDRESS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"]);
+/** Nothing listens there, the name does not resolve, or fetch refuses the port: a wrong url, which no retry fixes. */
+const WRONG_ADDRESS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "bad port"]);
 
 /** @param {unknown} error */
-const isWrongAddress = (error) => WRONG_ADDRESS.has(/** @type {{ cause?: { code?: string } }} */ (error)?.cause?.code ?? "");
+function isWrongAddress(error) {
+  const cause = /** @type {{ cause?: { code?: string, message?: string } }} */ (error)?.cause;
+  return WRONG_ADDRESS.has(cause?.code ?? cause?.message ?? "");
+}
 
 /**
  * @param {URL} url
