@@ -2,8 +2,8 @@
 /**
  * nomnom-edge/client: send records to a nomnom-edge service from Node ≥ 20, browsers and Workers.
  * Plain JavaScript on platform APIs only (fetch, CompressionStream, crypto.randomUUID), so it runs
- * right after `npm install`, without a build step; index.d.ts types it per entity (entities.d.ts,
- * generated from the registry by `npm run build`). docs/client.md says how it behaves.
+ * right after `npm install`, without a build step; index.d.ts types it per entity
+ * (src/generated/client-entities.d.ts, generated from the registry by `npm run build`). docs/client.md says how it behaves.
  */
 
 const DEFAULTS = {

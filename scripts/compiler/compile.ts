@@ -11,8 +11,8 @@ import type { EntityModel } from "./model.ts";
 
 export const GENERATED_DIR = "src/generated";
 export const MIGRATIONS_DIR = "migrations";
-/** nomnom-edge/client's record types (client/entities.d.ts). */
-export const CLIENT_TYPES = "client/entities.d.ts";
+/** nomnom-edge/client's record types (client/index.d.ts imports them). */
+export const CLIENT_TYPES = `${GENERATED_DIR}/client-entities.d.ts`;
 
 export interface Compiled {
   entities: EntityModel[];

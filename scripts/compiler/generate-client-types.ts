@@ -1,5 +1,5 @@
 /**
- * Emits client/entities.d.ts: a TypeScript interface per entity for nomnom-edge/client, so that
+ * Emits src/generated/client-entities.d.ts: a TypeScript interface per entity for nomnom-edge/client, so that
  * `client.send("Order", record)` checks the record's fields at compile time. Each field has its
  * natural type (a number for integer and float, a boolean for boolean); text fields also take a
  * number, and decimal and bigint fields their exact text, as the record parser does. The server

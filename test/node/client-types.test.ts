@@ -1,6 +1,6 @@
 /**
  * nomnom-edge/client's types, by the TypeScript compiler itself: a record is typed by its entity
- * (client/entities.d.ts, generated from the registry), so a wrong field, a wrong type or a wrong
+ * (src/generated/client-entities.d.ts, generated from the registry), so a wrong field, a wrong type or a wrong
  * entity name does not compile, and a right record does.
  */
 import { spawnSync } from "node:child_process";
