@@ -205,7 +205,8 @@ export class NomnomClient {
   /** Sends everything buffered and waits until every record sent so far is settled; resolves with the counts. */
   flush() {
     if (this.#error) return Promise.reject(this.#error);
-    this.#partial = true;
+    // Only what is buffered now goes out early: records sent later wait for a full batch or the interval.
+    this.#partial = this.#buffer.length > 0;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const settled = new Promise((resolve, reject) => this.#idle.push({ resolve, reject }));

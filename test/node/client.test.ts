@@ -76,6 +76,16 @@ describe("NomnomClient batching", () => {
     expect(new Set(calls.filter((c) => c.status === 200 && c.path === "/ingest/batch").map((c) => c.key)).size).toBe(20);
   });
 
+  it("sends a partial batch flushIntervalMs after its first record, without flush()", async () => {
+    const client = new NomnomClient({ url: stack.base, flushIntervalMs: 300 });
+    for (let i = 0; i < 3; i++) client.send("Customer", customer(`interval-${i}`));
+    expect(client.counts.sent).toBe(0);
+    const deadline = Date.now() + 10_000;
+    while (client.counts.sent < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.counts).toMatchObject({ sent: 3, inserted: 3 });
+    expect(await rowsLike("interval-")).toBe(3);
+  });
+
   it("reports a rejected record with the server's reason, and writes the rest of its batch", async () => {
     const rejected: [unknown, { message: string; field?: string }][] = [];
     const client = new NomnomClient({ url: stack.base, onRejected: (record, error) => rejected.push([record, error]) });
