@@ -7,6 +7,7 @@
  *
  *   nomnom ingest [file | -] --url http://localhost:8080 [--key KEY] [--format text|ndjson] [--from-line N]
  *
+ * The key may come from NOMNOM_KEY instead of --key: it then stays out of the resume command printed.
  * Exit codes: 0 every line written (or a duplicate), 1 some lines were rejected, 2 the server could
  * not be reached, refused the request or stopped the stream, 3 the connection was lost during the
  * stream, 64 wrong usage (also a malformed --url), 66 the input file is missing or unreadable
@@ -86,7 +87,7 @@ const stop = { asked: false, cuttable: false, cut: false };
 /** @param {string} url */
 function makeClient(url) {
   try {
-    return new NomnomClient({ url: url.replace(/\/+$/, "").replace(/\/ingest\/stream$/, ""), key: values.key });
+    return new NomnomClient({ url: url.replace(/\/+$/, "").replace(/\/ingest\/stream$/, ""), key: values.key ?? process.env.NOMNOM_KEY });
   } catch {
     console.error(`nomnom: --url must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
     return process.exit(EXIT.usage);

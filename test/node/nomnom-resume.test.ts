@@ -22,8 +22,14 @@ const lines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) =>
 const dir = mkdtempSync(join(tmpdir(), "nomnom-cli-"));
 
 /** Runs the CLI as a user does, with its exit code and output; `input` as its standard input. */
-function nomnom(args: string[], input?: Buffer) {
-  const run = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], { cwd: root, encoding: "utf8", input, timeout: 60_000 });
+function nomnom(args: string[], input?: Buffer, env: Record<string, string> = {}) {
+  const run = spawnSync(process.execPath, ["scripts/nomnom.mjs", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    input,
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -81,6 +87,16 @@ describe("nomnom ingest with gzip input", () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^success: 600 lines, 600 inserted/m);
     expect(await rowsLike("gzfrom-")).toBe(600);
+  });
+});
+
+describe("nomnom ingest with a key from NOMNOM_KEY", () => {
+  it("sends it: a wrong one is the server's 401, exit 2", () => {
+    const file = join(dir, "keyed.txt");
+    writeFileSync(file, `${lines("keyed-", 3).join("\n")}\n`);
+    const run = nomnom(["ingest", file, "--url", stack.base], undefined, { NOMNOM_KEY: "not-a-key" });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^nomnom: POST \/ingest\/stream: 401 unauthorized: the API key is not valid \(check the key\)$/m);
   });
 });
 
