@@ -1,10 +1,10 @@
 /** The Hono app: every route registered from its OpenAPI definition, and the one place errors become HTTP answers. */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./app-env.ts";
 import { settingsOf } from "./env.ts";
-import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "./errors.ts";
+import { errorAnswer, IngestError, logCause } from "./errors.ts";
+import { RECORD_SCHEMAS } from "./generated/schemas.ts";
 import { explained } from "./ingest/service.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { corsFromSettings } from "./middleware/cors.ts";
@@ -12,25 +12,26 @@ import { observe } from "./middleware/observe.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
 import { schemaGate } from "./middleware/schema-gate.ts";
+import { HEADERS } from "./routes/answers.ts";
 import { dashboard } from "./routes/dashboard.ts";
 import { health } from "./routes/health.ts";
 import { batchRoute, messageRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./routes/ingest.routes.ts";
 import { getReceipt, listParked, postBatch, postMessage, postStream, redrive } from "./routes/ingest.ts";
 import { limits } from "./routes/limits.ts";
-import { docs, documentInfo, SECURITY_SCHEME } from "./routes/openapi.ts";
+import { DEPLOYED_SERVER, docs, documentInfo, SECURITY_SCHEME, withRequestIds } from "./routes/openapi.ts";
 import { invalidInput } from "./routes/query.ts";
 import { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRoute } from "./routes/rejections.routes.ts";
 import { deleteRejectionsRoute as deleteRejections, listRejections, replayRejections, showRejection } from "./routes/rejections.ts";
 import { metrics, stats } from "./routes/stats.ts";
 import { dashboardRoute, docsRoute, healthRoute, limitsRoute, metricsRoute, openApiRoute, statsRoute } from "./routes/system.routes.ts";
 
-const RETRY_AFTER_SECONDS = "5";
-
 const writer = [authorize("write"), rateLimit()];
 const ingest = [...writer, schemaGate()];
 const reader = [authorize("read"), rateLimit()];
 const quarantine = [authorize("quarantine"), rateLimit()];
 const admin = [authorize("admin"), rateLimit()];
+/** No key asked: rate-limited per client address. */
+const keyless = [rateLimit()];
 
 /**
  * Handlers answer with plain Responses (streams, stored answers, statuses the service decides):
@@ -55,45 +56,34 @@ app
   .openapi({ ...statsRoute, middleware: reader }, (c) => served(stats(c)))
   .openapi({ ...metricsRoute, middleware: reader }, (c) => served(metrics(c)))
   .openapi(healthRoute, (c) => served(health(c)))
-  .openapi(limitsRoute, (c) => served(limits(c)))
-  .openapi(openApiRoute, (c) => c.json(openApiDocument() as object))
-  .openapi(docsRoute, (c, next) => served(docs(c, next) as Promise<Response>))
-  .openapi(dashboardRoute, dashboard);
+  .openapi({ ...limitsRoute, middleware: keyless }, (c) => served(limits(c)))
+  .openapi({ ...openApiRoute, middleware: keyless }, (c) => c.json(openApiDocument(new URL(c.req.url).origin) as object))
+  .openapi({ ...docsRoute, middleware: keyless }, (c, next) => served(docs(c, next) as Promise<Response>))
+  .openapi({ ...dashboardRoute, middleware: keyless }, dashboard);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", SECURITY_SCHEME);
+for (const [name, header] of Object.entries(HEADERS)) app.openAPIRegistry.registerComponent("headers", name, header);
+// One named schema per entity, from the generated registry: the record bodies refer to them.
+for (const [name, schema] of Object.entries(RECORD_SCHEMAS)) app.openAPIRegistry.register(name, schema);
 
-let document: unknown;
+let document: object | undefined;
 
-/** The OpenAPI document of the routes above: what is documented is what is served. */
-export function openApiDocument(): unknown {
-  document ??= app.getOpenAPI31Document(documentInfo);
-  return document;
+/** The OpenAPI document of the routes above, served from `origin`: what is documented is what is served. */
+export function openApiDocument(origin?: string): unknown {
+  document ??= withRequestIds(app.getOpenAPI31Document(documentInfo));
+  return { ...document, servers: [origin ? { url: origin, description: "This deployment" } : DEPLOYED_SERVER] };
 }
 
-/** The service's one error shape: a stable code for programs, a message for people, the request id for the logs. */
-const errorBody = (c: Context<AppEnv>, code: string, message: string, details: Record<string, unknown> = {}) => ({
-  status: "error",
-  code,
-  message,
-  request_id: c.get("requestId"),
-  ...details,
-});
-
-app.notFound((c) => c.json(errorBody(c, "not_found", `no route ${c.req.method} ${c.req.path}`), 404));
+app.notFound((c) => c.json(errorAnswer(new IngestError("not_found", `no route ${c.req.method} ${c.req.path}`), c.get("requestId")).body, 404));
 
 app.onError(async (thrown, c) => {
   const error = await explained(settingsOf(c.env), thrown);
   logCause(c.get("requestId"), c.req.path, thrown);
-  if (error instanceof IngestError) {
-    if (error.status === 503) c.header("Retry-After", String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
-    else if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
-    if (error.status === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
-    return c.json(errorBody(c, error.code, error.message, error.details), error.status as ContentfulStatusCode);
+  const answer = errorAnswer(error, c.get("requestId"));
+  if (answer.retryAfterSeconds !== undefined) c.header("Retry-After", String(answer.retryAfterSeconds));
+  if (answer.httpStatus === 401) c.header("WWW-Authenticate", 'Bearer realm="nomnom-edge"');
+  if (answer.body.code === "internal_error") {
+    console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), path: c.req.path, error: String(error), stack: (error as Error).stack }));
   }
-  if (error instanceof TransientDatabaseError) {
-    c.header("Retry-After", RETRY_AFTER_SECONDS);
-    return c.json(errorBody(c, "database_unavailable", DATABASE_UNAVAILABLE), 503);
-  }
-  console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), path: c.req.path, error: String(error), stack: (error as Error).stack }));
-  return c.json(errorBody(c, "internal_error", "internal error"), 500);
+  return c.json(answer.body, answer.httpStatus as ContentfulStatusCode);
 });

@@ -26,15 +26,23 @@ const STATUS = {
   schema_ahead: 503,
   /** The deployment lacks something it needs (a binding, a secret): said plainly, not hidden as a 500 "internal error". */
   misconfigured: 500,
+  /** Anything the service did not expect: the log has the rest, under the request id. */
+  internal_error: 500,
 } as const;
 
 export type ErrorCode = keyof typeof STATUS;
+
+/** Every code an error answer (or a stream's failure event) can carry: the Error schema's enum. */
+export const ERROR_CODES = Object.keys(STATUS) as [ErrorCode, ...ErrorCode[]];
+
+/** What a 503 tells clients to wait, unless the error knows better. */
+export const RETRY_AFTER_SECONDS = 5;
 
 export class IngestError extends Error {
   readonly code: ErrorCode;
   /** Extra fields for the JSON error body (entity, line, counts of what was committed). */
   readonly details: Record<string, unknown>;
-  /** Sent as Retry-After with a 503, when the service knows better than its default. */
+  /** Sent as Retry-After (a 503 gets the service's default without it). */
   retryAfterSeconds?: number;
   /** `cause`: the lower layer's error, for the log line only; clients get `message`. */
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
@@ -73,6 +81,37 @@ export class SchemaMismatch extends IngestError {
       cause,
     );
   }
+}
+
+/** The service's one error shape: a stable code for programs, a message for people, the request id for the logs. */
+export interface ErrorBody {
+  status: "error";
+  code: ErrorCode;
+  message: string;
+  request_id: string;
+  [detail: string]: unknown;
+}
+
+/**
+ * Any thrown error as the service answers it: its HTTP status, its body and how long to wait.
+ * app.ts's onError sends it; a stream, whose 200 has already gone, sends it as its failure event.
+ */
+export function errorAnswer(error: unknown, requestId: string): { httpStatus: number; body: ErrorBody; retryAfterSeconds?: number } {
+  const body = (code: ErrorCode, message: string, details: Record<string, unknown> = {}): ErrorBody => ({
+    status: "error",
+    code,
+    message,
+    request_id: requestId,
+    ...details,
+  });
+  if (error instanceof IngestError) {
+    const retryAfterSeconds = error.retryAfterSeconds ?? (error.status === 503 ? RETRY_AFTER_SECONDS : undefined);
+    return { httpStatus: error.status, body: body(error.code, error.message, error.details), retryAfterSeconds };
+  }
+  if (error instanceof TransientDatabaseError) {
+    return { httpStatus: 503, body: body("database_unavailable", DATABASE_UNAVAILABLE), retryAfterSeconds: RETRY_AFTER_SECONDS };
+  }
+  return { httpStatus: 500, body: body("internal_error", "internal error") };
 }
 
 /** What clients are told when the database stays unreachable; the database layer's own words go to the log. */

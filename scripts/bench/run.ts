@@ -2,6 +2,7 @@
  * npm run bench -- [--quick] [--lines 1000000] [--batch-size 10000] [--concurrency 4] [--messages N] [--clients 50]
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *                  [--memory-batch-mib 16] [--memory-stream-mb 100] [--skip-pooler] [--skip-memory]
+ *                  [--senders 16] [--sender-messages N]
  *
  * BULK_WRITER=copy|insert chooses the Worker's bulk writer (default: copy, over the local WebSocket endpoint).
  *
@@ -23,6 +24,7 @@ import { type BenchDatabase, openBenchDatabase, recreateDatabase } from "./datab
 import { findInspector, heapLine, watchHeap } from "./inspector.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
+import { sendThroughClient } from "./paths/client.ts";
 import { postMessages } from "./paths/message.ts";
 import { parseInNode, parseInWorkerd } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
@@ -50,6 +52,8 @@ const { values } = parseArgs({
     "memory-stream-mb": { type: "string", default: "100" },
     "skip-pooler": { type: "boolean", default: false },
     "skip-memory": { type: "boolean", default: false },
+    senders: { type: "string", default: "16" },
+    "sender-messages": { type: "string" },
   },
 });
 
@@ -72,6 +76,9 @@ const messageRate = positive("message-rate", values["message-rate"]);
 const pacedCount = integer("paced-messages", values["paced-messages"] ?? (values.quick ? "1000" : "3000"), 0);
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
+// Single records at `senders` concurrent senders: one by one to /ingest/message, then through nomnom-edge/client.
+const senders = positive("senders", values.senders);
+const senderCount = integer("sender-messages", values["sender-messages"] ?? (values.quick ? "2000" : "5000"), 0);
 // wrangler dev's port; the on/off comparisons use the next two.
 const WRANGLER_PORT = positive("port", values.port);
 // After the two on/off stacks' ports.
@@ -94,6 +101,7 @@ const copyFiles = writeCopyFiles(dir, data.lines);
 // Seeds 2 and 4: natural keys of their own, so each message is a new row.
 const messages = workload(messageCount, 2);
 const pacedMessages = workload(pacedCount, 4);
+const senderMessages = workload(senderCount, 5);
 
 const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
 let stack: Stack | undefined;
@@ -277,6 +285,10 @@ async function main(): Promise<void> {
         )
       : undefined;
   if (paced) results.push(paced);
+  if (senderCount > 0) {
+    results.push(await measure(`/ingest/message, ${senders} clients`, senderMessages, () => postMessages(stack!.url, senderMessages.lines, senders)));
+    results.push(await measure(`nomnom-edge/client, ${senders} senders`, senderMessages, () => sendThroughClient(stack!.url, senderMessages.lines, senders)));
+  }
   const benchWorker = await benchWorkerPaths(data.lines, messages.lines, pacedMessages.lines);
   const perSecond = messages.lines.length / saturated.seconds;
   saturated.notes +=
@@ -316,7 +328,10 @@ async function main(): Promise<void> {
   console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
   console.log(
     `data: ${lineCount.toLocaleString("en-US")} TPC-H-like pipe lines, ${(data.bytes / 1e6).toFixed(1)} MB; /ingest/message: ${messageCount.toLocaleString("en-US")} lines of their own` +
-      (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : ""),
+      (pacedCount > 0 ? `, then ${pacedCount.toLocaleString("en-US")} more paced at ${messageRate} a second (latency counted from when each was due)` : "") +
+      (senderCount > 0
+        ? `; ${senderCount.toLocaleString("en-US")} more at ${senders} concurrent senders, one request each, then through nomnom-edge/client (batched)`
+        : ""),
   );
   console.log(
     "roles: worker = the Worker's workerd; proxy = wrangler dev's workerd in front of it (not in production); wrangler = its node and esbuild processes;",

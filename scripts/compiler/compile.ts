@@ -1,6 +1,7 @@
 /** Entity folder (and the migrations written so far) in, generated files out: the whole compiler. */
 import { createHash } from "node:crypto";
 import { basename, resolve } from "node:path";
+import { generateClientTypes } from "./generate-client-types.ts";
 import { generateRegistry } from "./generate-registry.ts";
 import { generateSchemas } from "./generate-schemas.ts";
 import { generateTables } from "./generate-tables.ts";
@@ -10,6 +11,8 @@ import type { EntityModel } from "./model.ts";
 
 export const GENERATED_DIR = "src/generated";
 export const MIGRATIONS_DIR = "migrations";
+/** nomnom-edge/client's record types (client/index.d.ts imports them). */
+export const CLIENT_TYPES = `${GENERATED_DIR}/client-entities.d.ts`;
 
 export interface Compiled {
   entities: EntityModel[];
@@ -39,6 +42,7 @@ export function compileEntities(dir: string, root = resolve(import.meta.dirname,
     [`${GENERATED_DIR}/registry.ts`, generateRegistry(entities, version, schema, ts)],
     [`${GENERATED_DIR}/tables.ts`, generateTables(entities, ts)],
     [`${GENERATED_DIR}/schemas.ts`, generateSchemas(entities, ts)],
+    [CLIENT_TYPES, generateClientTypes(entities, ts)],
     ...plan.files,
   ]);
   return { entities, version, files, migration: plan.summary };

@@ -35,7 +35,10 @@ function shape(f: FieldModel, required: boolean): string {
         const allowed = c.enum.filter(
           (value) => value.length >= shortest && value.length <= (c.maxLength ?? Infinity) && !value.includes("\u0000") && (pattern?.test(value) ?? true),
         );
-        text = `z.enum(${JSON.stringify(allowed)})`;
+        // An enum is its values only; a value that is an integer's decimal text is also taken as that number.
+        const numbers = allowed.filter((value) => String(Number(value)) === value && Number.isSafeInteger(Number(value))).map(Number);
+        const values = `z.enum(${JSON.stringify(allowed)})`;
+        return numbers.length === 0 ? values : `z.union([${values}, z.literal(${JSON.stringify(numbers)})])`;
       }
       // A safe integer is taken as its decimal text (keys sent as numbers).
       return `z.union([${text}, z.int().min(${SAFE[0]}).max(${SAFE[1]})])`;

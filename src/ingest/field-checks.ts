@@ -67,7 +67,12 @@ export const INT = /^[+-]?\d{1,10}$/;
 export const BIGINT = /^[+-]?\d{1,19}$/;
 export const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 export const FLOAT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+/**
+ * What Date.parse takes after the date (ECMA-262's date time string format, plus a space for T and an offset without
+ * its colon): hours 00–23 or exactly 24:00, minutes and seconds 00–59, at most microseconds, an offset with its minutes.
+ * The document shows this pattern, so it must not take what the parser refuses (test/node/timestamp-pattern.test.ts).
+ */
+export const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ](([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?|24:00(:00(\.0{1,6})?)?)(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;

@@ -3,8 +3,8 @@ import { IngestError } from "../errors.ts";
 import type { StreamSlots } from "./stream-slots-object.ts";
 
 const RELEASE_WAIT_MS = 2000;
-/** A refused stream's Retry-After: streams end at their own pace, so a short wait and another try. */
-const RETRY_AFTER_S = 10;
+/** A refused stream's Retry-After: slots free as streams end, so soon is worth a try. */
+const RETRY_AFTER_SECONDS = 2;
 
 export type StreamSlotsNamespace = DurableObjectNamespace<StreamSlots>;
 
@@ -17,11 +17,11 @@ export async function holdStreamSlot(ns: StreamSlotsNamespace, owner: string, li
   const stream = crypto.randomUUID();
   const leaseMs = await slots.acquire(stream, limit);
   if (leaseMs === null) {
-    const refused = new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, {
+    const refusal = new IngestError("rate_limited", `${limit} streams are already open for ${owner} (MAX_STREAMS_PER_KEY): wait for one to end`, {
       limit_streams: limit,
     });
-    refused.retryAfterSeconds = RETRY_AFTER_S;
-    throw refused;
+    refusal.retryAfterSeconds = RETRY_AFTER_SECONDS;
+    throw refusal;
   }
   const renew = setInterval(() => void slots.acquire(stream, limit).catch(() => {}), leaseMs / 3);
   return async () => {

@@ -5,7 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../app-env.ts";
 import { mayRead } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
-import { IngestError } from "../errors.ts";
+import { errorAnswer, IngestError } from "../errors.ts";
 import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
 import { entityByName } from "../ingest/registry.ts";
@@ -88,15 +88,10 @@ export async function postStream(c: Context<AppEnv>, query: { entity?: string; p
       );
       if (end.kind === "summary") events.end("summary", end.body);
       else {
-        const { error } = end;
-        const known = error instanceof IngestError;
-        if (!known) console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(error) }));
-        events.end("failure", {
-          status: known ? error.status : 500,
-          code: known ? error.code : "internal_error",
-          message: known ? error.message : "internal error",
-          ...end.body,
-        });
+        // The same body onError would have answered, with the status it would have had: the 200 has gone.
+        const answer = errorAnswer(end.error, call.requestId);
+        if (answer.body.code === "internal_error") console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(end.error) }));
+        events.end("failure", { ...answer.body, http_status: answer.httpStatus, ...end.body });
       }
     } finally {
       await release();

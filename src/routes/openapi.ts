@@ -3,6 +3,7 @@
  * swagger-ui-dist (public/assets/swagger-ui-dist/), so the page loads nothing from outside the Worker's origin.
  */
 import { swaggerUI } from "@hono/swagger-ui";
+import packageJson from "../../package.json" with { type: "json" };
 import type { AppEnv } from "../app-env.ts";
 import { REGISTRY_VERSION } from "../ingest/registry.ts";
 
@@ -13,11 +14,46 @@ export const SECURITY_SCHEME = {
     "API key: write:<Entity> or write:* scopes for the ingest routes (and a key's own rejected lines), read for /stats and /metrics, admin for every key's rejected lines",
 };
 
+/** The service's version, as package.json has it: what Swagger UI's badge shows. */
+export const SERVICE_VERSION: string = packageJson.version;
+
+/** The document's server when it is not read from a deployment (npm run lint:api): `npm run deploy`'s workers.dev address. */
+export const DEPLOYED_SERVER = {
+  url: "https://nomnom-edge.{subdomain}.workers.dev",
+  description: "npm run deploy's address (served from a deployment, the document names its own origin)",
+  variables: { subdomain: { default: "your-subdomain", description: "Your Cloudflare account's workers.dev subdomain" } },
+};
+
 export const documentInfo = {
   openapi: "3.1.0",
-  info: { title: "nomnom-edge", version: REGISTRY_VERSION, description: "Ingest pipe-delimited, JSON and NDJSON messages into Postgres." },
+  info: {
+    title: "nomnom-edge",
+    version: SERVICE_VERSION,
+    description: `Ingest pipe-delimited, JSON and NDJSON messages into Postgres. Entity registry ${REGISTRY_VERSION} (GET /health).`,
+    license: { name: "UNLICENSED: private to its deployer", identifier: "LicenseRef-Proprietary" },
+    "x-registry-version": REGISTRY_VERSION,
+  },
+  tags: [
+    { name: "ingest", description: "Write messages: one, a batch, or a stream" },
+    { name: "quarantine", description: "Rejected lines: list, show, replay, delete (docs/quarantine.md)" },
+    { name: "system", description: "Health, limits, stats, metrics, this document and the pages" },
+  ],
 };
 
 /** Where Workers Static Assets serve swagger-ui-dist's files (public/assets/swagger-ui-dist/). */
 export const ASSETS_BASE = "/assets";
 export const docs = swaggerUI<AppEnv>({ url: "/openapi.json", baseUrl: ASSETS_BASE, title: "nomnom-edge API" });
+
+type Document = { paths?: Record<string, Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>> };
+
+/** Every answer carries X-Request-Id (middleware/request-id.ts): documented on each response. */
+export function withRequestIds(document: object): object {
+  for (const operations of Object.values((document as Document).paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        response.headers = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" }, ...response.headers };
+      }
+    }
+  }
+  return document;
+}

@@ -1,19 +1,21 @@
 /** The quarantine routes' contract: list, show, replay and delete rejected lines. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { DeleteResult, ErrorBody, Rejection, RejectionFilters, RejectionListQuery, RejectionPage, ReplayQuery, ReplayResult } from "./schemas.ts";
+import { failure } from "./answers.ts";
+import { DeleteResult, Rejection, RejectionFilters, RejectionListQuery, RejectionPage, ReplayQuery, ReplayResult } from "./schemas.ts";
 
-const error = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
 const refusals = {
-  400: error("A query parameter outside its documented values"),
-  401: error("Missing or invalid API key"),
-  403: error("The key has neither a write scope nor admin"),
-  429: error("Rate limit exceeded; retry after Retry-After seconds"),
+  400: failure("A query parameter outside its documented values"),
+  401: failure("Missing or invalid API key"),
+  403: failure("The key has neither a write scope nor admin"),
+  429: failure("Rate limit exceeded; retry after Retry-After seconds", "Retry-After"),
 };
 const who = "A key sees only the rejections its own requests caused; a key with the admin scope sees every key's.";
 
 export const rejectionsRoute = createRoute({
   method: "get",
   path: "/ingest/rejections",
+  operationId: "listRejections",
+  tags: ["quarantine"],
   security: [{ bearer: [] }],
   summary: "List rejected lines (the quarantine)",
   description: `Oldest first, a page at a time (next_cursor). With ?format=ndjson or Accept: application/x-ndjson, every matching rejection is streamed, one JSON object per line. ${who}`,
@@ -30,13 +32,15 @@ export const rejectionsRoute = createRoute({
 export const rejectionRoute = createRoute({
   method: "get",
   path: "/ingest/rejections/{id}",
+  operationId: "getRejection",
+  tags: ["quarantine"],
   security: [{ bearer: [] }],
   summary: "One rejected line",
   description: who,
   request: { params: z.object({ id: z.string().describe("The rejection's id") }) },
   responses: {
     200: { description: "The rejection", content: { "application/json": { schema: Rejection } } },
-    404: error("No such rejection, or not one this key may see"),
+    404: failure("No such rejection, or not one this key may see"),
     ...refusals,
   },
 });
@@ -44,13 +48,15 @@ export const rejectionRoute = createRoute({
 export const replayRoute = createRoute({
   method: "post",
   path: "/ingest/rejections/replay",
+  operationId: "replayRejections",
+  tags: ["quarantine"],
   security: [{ bearer: [] }],
   summary: "Parse rejected lines again with the current entities and write those that now pass",
   description: `Takes the filters of the list. Lines not replayed yet are parsed again with the current registry and the calling key's write scopes; those that pass are written (natural keys: a row already there is a duplicate) and marked replayed. ?dry_run=true writes nothing. ${who}`,
   request: { query: ReplayQuery },
   responses: {
     200: { description: "What was (or would be) replayed, and why the rest is still rejected", content: { "application/json": { schema: ReplayResult } } },
-    503: error("Database unavailable, or its schema is behind this Worker"),
+    503: failure("Database unavailable, or its schema is behind this Worker", "Retry-After"),
     ...refusals,
   },
 });
@@ -58,6 +64,8 @@ export const replayRoute = createRoute({
 export const deleteRejectionsRoute = createRoute({
   method: "delete",
   path: "/ingest/rejections",
+  operationId: "deleteRejections",
+  tags: ["quarantine"],
   security: [{ bearer: [] }],
   summary: "Delete rejected lines",
   description: `Takes the filters of the list, at least one of them. ${who}`,

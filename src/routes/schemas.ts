@@ -1,6 +1,6 @@
 /** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
 import { z } from "@hono/zod-openapi";
-import { RECORD_SCHEMAS } from "../generated/schemas.ts";
+import { ERROR_CODES } from "../errors.ts";
 import { ENTITIES } from "../ingest/registry.ts";
 
 const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
@@ -20,36 +20,49 @@ export const BatchQuery = MessageQuery.extend({
   mode: z.enum(["sync", "async"]).optional().describe("async (or the header Prefer: respond-async): 202 once the rows are on the queue; follow the receipt"),
 });
 
+/** The one error shape (errors.ts' errorAnswer): every error answer, and a stream's failure event. */
 export const ErrorBody = z
   .object({
     status: z.literal("error"),
-    message: z.string(),
+    code: z.enum(ERROR_CODES).describe("Stable, for programs: branch on it"),
+    message: z.string().describe("For people: what went wrong and what to do"),
+    request_id: z.string().describe("This request's id (also the X-Request-Id header): the log lines and rejected lines are kept under it"),
     entity: z.string().nullable().optional(),
     line: z.string().optional(),
     field: z.string().optional(),
     position: z.number().int().optional(),
+    committed: z
+      .object({ processed: z.number().int().optional(), inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int().optional() })
+      .optional()
+      .describe("What was written before the error: it stays written"),
+    http_status: z.number().int().optional().describe("In a stream's failure event: the HTTP status the error would have had (the stream's 200 has gone)"),
   })
-  .passthrough();
+  .passthrough()
+  .openapi("Error");
 
-export const LineError = z.object({
-  line_number: z.number().int(),
-  entity: z.string().nullable(),
-  field: z.string().optional(),
-  position: z.number().int().optional(),
-  message: z.string(),
-  line: z.string(),
-});
+export const LineError = z
+  .object({
+    line_number: z.number().int(),
+    entity: z.string().nullable(),
+    field: z.string().optional(),
+    position: z.number().int().optional(),
+    message: z.string(),
+    line: z.string(),
+  })
+  .openapi("LineError");
 
-const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() });
+const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() }).openapi("Counts");
 
-export const MessageResult = z.object({
-  status: z.literal("success"),
-  entity: z.string(),
-  id: z.union([z.number().int(), z.string()]).describe("The row's id in the database (for a duplicate: the existing row's)"),
-  duplicate: z.literal(true).optional(),
-  derived: z.record(z.string(), z.object({ inserted: z.number().int(), duplicates: z.number().int() })).optional(),
-  timestamp: z.string(),
-});
+export const MessageResult = z
+  .object({
+    status: z.literal("success"),
+    entity: z.string(),
+    id: z.union([z.number().int(), z.string()]).describe("The row's id in the database (for a duplicate: the existing row's)"),
+    duplicate: z.literal(true).optional(),
+    derived: z.record(z.string(), z.object({ inserted: z.number().int(), duplicates: z.number().int() })).optional(),
+    timestamp: z.string(),
+  })
+  .openapi("MessageResult");
 
 /** What answers that may have rejected lines say about the quarantine. */
 const QuarantineFields = {
@@ -57,124 +70,137 @@ const QuarantineFields = {
   rejections: z.string().optional().describe("Where this request's rejected lines are listed, e.g. /ingest/rejections?request_id=…"),
   rejections_over_cap: z.number().int().optional().describe("Rejected lines past QUARANTINE_MAX_PER_REQUEST: counted, not kept"),
 };
-export const BatchResult = z.object({
-  status: z.enum(["success", "partial", "error"]),
-  message: z.string().optional().describe("A summary when some or all messages were rejected"),
-  processed: z.number().int().describe("inserted + duplicates + failed"),
-  inserted: z.number().int(),
-  duplicates: z.number().int().describe("Rows skipped because their natural key already exists"),
-  failed: z.number().int(),
-  errors: z.array(LineError),
-  errors_truncated: z.literal(true).optional(),
-  errors_total: z.number().int().optional(),
-  entities: z.record(z.string(), Counts),
-  duration_ms: z.number().int(),
-  ...QuarantineFields,
-});
+export const BatchResult = z
+  .object({
+    status: z.enum(["success", "partial", "error"]),
+    message: z.string().optional().describe("A summary when some or all messages were rejected"),
+    processed: z.number().int().describe("inserted + duplicates + failed"),
+    inserted: z.number().int(),
+    duplicates: z.number().int().describe("Rows skipped because their natural key already exists"),
+    failed: z.number().int(),
+    errors: z.array(LineError),
+    errors_truncated: z.literal(true).optional(),
+    errors_total: z.number().int().optional(),
+    entities: z.record(z.string(), Counts),
+    duration_ms: z.number().int(),
+    ...QuarantineFields,
+  })
+  .openapi("BatchResult");
 
-export const HealthResult = z.object({
-  status: z.enum(["ok", "degraded"]),
-  database: z.enum(["ok", "unreachable", "misconfigured", "behind"]).describe("Anything but ok answers 503"),
-  reason: z.string().optional().describe("Why the database is not ok, and what to do"),
-  schema: z.object({
-    worker: z.number().int().describe("The number of the last migration this Worker's code needs"),
-    worker_migration: z.string().nullable(),
-    database: z.number().int().nullable().describe("The number of the last migration the database applied (null: unreachable)"),
-  }),
-  entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
-  version: z.string(),
-});
+export const HealthResult = z
+  .object({
+    status: z.enum(["ok", "degraded"]),
+    database: z.enum(["ok", "unreachable", "misconfigured", "behind"]).describe("Anything but ok answers 503"),
+    reason: z.string().optional().describe("Why the database is not ok, and what to do"),
+    schema: z.object({
+      worker: z.number().int().describe("The number of the last migration this Worker's code needs"),
+      worker_migration: z.string().nullable(),
+      database: z.number().int().nullable().describe("The number of the last migration the database applied (null: unreachable)"),
+    }),
+    entities: z.array(z.object({ name: z.string(), prefix: z.string(), table: z.string() })),
+    version: z.string().describe("The entity registry's version: a hash of the entities this Worker serves"),
+  })
+  .openapi("Health");
 
-export const StatsResult = z.object({
-  total_messages_processed: z.number(),
-  messages_by_entity: z.record(z.string(), z.number()),
-  errors: z.number(),
-  uptime_seconds: z.number(),
-  requests_per_second: z.number(),
-  messages_per_second: z.number(),
-  messages_by_outcome: Counts,
-  entities: z.record(z.string(), Counts),
-  requests: z.record(z.string(), z.record(z.string(), z.number())),
-  requests_by_key: z.record(z.string(), z.number()),
-  bytes_received: z.number(),
-  database_seconds: z.number(),
-  duration_seconds: z.object({ count: z.number(), sum: z.number(), p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
-  recent: z.array(z.object({ second: z.number(), requests: z.number(), messages: z.number() })),
-  shards: z.number().int(),
-});
+export const StatsResult = z
+  .object({
+    total_messages_processed: z.number(),
+    messages_by_entity: z.record(z.string(), z.number()),
+    errors: z.number(),
+    uptime_seconds: z.number(),
+    requests_per_second: z.number(),
+    messages_per_second: z.number(),
+    messages_by_outcome: Counts,
+    entities: z.record(z.string(), Counts),
+    requests: z.record(z.string(), z.record(z.string(), z.number())),
+    requests_by_key: z.record(z.string(), z.number()),
+    bytes_received: z.number(),
+    database_seconds: z.number(),
+    duration_seconds: z.object({ count: z.number(), sum: z.number(), p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
+    recent: z.array(z.object({ second: z.number(), requests: z.number(), messages: z.number() })),
+    shards: z.number().int(),
+  })
+  .openapi("Stats");
 
-export const LimitsResult = z.object({
-  max_body_bytes: z.number().int().describe("After decompression; over it: 413"),
-  max_line_bytes: z.number().int().describe("A longer line is a rejected line"),
-  max_batch_items: z.number().int().describe("Messages per /ingest/batch request; over it: 413"),
-  max_errors_reported: z.number().int(),
-  rows_per_statement: z.number().int(),
-  rate_limit: z.object({ requests: z.number().int(), period_seconds: z.number().int(), per: z.string() }),
-});
+export const LimitsResult = z
+  .object({
+    max_body_bytes: z.number().int().describe("After decompression; over it: 413"),
+    max_line_bytes: z.number().int().describe("A longer line is a rejected line"),
+    max_batch_items: z.number().int().describe("Messages per /ingest/batch request; over it: 413"),
+    max_errors_reported: z.number().int(),
+    rows_per_statement: z.number().int(),
+    rate_limit: z.object({ requests: z.number().int(), period_seconds: z.number().int(), per: z.string() }),
+  })
+  .openapi("Limits");
 
-/** A JSON body: one record of any entity (an Order may nest line_items), or an array of them. */
-const AnyRecord = z.union(Object.values(RECORD_SCHEMAS) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]);
-export const JsonBody = z.union([AnyRecord, z.array(AnyRecord)]);
 export const PIPE_EXAMPLE = "O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test";
 export const PipeLines = z.string().describe("Pipe-delimited lines, PREFIX|field1|field2|…, one message per line");
 export const NdjsonLines = z.string().describe("One JSON record per line");
 
-export const AcceptedResult = z.object({
-  status: z.literal("accepted"),
-  ingest_id: z.string(),
-  receipt: z.string().describe("GET it for the status, counts and errors"),
-  queued: z.number().int().describe("Valid rows put on the queue"),
-  failed: z.number().int().describe("Lines rejected before queueing (also in errors)"),
-  errors: z.array(LineError),
-  fallback: z.literal(true).optional().describe("Queued because the database could not be reached (header Ingest-Fallback: queued)"),
-  ...QuarantineFields,
-});
+export const AcceptedResult = z
+  .object({
+    status: z.literal("accepted"),
+    ingest_id: z.string(),
+    receipt: z.string().describe("GET it for the status, counts and errors"),
+    queued: z.number().int().describe("Valid rows put on the queue"),
+    failed: z.number().int().describe("Lines rejected before queueing (also in errors)"),
+    errors: z.array(LineError),
+    fallback: z.literal(true).optional().describe("Queued because the database could not be reached (header Ingest-Fallback: queued)"),
+    ...QuarantineFields,
+  })
+  .openapi("Accepted");
 
-export const ReceiptResult = z.object({
-  ingest_id: z.string(),
-  request_id: z.string().optional(),
-  rejections: z.string().optional(),
-  status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
-  created_at: z.string(),
-  parts: z.number().int(),
-  parts_written: z.number().int(),
-  parts_dead: z.number().int(),
-  parts_parked: z.number().int().optional(),
-  written_parts: z.array(z.number().int()),
-  queued_rows: z.number().int(),
-  inserted: z.number().int(),
-  duplicates: z.number().int(),
-  failed: z.number().int(),
-  errors: z.array(LineError),
-  problems: z.array(
-    z.object({
-      part: z.number().int(),
-      attempts: z.number().int(),
-      reason: z.string(),
-      status: z.enum(["retrying", "parked", "dead"]).optional(),
-      dead: z.boolean(),
-    }),
-  ),
-});
+export const ReceiptResult = z
+  .object({
+    ingest_id: z.string(),
+    request_id: z.string().optional(),
+    rejections: z.string().optional(),
+    status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
+    created_at: z.string(),
+    parts: z.number().int(),
+    parts_written: z.number().int(),
+    parts_dead: z.number().int(),
+    parts_parked: z.number().int().optional(),
+    written_parts: z.array(z.number().int()),
+    queued_rows: z.number().int(),
+    inserted: z.number().int(),
+    duplicates: z.number().int(),
+    failed: z.number().int(),
+    errors: z.array(LineError),
+    problems: z.array(
+      z.object({
+        part: z.number().int(),
+        attempts: z.number().int(),
+        reason: z.string(),
+        status: z.enum(["retrying", "parked", "dead"]).optional(),
+        dead: z.boolean(),
+      }),
+    ),
+  })
+  .openapi("Receipt");
 
-export const ParkedSummary = z.object({
-  ingest_id: z.string(),
-  part: z.number().int(),
-  rows: z.number().int(),
-  rejections: z.number().int(),
-  attempts: z.number().int(),
-  reason: z.string(),
-  parked_at: z.string(),
-  redrives: z.number().int(),
-});
+export const ParkedSummary = z
+  .object({
+    ingest_id: z.string(),
+    part: z.number().int(),
+    rows: z.number().int(),
+    rejections: z.number().int(),
+    attempts: z.number().int(),
+    reason: z.string(),
+    parked_at: z.string(),
+    redrives: z.number().int(),
+  })
+  .openapi("ParkedPart");
 
-export const ParkedList = z.object({ parts: z.array(ParkedSummary), total: z.number().int() });
+export const ParkedList = z.object({ parts: z.array(ParkedSummary), total: z.number().int() }).openapi("ParkedList");
 
-export const RedriveResult = z.object({
-  redriven: z.number().int().describe("Parts written by this call"),
-  remaining: z.number().int().describe("Parts still parked"),
-  stopped: z.string().optional().describe("Why the re-drive stopped: the database still fails"),
-});
+export const RedriveResult = z
+  .object({
+    redriven: z.number().int().describe("Parts written by this call"),
+    remaining: z.number().int().describe("Parts still parked"),
+    stopped: z.string().optional().describe("Why the re-drive stopped: the database still fails"),
+  })
+  .openapi("RedriveResult");
 
 /** An ISO 8601 time PostgreSQL can store: it has no year 0 (22008), so 0000-… is refused here, naming the parameter, not by the database. */
 const storableDate = z.iso
@@ -210,47 +236,106 @@ export const ReplayQuery = RejectionFilters.extend({
     .optional(),
 });
 
-export const Rejection = z.object({
-  id: z.number().int(),
-  request_id: z.string(),
-  key: z.string().nullable().describe("The API key id of the request (null: anonymous)"),
-  line_number: z.number().int(),
-  entity: z.string().nullable(),
-  field: z.string().nullable(),
-  position: z.number().int().nullable(),
-  message: z.string(),
-  sqlstate: z.string().nullable().describe("When the database refused the row"),
-  reason: z.enum(["parse", "scope", "database"]),
-  format: z.enum(["text", "json"]),
-  forced_entity: z.string().nullable(),
-  raw: z.string().describe("The line as received: invalid UTF-8 bytes shown as \\xNN, control characters as \\u00NN, a backslash doubled"),
-  raw_truncated: z.boolean().describe("Only the first QUARANTINE_RAW_BYTES were kept (or the line was over MAX_LINE_BYTES)"),
-  raw_bytes: z.number().int(),
-  received_at: z.string(),
-  registry_version: z.string(),
-  replayed_at: z.string().nullable(),
-});
+export const Rejection = z
+  .object({
+    id: z.number().int(),
+    request_id: z.string(),
+    key: z.string().nullable().describe("The API key id of the request (null: anonymous)"),
+    line_number: z.number().int(),
+    entity: z.string().nullable(),
+    field: z.string().nullable(),
+    position: z.number().int().nullable(),
+    message: z.string(),
+    sqlstate: z.string().nullable().describe("When the database refused the row"),
+    reason: z.enum(["parse", "scope", "database"]),
+    format: z.enum(["text", "json"]),
+    forced_entity: z.string().nullable(),
+    raw: z.string().describe("The line as received: invalid UTF-8 bytes shown as \\xNN, control characters as \\u00NN, a backslash doubled"),
+    raw_truncated: z.boolean().describe("Only the first QUARANTINE_RAW_BYTES were kept (or the line was over MAX_LINE_BYTES)"),
+    raw_bytes: z.number().int(),
+    received_at: z.string(),
+    registry_version: z.string(),
+    replayed_at: z.string().nullable(),
+  })
+  .openapi("Rejection");
 
-export const RejectionPage = z.object({ rejections: z.array(Rejection), next_cursor: z.string().nullable() });
+export const RejectionPage = z.object({ rejections: z.array(Rejection), next_cursor: z.string().nullable() }).openapi("RejectionPage");
 
-export const ReplayResult = z.object({
-  replayed: z.number().int().describe("Rejected lines that now pass and were written (or, in a dry run, would be)"),
+export const ReplayResult = z
+  .object({
+    replayed: z.number().int().describe("Rejected lines that now pass and were written (or, in a dry run, would be)"),
+    inserted: z.number().int(),
+    duplicates: z.number().int(),
+    still_rejected: z.number().int(),
+    dry_run: z.boolean(),
+    errors: z.array(
+      z.object({
+        id: z.number().int(),
+        request_id: z.string(),
+        line_number: z.number().int(),
+        entity: z.string().nullable(),
+        field: z.string().optional(),
+        position: z.number().int().optional(),
+        message: z.string(),
+      }),
+    ),
+    next_cursor: z.string().nullable().describe("More rejections match: call again with this cursor (a real replay can simply be called again)"),
+  })
+  .openapi("ReplayResult");
+
+export const DeleteResult = z
+  .object({ deleted: z.number().int(), more: z.boolean().describe("More matched than one call deletes: call again") })
+  .openapi("DeleteResult");
+
+// ── /ingest/stream's Server-Sent Events: the data of each event, by its name ──
+
+const StreamTotals = {
+  processed: z.number().int().describe("Lines read and settled so far: inserted + duplicates + failed"),
   inserted: z.number().int(),
   duplicates: z.number().int(),
-  still_rejected: z.number().int(),
-  dry_run: z.boolean(),
-  errors: z.array(
-    z.object({
-      id: z.number().int(),
-      request_id: z.string(),
-      line_number: z.number().int(),
-      entity: z.string().nullable(),
-      field: z.string().optional(),
-      position: z.number().int().optional(),
-      message: z.string(),
-    }),
-  ),
-  next_cursor: z.string().nullable().describe("More rejections match: call again with this cursor (a real replay can simply be called again)"),
-});
+  failed: z.number().int(),
+  entities: z.record(z.string(), Counts),
+};
 
-export const DeleteResult = z.object({ deleted: z.number().int(), more: z.boolean().describe("More matched than one call deletes: call again") });
+export const ProgressEvent = z
+  .object({
+    ...StreamTotals,
+    line_number: z.number().int().optional().describe("With ?progress=line: the line just settled"),
+    errors: z.array(LineError).optional().describe("Lines rejected since the previous progress event (at most 100)"),
+  })
+  .openapi("ProgressEvent");
+
+export const RejectedOverflowEvent = z
+  .object({ not_sent: z.number().int().describe("Rejected lines not sent as events: the client read slower than they came"), message: z.string() })
+  .openapi("RejectedOverflowEvent");
+
+export const SummaryEvent = z
+  .object({
+    status: z.enum(["success", "partial", "error"]),
+    total: z.number().int().describe("Lines read: inserted + duplicates + failed"),
+    inserted: z.number().int(),
+    duplicates: z.number().int(),
+    failed: z.number().int(),
+    entities: z.record(z.string(), Counts),
+    duration_ms: z.number().int(),
+    ...QuarantineFields,
+  })
+  .openapi("SummaryEvent");
+
+/** One parsed event of the stream: its name (the SSE `event:` field), its id, and its JSON data. */
+const streamEvent = (name: string, data: z.ZodType, description: string) =>
+  z.object({ event: z.literal(name), id: z.string().describe("1, 2, 3, … in order"), data }).describe(description);
+
+/**
+ * The stream's events as a oneOf discriminated by `event`: what an SSE parser hands a client for each
+ * message, data parsed as JSON (docs/client.md says why a oneOf rather than an x- extension).
+ */
+export const StreamEvent = z
+  .discriminatedUnion("event", [
+    streamEvent("progress", ProgressEvent, "After each committed flush (or each line with ?progress=line): the totals so far"),
+    streamEvent("rejected", LineError, "A rejected line: which line, which field, why"),
+    streamEvent("rejected_overflow", RejectedOverflowEvent, "Rejected lines the client read too slowly to be sent, counted"),
+    streamEvent("summary", SummaryEvent, "The last event of a stream that was read to its end"),
+    streamEvent("failure", ErrorBody, "The last event of a stream that stopped: the Error shape, with http_status and what was committed"),
+  ])
+  .openapi("StreamEvent");

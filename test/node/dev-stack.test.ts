@@ -169,7 +169,12 @@ describe("npm run dev, driven by curl", () => {
     });
     const failure = /event: failure\ndata: (.*)\n/.exec(out);
     expect(failure, out.slice(-500)).not.toBeNull();
-    expect(JSON.parse(failure![1])).toMatchObject({ status: 413, code: "body_too_large", message: expect.stringContaining("MAX_BODY_BYTES") });
+    expect(JSON.parse(failure![1])).toMatchObject({
+      status: "error",
+      http_status: 413,
+      code: "body_too_large",
+      message: expect.stringContaining("MAX_BODY_BYTES"),
+    });
   });
 
   it("delivers a 413 for an oversized message, not an empty reply, every time", () => {

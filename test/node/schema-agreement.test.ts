@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { z } from "zod";
+import { z } from "zod";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { EntityModel, FieldModel } from "../../scripts/compiler/model.ts";
 import * as serviceSchemas from "../../src/generated/schemas.ts";
@@ -292,3 +292,19 @@ beforeAll(async () => {
 agreeFor("every field type (test/fixtures/types)", () => fixtures.types, 3000);
 agreeFor("v1 constraints and a derived entity (test/fixtures/v1)", () => fixtures.v1, 3000);
 agreeFor("constraints on every numeric type, defaults, lists no entity repeats over (test/fixtures/edges)", () => fixtures.edges, 3000);
+
+describe("what the document shows of an enum field", () => {
+  it("is its values only, and the integers whose text is one of them (a number reaches a text field as its text)", () => {
+    const grade = (z.toJSONSchema(fixtures.edges.schemas.Edge as z.ZodType, { unrepresentable: "any" }) as { properties: Record<string, unknown> }).properties
+      .grade;
+    expect(grade).toEqual({
+      anyOf: [
+        { type: "string", enum: ["1", "A"] },
+        { type: "number", const: 1 },
+      ],
+    });
+    const status = (z.toJSONSchema(fixtures.v1.schemas.Device as z.ZodType, { unrepresentable: "any" }) as { properties: Record<string, unknown> }).properties
+      .status;
+    expect(JSON.stringify(status)).not.toContain("integer");
+  });
+});

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import packageJson from "../../package.json" with { type: "json" };
 import { launchChromium } from "../support/chromium.ts";
 import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
 import { tpchLines } from "../support/tpch.ts";
@@ -95,6 +96,13 @@ describe("GET /docs", () => {
     ).sort();
     expect(rendered).toEqual(expected);
     expect(rendered.length).toBeGreaterThanOrEqual(11);
+    // Grouped by the document's tags, not one "default" group; the badge is the service's version.
+    expect(await page.evaluate(`[...document.querySelectorAll(".opblock-tag")].map((t) => t.getAttribute("data-tag"))`)).toEqual([
+      "ingest",
+      "quarantine",
+      "system",
+    ]);
+    expect((await page.textContent(".info .version"))?.trim()).toBe(packageJson.version);
     expect(origins(requested)).toEqual([stack.base]);
     expect(requested).toContain(`${stack.base}/assets/swagger-ui-dist/swagger-ui-bundle.js`);
     mkdirSync(OUTPUT, { recursive: true });

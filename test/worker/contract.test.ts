@@ -1,8 +1,9 @@
 /** Real responses parse with the zod schemas the OpenAPI document is generated from: the docs cannot drift unnoticed. */
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult } from "../../src/routes/schemas.ts";
-import { post, resetDatabase } from "../support/worker.ts";
+import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult, StreamEvent } from "../../src/routes/schemas.ts";
+import { readEvents } from "../support/sse.ts";
+import { call, fault, post, resetDatabase } from "../support/worker.ts";
 
 beforeEach(resetDatabase);
 
@@ -23,6 +24,25 @@ describe("responses match the documented schemas", () => {
   it("for /health and /stats", async () => {
     HealthResult.parse(await (await SELF.fetch("http://nomnom.test/health")).json());
     StatsResult.parse(await (await SELF.fetch("http://nomnom.test/stats")).json());
+  });
+
+  it("for /ingest/stream: every event, per line, with a rejected line, parses as the documented StreamEvent", async () => {
+    const res = await post("/ingest/stream?progress=line", "C|C4|Ann|x|1|5|1.00|A|b\nX|y\nC|C5|Ann|x|1|5|1.00|A|b", "text/plain");
+    const events = await readEvents(res.body!);
+    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(["progress", "rejected", "summary"]));
+    for (const event of events) StreamEvent.parse(event);
+  });
+
+  it("for a stream that fails: the failure event is the Error shape onError answers", async () => {
+    await fault("500");
+    try {
+      const res = await call("/ingest/stream", { method: "POST", body: "C|E9|A|x|1|5|1.00|A|b", bindings: { DB_RETRY_MS: "0", ASYNC_FALLBACK: "false" } });
+      const failure = (await readEvents(res.body!)).at(-1)!;
+      expect(StreamEvent.parse(failure)).toMatchObject({ event: "failure", data: { status: "error", code: "database_unavailable", http_status: 503 } });
+      ErrorBody.strip().parse(failure.data);
+    } finally {
+      await fault("none");
+    }
   });
 
   it("rejects a query parameter a route does not document", async () => {

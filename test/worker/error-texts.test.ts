@@ -38,7 +38,7 @@ describe("an outage's answer", () => {
     const failure = (await readEvents(res.body!)).at(-1)!;
     expect(failure).toMatchObject({
       event: "failure",
-      data: { status: 503, code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") },
+      data: { status: "error", http_status: 503, code: "database_unavailable", message: DATABASE_UNAVAILABLE, request_id: res.headers.get("x-request-id") },
     });
   });
 });

@@ -159,7 +159,7 @@ describe("the fault matrix", () => {
     stream: async (tag: string) => {
       const res = await ingest("/ingest/stream", customers(tag, 30));
       const last = (await readEvents(res.body!)).at(-1)!;
-      const status = last.event === "summary" ? 200 : (last.data.status as number);
+      const status = last.event === "summary" ? 200 : (last.data.http_status as number);
       const acknowledged = last.event === "summary" ? last.data.inserted + last.data.duplicates : last.data.committed.inserted + last.data.committed.duplicates;
       return { status, acknowledged, receipt: undefined };
     },

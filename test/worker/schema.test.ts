@@ -106,6 +106,6 @@ describe("a Worker that knows its schema", () => {
     const stream = await post("/ingest/stream", ORDERS, "text/plain");
     const events = await readEvents(stream.body!);
     expect(events.filter((e) => e.event === "rejected")).toEqual([]);
-    expect(events.at(-1)).toMatchObject({ event: "failure", data: { status: 503, code: "schema_behind", committed: { inserted: 0 } } });
+    expect(events.at(-1)).toMatchObject({ event: "failure", data: { status: "error", http_status: 503, code: "schema_behind", committed: { inserted: 0 } } });
   });
 });

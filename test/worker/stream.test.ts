@@ -88,7 +88,10 @@ describe("POST /ingest/stream", () => {
     expect(batch.status).toBe(400);
     expect(await batch.json()).toMatchObject({ status: "error", message: expect.stringMatching(/^the gzip body is corrupt or truncated/) });
     const events = await readEvents((await post("/ingest/stream", truncated, "text/plain", { "Content-Encoding": "gzip" })).body!);
-    expect(events.at(-1)).toMatchObject({ event: "failure", data: { status: 400, message: expect.stringMatching(/^the gzip body is corrupt/) } });
+    expect(events.at(-1)).toMatchObject({
+      event: "failure",
+      data: { status: "error", http_status: 400, message: expect.stringMatching(/^the gzip body is corrupt/) },
+    });
   });
 
   it("refuses an unknown Content-Encoding with 415 before streaming", async () => {
@@ -107,7 +110,7 @@ describe("a stream that fails part-way", () => {
     });
     const events = await readEvents(res.body!);
     const failure = events.at(-1)!;
-    expect(failure).toMatchObject({ event: "failure", data: { status: 413 } });
+    expect(failure).toMatchObject({ event: "failure", data: { status: "error", http_status: 413 } });
     // Rows parsed before the failure but not yet flushed must not be written by a later timer.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await count("customers")).toBe(failure.data.committed.inserted);
