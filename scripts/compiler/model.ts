@@ -46,6 +46,8 @@ export interface EntityModel {
   /** List[Object] fields: not columns, not on the wire; a derived entity may repeat over one. */
   listFields: { key: string; nullable: boolean; doc?: string }[];
   naturalKey: string[];
+  /** Declared without a natural key on purpose: a retried request inserts its rows again. */
+  allowDuplicates?: true;
   indexes: string[][];
   repeatedFor?: { entity: string; field: string; itemName: string };
 }
