@@ -28,7 +28,7 @@ class Where {
   }
 }
 
-const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
+export const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
   String: "string",
   Integer: "integer",
   BigInt: "bigint",
@@ -39,12 +39,13 @@ const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
   Date: "date",
   NaiveDate: "date",
   DateTime: "timestamp",
+  Uuid: "uuid",
   Object: "json",
   Json: "json",
   "List[String]": "string_list",
   "List[Object]": "object_list",
 };
-const V1_TYPES: Record<string, FieldType> = {
+export const V1_TYPES: Record<string, FieldType> = {
   string: "string",
   integer: "integer",
   bigint: "bigint",
@@ -57,7 +58,7 @@ const V1_TYPES: Record<string, FieldType> = {
   uuid: "uuid",
   array: "string_list",
 };
-const ITEM_TRANSFORMS: Record<string, { optional: boolean }> = {
+export const ITEM_TRANSFORMS: Record<string, { optional: boolean }> = {
   json_get_int: { optional: false },
   json_get_string: { optional: false },
   json_get_float: { optional: false },
@@ -411,11 +412,13 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
  * index), so an entity must declare one, or say explicitly that retries may duplicate its rows.
  */
 function naturalKey(fields: unknown, allowDuplicates: unknown, at: Where, dialect: "classic" | "v1"): string[] {
-  const [fieldsKey, allowKey] = dialect === "classic" ? ["persistence.database.unicity_fields", "allow_duplicates"] : ["spec.persistence.unicity.fields", "allowDuplicates"];
+  const [fieldsKey, allowKey] =
+    dialect === "classic" ? ["persistence.database.unicity_fields", "allow_duplicates"] : ["spec.persistence.unicity.fields", "allowDuplicates"];
   const allow = optBool(allowDuplicates, at, allowKey, false);
   const keys = fields === undefined ? [] : strList(fields, at, fieldsKey).map(snakeCase);
   if (keys.length === 0 && !allow) {
-    const example = dialect === "classic" ? "persistence: { database: { unicity_fields: [a_field] } }" : "spec: { persistence: { unicity: { fields: [aField] } } }";
+    const example =
+      dialect === "classic" ? "persistence: { database: { unicity_fields: [a_field] } }" : "spec: { persistence: { unicity: { fields: [aField] } } }";
     at.fail(
       `no natural key: declare the fields that identify a record, e.g. ${example}, so a retried request is recognised instead of inserted again. ` +
         `If retries may really insert duplicates, say so with ${fieldsKey}: [] and ${allowKey}: true.`,

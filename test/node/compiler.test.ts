@@ -145,7 +145,10 @@ spec:
   });
 
   it("accepts an entity without a natural key when it says retries may duplicate, and writes no unique index", () => {
-    const dir = entityDir({ "log.yaml": "entity:\n  name: Log\n  fields:\n    - { name: line, type: String }\n  persistence: { database: { unicity_fields: [], allow_duplicates: true } }\n" });
+    const dir = entityDir({
+      "log.yaml":
+        "entity:\n  name: Log\n  fields:\n    - { name: line, type: String }\n  persistence: { database: { unicity_fields: [], allow_duplicates: true } }\n",
+    });
     const { entities, files } = compileFresh(dir);
     expect(entities[0]).toMatchObject({ naturalKey: [], allowDuplicates: true });
     expect(firstMigration(files)).not.toContain("UNIQUE");
@@ -158,7 +161,7 @@ describe("the entity compiler rejects what it cannot honour, naming file, entity
     [
       "an unknown type",
       classic("    - { name: price, type: Money }\n"),
-      `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Object, Json, List[String], List[Object])`,
+      `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Uuid, Object, Json, List[String], List[Object])`,
     ],
     [
       "an unknown field key",
@@ -246,7 +249,8 @@ describe("the entity compiler rejects what it cannot honour, naming file, entity
   }
 
   it("rejects two entities with the same prefix, naming both files", () => {
-    const entity = (name: string) => `entity:\n  name: ${name}\n  fields:\n    - { name: a, type: String }\n  persistence: { database: { unicity_fields: [a] } }\n`;
+    const entity = (name: string) =>
+      `entity:\n  name: ${name}\n  fields:\n    - { name: a, type: String }\n  persistence: { database: { unicity_fields: [a] } }\n`;
     const dir = entityDir({ "a.yaml": entity("Order"), "b.yaml": entity("Offer") });
     expect(() => compileFresh(dir)).toThrowError(/b\.yaml, entity Offer: prefix "O" is already used by entity Order \(.*a\.yaml\)/);
   });
