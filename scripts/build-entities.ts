@@ -3,6 +3,7 @@
  * migration into one new numbered migration (never editing one already written).
  *   node scripts/build-entities.ts                       write the generated files
  *   node scripts/build-entities.ts --check               fail if they are stale
+ *   node scripts/build-entities.ts --allow-destructive   also generate drops and lossy type changes (listed in the output)
  *   node scripts/build-entities.ts --entities DIR --out DIR   another entity set, elsewhere
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,12 +14,12 @@ import { EntityError } from "./compiler/model.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
-  options: { check: { type: "boolean" }, entities: { type: "string" }, out: { type: "string" } },
+  options: { check: { type: "boolean" }, entities: { type: "string" }, out: { type: "string" }, "allow-destructive": { type: "boolean" } },
 });
 
 try {
   const out = resolve(values.out ?? root);
-  const compiled = compileEntities(resolve(values.entities ?? join(root, "entities")), out);
+  const compiled = compileEntities(resolve(values.entities ?? join(root, "entities")), out, { allowDestructive: values["allow-destructive"] });
   const stale: string[] = [];
   for (const [path, content] of compiled.files) {
     const target = join(out, path);
@@ -43,7 +44,13 @@ try {
   }
   if (!values.check && compiled.migration.length > 0) {
     const written = [...compiled.files.keys()].find((p) => p.endsWith(".sql"));
-    console.log(`New migration ${written}:\n${compiled.migration.map((line) => `  ${line}`).join("\n")}\nReview it, then apply it with \`npm run migrate\`.`);
+    console.log(`New migration ${written}:\n${compiled.migration.map((line) => `  ${line}`).join("\n")}`);
+    if (compiled.destructive.length > 0) {
+      console.log(
+        `It is DESTRUCTIVE (--allow-destructive): it deletes data, and Workers built before it answer 503 schema_ahead once it is applied (deploy the new Worker right after migrating):\n${compiled.destructive.map((line) => `  ${line}`).join("\n")}`,
+      );
+    }
+    console.log("Review it, then apply it with `npm run migrate` (`npm run dev` applies it when it starts).");
   }
   const names = compiled.entities.map((e) => `${e.name} (${e.prefix})`).join(", ");
   console.log(`${values.check ? "Up to date" : "Generated"}: registry ${compiled.version}, ${compiled.entities.length} entities: ${names}`);

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EntityError, type EntityModel } from "./model.ts";
-import { diffSchema, type SnapshotEntity, snapshotOf } from "./schema-diff.ts";
+import { type DiffOptions, diffSchema, type SnapshotEntity } from "./schema-diff.ts";
 
 /** Statements are separated by this marker so the migrator can send them one at a time (Neon runs one per query). */
 export const STATEMENT_BREAK = "--> statement-breakpoint";
@@ -34,6 +34,10 @@ export interface MigrationPlan {
   entries: JournalEntry[];
   /** What the new migration does, one line a change (empty: none). */
   summary: string[];
+  /** Its statements that lose data (DROP …, lossy ALTER), for the build's output. */
+  destructive: string[];
+  /** The schema as of the last migration (the new one, if any), with the reserved positions of dropped fields. */
+  schema: SnapshotEntity[];
 }
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -72,7 +76,13 @@ function latestSnapshot(dir: string, entries: JournalEntry[]): SnapshotEntity[] 
 }
 
 /** Checks the journal against the files, takes in new hand-written files, and plans the entities' next migration. */
-export function planMigrations(entities: EntityModel[], dir: string, relativeDir: string, header: (comment: string) => string): MigrationPlan {
+export function planMigrations(
+  entities: EntityModel[],
+  dir: string,
+  relativeDir: string,
+  header: (comment: string) => string,
+  options: DiffOptions = {},
+): MigrationPlan {
   const entries = readJournal(dir).map((e) => ({ ...e }));
   const files = existsSync(dir)
     ? readdirSync(dir)
@@ -102,7 +112,7 @@ export function planMigrations(entities: EntityModel[], dir: string, relativeDir
   }
 
   const out = new Map<string, string>();
-  const change = diffSchema(latestSnapshot(dir, entries), entities);
+  const change = diffSchema(latestSnapshot(dir, entries), entities, options);
   if (change.statements.length > 0) {
     const idx = (entries.at(-1)?.idx ?? 0) + 1;
     const tag = `${pad(idx)}_${slug(change.summary)}`;
@@ -113,10 +123,7 @@ export function planMigrations(entities: EntityModel[], dir: string, relativeDir
     const lines = [generated, ...(change.breaksOlderWorkers ? [BREAKS_OLDER_WORKERS] : []), ...change.summary.map((s) => `-- ${s}`)];
     const sql = `${lines.join("\n")}\n${change.statements.join(`\n${STATEMENT_BREAK}\n`)}\n`;
     out.set(`${relativeDir}/${tag}.sql`, sql);
-    out.set(
-      `${relativeDir}/meta/${pad(idx)}_snapshot.json`,
-      `${JSON.stringify({ generated_by: header("").trim(), entities: snapshotOf(entities) }, null, 2)}\n`,
-    );
+    out.set(`${relativeDir}/meta/${pad(idx)}_snapshot.json`, `${JSON.stringify({ generated_by: header("").trim(), entities: change.after }, null, 2)}\n`);
     entries.push({ idx, tag, sha256: sha256(sql), breaksOlderWorkers: change.breaksOlderWorkers });
   }
   const journal: Journal = {
@@ -124,5 +131,6 @@ export function planMigrations(entities: EntityModel[], dir: string, relativeDir
     entries,
   };
   out.set(`${relativeDir}/meta/_journal.json`, `${JSON.stringify(journal, null, 2)}\n`);
-  return { files: out, entries, summary: change.statements.length > 0 ? change.summary : [] };
+  const changed = change.statements.length > 0;
+  return { files: out, entries, summary: changed ? change.summary : [], destructive: changed ? change.destructive : [], schema: change.after };
 }

@@ -117,12 +117,12 @@ describe("npm run build when the entities change", () => {
     [
       "removing a field",
       () => edit("order.yaml", /^ {4}- \{ name: clerk, .*\n/m, ""),
-      `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it would drop its data`,
+      `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it drops the column and its data. Keep it (make it nullable: true if senders stop filling it); if it was renamed, declare renamed_from: clerk on the new name; or drop it with \`npm run build -- --allow-destructive\` (its pipe position 7 stays reserved, so the 2 later fields keep their positions).`,
     ],
     [
       "an incompatible type change",
       () => edit("order.yaml", "{ name: total_price, type: Decimal,", "{ name: total_price, type: Integer,"),
-      `entities/order.yaml, entity Order, field total_price: the type changed incompatibly (numeric → integer)`,
+      `entities/order.yaml, entity Order, field total_price: the type changed in a way that can lose data (numeric → integer)`,
     ],
     [
       "changing the natural key",
@@ -137,7 +137,7 @@ describe("npm run build when the entities change", () => {
     [
       "a new wire field inserted mid-list",
       () => edit("order.yaml", "    - { name: clerk,", "    - { name: channel, type: String, nullable: true }\n    - { name: clerk,"),
-      `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which would move from position 7 to 8)`,
+      `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which is at position 7)`,
     ],
     [
       "reordered fields",
