@@ -240,13 +240,24 @@ function records(set: EntitySet, model: EntityModel): fc.Arbitrary<JsonRecord> {
     );
     return [l.key, list] as const;
   });
-  return fc.tuple(mutated(model.fields.map((f) => [f.key, f])), entityKey, fc.tuple(...lists.map(([, a]) => a))).map(([r, entity, values]) => {
-    const record: JsonRecord = entity === undefined ? { ...r } : { entity, ...r };
-    lists.forEach(([key], i) => {
-      if (values[i] !== undefined) record[key] = values[i];
+  // A renamed field's value may come under its former name (an alias), or under both names.
+  const renamed = model.fields.filter((f) => f.renamedFrom !== undefined);
+  const aliasing = fc.tuple(...renamed.map(() => fc.constantFrom("keep", "keep", "move", "both")));
+  return fc
+    .tuple(mutated(model.fields.map((f) => [f.key, f])), entityKey, fc.tuple(...lists.map(([, a]) => a)), aliasing)
+    .map(([fields, entity, values, how]) => {
+      const r: JsonRecord = { ...fields };
+      renamed.forEach((f, i) => {
+        if (how[i] === "keep" || !(f.key in r)) return;
+        r[f.renamedFrom!] = r[f.key];
+        if (how[i] === "move") delete r[f.key];
+      });
+      const record: JsonRecord = entity === undefined ? { ...r } : { entity, ...r };
+      lists.forEach(([key], i) => {
+        if (values[i] !== undefined) record[key] = values[i];
+      });
+      return record;
     });
-    return record;
-  });
 }
 
 function agreeFor(name: string, set: () => EntitySet, runs: number, production?: (entity: EntityDef, record: JsonRecord) => boolean): void {
