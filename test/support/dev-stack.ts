@@ -4,6 +4,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { databaseNamed, freshDatabase } from "./database.ts";
+import { freePort } from "./free-port.ts";
 
 export const root = resolve(import.meta.dirname, "../..");
 
@@ -27,6 +28,8 @@ export interface DevStackOptions {
   pgliteDir?: string;
   /** Keep the PostgreSQL database as it is (a restart). */
   keepDatabase?: boolean;
+  /** wrangler's inspector port (INSPECTOR_PORT); default: a free one, so that stacks started at once do not collide on 9229. */
+  inspectorPort?: number;
 }
 
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
@@ -35,6 +38,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     ...process.env,
     PORT: String(options.port),
     NEON_LOCAL_PORT: String(options.neonPort),
+    INSPECTOR_PORT: String(options.inspectorPort ?? (await freePort())),
     PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: options.pgliteDir ?? mkdtempSync(join(tmpdir(), "pglite-")) }),
   };
