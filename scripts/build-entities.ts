@@ -4,6 +4,7 @@
  *   node scripts/build-entities.ts                       write the generated files
  *   node scripts/build-entities.ts --check               fail if they are stale
  *   node scripts/build-entities.ts --allow-destructive   also generate drops and lossy type changes (listed in the output)
+ *   node scripts/build-entities.ts --discard-unapplied   remove the newest migration, if no database applied it (scripts/discard-unapplied.ts)
  *   node scripts/build-entities.ts --entities DIR --out DIR   another entity set, elsewhere
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -14,11 +15,24 @@ import { EntityError } from "./compiler/model.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
-  options: { check: { type: "boolean" }, entities: { type: "string" }, out: { type: "string" }, "allow-destructive": { type: "boolean" } },
+  options: {
+    check: { type: "boolean" },
+    entities: { type: "string" },
+    out: { type: "string" },
+    "allow-destructive": { type: "boolean" },
+    "discard-unapplied": { type: "boolean" },
+  },
 });
 
 try {
   const out = resolve(values.out ?? root);
+  if (values["discard-unapplied"]) {
+    // Imported only here: it opens databases, which the build itself never does.
+    const { discardUnapplied } = await import("./discard-unapplied.ts");
+    const { devDatabaseSettings } = await import("./dev-database.ts");
+    console.log(await discardUnapplied(out, devDatabaseSettings()));
+    process.exit(0);
+  }
   const compiled = compileEntities(resolve(values.entities ?? join(root, "entities")), out, { allowDestructive: values["allow-destructive"] });
   const stale: string[] = [];
   for (const [path, content] of compiled.files) {

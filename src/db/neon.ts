@@ -26,7 +26,10 @@ export function database(settings: Settings): Database {
   if (current?.key === key) return current.db;
   if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
   const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
-  const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS,
+  const db = {
+    sql,
+    orm: drizzle({ client: neon(settings.DATABASE_URL) }),
+    timeoutMs: settings.DB_TIMEOUT_MS,
     retryMs: settings.DB_RETRY_MS,
     local: settings.NEON_FETCH_ENDPOINT !== undefined,
   };

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { appliedDatabases, isLocalEndpoint, recordAppliedDatabase } from "../../scripts/applied-databases.ts";
 import { type Database, pgliteDatabase } from "../../scripts/local-neon/database.ts";
 import { executorOf } from "../../scripts/local-neon/start.ts";
 import { migrate } from "../../scripts/migrations.ts";
@@ -219,5 +220,94 @@ describe("a renamed field", () => {
     expect(gauge.parseRecord({ code: "a", status: "on", remark: "x", note: "y" })).toMatchObject({
       message: expect.stringContaining("is the former name of remark"),
     });
+  });
+});
+
+describe("npm run build -- --discard-unapplied", () => {
+  const discard = (p: ReturnType<typeof project>, env: Record<string, string>) =>
+    execFileSync(process.execPath, ["scripts/build-entities.ts", "--out", p.dir, "--discard-unapplied"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: "pipe",
+      env: { ...process.env, DATABASE_URL: "", ...env },
+    });
+  const refusal = (p: ReturnType<typeof project>, env: Record<string, string>) => {
+    try {
+      discard(p, env);
+    } catch (error) {
+      return String((error as { stderr: string }).stderr);
+    }
+    throw new Error("discarded");
+  };
+  const noDevDatabase = () => ({ PGLITE_DIR: join(mkdtempSync(join(root, "test/.output/no-db-")), "pglite") });
+
+  it("removes the newest migration, its snapshot and journal entry when no database applied it", () => {
+    const p = project(GAUGE);
+    p.build();
+    p.edit("enum: [on, off]", "enum: [on, off, standby]");
+    p.build();
+    expect(p.migrations().sort()).toEqual(["0001_create_gauges.sql", "0002_gauges_status_checks.sql"]);
+    expect(discard(p, noDevDatabase())).toContain(
+      "Discarded migrations/0002_gauges_status_checks.sql and migrations/meta/0002_snapshot.json (no database applied it: none recorded in migrations/meta/databases.json, not committed to git, not in the dev database).",
+    );
+    expect(p.migrations()).toEqual(["0001_create_gauges.sql"]);
+    expect(readdirSync(join(p.dir, "migrations/meta")).sort()).toEqual(["0001_snapshot.json", "_journal.json"]);
+    expect(JSON.parse(readFileSync(join(p.dir, "migrations/meta/_journal.json"), "utf8")).entries).toHaveLength(1);
+    // The fixed entities get the number again.
+    p.edit("enum: [on, off, standby]", "enum: [on, off, idle]");
+    expect(p.build()).toContain("New migration migrations/0002_gauges_status_checks.sql");
+    expect(p.latest()).toContain("'idle'");
+  });
+
+  it("refuses when the dev database applied it, saying how to start that database again", async () => {
+    const p = project(GAUGE);
+    p.build();
+    p.edit("enum: [on, off]", "enum: [on, off, standby]");
+    p.build();
+    const pgliteDir = join(mkdtempSync(join(root, "test/.output/pglite-")), "pglite");
+    const local = await pgliteDatabase(pgliteDir);
+    await migrate(executorOf(local), () => {}, join(p.dir, "migrations"));
+    await local.close();
+    expect(refusal(p, { PGLITE_DIR: pgliteDir })).toContain(
+      `migrations/0002_gauges_status_checks.sql cannot be discarded: the dev database (PGlite in ${pgliteDir}) applied it. If its rows do not matter, delete the local database (rm -rf ${pgliteDir}; npm run dev makes a new one) and run this again`,
+    );
+    expect(p.migrations()).toHaveLength(2);
+  });
+
+  it("refuses when migrations/meta/databases.json records a database that applied it", () => {
+    const p = project(GAUGE);
+    p.build();
+    recordAppliedDatabase(join(p.dir, "migrations"), "postgres://app:secret@ep-cool-1.eu.aws.neon.tech/neondb", 1, "0001_create_gauges");
+    expect(readFileSync(join(p.dir, "migrations/meta/databases.json"), "utf8")).not.toContain("secret");
+    expect(refusal(p, noDevDatabase())).toContain(
+      "migrations/0001_create_gauges.sql cannot be discarded: migrations/meta/databases.json records that ep-cool-1.eu.aws.neon.tech/neondb applied it",
+    );
+  });
+
+  it("refuses a migration git has committed", () => {
+    const p = project(GAUGE);
+    p.build();
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: p.dir, stdio: "pipe" });
+    git("init", "-q");
+    git("add", "migrations");
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "first");
+    expect(refusal(p, noDevDatabase())).toContain("migrations/0001_create_gauges.sql cannot be discarded: git has committed it");
+  });
+});
+
+describe("the record of databases outside this machine", () => {
+  it("takes local endpoints for local databases, and raises a database's level only", () => {
+    expect(isLocalEndpoint("http://127.0.0.1:4444/sql")).toBe(true);
+    expect(isLocalEndpoint("http://localhost:4444/sql")).toBe(true);
+    expect(isLocalEndpoint(undefined)).toBe(false);
+    expect(isLocalEndpoint("https://api.eu.aws.neon.tech/sql")).toBe(false);
+    const dir = mkdtempSync(join(root, "test/.output/record-"));
+    recordAppliedDatabase(dir, "postgres://u:p@host-a/db", 3, "0003_x");
+    recordAppliedDatabase(dir, "postgres://u:p@host-a/db", 2, "0002_x");
+    recordAppliedDatabase(dir, "postgres://u:p@host-b/db", 1, "0001_x");
+    expect(appliedDatabases(dir)).toEqual([
+      { database: "host-a/db", level: 3, migration: "0003_x" },
+      { database: "host-b/db", level: 1, migration: "0001_x" },
+    ]);
   });
 });

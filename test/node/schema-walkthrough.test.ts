@@ -138,7 +138,15 @@ describe("changing an entity with a running service", () => {
   });
 
   it("shows the dev database's rows with npm run sql, while npm run dev runs and after it stopped; INSPECTOR_PORT moves wrangler's inspector", async () => {
-    const table = [" order_key | comment    | channel", "-----------+------------+---------", " 1         | v1 order   |", " 2         | old sender |", " 3         | new sender | web", "(3 rows)", ""].join("\n");
+    const table = [
+      " order_key | comment    | channel",
+      "-----------+------------+---------",
+      " 1         | v1 order   |",
+      " 2         | old sender |",
+      " 3         | new sender | web",
+      "(3 rows)",
+      "",
+    ].join("\n");
     const statement = "select order_key, comment, channel from orders order by order_key";
     expect((await npmSql(statement)).stdout).toBe(table);
     // wrangler's inspector answers on the port given, not on its default 9229.
@@ -146,6 +154,8 @@ describe("changing an entity with a running service", () => {
     await stop();
     expect((await npmSql(statement)).stdout).toBe(table);
     expect((await npmSql("update orders set channel = 'mail' where order_key = '1'")).stdout).toBe("UPDATE 1\n");
-    await expect(npmSql("select nope from orders")).rejects.toMatchObject({ stderr: expect.stringContaining('npm run sql: column "nope" does not exist (SQLSTATE 42703)') });
+    await expect(npmSql("select nope from orders")).rejects.toMatchObject({
+      stderr: expect.stringContaining('npm run sql: column "nope" does not exist (SQLSTATE 42703)'),
+    });
   });
 });
