@@ -74,8 +74,9 @@ const markdown = readFileSync(README, "utf8");
 const examples = localExamples(markdown);
 
 describe("the README", () => {
-  it("stays a short guide: under 12 KB", () => {
-    expect(statSync(README).size).toBeLessThan(12 * 1024);
+  it("stays a short guide: under 13 KB", () => {
+    // 12 KB until the entity reference, npm run sql, the dev ports and reset-project had to be findable from it.
+    expect(statSync(README).size).toBeLessThan(13 * 1024);
   });
 
   it("documents an answer for every local example, and every file they post exists", () => {
