@@ -6,7 +6,6 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { neon, neonConfig } from "@neondatabase/serverless";
 import { pgliteDatabase, postgresDatabase } from "./local-neon/database.ts";
 
 export const root = resolve(import.meta.dirname, "..");
@@ -75,13 +74,18 @@ export async function openDevDatabase(settings = devDatabaseSettings()): Promise
   }
   const endpoint = runningEndpoint(settings.pgliteDir);
   if (endpoint) {
-    neonConfig.fetchEndpoint = endpoint.url;
-    const sql = neon(endpoint.connectionString, { arrayMode: true, fullResults: true });
     return {
       description: `PGlite in ${settings.pgliteDir}, through the running npm run dev (${endpoint.url})`,
+      // Neon's HTTP protocol, as the Worker speaks it, with values as PostgreSQL's text.
       async query(text) {
-        const result = await sql.query(text);
-        return { columns: result.fields.map((f) => f.name), rows: result.rows as (string | null)[][], command: result.command, rowCount: result.rowCount };
+        const res = await fetch(endpoint.url, {
+          method: "POST",
+          headers: { "Neon-Connection-String": endpoint.connectionString, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true" },
+          body: JSON.stringify({ query: text, params: [] }),
+        });
+        const body = (await res.json()) as Partial<QueryResult> & { fields?: { name: string }[]; message?: string; code?: string };
+        if (!res.ok) throw Object.assign(new Error(body.message ?? `the endpoint answered ${res.status}`), { code: body.code });
+        return { columns: (body.fields ?? []).map((f) => f.name), rows: body.rows ?? [], command: body.command ?? "", rowCount: body.rowCount ?? null };
       },
       close: async () => {},
     };
