@@ -75,7 +75,8 @@ describe("npm run reset-project", () => {
     expect(readme).toContain(`curl -s localhost:8080/ingest/message -H "Content-Type: text/plain" -d "E|evt-1|created|12.50|2026-01-02T03:04:05Z|hello"`);
     expect(readme).not.toContain("examples/messages.txt");
 
-    const run = (...args: string[]) => promisify(execFile)(process.execPath, args, { cwd: copy, encoding: "utf8", env: { ...process.env, DATABASE_URL: "", NO_COLOR: "1", FORCE_COLOR: "0" } });
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, args, { cwd: copy, encoding: "utf8", env: { ...process.env, DATABASE_URL: "", NO_COLOR: "1", FORCE_COLOR: "0" } });
     expect((await run("scripts/build-entities.ts", "--check")).stdout).toMatch(/^Up to date: registry [0-9a-f]{12}, 1 entities: Event \(E\)/);
     // The README's examples, run by the project's own README test against its npm run dev.
     const readmeTest = await run("node_modules/vitest/vitest.mjs", "run", "--project", "node", "test/node/readme.test.ts");
