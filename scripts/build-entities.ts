@@ -53,7 +53,14 @@ try {
   }
   if (stale.length > 0) {
     const why = compiled.migration.length > 0 ? ` The entities changed since the last migration (${compiled.migration.join("; ")}).` : "";
-    console.error(`Generated files are stale: ${stale.join(", ")}.${why} Run \`npm run build\`, review the result and commit it.`);
+    const command =
+      values.entities || values.out
+        ? `node scripts/build-entities.ts ${process.argv
+            .slice(2)
+            .filter((a) => a !== "--check")
+            .join(" ")}`
+        : "npm run build";
+    console.error(`Generated files are stale: ${stale.join(", ")}.${why} Run \`${command}\`, review the result and commit it.`);
     process.exit(1);
   }
   if (!values.check && compiled.migration.length > 0) {

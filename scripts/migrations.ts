@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { type JournalEntry, readJournal, STATEMENT_BREAK, sha256 } from "./compiler/migration-files.ts";
 import type { SnapshotEntity } from "./compiler/schema-diff.ts";
 
-export const MIGRATIONS_DIR = resolve(import.meta.dirname, "..", "migrations");
+/** The project's migrations/ (NOMNOM_MIGRATIONS_DIR: another folder, as the service's tests use test/project/migrations). */
+export const MIGRATIONS_DIR = resolve(process.env.NOMNOM_MIGRATIONS_DIR || resolve(import.meta.dirname, "..", "migrations"));
 /** The journal table: one row per applied migration. The Worker reads its level from here. */
 export const JOURNAL_TABLE = "nomnom_migrations";
 

@@ -1,6 +1,6 @@
 /** Entity folder (and the migrations written so far) in, generated files out: the whole compiler. */
 import { createHash } from "node:crypto";
-import { basename, resolve } from "node:path";
+import { basename, relative, resolve, sep } from "node:path";
 import { generateRegistry } from "./generate-registry.ts";
 import { generateSchemas } from "./generate-schemas.ts";
 import { generateTables } from "./generate-tables.ts";
@@ -55,10 +55,14 @@ export function compileEntities(dir: string, root = resolve(import.meta.dirname,
   const final = planMigrations(entities, resolve(root, MIGRATIONS_DIR), MIGRATIONS_DIR, header, options);
   const schema = { level: final.entries.at(-1)?.idx ?? 0, migrations: final.entries.map((e) => e.tag) };
   const ts = header("//");
+  // The generated code imports the service's field checks: "../ingest" in the project itself, a longer path from elsewhere (test/project).
+  const ingest = relative(resolve(root, GENERATED_DIR), resolve(import.meta.dirname, "../../src/ingest"))
+    .split(sep)
+    .join("/");
   const files = new Map<string, string>([
-    [`${GENERATED_DIR}/registry.ts`, generateRegistry(entities, version, schema, ts)],
+    [`${GENERATED_DIR}/registry.ts`, generateRegistry(entities, version, schema, ts, ingest)],
     [`${GENERATED_DIR}/tables.ts`, generateTables(entities, ts)],
-    [`${GENERATED_DIR}/schemas.ts`, generateSchemas(entities, ts)],
+    [`${GENERATED_DIR}/schemas.ts`, generateSchemas(entities, ts, ingest)],
     ...final.files,
   ]);
   return { entities, version, files, migration: final.summary, destructive: final.destructive };

@@ -244,7 +244,13 @@ function insertSql(e: EntityModel, returning: boolean): string {
   );
 }
 
-export function generateRegistry(entities: EntityModel[], version: string, schema: { level: number; migrations: string[] }, header: string): string {
+export function generateRegistry(
+  entities: EntityModel[],
+  version: string,
+  schema: { level: number; migrations: string[] },
+  header: string,
+  ingest = "../ingest",
+): string {
   const out: string[] = [header];
   out.push(`import {`);
   out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
@@ -259,8 +265,8 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
       .map(([h]) => h)
       .join(", ")},`,
   );
-  out.push(`} from "../ingest/field-checks.ts";`);
-  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";`);
+  out.push(`} from "${ingest}/field-checks.ts";`);
+  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "${ingest}/entity.ts";`);
   out.push(`import * as tables from "./tables.ts";`);
   out.push(``);
   out.push(`export const REGISTRY_VERSION = ${q(version)};`);

@@ -90,7 +90,7 @@ function aliasSchema(f: FieldModel): string {
   return `${s}.nullable().optional()`;
 }
 
-export function generateSchemas(entities: EntityModel[], header: string): string {
+export function generateSchemas(entities: EntityModel[], header: string, ingest = "../ingest"): string {
   const out: string[] = [];
   // Children first: a parent's list field refers to its child's item schema.
   const ordered = [...entities].sort((a, b) => Number(!a.repeatedFor) - Number(!b.repeatedFor));
@@ -132,5 +132,5 @@ export function generateSchemas(entities: EntityModel[], header: string): string
   const body = out.join("\n");
   const helpers = ["hasNul", "INT", "BIGINT", "FLOAT", "DECIMAL", "TIMESTAMP", ...Object.values(JSON_CHECK).map(([h]) => h)];
   const used = helpers.filter((h) => new RegExp(`\\b${h}\\b`).test(body));
-  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "../ingest/field-checks.ts";`, "", body].join("\n") + "\n";
+  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "${ingest}/field-checks.ts";`, "", body].join("\n") + "\n";
 }

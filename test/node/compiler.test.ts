@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileEntities } from "../../scripts/compiler/compile.ts";
 import { EntityError } from "../../scripts/compiler/model.ts";
+import { TEST_ENTITIES, TEST_PROJECT } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const fixtures = resolve(root, "test/fixtures");
@@ -35,8 +36,14 @@ describe("the entity compiler", () => {
     }
   });
 
+  it("reproduces the test project's generated files exactly (they are not stale)", () => {
+    for (const [path, content] of compileEntities(TEST_ENTITIES, TEST_PROJECT).files) {
+      expect(readFileSync(join(TEST_PROJECT, path), "utf8"), `test/project/${path} is stale: run npm run build:test-project`).toBe(content);
+    }
+  });
+
   it("compiles the four TPC-H entities with their prefixes, natural keys and the line items derived from orders", () => {
-    const { entities } = compileEntities(join(root, "entities"));
+    const { entities } = compileEntities(TEST_ENTITIES, TEST_PROJECT);
     expect(entities.map((e) => [e.name, e.prefix, e.table, e.naturalKey])).toEqual([
       ["Customer", "C", "customers", ["customer_key"]],
       ["Order", "O", "orders", ["order_key"]],

@@ -97,7 +97,8 @@ describe("the README", () => {
 describe("the README's local examples, run against npm run dev", () => {
   let stack: DevStack;
   beforeAll(async () => {
-    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_readme" });
+    // The project itself: the README documents the user's entities (the demo's, or the starter's after npm run reset-project).
+    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_readme", root });
   });
   afterAll(() => stack.stop());
 

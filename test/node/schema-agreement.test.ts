@@ -18,11 +18,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { EntityModel, FieldModel } from "../../scripts/compiler/model.ts";
-import * as serviceSchemas from "../../src/generated/schemas.ts";
 import type { EntityDef } from "../../src/ingest/entity.ts";
 import { isRecord, type JsonRecord } from "../../src/ingest/field-checks.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
 import { ENTITIES } from "../../src/ingest/registry.ts";
+import * as serviceSchemas from "../project/src/generated/schemas.ts";
+import { TEST_ENTITIES } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -285,10 +286,11 @@ function agreeFor(name: string, set: () => EntitySet, runs: number, production?:
   });
 }
 
-const service: EntitySet = { models: loadEntities(join(root, "entities")), entities: ENTITIES, schemas: serviceSchemas.RECORD_SCHEMAS };
+// The registry under test is the test entity set's (vitest.config.ts), so are the models.
+const service: EntitySet = { models: loadEntities(TEST_ENTITIES), entities: ENTITIES, schemas: serviceSchemas.RECORD_SCHEMAS };
 // The service's entities: the parser is a whole JSON body through parseBody, forced to the entity as ?entity= does.
 agreeFor(
-  "entities/",
+  "the test entity set (test/project)",
   () => service,
   2000,
   (entity, record) => parseBody("json", JSON.stringify(record), new Set(), { forced: entity }).errors.length === 0,

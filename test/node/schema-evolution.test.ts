@@ -3,10 +3,11 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { TEST_ENTITIES, TEST_MIGRATIONS } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
-/** The project's migrations as committed: the tests' changes are numbered after them. */
-const COMMITTED = readdirSync(join(root, "migrations"))
+/** The test project's migrations as committed: the tests' changes are numbered after them. */
+const COMMITTED = readdirSync(TEST_MIGRATIONS)
   .filter((f) => f.endsWith(".sql"))
   .sort();
 const numbered = (n: number) => String(n).padStart(4, "0");
@@ -47,8 +48,8 @@ const addOrderField = (field: string) => edit("order.yaml", ORDER_FIELDS_END, ` 
 
 beforeEach(() => {
   project = mkdtempSync(join(tmpdir(), "nomnom-evolve-"));
-  cpSync(join(root, "entities"), entities(), { recursive: true });
-  cpSync(join(root, "migrations"), join(project, "migrations"), { recursive: true });
+  cpSync(TEST_ENTITIES, entities(), { recursive: true });
+  cpSync(TEST_MIGRATIONS, join(project, "migrations"), { recursive: true });
   build();
   return () => rmSync(project, { recursive: true, force: true });
 });

@@ -5,15 +5,16 @@
  * is replayed from the quarantine → npm run migrate has nothing to do.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { databaseNamed } from "../support/database.ts";
-import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { freePort } from "../support/free-port.ts";
+import { testProjectCopy } from "../support/test-project.ts";
 
 const PORT = 18791;
 const NEON_PORT = 45436;
@@ -65,10 +66,7 @@ const sqlFiles = () =>
 
 beforeAll(async () => {
   inspectorPort = await freePort();
-  project = mkdtempSync(join(tmpdir(), "nomnom-walkthrough-"));
-  for (const entry of ["src", "scripts", "entities", "migrations", "public", "wrangler.toml", "package.json", "tsconfig.json"])
-    cpSync(join(root, entry), join(project, entry), { recursive: true });
-  symlinkSync(join(root, "node_modules"), join(project, "node_modules"));
+  project = testProjectCopy();
   pgliteDir = mkdtempSync(join(tmpdir(), "pglite-walkthrough-"));
 });
 afterAll(async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { databaseNamed, freshDatabase } from "./database.ts";
 import { freePort } from "./free-port.ts";
+import { testProjectCopy } from "./test-project.ts";
 
 export const root = resolve(import.meta.dirname, "../..");
 
@@ -22,7 +23,7 @@ export interface DevStackOptions {
   neonPort: number;
   /** The PostgreSQL database to recreate when TEST_DATABASE_URL is set. */
   database: string;
-  /** Another copy of the project (default: this one). */
+  /** The project to run (default: a copy holding the test entity set, test/project: see test-project.ts). */
   root?: string;
   /** PGlite's folder, to start again on the same data (default: a fresh one). */
   pgliteDir?: string;
@@ -42,7 +43,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: options.pgliteDir ?? mkdtempSync(join(tmpdir(), "pglite-")) }),
   };
-  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? testProjectCopy(), env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));

@@ -17,6 +17,7 @@ import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 import type { Writer } from "../../src/ingest/writer.ts";
 import { freshDatabase } from "../support/database.ts";
+import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 const PASSWORD = "copy-secret";
 const customers = entityByName("Customer")!;
@@ -100,7 +101,12 @@ async function withWriter<T>(writer: Writer, work: (w: Writer) => Promise<T>): P
 }
 
 beforeAll(async () => {
-  local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_copy_writer"), faults: true, password: PASSWORD });
+  local = await startLocalNeon({
+    databaseUrl: await freshDatabase("nomnom_test_copy_writer"),
+    faults: true,
+    password: PASSWORD,
+    migrationsDir: TEST_MIGRATIONS,
+  });
 });
 afterAll(() => local.close());
 beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../../src/generated/registry.ts";
+import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../project/src/generated/registry.ts";
 import { readEvents } from "../support/sse.ts";
 import { count, post, resetDatabase, sql } from "../support/worker.ts";
 
