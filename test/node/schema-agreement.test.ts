@@ -301,7 +301,11 @@ beforeAll(async () => {
   fixtures.types = await compiled(join(root, "test/fixtures/types"));
   fixtures.v1 = await compiled(join(root, "test/fixtures/v1"));
   fixtures.edges = await compiled(join(root, "test/fixtures/edges"));
+  fixtures.yours = await compiled(join(root, "entities"));
 });
+// The user's own entities, whatever they are: generated valid records are accepted, near-valid ones are
+// refused by the parser exactly when the OpenAPI schema refuses them.
+agreeFor("your entities (entities/)", () => fixtures.yours, 1000);
 agreeFor("every field type (test/fixtures/types)", () => fixtures.types, 3000);
 agreeFor("v1 constraints and a derived entity (test/fixtures/v1)", () => fixtures.v1, 3000);
 agreeFor("constraints on every numeric type, defaults, lists no entity repeats over (test/fixtures/edges)", () => fixtures.edges, 3000);
