@@ -4,27 +4,35 @@
  * It refuses once migrations/meta/databases.json records a database outside this machine.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { recordAppliedDatabase } from "../../scripts/applied-databases.ts";
+import { TEST_PROJECT } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 
-/** The project's files as git sees them (committed or not), without node_modules (linked) or .data. */
+/**
+ * The project's files as git sees them (committed or not), without node_modules (linked) or .data, holding
+ * the demo's entities and migrations (test/project's, so this test also runs in a project already reset).
+ */
 function copyProject(): string {
   const copy = mkdtempSync(join(tmpdir(), "nomnom-reset-"));
   const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { cwd: root, encoding: "utf8" })
     .split("\0")
     .filter(Boolean);
   for (const file of files) {
-    if (!existsSync(join(root, file))) continue; // deleted in the work tree
+    if (!existsSync(join(root, file)) || file === "node_modules") continue; // deleted in the work tree; linked below
     mkdirSync(dirname(join(copy, file)), { recursive: true });
     cpSync(join(root, file), join(copy, file));
   }
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
+  for (const entry of ["entities", "migrations"]) {
+    rmSync(join(copy, entry), { recursive: true, force: true });
+    cpSync(join(TEST_PROJECT, entry), join(copy, entry), { recursive: true });
+  }
   return copy;
 }
 const reset = (copy: string) => execFileSync(process.execPath, ["scripts/reset-project.ts"], { cwd: copy, encoding: "utf8", stdio: "pipe" });
@@ -44,11 +52,11 @@ describe("npm run reset-project", () => {
     expect(failure?.stderr).toContain(
       "npm run reset-project: refused. migrations/meta/databases.json records that ep-1.eu.aws.neon.tech/neondb (at 0004_quarantine) applied this project's migrations",
     );
-    expect(list(join(copy, "entities"))).toEqual(list(join(root, "entities")));
-    expect(list(join(copy, "migrations"))).toEqual(list(join(root, "migrations")));
+    expect(list(join(copy, "entities"))).toEqual(list(join(TEST_PROJECT, "entities")));
+    expect(list(join(copy, "migrations"))).toEqual(list(join(TEST_PROJECT, "migrations")));
   });
 
-  it("leaves a starter entity, the service's own migrations renumbered, and a project that builds and serves its README examples", async () => {
+  it("leaves a starter entity, the service's own migrations renumbered, and a project that builds, type-checks and serves its README examples", async () => {
     const copy = copyProject();
     mkdirSync(join(copy, ".data/pglite"), { recursive: true });
     writeFileSync(join(copy, ".data/pglite/PG_VERSION"), "17\n");
@@ -67,7 +75,7 @@ describe("npm run reset-project", () => {
     const journal = JSON.parse(readFileSync(join(copy, "migrations/meta/_journal.json"), "utf8")).entries.map((e: { tag: string }) => e.tag);
     expect(journal).toEqual(["0001_idempotency", "0002_idempotency_per_key", "0003_quarantine", "0004_create_events"]);
     // The service's migrations are the same files, under their new numbers.
-    expect(readFileSync(join(copy, "migrations/0003_quarantine.sql"), "utf8")).toBe(readFileSync(join(root, "migrations/0004_quarantine.sql"), "utf8"));
+    expect(readFileSync(join(copy, "migrations/0003_quarantine.sql"), "utf8")).toBe(readFileSync(join(TEST_PROJECT, "migrations/0004_quarantine.sql"), "utf8"));
     expect(existsSync(join(copy, ".data"))).toBe(false);
     expect(list(join(copy, "examples"))).toEqual(["events.ndjson", "events.txt"]);
     expect(readFileSync(join(copy, "src/generated/registry.ts"), "utf8")).toContain(`name: "Event", prefix: "E"`);
@@ -78,6 +86,8 @@ describe("npm run reset-project", () => {
     const run = (...args: string[]) =>
       promisify(execFile)(process.execPath, args, { cwd: copy, encoding: "utf8", env: { ...process.env, DATABASE_URL: "", NO_COLOR: "1", FORCE_COLOR: "0" } });
     expect((await run("scripts/build-entities.ts", "--check")).stdout).toMatch(/^Up to date: registry [0-9a-f]{12}, 1 entities: Event \(E\)/);
+    // The tests type-check against their own entity set, not the starter's.
+    await run("node_modules/typescript/bin/tsc", "--noEmit");
     // The README's examples, run by the project's own README test against its npm run dev.
     const readmeTest = await run("node_modules/vitest/vitest.mjs", "run", "--project", "node", "test/node/readme.test.ts");
     expect(readmeTest.stdout).toMatch(/Tests +13 passed \(13\)/);
