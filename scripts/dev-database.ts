@@ -34,7 +34,8 @@ export function announceEndpoint(pgliteDir: string, endpoint: Endpoint): () => v
   return () => rmSync(file, { force: true });
 }
 
-function runningEndpoint(pgliteDir: string): Endpoint | undefined {
+/** The endpoint of the `npm run dev` running over this PGlite folder, if one is. */
+export function runningEndpoint(pgliteDir: string): Endpoint | undefined {
   const file = endpointFile(pgliteDir);
   if (!existsSync(file)) return undefined;
   const endpoint = JSON.parse(readFileSync(file, "utf8")) as Endpoint;

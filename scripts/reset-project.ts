@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { appliedDatabases } from "./applied-databases.ts";
+import { devDatabaseSettings, runningEndpoint } from "./dev-database.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const at = (...path: string[]) => join(root, ...path);
@@ -62,6 +63,13 @@ if (databases.length > 0) {
     `npm run reset-project: refused. migrations/meta/databases.json records that ${databases.map((d) => `${d.database} (at ${d.migration})`).join(", ")} applied this project's migrations (npm run migrate wrote it): ` +
       "resetting would leave those databases with a history this project no longer has. Change the entities with npm run build instead (docs/changing-entities.md).",
   );
+  process.exit(1);
+}
+
+// .data/ goes: a running npm run dev would lose its database under it.
+const running = runningEndpoint(devDatabaseSettings().pgliteDir);
+if (running) {
+  console.error(`npm run reset-project: npm run dev is running (process ${running.pid}): stop it (Ctrl-C), then run this again.`);
   process.exit(1);
 }
 

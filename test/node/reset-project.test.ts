@@ -56,6 +56,22 @@ describe("npm run reset-project", () => {
     expect(list(join(copy, "migrations"))).toEqual(list(join(TEST_PROJECT, "migrations")));
   });
 
+  it("refuses while npm run dev runs over the project's .data/, changing nothing", () => {
+    const copy = copyProject();
+    mkdirSync(join(copy, ".data/pglite"), { recursive: true });
+    // What a running npm run dev leaves beside its PGlite folder: here a live process, this one.
+    writeFileSync(join(copy, ".data/pglite.endpoint.json"), JSON.stringify({ pid: process.pid, url: "http://127.0.0.1:1/sql", connectionString: "x" }));
+    let failure: { status: number; stderr: string } | undefined;
+    try {
+      reset(copy);
+    } catch (error) {
+      failure = error as { status: number; stderr: string };
+    }
+    expect(failure?.status).toBe(1);
+    expect(failure?.stderr).toContain(`npm run reset-project: npm run dev is running (process ${process.pid}): stop it (Ctrl-C), then run this again.`);
+    expect(list(join(copy, "entities"))).toEqual(list(join(TEST_PROJECT, "entities")));
+  });
+
   it("leaves a starter entity, the service's own migrations renumbered, and a project that builds, type-checks and serves its README examples", async () => {
     const copy = copyProject();
     mkdirSync(join(copy, ".data/pglite"), { recursive: true });
