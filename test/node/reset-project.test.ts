@@ -98,6 +98,7 @@ describe("npm run reset-project", () => {
     const readme = readFileSync(join(copy, "README.md"), "utf8");
     expect(readme).toContain(`curl -s localhost:8080/ingest/message -H "Content-Type: text/plain" -d "E|evt-1|created|12.50|2026-01-02T03:04:05Z|hello"`);
     expect(readme).not.toContain("examples/messages.txt");
+    expect(readme).not.toContain("O|1|100|O|123.45"); // nor the demo's line in the deploy step's smoke test
 
     const run = (...args: string[]) =>
       promisify(execFile)(process.execPath, args, { cwd: copy, encoding: "utf8", env: { ...process.env, DATABASE_URL: "", NO_COLOR: "1", FORCE_COLOR: "0" } });
