@@ -1,7 +1,29 @@
+import { basename, dirname, resolve } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 import { LOCAL_CONNECTION_STRING } from "./scripts/local-neon/start.ts";
 import { freePort } from "./test/support/free-port.ts";
+
+const root = import.meta.dirname;
+const GENERATED = resolve(root, "src/generated");
+const TEST_GENERATED = resolve(root, "test/project/src/generated");
+
+/**
+ * The tests run on their own entity set (test/project, the TPC-H entities), not on the user's entities/:
+ * every import of src/generated/{registry,tables,schemas}.ts resolves to test/project/src/generated instead.
+ * So `npm test` passes after `npm run reset-project` and with any valid entities.
+ */
+const testProjectRegistry = (): Plugin => ({
+  name: "nomnom-test-project-registry",
+  enforce: "pre",
+  resolveId(source, importer) {
+    if (!importer || !source.startsWith(".")) return null;
+    const target = resolve(dirname(importer.replace(/^\/@fs/, "").split("?")[0]), source);
+    if (dirname(target) !== GENERATED || !/^(registry|tables|schemas)\.ts$/.test(basename(target))) return null;
+    return resolve(TEST_GENERATED, basename(target));
+  },
+});
 
 /** The local Neon endpoint the Worker tests start (test/worker/global-setup.ts) and the Worker calls. */
 const TEST_NEON_URL = process.env.TEST_NEON_URL ?? `http://127.0.0.1:${await freePort()}/sql`;
@@ -43,6 +65,7 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
+        plugins: [testProjectRegistry()],
         test: {
           name: "node",
           include: ["test/node/**/*.test.ts"],
@@ -53,6 +76,7 @@ export default defineConfig({
       },
       {
         // Needs promtool and Chromium: run by `npm run test:system` (scripts/test-system.ts), not `npm test`.
+        plugins: [testProjectRegistry()],
         test: {
           name: "system",
           include: ["test/system/**/*.test.ts"],
@@ -64,6 +88,7 @@ export default defineConfig({
       {
         // The COPY writer, its staging path and the INSERT writer again, through PgBouncer in transaction
         // mode (Neon's -pooler host). Needs PostgreSQL and pgbouncer: run by `npm run test:system`.
+        plugins: [testProjectRegistry()],
         test: {
           name: "system-pgbouncer",
           include: ["test/system/copy-writer.test.ts"],
@@ -74,7 +99,7 @@ export default defineConfig({
         },
       },
       {
-        plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_URL })],
+        plugins: [testProjectRegistry(), workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_URL })],
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
@@ -88,7 +113,7 @@ export default defineConfig({
       {
         // The Worker test files that write in bulk, again with the COPY writer (BULK_WRITER=copy over the
         // local WebSocket endpoint). Needs PostgreSQL: run by `npm run test:system`, not `npm test`.
-        plugins: [workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
+        plugins: [testProjectRegistry(), workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
         test: {
           name: "worker-copy",
           include: ["test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts", "test/worker-copy/**/*.test.ts"],

@@ -3,17 +3,19 @@
  *   database  embedded PGlite in .data/pglite (kept across restarts), or DATABASE_URL's PostgreSQL
  *   migrations applied, then the local Neon-protocol endpoint, then `wrangler dev` on PORT (8080)
  *   over PostgreSQL, also the local Neon WebSocket endpoint (COPY for bulk writes; BULK_WRITER=insert to compare)
- *   (HOST, NEON_LOCAL_PORT, NEON_LOCAL_WS_PORT, PGLITE_DIR, PERSIST_DIR change the rest; BULK_WRITER, STATS_ENABLED, API_KEYS, DB_RETRY_MS,
- *   ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS, MAX_BATCH_ITEMS, QUEUE_RETRY_DELAY_S and QUEUE_MAX_RETRIES
- *   are passed to the Worker)
+ *   (HOST, NEON_LOCAL_PORT, NEON_LOCAL_WS_PORT, INSPECTOR_PORT (wrangler's, default 9229), PGLITE_DIR, PERSIST_DIR change the rest; BULK_WRITER,
+ *   STATS_ENABLED, API_KEYS, DB_RETRY_MS, ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS, MAX_BATCH_ITEMS,
+ *   QUEUE_RETRY_DELAY_S and QUEUE_MAX_RETRIES are passed to the Worker)
  *   the every-minute Cron Trigger (re-drive of parked queue parts) is fired by this script: wrangler dev fires none
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
  *                        e.g. a wrong password to see how the Worker answers a misconfigured database
- * Ctrl-C stops everything it started.
+ * Over PGlite it leaves its endpoint's address beside the folder (.data/pglite.endpoint.json), so that
+ * `npm run sql` can reach the database while it runs. Ctrl-C stops everything it started.
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { announceEndpoint } from "./dev-database.ts";
 import { startLocalNeon } from "./local-neon/start.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -48,6 +50,8 @@ const local = await startLocalNeon({
   password,
   log: (line) => console.log(`[dev] migrations: ${line}`),
 });
+// PGlite takes one process: `npm run sql` goes through this endpoint while it runs.
+const unannounce = databaseUrl ? () => {} : announceEndpoint(pgliteDir, { pid: process.pid, url: local.url, connectionString: local.connectionString });
 // Anything this script runs against the endpoint itself uses local.connectionString (the right password).
 const workerDatabaseUrl = process.env.WORKER_DATABASE_URL || local.connectionString;
 console.log(`[dev] database: ${databaseUrl ? hidePassword(databaseUrl) : `PGlite in ${pgliteDir}`} (migrations applied)`);
@@ -81,6 +85,8 @@ const wrangler = spawn(
     "--show-interactive-dev-session=false",
     // /__scheduled: how this script fires the Cron Trigger (below).
     "--test-scheduled",
+    // Two stacks on one machine need two inspector ports (wrangler's default is 9229).
+    ...(process.env.INSPECTOR_PORT ? ["--inspector-port", process.env.INSPECTOR_PORT] : []),
     // Settings a benchmark or a drill may change (API_KEYS locally only: in production it is a secret, see npm run key).
     ...PASSED_THROUGH.flatMap((name) => (process.env[name] ? ["--var", `${name}:${process.env[name]}`] : [])),
     // Readable function names in a CPU profile (npm run bench:profile).
@@ -107,6 +113,7 @@ function stop(code: number): Promise<never> {
       wrangler.kill("SIGTERM");
       await new Promise((done) => wrangler.once("exit", done));
     }
+    unannounce();
     await local.close();
     process.exit(code);
   })();

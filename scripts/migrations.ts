@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { type JournalEntry, readJournal, STATEMENT_BREAK, sha256 } from "./compiler/migration-files.ts";
 import type { SnapshotEntity } from "./compiler/schema-diff.ts";
 
-export const MIGRATIONS_DIR = resolve(import.meta.dirname, "..", "migrations");
+/** The project's migrations/ (NOMNOM_MIGRATIONS_DIR: another folder, as the service's tests use test/project/migrations). */
+export const MIGRATIONS_DIR = resolve(process.env.NOMNOM_MIGRATIONS_DIR || resolve(import.meta.dirname, "..", "migrations"));
 /** The journal table: one row per applied migration. The Worker reads its level from here. */
 export const JOURNAL_TABLE = "nomnom_migrations";
 
@@ -46,8 +47,12 @@ const CREATE_JOURNAL = `CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (
   applied_at timestamptz NOT NULL DEFAULT now()
 )`;
 
-/** The migrations that existed before the journal, and the tables each made (column → information_schema data_type). */
-function legacyTables(dir: string): Record<string, Record<string, Record<string, string>>> {
+/**
+ * The migrations that existed before the journal, and the tables each made (column → information_schema data_type).
+ * None in a project that does not start with them (e.g. after npm run reset-project).
+ */
+function legacyTables(dir: string, migrations: Migration[]): Record<string, Record<string, Record<string, string>>> {
+  if (migrations[0]?.tag !== "0001_entities" || migrations[1]?.tag !== "0002_idempotency") return {};
   const snapshot = JSON.parse(readFileSync(join(dir, "meta", "0001_snapshot.json"), "utf8")) as { entities: SnapshotEntity[] };
   const entities = Object.fromEntries(
     snapshot.entities.map((e) => [e.table, Object.fromEntries([[e.idColumn, e.idType], ...e.fields.map((f) => [f.column, dataType(f.sqlType)])])]),
@@ -71,9 +76,9 @@ function dataType(sqlType: string): string {
  * all there, with their columns and types, can be recorded as applied (its IF NOT EXISTS statements
  * then run too, adding only what is missing, e.g. an index). The first one with none of its tables ends it.
  */
-async function adoptable(db: Executor, dir: string): Promise<string[]> {
+async function adoptable(db: Executor, dir: string, migrations: Migration[]): Promise<string[]> {
   const adopted: string[] = [];
-  for (const [tag, tables] of Object.entries(legacyTables(dir))) {
+  for (const [tag, tables] of Object.entries(legacyTables(dir, migrations))) {
     const names = Object.keys(tables);
     const rows = await db.query(
       "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ANY($1::text[])",
@@ -123,7 +128,7 @@ export async function migrate(db: Executor, log: (line: string) => void = () => 
   const migrations = readMigrations(dir);
   const hadJournal = (await db.query(`SELECT CASE WHEN to_regclass('${JOURNAL_TABLE}') IS NULL THEN 'no' ELSE 'yes' END`))[0][0] === "yes";
   // Checked before the journal exists, so a refused adoption leaves the database as it was.
-  const adopted = hadJournal ? [] : await adoptable(db, dir);
+  const adopted = hadJournal ? [] : await adoptable(db, dir, migrations);
   await createJournal(db);
   for (const m of migrations.filter((m) => adopted.includes(m.tag))) {
     await db.transaction([journalRow(m), ...m.statements.map((sql) => ({ sql, params: [] }))]);

@@ -78,21 +78,36 @@ function constraintChecks(f: FieldModel, pos: number, v: string, out: string[], 
   for (const { when, error } of constraintFailures(f, pos, v, checkNul)) out.push(`  if (${when}) return ${error};`);
 }
 
+/** The pipe wire of an entity: each position's field, or the key of a dropped field whose position stays reserved. */
+export function wireSlots(e: EntityModel): (FieldModel | { reserved: string })[] {
+  const slots: (FieldModel | { reserved: string })[] = [...e.fields];
+  for (const r of e.reserved ?? []) slots.splice(r.position - 1, 0, { reserved: r.key });
+  return slots;
+}
+
+/** Names of the wire positions, as errors show them. */
+export const wireNames = (e: EntityModel) => wireSlots(e).map((s) => ("reserved" in s ? `(dropped ${s.reserved})` : s.key));
+
 function lineParser(e: EntityModel): string {
-  const n = e.fields.length;
+  const slots = wireSlots(e);
+  const n = slots.length;
   let lastRequired = 0;
   // A field with a default may be omitted like a nullable one: older senders do not know it yet.
-  e.fields.forEach((f, i) => {
-    if (!f.nullable && f.default === undefined) lastRequired = i + 1;
+  slots.forEach((f, i) => {
+    if (!("reserved" in f) && !f.nullable && f.default === undefined) lastRequired = i + 1;
   });
   const out: string[] = [];
-  out.push(`/** ${e.prefix}|${e.fields.map((f) => f.key).join("|")} */`);
+  out.push(`/** ${e.prefix}|${wireNames(e).join("|")} */`);
   out.push(`function parse${e.name}Line(f: string[]): Parsed {`);
   out.push(`  if (f.length > ${n + 1}) return tooManyFields(${n}, f.length - 1);`);
-  if (lastRequired > 0) out.push(`  if (f.length < ${lastRequired + 1}) return missingField(FIELDS_${e.name}, f.length - 1, ${lastRequired});`);
-  e.fields.forEach((f, i) => {
+  if (lastRequired > 0) out.push(`  if (f.length < ${lastRequired + 1}) return missingField(WIRE_${e.name}, f.length - 1, ${lastRequired});`);
+  const values: string[] = [];
+  slots.forEach((f, i) => {
     const pos = i + 1;
+    // A dropped field's position: whatever a sender still puts there is ignored.
+    if ("reserved" in f) return;
     const v = `v${pos}`;
+    values.push(v);
     const raw = `f[${pos}]`;
     const [helper, expected] = TEXT_CHECK[f.type];
     if (f.default !== undefined) {
@@ -124,22 +139,30 @@ function lineParser(e: EntityModel): string {
     }
     constraintChecks(f, pos, v, out, false);
   });
-  out.push(`  return [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}];`);
+  out.push(`  return [${values.join(", ")}];`);
   out.push(`}`);
   return out.join("\n");
 }
 
 function recordParser(e: EntityModel): string {
   const out: string[] = [];
-  const keys = ["entity", ...e.fields.map((f) => f.key), ...e.listFields.map((l) => l.key)];
+  const renamed = e.fields.filter((f) => f.renamedFrom !== undefined && !e.fields.some((g) => g.key === f.renamedFrom));
+  const keys = ["entity", ...e.fields.map((f) => f.key), ...e.listFields.map((l) => l.key), ...renamed.map((f) => f.renamedFrom!)];
   out.push(`const KEYS_${e.name} = new Set(${JSON.stringify(keys)});`);
   out.push(`function parse${e.name}Record(r: JsonRecord): Parsed {`);
   out.push(`  for (const key in r) if (!KEYS_${e.name}.has(key)) return unknownKey(key, KEYS_${e.name});`);
-  e.fields.forEach((f, i) => {
-    const pos = i + 1;
+  // After a rename, the old name is an alias: senders not yet updated keep working.
+  for (const f of renamed) {
+    out.push(
+      `  if (r[${q(f.key)}] !== undefined && r[${q(f.renamedFrom!)}] !== undefined) return fail(0, ${q(f.renamedFrom!)}, ${q(`is the former name of ${f.key}: send one of them, not both`)});`,
+    );
+  }
+  const position = new Map(wireSlots(e).map((slot, i) => ["reserved" in slot ? `#${i}` : slot.key, i + 1]));
+  e.fields.forEach((f) => {
+    const pos = position.get(f.key)!;
     const v = `v${pos}`;
     const [helper, expected] = JSON_CHECK[f.type];
-    const access = `r[${q(f.key)}]`;
+    const access = renamed.includes(f) ? `(r[${q(f.key)}] ?? r[${q(f.renamedFrom!)}])` : `r[${q(f.key)}]`;
     if (f.default !== undefined) {
       out.push(`  const ${v} = ${access} === undefined || ${access} === null ? ${helper}(${q(f.default)}) : ${helper}(${access});`);
     } else if (f.nullable) {
@@ -154,7 +177,7 @@ function recordParser(e: EntityModel): string {
   for (const l of e.listFields) {
     if (!l.nullable) out.push(`  if (!Array.isArray(r[${q(l.key)}])) return fail(0, ${q(l.key)}, "must be a list");`);
   }
-  out.push(`  return [${e.fields.map((_, i) => `v${i + 1}`).join(", ")}];`);
+  out.push(`  return [${e.fields.map((f) => `v${position.get(f.key)}`).join(", ")}];`);
   out.push(`}`);
   return out.join("\n");
 }
@@ -221,7 +244,13 @@ function insertSql(e: EntityModel, returning: boolean): string {
   );
 }
 
-export function generateRegistry(entities: EntityModel[], version: string, schema: { level: number; migrations: string[] }, header: string): string {
+export function generateRegistry(
+  entities: EntityModel[],
+  version: string,
+  schema: { level: number; migrations: string[] },
+  header: string,
+  ingest = "../ingest",
+): string {
   const out: string[] = [header];
   out.push(`import {`);
   out.push(`  fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,`);
@@ -236,8 +265,8 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
       .map(([h]) => h)
       .join(", ")},`,
   );
-  out.push(`} from "../ingest/field-checks.ts";`);
-  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";`);
+  out.push(`} from "${ingest}/field-checks.ts";`);
+  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "${ingest}/entity.ts";`);
   out.push(`import * as tables from "./tables.ts";`);
   out.push(``);
   out.push(`export const REGISTRY_VERSION = ${q(version)};`);
@@ -248,6 +277,7 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
     out.push(``);
     out.push(`// ── ${e.name} (${e.file}) ──`);
     out.push(`const FIELDS_${e.name} = ${JSON.stringify(e.fields.map((f) => f.key))};`);
+    out.push(`const WIRE_${e.name} = ${e.reserved ? JSON.stringify(wireNames(e)) : `FIELDS_${e.name}`};`);
     out.push(lineParser(e));
     out.push(recordParser(e));
     const parent = e.repeatedFor && entities.find((p) => p.name === e.repeatedFor!.entity);
@@ -260,7 +290,9 @@ export function generateRegistry(entities: EntityModel[], version: string, schem
     const children = entities.filter((c) => c.repeatedFor?.entity === e.name);
     out.push(`  {`);
     out.push(`    name: ${q(e.name)}, prefix: ${q(e.prefix)}, kind: ${q(e.kind)}, table: ${q(e.table)}, idColumn: ${q(e.idColumn)},`);
-    out.push(`    fields: FIELDS_${e.name}, columns: ${JSON.stringify(e.fields.map((f) => f.column))}, naturalKey: ${JSON.stringify(e.naturalKey)},`);
+    out.push(
+      `    fields: FIELDS_${e.name}, wire: WIRE_${e.name}, columns: ${JSON.stringify(e.fields.map((f) => f.column))}, naturalKey: ${JSON.stringify(e.naturalKey)},`,
+    );
     out.push(`    drizzleTable: tables.${ident(e.table)},`);
     out.push(`    insertSql: ${q(insertSql(e, false))},`);
     out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);

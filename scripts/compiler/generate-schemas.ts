@@ -86,12 +86,22 @@ function fieldSchema(f: FieldModel): string {
   return required ? s : `${s}.nullable().optional()`;
 }
 
-export function generateSchemas(entities: EntityModel[], header: string): string {
+/** A renamed field, and its former name: each optional, the record's refinement requires one of them when the field is required. */
+function aliasSchema(f: FieldModel): string {
+  let s = shape(f, false) + refinement(f, false);
+  if (f.doc) s += `.describe(${q(f.doc)})`;
+  return `${s}.nullable().optional()`;
+}
+
+export function generateSchemas(entities: EntityModel[], header: string, ingest = "../ingest"): string {
   const out: string[] = [];
   // Children first: a parent's list field refers to its child's item schema.
   const ordered = [...entities].sort((a, b) => Number(!a.repeatedFor) - Number(!b.repeatedFor));
   for (const e of ordered) {
-    const fields = e.fields.map((f) => `  ${q(f.key)}: ${fieldSchema(f)},`);
+    // After a rename the former name is an alias (as in the record parser): either key, not both.
+    const renamed = e.fields.filter((f) => f.renamedFrom !== undefined && !e.fields.some((g) => g.key === f.renamedFrom));
+    const fields = e.fields.map((f) => `  ${q(f.key)}: ${renamed.includes(f) ? aliasSchema(f) : fieldSchema(f)},`);
+    for (const f of renamed) fields.push(`  ${q(f.renamedFrom!)}: ${aliasSchema(f)},`);
     for (const l of e.listFields) {
       const child = entities.find((c) => c.repeatedFor?.entity === e.name && c.repeatedFor.field === l.key);
       // Only a list a child repeats over is read (its items become child rows); another is kept as it is.
@@ -111,11 +121,19 @@ export function generateSchemas(entities: EntityModel[], header: string): string
     // "entity" names the entity or its prefix, as entityByName reads it.
     const names = [...new Set([e.name, e.prefix])];
     out.push(`/** ${e.doc ?? e.name}: a JSON record (prefix ${e.prefix}). */`);
-    out.push(`export const ${e.name}Record = z.strictObject({\n  entity: z.enum(${JSON.stringify(names)}).optional(),\n${fields.join("\n")}\n});\n`);
+    const aliasRules = renamed.map((f) => {
+      const [now, before] = [`r[${q(f.key)}]`, `r[${q(f.renamedFrom!)}]`];
+      const required = !f.nullable && f.default === undefined;
+      const present = required ? ` && (${now} ?? ${before}) !== undefined && (${now} ?? ${before}) !== null && (${now} ?? ${before}) !== ""` : "";
+      return `\n  .refine((r) => !(${now} !== undefined && ${before} !== undefined)${present})`;
+    });
+    out.push(
+      `export const ${e.name}Record = z.strictObject({\n  entity: z.enum(${JSON.stringify(names)}).optional(),\n${fields.join("\n")}\n})${aliasRules.join("")};\n`,
+    );
   }
   out.push(`export const RECORD_SCHEMAS = { ${entities.map((e) => `${e.name}: ${e.name}Record`).join(", ")} } as const;`);
   const body = out.join("\n");
   const helpers = ["hasNul", "INT", "BIGINT", "FLOAT", "DECIMAL", "TIMESTAMP", ...Object.values(JSON_CHECK).map(([h]) => h)];
   const used = helpers.filter((h) => new RegExp(`\\b${h}\\b`).test(body));
-  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "../ingest/field-checks.ts";`, "", body].join("\n") + "\n";
+  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "${ingest}/field-checks.ts";`, "", body].join("\n") + "\n";
 }

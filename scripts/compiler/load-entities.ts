@@ -28,7 +28,7 @@ class Where {
   }
 }
 
-const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
+export const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
   String: "string",
   Integer: "integer",
   BigInt: "bigint",
@@ -39,12 +39,13 @@ const CLASSIC_TYPES: Record<string, FieldType | "object_list"> = {
   Date: "date",
   NaiveDate: "date",
   DateTime: "timestamp",
+  Uuid: "uuid",
   Object: "json",
   Json: "json",
   "List[String]": "string_list",
   "List[Object]": "object_list",
 };
-const V1_TYPES: Record<string, FieldType> = {
+export const V1_TYPES: Record<string, FieldType> = {
   string: "string",
   integer: "integer",
   bigint: "bigint",
@@ -57,7 +58,7 @@ const V1_TYPES: Record<string, FieldType> = {
   uuid: "uuid",
   array: "string_list",
 };
-const ITEM_TRANSFORMS: Record<string, { optional: boolean }> = {
+export const ITEM_TRANSFORMS: Record<string, { optional: boolean }> = {
   json_get_int: { optional: false },
   json_get_string: { optional: false },
   json_get_float: { optional: false },
@@ -106,12 +107,59 @@ export function snakeCase(name: string): string {
 
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** The value constraints both dialects share (`constraints:` of a field), each checked against the field's type. */
+const CONSTRAINT_KEYS = ["minLength", "maxLength", "minimum", "maximum", "pattern", "enum", "precision", "scale"] as const;
+const TEXT_ONLY = new Set(["minLength", "maxLength", "pattern", "enum"]);
+const NUMERIC_TYPES = new Set<FieldType>(["integer", "bigint", "float", "decimal"]);
+
+function readConstraints(c: Obj, type: FieldType, at: Where): Constraints {
+  const constraints: Constraints = {};
+  for (const k of CONSTRAINT_KEYS) {
+    if (c[k] === undefined) continue;
+    if (TEXT_ONLY.has(k) && type !== "string") at.fail(`constraints.${k} applies to text only (String / string), not to ${type}`);
+    if ((k === "minimum" || k === "maximum") && !NUMERIC_TYPES.has(type))
+      at.fail(`constraints.${k} applies to numbers only (Integer, BigInt, Float, Decimal), not to ${type}`);
+    if ((k === "precision" || k === "scale") && type !== "decimal") at.fail(`constraints.${k} applies to Decimal only, not to ${type}`);
+  }
+  for (const k of ["maxLength", "minLength", "minimum", "maximum", "precision", "scale"] as const) {
+    if (c[k] === undefined) continue;
+    if (typeof c[k] !== "number" || !Number.isFinite(c[k])) at.fail(`constraints.${k} must be a number, got ${quote(c[k])}`);
+    constraints[k] = c[k];
+  }
+  for (const k of ["maxLength", "minLength", "precision", "scale"] as const) {
+    const n = constraints[k];
+    if (n !== undefined && (!Number.isInteger(n) || n < 0)) at.fail(`constraints.${k} must be a whole number of at least 0, got ${n}`);
+  }
+  if (constraints.precision !== undefined && (constraints.precision < 1 || constraints.precision > 1000))
+    at.fail(`constraints.precision must be between 1 and 1000 (PostgreSQL numeric), got ${constraints.precision}`);
+  if (constraints.scale !== undefined && constraints.precision === undefined) at.fail("constraints.scale needs constraints.precision");
+  if (constraints.scale !== undefined && constraints.scale > constraints.precision!)
+    at.fail(`constraints.scale (${constraints.scale}) may not exceed constraints.precision (${constraints.precision})`);
+  if (constraints.minimum !== undefined && constraints.maximum !== undefined && constraints.minimum > constraints.maximum)
+    at.fail(`constraints.minimum (${constraints.minimum}) is greater than constraints.maximum (${constraints.maximum})`);
+  if (constraints.minLength !== undefined && constraints.maxLength !== undefined && constraints.minLength > constraints.maxLength)
+    at.fail(`constraints.minLength (${constraints.minLength}) is greater than constraints.maxLength (${constraints.maxLength})`);
+  if (c.pattern !== undefined) {
+    constraints.pattern = str(c.pattern, at, "constraints.pattern");
+    try {
+      new RegExp(constraints.pattern, "u");
+    } catch {
+      at.fail(`constraints.pattern ${quote(c.pattern)} is not a valid regular expression`);
+    }
+  }
+  if (c.enum !== undefined) {
+    constraints.enum = strList(c.enum, at, "constraints.enum");
+    if (constraints.enum.length === 0) at.fail("constraints.enum must list at least one value");
+  }
+  return constraints;
+}
+
 function classicField(raw: unknown, where: Where, listFields: EntityModel["listFields"]): FieldModel | undefined {
   const f = obj(raw, where, "a field");
   const name = str(f.name, where, "field name");
   const at: Where = where.with(undefined, name);
   if (!IDENT.test(name)) at.fail(`field name ${quote(name)} must be letters, digits and underscores`);
-  allowKeys(f, ["name", "type", "nullable", "doc", "computed_from", "default", "renamed_from"], at, "a field");
+  allowKeys(f, ["name", "type", "nullable", "doc", "constraints", "computed_from", "default", "renamed_from"], at, "a field");
   const typeName = str(f.type, at, "type");
   const type = CLASSIC_TYPES[typeName];
   if (!type) at.fail(`unknown type ${quote(typeName)} (known: ${Object.keys(CLASSIC_TYPES).join(", ")})`);
@@ -119,10 +167,14 @@ function classicField(raw: unknown, where: Where, listFields: EntityModel["listF
   const doc = f.doc === undefined ? undefined : str(f.doc, at, "doc");
   if (type === "object_list") {
     if (f.computed_from !== undefined) at.fail("a List[Object] field cannot be computed");
+    if (f.constraints !== undefined) at.fail("a List[Object] field cannot have constraints");
     listFields.push({ key: name, nullable, doc });
     return undefined;
   }
-  const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints: {} };
+  // The same value constraints as the nomnom.io/v1 dialect; nullable and default stay keys of the field here.
+  const c = obj(f.constraints ?? {}, at, "constraints");
+  allowKeys(c, [...CONSTRAINT_KEYS], at, "constraints");
+  const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints: readConstraints(c, type, at) };
   if (f.computed_from !== undefined) field.derivation = classicDerivation(f.computed_from, at, field);
   evolution(field, f.default, f.renamed_from, at);
   return field;
@@ -208,7 +260,7 @@ function loadClassic(doc: Obj, where: Where): EntityModel {
   const p = obj(e.persistence ?? {}, at, "persistence");
   allowKeys(p, ["database", "primary_key", "field_overrides"], at, "persistence");
   const db = obj(p.database ?? {}, at, "persistence.database");
-  allowKeys(db, ["conformant_table", "conformant_id_column", "unicity_fields", "indexes"], at, "persistence.database");
+  allowKeys(db, ["conformant_table", "conformant_id_column", "unicity_fields", "allow_duplicates", "indexes"], at, "persistence.database");
   const pk = obj(p.primary_key ?? {}, at, "persistence.primary_key");
   allowKeys(pk, ["name", "type", "autogenerate"], at, "persistence.primary_key");
   const pkType = pk.type === undefined ? "BigInt" : str(pk.type, at, "primary_key.type");
@@ -229,7 +281,8 @@ function loadClassic(doc: Obj, where: Where): EntityModel {
     table: db.conformant_table === undefined ? snakeCase(name) + "s" : str(db.conformant_table, at, "conformant_table"),
     idColumn: db.conformant_id_column === undefined ? "id" : str(db.conformant_id_column, at, "conformant_id_column"),
     idType: CLASSIC_TYPES[pkType] as "integer" | "bigint",
-    naturalKey: db.unicity_fields === undefined ? [] : strList(db.unicity_fields, at, "unicity_fields").map(snakeCase),
+    naturalKey: naturalKey(db.unicity_fields, db.allow_duplicates, at, "classic"),
+    ...(db.allow_duplicates === true ? { allowDuplicates: true as const } : {}),
     indexes: db.indexes === undefined ? [] : (db.indexes as unknown[]).map((i) => strList(i, at, "an index").map(snakeCase)),
   };
 }
@@ -271,22 +324,7 @@ function v1Field(raw: unknown, at: Where, listFields: EntityModel["listFields"])
   }
   const type = V1_TYPES[typeName];
   if (!type) fieldAt.fail(`unknown type ${quote(typeName)} (known: ${Object.keys(V1_TYPES).join(", ")})`);
-  const constraints: Constraints = {};
-  for (const k of ["maxLength", "minLength", "minimum", "maximum", "precision", "scale"] as const) {
-    if (c[k] === undefined) continue;
-    if (typeof c[k] !== "number" || !Number.isFinite(c[k])) fieldAt.fail(`constraints.${k} must be a number, got ${quote(c[k])}`);
-    constraints[k] = c[k];
-  }
-  if (c.pattern !== undefined) {
-    constraints.pattern = str(c.pattern, fieldAt, "constraints.pattern");
-    try {
-      new RegExp(constraints.pattern, "u");
-    } catch {
-      fieldAt.fail(`constraints.pattern ${quote(c.pattern)} is not a valid regular expression`);
-    }
-  }
-  if (c.enum !== undefined) constraints.enum = strList(c.enum, fieldAt, "constraints.enum");
-  const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints };
+  const field: FieldModel = { key: name, column: snakeCase(name), type, nullable, doc, constraints: readConstraints(c, type, fieldAt) };
   if (f.source !== undefined) field.derivation = v1Derivation(f.source, fieldAt, field);
   evolution(field, c.default, f.renamedFrom, fieldAt);
   return field;
@@ -341,7 +379,8 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
   const p = obj(spec.persistence ?? {}, at, "spec.persistence");
   allowKeys(p, ["enabled", "table", "indexes", "unicity"], at, "spec.persistence");
   const unicity = obj(p.unicity ?? {}, at, "spec.persistence.unicity");
-  allowKeys(unicity, ["fields"], at, "spec.persistence.unicity");
+  allowKeys(unicity, ["fields", "allowDuplicates"], at, "spec.persistence.unicity");
+  const persisted = optBool(p.enabled, at, "persistence.enabled", true);
   const indexes = ((p.indexes ?? []) as unknown[]).map((raw) => {
     const i = isObj(raw) ? raw.fields : raw;
     return strList(i, at, "an index").map(snakeCase);
@@ -356,15 +395,37 @@ function loadV1(doc: Obj, where: Where): EntityModel & { persisted: boolean } {
     fields,
     listFields,
     repeatedFor,
-    persisted: optBool(p.enabled, at, "persistence.enabled", true),
+    persisted,
     prefix: spec.prefix === undefined ? name[0] : str(spec.prefix, at, "spec.prefix"),
     doc: typeof spec.doc === "string" ? spec.doc : undefined,
     table: p.table === undefined ? snakeCase(name) + "s" : str(p.table, at, "persistence.table"),
     idColumn: "id",
     idType: "bigint",
-    naturalKey: unicity.fields === undefined ? [] : strList(unicity.fields, at, "unicity.fields").map(snakeCase),
+    naturalKey: persisted ? naturalKey(unicity.fields, unicity.allowDuplicates, at, "v1") : [],
+    ...(unicity.allowDuplicates === true ? { allowDuplicates: true as const } : {}),
     indexes,
   };
+}
+
+/**
+ * The natural key is what makes a retried request harmless (ON CONFLICT DO NOTHING on its unique
+ * index), so an entity must declare one, or say explicitly that retries may duplicate its rows.
+ */
+function naturalKey(fields: unknown, allowDuplicates: unknown, at: Where, dialect: "classic" | "v1"): string[] {
+  const [fieldsKey, allowKey] =
+    dialect === "classic" ? ["persistence.database.unicity_fields", "allow_duplicates"] : ["spec.persistence.unicity.fields", "allowDuplicates"];
+  const allow = optBool(allowDuplicates, at, allowKey, false);
+  const keys = fields === undefined ? [] : strList(fields, at, fieldsKey).map(snakeCase);
+  if (keys.length === 0 && !allow) {
+    const example =
+      dialect === "classic" ? "persistence: { database: { unicity_fields: [a_field] } }" : "spec: { persistence: { unicity: { fields: [aField] } } }";
+    at.fail(
+      `no natural key: declare the fields that identify a record, e.g. ${example}, so a retried request is recognised instead of inserted again. ` +
+        `If retries may really insert duplicates, say so with ${fieldsKey}: [] and ${allowKey}: true.`,
+    );
+  }
+  if (keys.length > 0 && allow) at.fail(`${allowKey}: true with a natural key: leave ${allowKey} out (the natural key already removes duplicates)`);
+  return keys;
 }
 
 /** Cross-entity checks: prefixes, parents, copied fields, keys. */

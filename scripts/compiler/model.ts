@@ -41,11 +41,15 @@ export interface EntityModel {
   table: string;
   idColumn: string;
   idType: "integer" | "bigint";
-  /** Persisted scalar fields in YAML order: also the pipe-delimited wire order. */
+  /** Persisted scalar fields in YAML order: also the pipe-delimited wire order, around the reserved positions. */
   fields: FieldModel[];
+  /** Wire positions (1-based) of fields dropped by an earlier migration: a value sent there is ignored. */
+  reserved?: { position: number; key: string }[];
   /** List[Object] fields: not columns, not on the wire; a derived entity may repeat over one. */
   listFields: { key: string; nullable: boolean; doc?: string }[];
   naturalKey: string[];
+  /** Declared without a natural key on purpose: a retried request inserts its rows again. */
+  allowDuplicates?: true;
   indexes: string[][];
   repeatedFor?: { entity: string; field: string; itemName: string };
 }

@@ -29,6 +29,8 @@ export interface LocalNeonOptions {
   /** The WebSocket endpoint's port (over PostgreSQL only); 0 or absent: any free port. */
   wsPort?: number;
   migrate?: boolean;
+  /** The migrations to apply (default: the project's migrations/). */
+  migrationsDir?: string;
   /** Where the migrator says what it applied. */
   log?: (line: string) => void;
   /** Test-only: accept POST /__faults to inject failures. */
@@ -63,7 +65,7 @@ export function localConnectionString(password?: string): string {
 export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<LocalNeon> {
   const db = options.databaseUrl ? postgresDatabase(options.databaseUrl) : await pgliteDatabase(options.pgliteDir);
   if (options.migrate !== false) {
-    await migrate(executorOf(db), options.log);
+    await migrate(executorOf(db), options.log, options.migrationsDir);
   }
   const faults = options.faults ? new FaultSwitch() : undefined;
   const server: Server = createLocalNeonServer(db, { faults, password: options.password });

@@ -14,6 +14,8 @@ export interface Database {
   timeoutMs: number;
   /** How long one statement may keep being retried after transient failures. */
   retryMs: number;
+  /** Reached through a local Neon endpoint (NEON_FETCH_ENDPOINT: `npm run dev`, the tests), not Neon itself. */
+  local: boolean;
 }
 
 let current: { key: string; db: Database } | undefined;
@@ -24,7 +26,13 @@ export function database(settings: Settings): Database {
   if (current?.key === key) return current.db;
   if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
   const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
-  const db = { sql, orm: drizzle({ client: neon(settings.DATABASE_URL) }), timeoutMs: settings.DB_TIMEOUT_MS, retryMs: settings.DB_RETRY_MS };
+  const db = {
+    sql,
+    orm: drizzle({ client: neon(settings.DATABASE_URL) }),
+    timeoutMs: settings.DB_TIMEOUT_MS,
+    retryMs: settings.DB_RETRY_MS,
+    local: settings.NEON_FETCH_ENDPOINT !== undefined,
+  };
   current = { key, db };
   return db;
 }

@@ -43,7 +43,8 @@ async function readState(db: Database): Promise<SchemaState> {
       status: "behind",
       worker,
       database,
-      message: `the database is at migration ${name(database)}, and this Worker needs ${name(worker)}: apply it with \`npm run migrate\``,
+      // Under `npm run dev` the step is a restart: it applies pending migrations when it starts (migrate wants DATABASE_URL).
+      message: `the database is at migration ${name(database)}, and this Worker needs ${name(worker)}: apply it with \`npm run migrate\`${db.local ? " (under `npm run dev`: restart it, it applies pending migrations when it starts)" : ""}`,
     };
   }
   if (breaking > 0) {

@@ -15,10 +15,11 @@ export const SCHEMA_LEVEL = 4;
 
 // ── Customer (entities/customer.yaml) ──
 const FIELDS_Customer = ["customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"];
+const WIRE_Customer = FIELDS_Customer;
 /** C|customer_key|name|address|nation_key|phone|account_balance|market_segment|comment */
 function parseCustomerLine(f: string[]): Parsed {
   if (f.length > 9) return tooManyFields(8, f.length - 1);
-  if (f.length < 7) return missingField(FIELDS_Customer, f.length - 1, 6);
+  if (f.length < 7) return missingField(WIRE_Customer, f.length - 1, 6);
   if (f[1] === "") return required(1, "customer_key");
   const v1 = f[1];
   if (f[2] === "") return required(2, "name");
@@ -68,10 +69,11 @@ function parseCustomerRecord(r: JsonRecord): Parsed {
 
 // ── Order (entities/order.yaml) ──
 const FIELDS_Order = ["order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment"];
+const WIRE_Order = FIELDS_Order;
 /** O|order_key|customer_key|order_status|total_price|order_date|order_priority|clerk|ship_priority|comment */
 function parseOrderLine(f: string[]): Parsed {
   if (f.length > 10) return tooManyFields(9, f.length - 1);
-  if (f.length < 6) return missingField(FIELDS_Order, f.length - 1, 5);
+  if (f.length < 6) return missingField(WIRE_Order, f.length - 1, 5);
   if (f[1] === "") return required(1, "order_key");
   const v1 = f[1];
   if (f[2] === "") return required(2, "customer_key");
@@ -129,10 +131,11 @@ function parseOrderRecord(r: JsonRecord): Parsed {
 
 // ── OrderLineItem (entities/order_line_item.yaml) ──
 const FIELDS_OrderLineItem = ["order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"];
+const WIRE_OrderLineItem = FIELDS_OrderLineItem;
 /** L|order_key|line_number|part_key|supplier_key|quantity|extended_price|discount|tax|return_flag|line_status|ship_date|commit_date|receipt_date|comment */
 function parseOrderLineItemLine(f: string[]): Parsed {
   if (f.length > 15) return tooManyFields(14, f.length - 1);
-  if (f.length < 13) return missingField(FIELDS_OrderLineItem, f.length - 1, 12);
+  if (f.length < 13) return missingField(WIRE_OrderLineItem, f.length - 1, 12);
   if (f[1] === "") return required(1, "order_key");
   const v1 = f[1];
   if (f[2] === "") return required(2, "line_number");
@@ -227,10 +230,11 @@ function deriveOrderLineItemFromOrder(parent: Row, item: JsonRecord): JsonRecord
 
 // ── Product (entities/product.yaml) ──
 const FIELDS_Product = ["part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"];
+const WIRE_Product = FIELDS_Product;
 /** P|part_key|name|manufacturer|brand|part_type|size|container|retail_price|comment */
 function parseProductLine(f: string[]): Parsed {
   if (f.length > 10) return tooManyFields(9, f.length - 1);
-  if (f.length < 9) return missingField(FIELDS_Product, f.length - 1, 8);
+  if (f.length < 9) return missingField(WIRE_Product, f.length - 1, 8);
   if (f[1] === "") return required(1, "part_key");
   const v1 = f[1];
   if (f[2] === "") return required(2, "name");
@@ -286,7 +290,7 @@ function parseProductRecord(r: JsonRecord): Parsed {
 export const ENTITIES: readonly EntityDef[] = [
   {
     name: "Customer", prefix: "C", kind: "reference", table: "customers", idColumn: "id",
-    fields: FIELDS_Customer, columns: ["customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"], naturalKey: ["customer_key"],
+    fields: FIELDS_Customer, wire: WIRE_Customer, columns: ["customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"], naturalKey: ["customer_key"],
     drizzleTable: tables.customers,
     insertSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, (e->>5)::numeric, e->>6, e->>7 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"customer_key\") DO NOTHING",
     insertReturningIdSql: "INSERT INTO \"customers\" (\"customer_key\", \"name\", \"address\", \"nation_key\", \"phone\", \"account_balance\", \"market_segment\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, (e->>5)::numeric, e->>6, e->>7 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"customer_key\") DO NOTHING RETURNING \"id\"",
@@ -295,7 +299,7 @@ export const ENTITIES: readonly EntityDef[] = [
   },
   {
     name: "Order", prefix: "O", kind: "root", table: "orders", idColumn: "id",
-    fields: FIELDS_Order, columns: ["order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment"], naturalKey: ["order_key"],
+    fields: FIELDS_Order, wire: WIRE_Order, columns: ["order_key","customer_key","order_status","total_price","order_date","order_priority","clerk","ship_priority","comment"], naturalKey: ["order_key"],
     drizzleTable: tables.orders,
     insertSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::numeric, (e->>4)::date, e->>5, e->>6, (e->>7)::integer, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"order_key\") DO NOTHING",
     insertReturningIdSql: "INSERT INTO \"orders\" (\"order_key\", \"customer_key\", \"order_status\", \"total_price\", \"order_date\", \"order_priority\", \"clerk\", \"ship_priority\", \"comment\") SELECT e->>0, e->>1, e->>2, (e->>3)::numeric, (e->>4)::date, e->>5, e->>6, (e->>7)::integer, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"order_key\") DO NOTHING RETURNING \"id\"",
@@ -304,7 +308,7 @@ export const ENTITIES: readonly EntityDef[] = [
   },
   {
     name: "OrderLineItem", prefix: "L", kind: "derived", table: "order_line_items", idColumn: "id",
-    fields: FIELDS_OrderLineItem, columns: ["order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"], naturalKey: ["order_key","line_number"],
+    fields: FIELDS_OrderLineItem, wire: WIRE_OrderLineItem, columns: ["order_key","line_number","part_key","supplier_key","quantity","extended_price","discount","tax","return_flag","line_status","ship_date","commit_date","receipt_date","comment"], naturalKey: ["order_key","line_number"],
     drizzleTable: tables.order_line_items,
     insertSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT e->>0, (e->>1)::integer, e->>2, e->>3, (e->>4)::integer, (e->>5)::numeric, (e->>6)::numeric, (e->>7)::numeric, e->>8, e->>9, (e->>10)::date, (e->>11)::date, (e->>12)::date, e->>13 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1, 2 ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING",
     insertReturningIdSql: "INSERT INTO \"order_line_items\" (\"order_key\", \"line_number\", \"part_key\", \"supplier_key\", \"quantity\", \"extended_price\", \"discount\", \"tax\", \"return_flag\", \"line_status\", \"ship_date\", \"commit_date\", \"receipt_date\", \"comment\") SELECT e->>0, (e->>1)::integer, e->>2, e->>3, (e->>4)::integer, (e->>5)::numeric, (e->>6)::numeric, (e->>7)::numeric, e->>8, e->>9, (e->>10)::date, (e->>11)::date, (e->>12)::date, e->>13 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1, 2 ON CONFLICT (\"order_key\", \"line_number\") DO NOTHING RETURNING \"id\"",
@@ -313,7 +317,7 @@ export const ENTITIES: readonly EntityDef[] = [
   },
   {
     name: "Product", prefix: "P", kind: "reference", table: "products", idColumn: "id",
-    fields: FIELDS_Product, columns: ["part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"], naturalKey: ["part_key"],
+    fields: FIELDS_Product, wire: WIRE_Product, columns: ["part_key","name","manufacturer","brand","part_type","size","container","retail_price","comment"], naturalKey: ["part_key"],
     drizzleTable: tables.products,
     insertSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT e->>0, e->>1, e->>2, e->>3, e->>4, (e->>5)::integer, e->>6, (e->>7)::numeric, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"part_key\") DO NOTHING",
     insertReturningIdSql: "INSERT INTO \"products\" (\"part_key\", \"name\", \"manufacturer\", \"brand\", \"part_type\", \"size\", \"container\", \"retail_price\", \"comment\") SELECT e->>0, e->>1, e->>2, e->>3, e->>4, (e->>5)::integer, e->>6, (e->>7)::numeric, e->>8 FROM jsonb_array_elements($1::jsonb) AS r(e) ORDER BY 1 ON CONFLICT (\"part_key\") DO NOTHING RETURNING \"id\"",

@@ -18,6 +18,8 @@ export interface EntityDef {
   idColumn: string;
   /** Field keys in wire order (JSON keys). */
   fields: readonly string[];
+  /** The name of each pipe position: the fields, and "(dropped key)" where a dropped field's position stays reserved. */
+  wire: readonly string[];
   /** Column names in wire order: the order of a parsed row's values. */
   columns: readonly string[];
   naturalKey: readonly string[];

@@ -120,7 +120,7 @@ export function parseLine(line: string, lineNumber: number, out: ParsedBody, gua
   const nul = line.indexOf("\u0000");
   if (nul !== -1) {
     const position = line.slice(0, nul).split("|").length - 1;
-    const field = entity.fields[position - 1] ?? "(extra)";
+    const field = entity.wire[position - 1] ?? "(extra)";
     out.errors.push(lineError(lineNumber, entity, `field ${position} '${field}' contains a NUL character`, line, { position, field, message: "" }));
     return;
   }

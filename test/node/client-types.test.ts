@@ -1,19 +1,26 @@
 /**
  * nomnom-edge/client's types, by the TypeScript compiler itself: a record is typed by its entity
  * (src/generated/client-entities.d.ts, generated from the registry), so a wrong field, a wrong type or a wrong
- * entity name does not compile, and a right record does.
+ * entity name does not compile, and a right record does. The client's type file is compiled beside the test
+ * project's generated types (test/project), so this holds whatever the user's entities are.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { root } from "../support/dev-stack.ts";
 
-/** Compiles `code` as a user's module importing nomnom-edge/client; the compiler's messages. */
+/** Compiles `code` as a user's module importing the client's type file; the compiler's messages. */
 function compile(code: string): string[] {
   mkdirSync(join(root, "test/.output"), { recursive: true });
-  const file = join(mkdtempSync(join(root, "test/.output/client-types-")), "use.ts");
-  writeFileSync(file, `import { NomnomClient } from "nomnom-edge/client";\nconst client = new NomnomClient({ url: "http://localhost:8080" });\n${code}\n`);
+  const dir = mkdtempSync(join(root, "test/.output/client-types-"));
+  // The layout of the package (client/, src/generated/), with the test project's entities.
+  mkdirSync(join(dir, "client"));
+  mkdirSync(join(dir, "src/generated"), { recursive: true });
+  copyFileSync(join(root, "client/index.d.ts"), join(dir, "client/index.d.ts"));
+  copyFileSync(join(root, "test/project/src/generated/client-entities.d.ts"), join(dir, "src/generated/client-entities.d.ts"));
+  const file = join(dir, "use.ts");
+  writeFileSync(file, `import { NomnomClient } from "./client/index.js";\nconst client = new NomnomClient({ url: "http://localhost:8080" });\n${code}\n`);
   const tsc = join(root, "node_modules/typescript/bin/tsc");
   const flags = [
     "--ignoreConfig",

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileEntities } from "../../scripts/compiler/compile.ts";
 import { EntityError } from "../../scripts/compiler/model.ts";
+import { TEST_ENTITIES, TEST_PROJECT } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const fixtures = resolve(root, "test/fixtures");
@@ -35,8 +36,14 @@ describe("the entity compiler", () => {
     }
   });
 
+  it("reproduces the test project's generated files exactly (they are not stale)", () => {
+    for (const [path, content] of compileEntities(TEST_ENTITIES, TEST_PROJECT).files) {
+      expect(readFileSync(join(TEST_PROJECT, path), "utf8"), `test/project/${path} is stale: run npm run build:test-project`).toBe(content);
+    }
+  });
+
   it("compiles the four TPC-H entities with their prefixes, natural keys and the line items derived from orders", () => {
-    const { entities } = compileEntities(join(root, "entities"));
+    const { entities } = compileEntities(TEST_ENTITIES, TEST_PROJECT);
     expect(entities.map((e) => [e.name, e.prefix, e.table, e.naturalKey])).toEqual([
       ["Customer", "C", "customers", ["customer_key"]],
       ["Order", "O", "orders", ["order_key"]],
@@ -109,18 +116,64 @@ describe("the entity compiler", () => {
   });
 });
 
+describe("both dialects take the same constraints", () => {
+  it("compiles a constraints: map in the entity: dialect to the same DDL and checks as in nomnom.io/v1", () => {
+    const classic = entityDir({
+      "t.yaml": `entity:
+  name: Thing
+  fields:
+    - { name: code, type: String, constraints: { minLength: 2, maxLength: 8, pattern: "^[A-Z]+$" } }
+    - { name: status, type: String, constraints: { enum: [on, off] } }
+    - { name: level, type: Integer, constraints: { minimum: 1, maximum: 9 } }
+    - { name: price, type: Decimal, nullable: true, constraints: { precision: 8, scale: 2 } }
+  persistence: { database: { unicity_fields: [code] } }
+`,
+    });
+    const v1 = entityDir({
+      "t.yaml": `apiVersion: nomnom.io/v1
+kind: Entity
+metadata: { name: Thing }
+spec:
+  fields:
+    - { name: code, type: string, constraints: { minLength: 2, maxLength: 8, pattern: "^[A-Z]+$" } }
+    - { name: status, type: string, constraints: { enum: [on, off] } }
+    - { name: level, type: integer, constraints: { minimum: 1, maximum: 9 } }
+    - { name: price, type: decimal, constraints: { nullable: true, precision: 8, scale: 2 } }
+  persistence: { table: things, unicity: { fields: [code] } }
+`,
+    });
+    const a = compileFresh(classic);
+    const b = compileFresh(v1);
+    expect(a.entities[0].fields).toEqual(b.entities[0].fields);
+    const body = (sql: string) => sql.slice(sql.indexOf("\n") + 1);
+    expect(body(firstMigration(a.files))).toBe(body(firstMigration(b.files)));
+    expect(firstMigration(a.files)).toContain(`"status" text NOT NULL CHECK ("status" IN ('on', 'off'))`);
+    expect(firstMigration(a.files)).toContain(`"price" numeric(8, 2)`);
+  });
+
+  it("accepts an entity without a natural key when it says retries may duplicate, and writes no unique index", () => {
+    const dir = entityDir({
+      "log.yaml":
+        "entity:\n  name: Log\n  fields:\n    - { name: line, type: String }\n  persistence: { database: { unicity_fields: [], allow_duplicates: true } }\n",
+    });
+    const { entities, files } = compileFresh(dir);
+    expect(entities[0]).toMatchObject({ naturalKey: [], allowDuplicates: true });
+    expect(firstMigration(files)).not.toContain("UNIQUE");
+  });
+});
+
 describe("the entity compiler rejects what it cannot honour, naming file, entity, field and value", () => {
   const classic = (fields: string, extra = "") => `entity:\n  name: Thing\n  prefix: T\n${extra}  fields:\n${fields}`;
   const cases: [string, string, string][] = [
     [
       "an unknown type",
       classic("    - { name: price, type: Money }\n"),
-      `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Object, Json, List[String], List[Object])`,
+      `things.yaml, entity Thing, field price: unknown type "Money" (known: String, Integer, BigInt, i64, Float, Decimal, Boolean, Date, NaiveDate, DateTime, Uuid, Object, Json, List[String], List[Object])`,
     ],
     [
       "an unknown field key",
       classic("    - { name: price, type: Float, colour: red }\n"),
-      `things.yaml, entity Thing, field price: unknown key "colour" in a field (allowed: name, type, nullable, doc, computed_from, default, renamed_from)`,
+      `things.yaml, entity Thing, field price: unknown key "colour" in a field (allowed: name, type, nullable, doc, constraints, computed_from, default, renamed_from)`,
     ],
     ["an unknown entity key", classic("    - { name: a, type: String }\n", "  owner: me\n"), `things.yaml, entity Thing: unknown key "owner" in entity`],
     [
@@ -156,6 +209,44 @@ describe("the entity compiler rejects what it cannot honour, naming file, entity
     ["an unknown apiVersion", "apiVersion: nomnom.io/v2\nkind: Entity\n", `things.yaml: unknown apiVersion "nomnom.io/v2" (known: nomnom.io/v1)`],
     ["a document of neither dialect", "name: Thing\n", `things.yaml: neither an "entity:" document nor "apiVersion: nomnom.io/v1" (top-level keys: name)`],
   ];
+  const keyed = "  persistence: { database: { unicity_fields: [a] } }\n";
+  cases.push(
+    [
+      "an entity without a natural key, saying how to declare one or opt out",
+      classic("    - { name: a, type: String }\n"),
+      "things.yaml, entity Thing: no natural key: declare the fields that identify a record, e.g. persistence: { database: { unicity_fields: [a_field] } }, so a retried request is recognised instead of inserted again. If retries may really insert duplicates, say so with persistence.database.unicity_fields: [] and allow_duplicates: true.",
+    ],
+    [
+      "a v1 entity without a natural key",
+      "apiVersion: nomnom.io/v1\nkind: Entity\nmetadata: { name: Msg }\nspec:\n  fields:\n    - { name: pid, type: string }\n",
+      "things.yaml, entity Msg: no natural key: declare the fields that identify a record, e.g. spec: { persistence: { unicity: { fields: [aField] } } }",
+    ],
+    [
+      "allow_duplicates beside a natural key",
+      classic("    - { name: a, type: String }\n") + "  persistence: { database: { unicity_fields: [a], allow_duplicates: true } }\n",
+      "things.yaml, entity Thing: allow_duplicates: true with a natural key",
+    ],
+    [
+      "an enum on a number",
+      classic("    - { name: a, type: String }\n    - { name: n, type: Integer, constraints: { enum: [1, 2] } }\n") + keyed,
+      "things.yaml, entity Thing, field n: constraints.enum applies to text only (String / string), not to integer",
+    ],
+    [
+      "a minimum on text",
+      classic("    - { name: a, type: String, constraints: { minimum: 3 } }\n") + keyed,
+      "things.yaml, entity Thing, field a: constraints.minimum applies to numbers only",
+    ],
+    [
+      "a scale without a precision",
+      classic("    - { name: a, type: String }\n    - { name: d, type: Decimal, constraints: { scale: 2 } }\n") + keyed,
+      "things.yaml, entity Thing, field d: constraints.scale needs constraints.precision",
+    ],
+    [
+      "an unknown constraint",
+      classic("    - { name: a, type: String, constraints: { nullable: true } }\n") + keyed,
+      `things.yaml, entity Thing, field a: unknown key "nullable" in constraints (allowed: minLength, maxLength, minimum, maximum, pattern, enum, precision, scale)`,
+    ],
+  );
   for (const [what, yaml, message] of cases) {
     it(`rejects ${what}`, () => {
       const dir = entityDir({ "things.yaml": yaml });
@@ -165,7 +256,8 @@ describe("the entity compiler rejects what it cannot honour, naming file, entity
   }
 
   it("rejects two entities with the same prefix, naming both files", () => {
-    const entity = (name: string) => `entity:\n  name: ${name}\n  fields:\n    - { name: a, type: String }\n`;
+    const entity = (name: string) =>
+      `entity:\n  name: ${name}\n  fields:\n    - { name: a, type: String }\n  persistence: { database: { unicity_fields: [a] } }\n`;
     const dir = entityDir({ "a.yaml": entity("Order"), "b.yaml": entity("Offer") });
     expect(() => compileFresh(dir)).toThrowError(/b\.yaml, entity Offer: prefix "O" is already used by entity Order \(.*a\.yaml\)/);
   });

@@ -15,6 +15,7 @@ import { IngestRun } from "../../src/ingest/ingest-run.ts";
 import { parseLines } from "../../src/ingest/parse-messages.ts";
 import { customers } from "../support/customers.ts";
 import { freshDatabase } from "../support/database.ts";
+import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 describe("IngestRun with two flushes in flight", () => {
   let local: LocalNeon;
@@ -50,7 +51,7 @@ describe("IngestRun with two flushes in flight", () => {
   }
 
   beforeAll(async () => {
-    local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_ingest_run") });
+    local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_ingest_run"), migrationsDir: TEST_MIGRATIONS });
     real = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
   });
   afterAll(async () => {

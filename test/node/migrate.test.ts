@@ -5,12 +5,13 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { executorOf, LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { MIGRATIONS_DIR, MigrationError, migrate } from "../../scripts/migrations.ts";
+import { MigrationError, migrate } from "../../scripts/migrations.ts";
 import { freshDatabase } from "../support/database.ts";
+import { TEST_MIGRATIONS as MIGRATIONS_DIR } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
-/** The project's migrations, in order, as the journal lists them. */
-const TAGS: string[] = JSON.parse(readFileSync(join(root, "migrations/meta/_journal.json"), "utf8")).entries.map((e: { tag: string }) => e.tag);
+/** The test project's migrations, in order, as the journal lists them. */
+const TAGS: string[] = JSON.parse(readFileSync(join(MIGRATIONS_DIR, "meta/_journal.json"), "utf8")).entries.map((e: { tag: string }) => e.tag);
 const LEVEL = TAGS.length;
 
 // PGlite always; the machine's PostgreSQL too where TEST_DATABASE_URL names one (the system tests, CI).
@@ -20,7 +21,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
   let local: LocalNeon | undefined;
   const start = async (options: { pgliteDir?: string; migrate?: boolean } = {}) => {
     const databaseUrl = kind === "postgres" ? await freshDatabase("nomnom_test_migrate") : undefined;
-    local = await startLocalNeon({ databaseUrl, pgliteDir: options.pgliteDir, migrate: options.migrate ?? false });
+    local = await startLocalNeon({ databaseUrl, pgliteDir: options.pgliteDir, migrate: options.migrate ?? false, migrationsDir: MIGRATIONS_DIR });
     return local;
   };
   afterEach(async () => {
@@ -34,7 +35,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     (
       await promisify(execFile)(process.execPath, ["scripts/migrate.ts"], {
         cwd: root,
-        env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local!.url },
+        env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local!.url, NOMNOM_MIGRATIONS_DIR: MIGRATIONS_DIR },
       })
     ).stdout;
 
@@ -49,7 +50,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
 
   it("lets only one of two migrators running at once apply a migration", async () => {
     await start();
-    const outcomes = await Promise.allSettled([migrate(executor()), migrate(executor())]);
+    const outcomes = await Promise.allSettled([migrate(executor(), undefined, MIGRATIONS_DIR), migrate(executor(), undefined, MIGRATIONS_DIR)]);
     // A loser fails cleanly, naming the migration the other one applied; nothing is applied twice.
     for (const o of outcomes) {
       if (o.status === "fulfilled") continue;
@@ -59,7 +60,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     const applied = outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value.applied : []));
     expect(new Set(applied).size).toBe(applied.length);
     expect(await query("SELECT count(*) FROM nomnom_migrations")).toEqual([[String(LEVEL)]]);
-    expect((await migrate(executor())).applied).toEqual([]);
+    expect((await migrate(executor(), undefined, MIGRATIONS_DIR)).applied).toEqual([]);
   });
 
   it("rolls a failing migration back whole and names it", async () => {
@@ -91,7 +92,7 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
     await query("INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)");
     const log: string[] = [];
     // The two it was made by are adopted; the later ones are applied as usual.
-    expect((await migrate(executor(), (line) => log.push(line))).applied).toEqual(TAGS.slice(2));
+    expect((await migrate(executor(), (line) => log.push(line), MIGRATIONS_DIR)).applied).toEqual(TAGS.slice(2));
     expect(log).toEqual([
       "adopted 0001_entities (its tables were already there)",
       "adopted 0002_idempotency (its tables were already there)",
@@ -104,11 +105,15 @@ describe.each(kinds)("npm run migrate over %s", (kind) => {
   it("refuses to adopt a legacy database whose tables differ from 0001, recording nothing", async () => {
     await start();
     await query("CREATE TABLE orders (id bigint PRIMARY KEY, order_key text)");
-    await expect(migrate(executor())).rejects.toThrow("cannot adopt this database: it has tables of 0001_entities but not customers");
+    await expect(migrate(executor(), undefined, MIGRATIONS_DIR)).rejects.toThrow(
+      "cannot adopt this database: it has tables of 0001_entities but not customers",
+    );
     await query("DROP TABLE orders");
     await query("CREATE TABLE orders (id bigint PRIMARY KEY, order_key integer)");
     for (const table of ["customers", "order_line_items", "products"]) await query(`CREATE TABLE ${table} (id bigint)`);
-    await expect(migrate(executor())).rejects.toThrow("cannot adopt this database: table customers lacks column customer_key, which 0001_entities creates");
+    await expect(migrate(executor(), undefined, MIGRATIONS_DIR)).rejects.toThrow(
+      "cannot adopt this database: table customers lacks column customer_key, which 0001_entities creates",
+    );
     expect(await query("SELECT to_regclass('nomnom_migrations') IS NULL")).toEqual([["t"]]);
   });
 });
@@ -125,12 +130,12 @@ describe("the embedded database of npm run dev", () => {
   it("keeps its data in its folder across restarts, migrating once", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pglite-"));
     const firstLog: string[] = [];
-    const first = await startLocalNeon({ pgliteDir: dir, log: (line) => firstLog.push(line) });
+    const first = await startLocalNeon({ pgliteDir: dir, log: (line) => firstLog.push(line), migrationsDir: MIGRATIONS_DIR });
     await first.db.query({ query: "INSERT INTO customers (customer_key, name, account_balance) VALUES ('C1', 'Ann', 1.5)", params: [] });
     await first.close();
     expect(firstLog).toEqual(TAGS.map((t) => `applied ${t}`));
     const secondLog: string[] = [];
-    const second = await startLocalNeon({ pgliteDir: dir, log: (line) => secondLog.push(line) });
+    const second = await startLocalNeon({ pgliteDir: dir, log: (line) => secondLog.push(line), migrationsDir: MIGRATIONS_DIR });
     try {
       const { rows } = await second.db.query({ query: "SELECT customer_key, account_balance FROM customers", params: [] });
       expect(rows).toEqual([["C1", "1.5"]]);

@@ -27,7 +27,7 @@ describe("nomnom ingest, on a user's mistake", () => {
 
   it("a malformed or non-HTTP URL: exit 64 (wrong usage) and one line", () => {
     for (const url of ["localhost 8080", "ftp://127.0.0.1/"]) {
-      const run = nomnom("ingest", "examples/messages.txt", "--url", url);
+      const run = nomnom("ingest", "package.json", "--url", url);
       expect(run.status).toBe(64);
       expect(run.lines).toEqual([`nomnom: --url must be an http:// or https:// URL, got ${JSON.stringify(url)}`]);
     }

@@ -1,14 +1,15 @@
 /** Property-based tests (fast-check) of the generated parsers, driven by the compiled entity model. */
 
-import { resolve } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { FieldModel } from "../../scripts/compiler/model.ts";
 import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
+import { TEST_ENTITIES } from "../support/test-project.ts";
 
-const models = loadEntities(resolve(import.meta.dirname, "../../entities"));
+// The test entity set, which the registry under test is built from (vitest.config.ts).
+const models = loadEntities(TEST_ENTITIES);
 
 /** Text that survives the pipe format: no separators, no NUL, no leading/trailing blanks that make a blank line. */
 const text = fc.string({ minLength: 1, maxLength: 30, unit: "grapheme" }).filter((s) => !/[|\n\r\u0000]/.test(s) && s.trim().length > 0 && !s.startsWith("#"));

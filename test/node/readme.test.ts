@@ -74,8 +74,9 @@ const markdown = readFileSync(README, "utf8");
 const examples = localExamples(markdown);
 
 describe("the README", () => {
-  it("stays a short guide: under 12 KB", () => {
-    expect(statSync(README).size).toBeLessThan(12 * 1024);
+  it("stays a short guide: under 13 KB", () => {
+    // 12 KB until the entity reference, npm run sql, the dev ports and reset-project had to be findable from it.
+    expect(statSync(README).size).toBeLessThan(13 * 1024);
   });
 
   it("documents an answer for every local example, and every file they post exists", () => {
@@ -96,7 +97,8 @@ describe("the README", () => {
 describe("the README's local examples, run against npm run dev", () => {
   let stack: DevStack;
   beforeAll(async () => {
-    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_readme" });
+    // The project itself: the README documents the user's entities (the demo's, or the starter's after npm run reset-project).
+    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_readme", root });
   });
   afterAll(() => stack.stop());
 

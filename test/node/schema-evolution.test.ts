@@ -3,10 +3,11 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { TEST_ENTITIES, TEST_MIGRATIONS } from "../support/test-project.ts";
 
 const root = resolve(import.meta.dirname, "../..");
-/** The project's migrations as committed: the tests' changes are numbered after them. */
-const COMMITTED = readdirSync(join(root, "migrations"))
+/** The test project's migrations as committed: the tests' changes are numbered after them. */
+const COMMITTED = readdirSync(TEST_MIGRATIONS)
   .filter((f) => f.endsWith(".sql"))
   .sort();
 const numbered = (n: number) => String(n).padStart(4, "0");
@@ -47,8 +48,8 @@ const addOrderField = (field: string) => edit("order.yaml", ORDER_FIELDS_END, ` 
 
 beforeEach(() => {
   project = mkdtempSync(join(tmpdir(), "nomnom-evolve-"));
-  cpSync(join(root, "entities"), entities(), { recursive: true });
-  cpSync(join(root, "migrations"), join(project, "migrations"), { recursive: true });
+  cpSync(TEST_ENTITIES, entities(), { recursive: true });
+  cpSync(TEST_MIGRATIONS, join(project, "migrations"), { recursive: true });
   build();
   return () => rmSync(project, { recursive: true, force: true });
 });
@@ -117,12 +118,12 @@ describe("npm run build when the entities change", () => {
     [
       "removing a field",
       () => edit("order.yaml", /^ {4}- \{ name: clerk, .*\n/m, ""),
-      `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it would drop its data`,
+      `entities/order.yaml, entity Order, field clerk: the field was removed (column clerk). Removing it drops the column and its data. Keep it (make it nullable: true if senders stop filling it); if it was renamed, declare renamed_from: clerk on the new name; or drop it with \`npm run build -- --allow-destructive\` (its pipe position 7 stays reserved, so the 2 later fields keep their positions).`,
     ],
     [
       "an incompatible type change",
       () => edit("order.yaml", "{ name: total_price, type: Decimal,", "{ name: total_price, type: Integer,"),
-      `entities/order.yaml, entity Order, field total_price: the type changed incompatibly (numeric → integer)`,
+      `entities/order.yaml, entity Order, field total_price: the type changed in a way that can lose data (numeric → integer)`,
     ],
     [
       "changing the natural key",
@@ -137,7 +138,7 @@ describe("npm run build when the entities change", () => {
     [
       "a new wire field inserted mid-list",
       () => edit("order.yaml", "    - { name: clerk,", "    - { name: channel, type: String, nullable: true }\n    - { name: clerk,"),
-      `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which would move from position 7 to 8)`,
+      `entities/order.yaml, entity Order, field channel: the new field is inserted before existing field clerk (which is at position 7)`,
     ],
     [
       "reordered fields",

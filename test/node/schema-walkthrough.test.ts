@@ -5,13 +5,16 @@
  * is replayed from the quarantine → npm run migrate has nothing to do.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
-import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { databaseNamed } from "../support/database.ts";
+import { type DevStack, startDevStack } from "../support/dev-stack.ts";
+import { freePort } from "../support/free-port.ts";
+import { testProjectCopy } from "../support/test-project.ts";
 
 const PORT = 18791;
 const NEON_PORT = 45436;
@@ -21,9 +24,24 @@ let project: string;
 let pgliteDir: string;
 let stack: DevStack | undefined;
 
+let inspectorPort: number;
 const start = async () => {
-  stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: DATABASE, root: project, pgliteDir, keepDatabase: stack !== undefined });
+  stack = await startDevStack({
+    port: PORT,
+    neonPort: NEON_PORT,
+    database: DATABASE,
+    root: project,
+    pgliteDir,
+    keepDatabase: stack !== undefined,
+    inspectorPort,
+  });
   return stack;
+};
+/** `npm run sql -- "…"` in the project, on the database its `npm run dev` uses. */
+const npmSql = (statement: string) => {
+  const url = databaseNamed(DATABASE);
+  const env = { ...process.env, ...(url ? { DATABASE_URL: url } : { PGLITE_DIR: pgliteDir, DATABASE_URL: "" }) };
+  return promisify(execFile)(process.execPath, ["scripts/sql.ts", statement], { cwd: project, env, encoding: "utf8" });
 };
 const stop = async () => {
   await stack?.stop();
@@ -46,11 +64,9 @@ const sqlFiles = () =>
     .filter((f) => f.endsWith(".sql"))
     .sort();
 
-beforeAll(() => {
-  project = mkdtempSync(join(tmpdir(), "nomnom-walkthrough-"));
-  for (const entry of ["src", "scripts", "entities", "migrations", "public", "wrangler.toml", "package.json", "tsconfig.json"])
-    cpSync(join(root, entry), join(project, entry), { recursive: true });
-  symlinkSync(join(root, "node_modules"), join(project, "node_modules"));
+beforeAll(async () => {
+  inspectorPort = await freePort();
+  project = testProjectCopy();
   pgliteDir = mkdtempSync(join(tmpdir(), "pglite-walkthrough-"));
 });
 afterAll(async () => {
@@ -117,5 +133,27 @@ describe("changing an entity with a running service", () => {
       env: { ...process.env, DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: v2.neonUrl },
     });
     expect(stdout).toBe(`Up to date: the database is at migration ${level}.\n`);
+  });
+
+  it("shows the dev database's rows with npm run sql, while npm run dev runs and after it stopped; INSPECTOR_PORT moves wrangler's inspector", async () => {
+    const table = [
+      " order_key | comment    | channel",
+      "-----------+------------+---------",
+      " 1         | v1 order   |",
+      " 2         | old sender |",
+      " 3         | new sender | web",
+      "(3 rows)",
+      "",
+    ].join("\n");
+    const statement = "select order_key, comment, channel from orders order by order_key";
+    expect((await npmSql(statement)).stdout).toBe(table);
+    // wrangler's inspector answers on the port given, not on its default 9229.
+    expect(await (await fetch(`http://127.0.0.1:${inspectorPort}/json/version`)).json()).toMatchObject({ Browser: expect.any(String) });
+    await stop();
+    expect((await npmSql(statement)).stdout).toBe(table);
+    expect((await npmSql("update orders set channel = 'mail' where order_key = '1'")).stdout).toBe("UPDATE 1\n");
+    await expect(npmSql("select nope from orders")).rejects.toMatchObject({
+      stderr: expect.stringContaining('npm run sql: column "nope" does not exist (SQLSTATE 42703)'),
+    });
   });
 });

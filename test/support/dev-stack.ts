@@ -4,6 +4,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { databaseNamed, freshDatabase } from "./database.ts";
+import { freePort } from "./free-port.ts";
+import { testProjectCopy } from "./test-project.ts";
 
 export const root = resolve(import.meta.dirname, "../..");
 
@@ -21,7 +23,7 @@ export interface DevStackOptions {
   neonPort: number;
   /** The PostgreSQL database to recreate when TEST_DATABASE_URL is set. */
   database: string;
-  /** Another copy of the project (default: this one). */
+  /** The project to run (default: a copy holding the test entity set, test/project: see test-project.ts). */
   root?: string;
   /** PGlite's folder, to start again on the same data (default: a fresh one). */
   pgliteDir?: string;
@@ -29,6 +31,8 @@ export interface DevStackOptions {
   keepDatabase?: boolean;
   /** More environment for the script (settings it passes to the Worker, LOCAL_NEON_FAULTS). */
   env?: Record<string, string>;
+  /** wrangler's inspector port (INSPECTOR_PORT); default: a free one, so that stacks started at once do not collide on 9229. */
+  inspectorPort?: number;
 }
 
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
@@ -37,11 +41,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     ...process.env,
     PORT: String(options.port),
     NEON_LOCAL_PORT: String(options.neonPort),
+    INSPECTOR_PORT: String(options.inspectorPort ?? (await freePort())),
     PERSIST_DIR: mkdtempSync(join(tmpdir(), "wrangler-state-")),
     ...options.env,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { PGLITE_DIR: options.pgliteDir ?? mkdtempSync(join(tmpdir(), "pglite-")) }),
   };
-  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["scripts/dev.ts"], { cwd: options.root ?? testProjectCopy(), env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));

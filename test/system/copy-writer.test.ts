@@ -19,6 +19,7 @@ import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/ingest/registry.ts";
 import type { Writer } from "../../src/ingest/writer.ts";
 import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
+import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 const PASSWORD = "copy-secret";
 /** In the system-pgbouncer project the endpoints reach PostgreSQL through PgBouncer, as Neon's -pooler host does. */
@@ -107,7 +108,12 @@ async function withWriter<T>(writer: Writer, work: (w: Writer) => Promise<T>): P
 
 beforeAll(async () => {
   const direct = (await freshDatabase(DATABASE))!;
-  local = await startLocalNeon({ databaseUrl: pgbouncerPort ? throughPgBouncer(direct, pgbouncerPort) : direct, faults: true, password: PASSWORD });
+  local = await startLocalNeon({
+    databaseUrl: pgbouncerPort ? throughPgBouncer(direct, pgbouncerPort) : direct,
+    faults: true,
+    password: PASSWORD,
+    migrationsDir: TEST_MIGRATIONS,
+  });
 });
 afterAll(() => local.close());
 beforeEach(async () => {

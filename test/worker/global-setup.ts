@@ -5,6 +5,7 @@
 import type { TestProject } from "vitest/node";
 import { LOCAL_CONNECTION_STRING, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { freshDatabase } from "../support/database.ts";
+import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 export default async function setup(project: TestProject) {
   const endpoint = project.config.env?.NEON_FETCH_ENDPOINT;
@@ -19,6 +20,8 @@ export default async function setup(project: TestProject) {
     wsPort,
     faults: true,
     password: new URL(LOCAL_CONNECTION_STRING).password,
+    // The tests' own entity set (test/project), whatever the user's entities/ hold.
+    migrationsDir: TEST_MIGRATIONS,
   });
   if (wsProxy && !local.wsProxy)
     throw new Error("the worker-copy project needs PostgreSQL (TEST_DATABASE_URL; npm run test:system): PGlite cannot take COPY through a socket");

@@ -1,8 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, describe, expect, it } from "vitest";
-import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../../src/generated/registry.ts";
 import worker from "../../src/index.ts";
+import { REGISTRY_VERSION, SCHEMA_LEVEL } from "../project/src/generated/registry.ts";
 import { apiKeys } from "../support/worker.ts";
 
 describe("GET /health", () => {
