@@ -13,7 +13,8 @@ export interface LineError {
   line: string;
 }
 
-export interface NomnomClientOptions {
+/** `R`: the records per entity (default: this project's, generated); a program may name another set. */
+export interface NomnomClientOptions<R extends object = Records> {
   /** The service's base URL, e.g. http://localhost:8080. */
   url: string;
   /** An API key with a write scope; leave it out for a stack that allows anonymous writes. */
@@ -35,7 +36,7 @@ export interface NomnomClientOptions {
   /** gzip each batch (default true). */
   gzip?: boolean;
   /** A record the server rejected, with its reason (at most MAX_ERRORS_REPORTED per batch get one; all are counted). */
-  onRejected?: (record: Records[EntityName], error: LineError) => void;
+  onRejected?: (record: R[keyof R], error: LineError) => void;
   /** The error that stopped the client (also what flush() and close() reject with). */
   onError?: (error: NomnomError) => void;
   /** Another fetch (default: the platform's). */
@@ -114,16 +115,16 @@ export declare class NomnomError extends Error {
   readonly retryAfterSeconds?: number;
 }
 
-export declare class NomnomClient {
-  constructor(options: NomnomClientOptions);
+export declare class NomnomClient<R extends object = Records> {
+  constructor(options: NomnomClientOptions<R>);
   readonly counts: Counts;
   readonly error: NomnomError | undefined;
   /** Buffers one record and returns at once (a promise only when whenFull is "wait" and maxQueue records are held). */
-  send<E extends EntityName>(entity: E, record: Records[E]): void | Promise<void>;
+  send<E extends keyof R & string>(entity: E, record: R[E]): void | Promise<void>;
   /** Sends what is buffered; resolves once every record sent so far is settled. */
   flush(): Promise<Counts>;
   /** flush(), and no more send(). */
   close(): Promise<Counts>;
   /** Streams a source to /ingest/stream with gzip; yields the server's events. `entity`: every record is that entity. */
-  stream(entity: EntityName | null, source: StreamSource, options?: StreamOptions): AsyncGenerator<StreamEvent, void, undefined>;
+  stream(entity: (keyof R & string) | null, source: StreamSource, options?: StreamOptions): AsyncGenerator<StreamEvent, void, undefined>;
 }

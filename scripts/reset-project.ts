@@ -27,6 +27,15 @@ const STARTER_NDJSON = [
   `{"event_id":"evt-202","kind":"deleted","happened_at":"2026-02-01T12:00:00+02:00"}`,
   "",
 ].join("\n");
+/** examples/client.mjs for the starter entity (the README runs it). */
+const STARTER_CLIENT = `// nomnom-edge/client in a few lines: 1,000 events, sent as 2 batches by one close(). Usage: node examples/client.mjs [URL]
+import { NomnomClient } from "nomnom-edge/client";
+
+const client = new NomnomClient({ url: process.argv[2] ?? "http://localhost:8080", onRejected: (record, error) => console.error(error.message, record) });
+for (let i = 1; i <= 1000; i++) client.send("Event", { event_id: \`client-\${i}\`, kind: "created", happened_at: "2026-01-02T03:04:05Z" });
+const { sent, inserted, duplicates, rejected } = await client.close();
+console.log(JSON.stringify({ sent, inserted, duplicates, rejected }));
+`;
 /** The README's examples for the starter entity: test/node/readme.test.ts runs them as it ran the demo's. */
 const STARTER_README = `\`\`\`sh local
 curl -s localhost:8080/ingest/message -H "Content-Type: text/plain" -d "E|evt-1|created|12.50|2026-01-02T03:04:05Z|hello"
@@ -114,12 +123,15 @@ if (ownEntities.length === 0) {
   writeFileSync(at("entities/event.yaml"), STARTER_ENTITY());
   writeFileSync(at("examples/events.txt"), STARTER_LINES);
   writeFileSync(at("examples/events.ndjson"), STARTER_NDJSON);
+  writeFileSync(at("examples/client.mjs"), STARTER_CLIENT);
   const readme = readFileSync(at("README.md"), "utf8");
   const start = readme.indexOf("```sh local\n");
   const end = readme.indexOf("### Command-line client");
   // The examples, and the deploy step's smoke test, send the starter's lines instead of the demo's.
   const smokeTest = (text: string) =>
-    text.replaceAll(`"O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test"`, `"E|evt-1|created|12.50|2026-01-02T03:04:05Z|hello"`);
+    text
+      .replaceAll(`"O|1|100|O|123.45|1996-01-02|5-LOW|Clerk#000000951|0|test"`, `"E|evt-1|created|12.50|2026-01-02T03:04:05Z|hello"`)
+      .replace(/client\.send\("Order", \{[^\n]*\}\);/, `client.send("Event", { event_id: "evt-9", kind: "created", happened_at: "2026-01-02T03:04:05Z" });`);
   if (start !== -1 && end > start) writeFileSync(at("README.md"), smokeTest(readme.slice(0, start) + STARTER_README + readme.slice(end)));
   else console.log("README.md: its examples section was not found, so it was left as it is; its examples are the demo's.");
 }
@@ -130,7 +142,7 @@ if (handWritten.length > 0)
   console.log(`Kept the service's own migrations, renumbered: ${handWritten.map((f, i) => `${f} → ${pad(i + 1)}${f.slice(4)}`).join(", ")}`);
 console.log(
   ownEntities.length === 0
-    ? "Wrote entities/event.yaml (a starter entity), examples/events.txt, examples/events.ndjson and README examples for it."
+    ? "Wrote entities/event.yaml (a starter entity), examples/events.txt, examples/events.ndjson, examples/client.mjs and README examples for it."
     : `Kept your entities: ${ownEntities.join(", ")}`,
 );
 console.log(build.trim());

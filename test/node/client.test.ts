@@ -11,6 +11,8 @@ import { neon, neonConfig } from "@neondatabase/serverless";
 import { NomnomClient, NomnomError } from "nomnom-edge/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
+// Typed by the test project's entities (test/project), not the user's.
+import type { Records as TestRecords } from "../project/src/generated/client-entities.js";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { faultAt } from "../support/faults.ts";
 import { freePort } from "../support/free-port.ts";
@@ -49,7 +51,7 @@ afterAll(() => stack?.stop());
 describe("NomnomClient batching", () => {
   it("turns 10,000 send() calls and one close() into 10,000 rows in at most 25 HTTP requests", async () => {
     const { calls, fetcher } = recordingFetch();
-    const client = new NomnomClient({ url: stack.base, fetch: fetcher });
+    const client = new NomnomClient<TestRecords>({ url: stack.base, fetch: fetcher });
     for (let i = 0; i < 10_000; i++) client.send("Customer", customer(`batch-${i}`));
     const counts = await client.close();
     expect(counts).toMatchObject({ sent: 10_000, inserted: 10_000, duplicates: 0, rejected: 0, undelivered: 0 });
@@ -62,7 +64,7 @@ describe("NomnomClient batching", () => {
 
   it("still writes exactly 10,000 rows when the database fails its first two calls: retried with the same Idempotency-Key", async () => {
     const { calls, fetcher } = recordingFetch();
-    const client = new NomnomClient({ url: stack.base, fetch: fetcher });
+    const client = new NomnomClient<TestRecords>({ url: stack.base, fetch: fetcher });
     await faultAt(stack.neonUrl, "500", { times: 2 });
     for (let i = 0; i < 10_000; i++) client.send("Customer", customer(`fault-${i}`));
     const counts = await client.close();
@@ -77,7 +79,7 @@ describe("NomnomClient batching", () => {
   });
 
   it("sends a partial batch flushIntervalMs after its first record, without flush()", async () => {
-    const client = new NomnomClient({ url: stack.base, flushIntervalMs: 300 });
+    const client = new NomnomClient<TestRecords>({ url: stack.base, flushIntervalMs: 300 });
     for (let i = 0; i < 3; i++) client.send("Customer", customer(`interval-${i}`));
     expect(client.counts.sent).toBe(0);
     const deadline = Date.now() + 10_000;
@@ -88,7 +90,7 @@ describe("NomnomClient batching", () => {
 
   it("reports a rejected record with the server's reason, and writes the rest of its batch", async () => {
     const rejected: [unknown, { message: string; field?: string }][] = [];
-    const client = new NomnomClient({ url: stack.base, onRejected: (record, error) => rejected.push([record, error]) });
+    const client = new NomnomClient<TestRecords>({ url: stack.base, onRejected: (record, error) => rejected.push([record, error]) });
     client.send("Customer", customer("mixed-1"));
     // @ts-expect-error a decimal field given a boolean: what a JavaScript caller can still send.
     client.send("Customer", { ...customer("mixed-2"), account_balance: true });
@@ -104,7 +106,7 @@ describe("NomnomClient batching", () => {
 describe("NomnomClient on a user's mistake: one clear error, never an unhandled rejection", () => {
   it("a wrong URL (nothing listens): flush() rejects with unreachable, at once", async () => {
     const port = await freePort();
-    const client = new NomnomClient({ url: `http://127.0.0.1:${port}` });
+    const client = new NomnomClient<TestRecords>({ url: `http://127.0.0.1:${port}` });
     client.send("Customer", customer("nowhere-1"));
     const started = Date.now();
     const error = await client.flush().catch((e: unknown) => e);
@@ -116,18 +118,18 @@ describe("NomnomClient on a user's mistake: one clear error, never an unhandled 
   });
 
   it("a URL that is not a nomnom-edge service: says so", async () => {
-    const client = new NomnomClient({ url: `${stack.base}/no/such/prefix` });
+    const client = new NomnomClient<TestRecords>({ url: `${stack.base}/no/such/prefix` });
     client.send("Customer", customer("elsewhere-1"));
     await expect(client.close()).rejects.toMatchObject({ code: "not_nomnom", message: expect.stringMatching(/is not a nomnom-edge service/) });
   });
 
   it("a malformed URL: the constructor throws", () => {
-    expect(() => new NomnomClient({ url: "localhost 8080" })).toThrow(/url must be an http:\/\/ or https:\/\/ URL/);
+    expect(() => new NomnomClient<TestRecords>({ url: "localhost 8080" })).toThrow(/url must be an http:\/\/ or https:\/\/ URL/);
   });
 
   it("a wrong key: 401 unauthorized, once, with the server's words", async () => {
     const onError = vi.fn();
-    const client = new NomnomClient({ url: stack.base, key: "not-a-key", onError });
+    const client = new NomnomClient<TestRecords>({ url: stack.base, key: "not-a-key", onError });
     for (let i = 0; i < 1200; i++) client.send("Customer", customer(`key-${i}`));
     const error = await client.close().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "unauthorized", status: 401, message: expect.stringMatching(/API key is not valid.*check the key/) });
@@ -136,13 +138,13 @@ describe("NomnomClient on a user's mistake: one clear error, never an unhandled 
   });
 
   it("a wrong entity name: one error naming the service's entities; once known, send() throws it at once", async () => {
-    const client = new NomnomClient({ url: stack.base });
+    const client = new NomnomClient<TestRecords>({ url: stack.base });
     // @ts-expect-error not an entity of this registry
     client.send("Custmer", customer("typo-1"));
     const error = await client.flush().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "unknown_entity", message: 'unknown entity "Custmer": this service has Customer, Order, OrderLineItem, Product' });
 
-    const known = new NomnomClient({ url: stack.base });
+    const known = new NomnomClient<TestRecords>({ url: stack.base });
     known.send("Customer", customer("typo-2"));
     await known.flush();
     // @ts-expect-error not an entity of this registry
@@ -153,13 +155,13 @@ describe("NomnomClient on a user's mistake: one clear error, never an unhandled 
 
 describe("NomnomClient memory bound", () => {
   it("whenFull: throw refuses a record past maxQueue; whenFull: wait resolves once there is room", async () => {
-    const strict = new NomnomClient({ url: stack.base, flushAt: 2, maxQueue: 2, whenFull: "throw" });
+    const strict = new NomnomClient<TestRecords>({ url: stack.base, flushAt: 2, maxQueue: 2, whenFull: "throw" });
     strict.send("Customer", customer("bound-1"));
     strict.send("Customer", customer("bound-2"));
     expect(() => strict.send("Customer", customer("bound-3"))).toThrow(expect.objectContaining({ code: "queue_full" }));
     await strict.close();
 
-    const patient = new NomnomClient({ url: stack.base, flushAt: 2, maxQueue: 2 });
+    const patient = new NomnomClient<TestRecords>({ url: stack.base, flushAt: 2, maxQueue: 2 });
     patient.send("Customer", customer("bound-4"));
     patient.send("Customer", customer("bound-5"));
     const waited = patient.send("Customer", customer("bound-6"));
@@ -182,7 +184,7 @@ describe("client.stream", () => {
         if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    const client = new NomnomClient({ url: stack.base });
+    const client = new NomnomClient<TestRecords>({ url: stack.base });
     const events = [];
     for await (const event of client.stream("Customer", records())) {
       if (event.event === "progress" && produced < 30_000) progressBeforeEnd = true;
@@ -198,7 +200,7 @@ describe("client.stream", () => {
     const lines = Array.from({ length: 500 }, (_, i) => `C|gz-${i}|Ann|x|1|5|1.00|A|b`);
     const file = join(dir, "lines.txt.gz");
     writeFileSync(file, gzipSync(`${lines.join("\n")}\n`));
-    const client = new NomnomClient({ url: stack.base });
+    const client = new NomnomClient<TestRecords>({ url: stack.base });
     const fromFile = [];
     for await (const event of client.stream(null, file, { format: "text" })) fromFile.push(event);
     expect(fromFile.at(-1)).toMatchObject({ event: "summary", data: { total: 500, inserted: 500, failed: 0 } });
@@ -212,13 +214,13 @@ describe("client.stream", () => {
   });
 
   it("yields the rejected lines and a summary that counts them; a wrong key throws one NomnomError", async () => {
-    const client = new NomnomClient({ url: stack.base });
+    const client = new NomnomClient<TestRecords>({ url: stack.base });
     const events = [];
     for await (const event of client.stream(null, ["C|sr-1|Ann|x|1|5|1.00|A|b", "C|sr-2", "NOPE|x"], { format: "text" })) events.push(event);
     expect(events.filter((e) => e.event === "rejected").map((e) => e.data.line_number)).toEqual([2, 3]);
     expect(events.at(-1)).toMatchObject({ event: "summary", data: { status: "partial", inserted: 1, failed: 2 } });
 
-    const wrongKey = new NomnomClient({ url: stack.base, key: "not-a-key" });
+    const wrongKey = new NomnomClient<TestRecords>({ url: stack.base, key: "not-a-key" });
     const consume = async () => {
       for await (const _ of wrongKey.stream("Customer", [customer("sr-3")]));
     };

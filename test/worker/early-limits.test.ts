@@ -63,7 +63,7 @@ describe("a batch past MAX_BATCH_ITEMS is refused while it is read", () => {
     const events = await readEvents(res.body!);
     expect(events.at(-1)).toMatchObject({
       event: "failure",
-      data: { status: 413, code: "body_too_large", message: expect.stringContaining("send its records as NDJSON to stream them") },
+      data: { status: "error", http_status: 413, code: "body_too_large", message: expect.stringContaining("send its records as NDJSON to stream them") },
     });
   });
 

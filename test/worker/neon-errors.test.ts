@@ -111,7 +111,7 @@ describe("a misconfigured database", () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(events.at(-1)).toMatchObject({
       event: "failure",
-      data: { status: 500, code: "database_misconfigured", message: expect.stringMatching(/203\.0\.113\.7/) },
+      data: { status: "error", http_status: 500, code: "database_misconfigured", message: expect.stringMatching(/203\.0\.113\.7/) },
     });
   });
 });
