@@ -48,8 +48,9 @@ export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineByte
   try {
     yield* batches();
   } catch (error) {
-    // The body was cut off: its unterminated last line is incomplete, and is not written.
-    if (error instanceof IngestError && (carry.length > 0 || skipping))
+    // The body was cut off (the client went away or stalled, or its gzip stream broke): its
+    // unterminated last line is incomplete, and is not written. A 413 says what it says.
+    if (error instanceof IngestError && error.code !== "body_too_large" && (carry.length > 0 || skipping))
       throw new IngestError(error.code, `${error.message}; the unterminated last line (line ${nextLine}) was cut off and not written`, {
         ...error.details,
         cut_line: nextLine,

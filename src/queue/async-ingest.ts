@@ -6,7 +6,7 @@
 import { database } from "../db/neon.ts";
 import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
-import { DATABASE_UNAVAILABLE, IngestError, logCause } from "../errors.ts";
+import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import { rowAsArray } from "../ingest/entity.ts";
 import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
@@ -147,7 +147,9 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
     registryVersion: REGISTRY_VERSION,
   };
   const toWrite: RowToWrite[] = rows.map((r) => {
-    const entity = entityByName(r.entity)!;
+    const entity = entityByName(r.entity);
+    // A part queued by another version of the Worker can name an entity this one lacks: it waits, parked, for one that has it.
+    if (!entity) throw new IngestError("misconfigured", `the part names entity ${JSON.stringify(r.entity)}, which this Worker does not know`);
     return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
   });
   const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
@@ -171,6 +173,9 @@ async function park(env: Env, body: IngestPart, attempts: number, reason: string
   await receipt(env.RECEIPTS, body.ingestId).parked(body.part, attempts, reason);
   console.error(JSON.stringify({ level: "error", event: "part_parked", ingest_id: body.ingestId, part: body.part, rows: body.rows.length, attempts, reason }));
 }
+
+const databaseDown = (error: unknown) =>
+  error instanceof TransientDatabaseError || error instanceof RejectionsNotStored || (error instanceof IngestError && error.code === "database_unavailable");
 
 /** What a receipt may say about a failure: the stable message; the log gets the database's words. */
 const reasonOf = (error: unknown) => (error instanceof IngestError ? error.message : DATABASE_UNAVAILABLE);
@@ -247,8 +252,9 @@ export interface Redrive {
 }
 
 /**
- * Writes parked parts, oldest first (the Cron Trigger, every minute; or an admin). The first
- * failure ends the run: the database is not back yet, and the parts stay parked.
+ * Writes parked parts, least re-driven and oldest first (the Cron Trigger, every minute; or an
+ * admin). The database failing ends the run: it is not back yet, and the parts stay parked. A part
+ * that fails for a reason of its own stays parked, behind the others, and is tried again next run.
  */
 export async function redriveParked(env: Env, settings: Settings, limit = REDRIVE_PARTS): Promise<Redrive> {
   const index = parkedParts(env);
@@ -261,9 +267,13 @@ export async function redriveParked(env: Env, settings: Settings, limit = REDRIV
       await writePart(env, settings, parked.body, meter);
     } catch (error) {
       logCause(parked.ingest_id, "redrive", error);
-      stopped = reasonOf(error);
-      await index.redriveFailed(parked.ingest_id, parked.part, stopped);
-      break;
+      await index.redriveFailed(parked.ingest_id, parked.part, reasonOf(error));
+      // The database is not back: the rest would fail alike. Any other failure is this part's own.
+      if (databaseDown(error)) {
+        stopped = reasonOf(error);
+        break;
+      }
+      continue;
     }
     await index.remove(parked.ingest_id, parked.part);
     redriven++;

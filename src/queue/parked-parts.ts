@@ -71,10 +71,10 @@ export class ParkedParts extends DurableObject {
     return { parts, total };
   }
 
-  /** The oldest parked parts with their rows, for a re-drive. */
+  /** Parked parts with their rows, for a re-drive: those tried least first, then the oldest. */
   take(limit: number): ParkedPart[] {
     return this.ctx.storage.sql
-      .exec("SELECT * FROM parked ORDER BY parked_at, ingest_id, part LIMIT ?", limit)
+      .exec("SELECT * FROM parked ORDER BY redrives, parked_at, ingest_id, part LIMIT ?", limit)
       .toArray()
       .map((row) => ({ ...summaryOf(row), body: JSON.parse(String(row.body)) as IngestPart }));
   }

@@ -6,7 +6,7 @@
  * answered 429 while its body is still arriving.
  */
 import { connect, type Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { customers } from "../support/customers.ts";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { faultAt } from "../support/faults.ts";
@@ -27,6 +27,8 @@ describe("npm run dev: parked queue parts, cut-off bodies, stream slots", () => 
   });
 
   afterAll(() => stack.stop());
+  // A test that fails mid-outage must not leave the database down for the next.
+  afterEach(() => faultAt(stack.neonUrl, "none"));
 
   const receiptOf = async (id: string) => (await (await fetch(`${stack.base}/ingest/receipts/${id}`)).json()) as Receipt;
   async function until(id: string, done: (r: Receipt) => boolean, ms: number): Promise<Receipt> {

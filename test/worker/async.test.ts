@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Settings } from "../../src/env.ts";
 import worker from "../../src/index.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
-import { REDRIVE_CRON, retryDelay } from "../../src/queue/async-ingest.ts";
+import { parkedParts, REDRIVE_CRON, retryDelay } from "../../src/queue/async-ingest.ts";
 import { customers } from "../support/customers.ts";
 import { call, count, deployedCall, fault, type Receipt, resetDatabase, settled } from "../support/worker.ts";
 
@@ -98,6 +98,24 @@ describe("asynchronous ingest", () => {
     expect(listed.parts).toContainEqual(expect.objectContaining({ ingest_id: ingestId, rows: 2, reason: expect.stringMatching(/^dead-lettered/) }));
     expect(await (await call("/ingest/parked/redrive", { method: "POST" })).json()).toMatchObject({ redriven: 1, remaining: 0 });
     expect(await count("customers")).toBe(2);
+  });
+
+  it("keeps re-driving the others when one parked part fails for a reason of its own", async () => {
+    const { rows } = parseBody("text", customers("OWN", 1), new Set());
+    const good = { ingestId: crypto.randomUUID(), part: 0, rows: rows.map((r) => ({ entity: r.entity.name, json: r.json, line: r.lineNumber })) };
+    // A part no Worker can write (its entity is unknown here): parked first, so it is tried first.
+    const poison = { ingestId: crypto.randomUUID(), part: 0, rows: [{ entity: "NoSuchEntity", json: "[]", line: 1 }] };
+    for (const [i, body] of [poison, good].entries()) {
+      const batch = createMessageBatch("nomnom-ingest-dlq", [{ id: `own-${i}`, timestamp: Date.now(), attempts: 1, body }]);
+      await worker.queue(batch, env);
+    }
+    expect(await (await call("/ingest/parked/redrive", { method: "POST" })).json()).toEqual({ redriven: 1, remaining: 1 });
+    expect(await count("customers")).toBe(1);
+    const listed = (await (await call("/ingest/parked")).json()) as { parts: { ingest_id: string; redrives: number }[] };
+    expect(listed.parts).toEqual([
+      expect.objectContaining({ ingest_id: poison.ingestId, redrives: 1, reason: expect.stringContaining('entity "NoSuchEntity"') }),
+    ]);
+    await parkedParts(env).remove(poison.ingestId, 0);
   });
 
   it("backs off exponentially from QUEUE_RETRY_DELAY_S, up to the 12 hours a queue can delay", () => {
