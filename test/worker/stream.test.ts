@@ -174,7 +174,12 @@ describe("a body cut off part-way", () => {
     const events = await readEvents((await stream(bodyOf(`${whole}\n${half}`, "error"))).body!);
     expect(events.at(-1)).toMatchObject({
       event: "failure",
-      data: { status: "error", http_status: 499, code: "client_closed", message: expect.stringMatching(/the unterminated last line \(line 51\) was cut off and not written$/) },
+      data: {
+        status: "error",
+        http_status: 499,
+        code: "client_closed",
+        message: expect.stringMatching(/the unterminated last line \(line 51\) was cut off and not written$/),
+      },
     });
     await new Promise((r) => setTimeout(r, 500));
     expect(await sql.query("SELECT customer_key FROM customers WHERE customer_key = 'KCUT'")).toEqual([]);
