@@ -34,7 +34,7 @@ export interface MessageBenchSetup {
 const INVALID_EVERY = 10;
 const isInvalid = (index: number) => index % INVALID_EVERY === INVALID_EVERY - 1;
 const spoil = (line: string) =>
-  /\|\d{4}-\d\d-\d\d\|/.test(line) ? line.replace(/\|\d{4}-\d\d-\d\d\|/, "|1996-13-45|") : line.replace(/\|-?\d+\.\d\d\|/, "|12.3.4|");
+  /\|\d{4}-\d\d-\d\d\|/.test(line) ? line.replace(/\|\d{4}-\d\d-\d\d\|/, "|1996-13-45|") : line.replace(/\|-?\d+\.\d+\|/, "|12.3.4|");
 
 /** The lines with every tenth spoiled, and the rows the valid ones leave. */
 function mixed(count: number, seed: number): Workload {
