@@ -3,6 +3,8 @@
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *                  [--memory-batch-mib 16] [--memory-stream-mb 100] [--skip-pooler] [--skip-memory]
  *                  [--senders 16] [--sender-messages N]
+ * npm run bench -- --messages-only [--messages 2000] [--message-clients 16,50] [--paced-messages 500] [--rounds 3]
+ *   only /ingest/message with every feature on against the empty Worker: our CPU a message (message-cost.ts)
  *
  * BULK_WRITER=copy|insert chooses the Worker's bulk writer (default: copy, over the local WebSocket endpoint).
  *
@@ -22,6 +24,7 @@ import { authCost, benchKey } from "./auth-cost.ts";
 import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
 import { type BenchDatabase, openBenchDatabase, recreateDatabase } from "./database.ts";
 import { findInspector, heapLine, watchHeap } from "./inspector.ts";
+import { messageBench } from "./message-cost.ts";
 import { monitor } from "./monitor.ts";
 import { postBatches } from "./paths/batch.ts";
 import { sendThroughClient } from "./paths/client.ts";
@@ -54,6 +57,9 @@ const { values } = parseArgs({
     "skip-memory": { type: "boolean", default: false },
     senders: { type: "string", default: "16" },
     "sender-messages": { type: "string" },
+    "messages-only": { type: "boolean", default: false },
+    "message-clients": { type: "string", default: "16,50" },
+    rounds: { type: "string", default: "3" },
   },
 });
 
@@ -70,10 +76,11 @@ const positive = (name: string, value: string) => integer(name, value, 1);
 const lineCount = positive("lines", values.lines ?? (values.quick ? "100000" : "1000000"));
 const batchSize = positive("batch-size", values["batch-size"]);
 const concurrency = positive("concurrency", values.concurrency);
-const messageCount = positive("messages", values.messages ?? (values.quick ? "5000" : "20000"));
+const messagesOnly = values["messages-only"];
+const messageCount = positive("messages", values.messages ?? (messagesOnly ? "2000" : values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const messageRate = positive("message-rate", values["message-rate"]);
-const pacedCount = integer("paced-messages", values["paced-messages"] ?? (values.quick ? "1000" : "3000"), 0);
+const pacedCount = integer("paced-messages", values["paced-messages"] ?? (messagesOnly ? "500" : values.quick ? "1000" : "3000"), 0);
 const statsRounds = Number(values["stats-rounds"]);
 const authMessages = Number(values["auth-messages"] ?? (values.quick ? "1200" : "3000"));
 // Single records at `senders` concurrent senders: one by one to /ingest/message, then through nomnom-edge/client.
@@ -93,8 +100,8 @@ const loadAtStart = loadavg()[0];
 const dir = mkdtempSync(join(tmpdir(), "nomnom-bench-"));
 const stackLog = join(dir, "stack.log");
 
+const data = workload(messagesOnly ? 0 : lineCount, 1);
 log(`generating ${lineCount.toLocaleString("en-US")} lines and ${messageCount.toLocaleString("en-US")} messages`);
-const data = workload(lineCount, 1);
 const dataFile = join(dir, "lines.txt");
 writeFileSync(dataFile, data.text);
 const copyFiles = writeCopyFiles(dir, data.lines);
@@ -258,8 +265,38 @@ async function memoryUnderCap(): Promise<PathResult> {
   return result;
 }
 
+/** --messages-only: the stack with API keys required and the empty Worker beside it, nothing else. */
+async function messagesOnlyRun(): Promise<void> {
+  const clientCounts = values["message-clients"].split(",").map((n) => positive("message-clients", n));
+  log(`starting the stack (wrangler dev on :${WRANGLER_PORT}, API keys required; log ${stackLog}) and the empty Worker on :${BENCH_WORKER_PORT}`);
+  stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys, ALLOW_ANONYMOUS: "false", STATS_ENABLED: "true" });
+  db = await openBenchDatabase(databaseUrl);
+  const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
+  try {
+    const report = await messageBench({
+      stack,
+      stackPort: WRANGLER_PORT,
+      worker,
+      workerPort: BENCH_WORKER_PORT,
+      db,
+      key: bench.key,
+      messages: messageCount,
+      clientCounts,
+      pacedMessages: pacedCount,
+      rate: messageRate,
+      rounds: positive("rounds", values.rounds),
+      log,
+    });
+    console.log(`\n${report}\n`);
+    console.log(`machine: ${machine(await db.version(), loadAtStart)}`);
+  } finally {
+    await worker.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
+  if (messagesOnly) return messagesOnlyRun();
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
   stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys });
   db = await openBenchDatabase(databaseUrl);

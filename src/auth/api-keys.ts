@@ -60,12 +60,26 @@ export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
+/**
+ * Digests of presented keys that matched a stored key, per isolate: a client's next request skips
+ * the SHA-256. Only matching keys are kept, so guesses never fill it, and whichever way the digest
+ * came it is still compared with every stored hash in constant time: a key removed from API_KEYS
+ * stops matching at once. A hit only tells the timing what the answer says anyway (docs/security.md).
+ */
+const verified = new Map<string, Uint8Array>();
+const VERIFIED_MAX = 256;
+
 /** Compares the presented key's hash with every stored hash in constant time. */
 export async function findKey(presented: string, keys: StoredKey[]): Promise<StoredKey | undefined> {
-  const hash = await sha256(presented);
+  const known = verified.get(presented);
+  const hash = known ?? (await sha256(presented));
   let found: StoredKey | undefined;
   for (const key of keys) {
     if (crypto.subtle.timingSafeEqual(hash, key.hash)) found ??= key;
+  }
+  if (found && !known) {
+    if (verified.size >= VERIFIED_MAX) verified.clear();
+    verified.set(presented, hash);
   }
   return found;
 }

@@ -73,8 +73,9 @@ const clean = (text: string) => text.toWellFormed().replaceAll("\u0000", "\\u000
 
 const timeout = (db: Database) => ({ fetchOptions: { signal: AbortSignal.timeout(db.timeoutMs) } });
 
+/** Through the prepared request (neon.ts, preparedHttp): a refused message stores its line on the same hot path as a valid one. */
 export async function run(db: Database, statement: Statement): Promise<number> {
-  const result = await withRetries(db, () => db.sql.query(statement.query, statement.params, timeout(db)));
+  const result = await withRetries(db, () => db.http.query(statement.query, statement.params, AbortSignal.timeout(db.timeoutMs)));
   return result.rowCount ?? 0;
 }
 

@@ -19,6 +19,16 @@ describe("API keys", () => {
     expect(await count("customers")).toBe(0);
   });
 
+  it("stops admitting a key removed from API_KEYS although its digest was remembered, and admits it again once restored", async () => {
+    const line = (n: number) => ({ method: "POST", body: `C|C${n}|A|x|1|5|1.00|A|b`, key: LOADER });
+    expect((await callDeployed("/ingest/message", line(1))).status).toBe(200);
+    expect((await callDeployed("/ingest/message", line(2))).status).toBe(200);
+    const readerOnly = deployedCall({ reader: [READER, ["read"]] });
+    expect((await readerOnly("/ingest/message", line(3))).status).toBe(401);
+    expect((await callDeployed("/ingest/message", line(4))).status).toBe(200);
+    expect(await count("customers")).toBe(3);
+  });
+
   it("writes with a valid key, and answers 403 naming an entity outside the key's scope", async () => {
     expect((await callDeployed("/ingest/message", { method: "POST", body: "C|C1|A|x|1|5|1.00|A|b", key: LOADER })).status).toBe(200);
     const res = await callDeployed("/ingest/message", { method: "POST", body: "P|P1|part|M|B|T|1|BOX|1.00|c", key: LOADER });

@@ -40,6 +40,8 @@ export async function postMessages(
   headers: Record<string, string> = {},
   path = "/ingest/message",
   ratePerSecond?: number,
+  /** The status each line must get (by its index): 200 unless said otherwise, e.g. 400 for a line made invalid on purpose. */
+  expectedStatus: (index: number) => number = () => 200,
 ): Promise<Driven & { p50: number; p99: number }> {
   const url = new URL(path, baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
@@ -56,7 +58,7 @@ export async function postMessages(
       }
       const { status, text } = await post(agent, url, lines[i], headers);
       latencies[i] = performance.now() - due;
-      if (status !== 200) throw new Error(`${path} ${JSON.stringify(lines[i])}: HTTP ${status}: ${text.slice(0, 500)}`);
+      if (status !== expectedStatus(i)) throw new Error(`${path} ${JSON.stringify(lines[i])}: HTTP ${status}: ${text.slice(0, 500)}`);
     }
   };
   started = performance.now();
