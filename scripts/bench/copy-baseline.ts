@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENTITIES, entityByPrefix } from "../../src/ingest/registry.ts";
+import { ENTITIES, entityByPrefix } from "../../src/registry.ts";
 import type { Driven } from "./report.ts";
 
 export interface CopyFile {

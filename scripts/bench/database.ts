@@ -1,6 +1,6 @@
 /** The benchmark's PostgreSQL: recreated empty, emptied again before each path, counted after it. */
 import pg from "pg";
-import { ENTITIES } from "../../src/ingest/registry.ts";
+import { ENTITIES } from "../../src/registry.ts";
 import { recreateDatabase as recreateAnyDatabase } from "../postgres-admin.ts";
 
 const TABLES = ENTITIES.map((e) => `"${e.table}"`).join(", ");

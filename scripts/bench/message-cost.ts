@@ -8,7 +8,7 @@
  * 400), from the same client, in interleaved rounds. Our CPU a message is the Worker's total minus
  * the empty Worker's, each read from /proc in the same round; the figures are medians over rounds.
  */
-import { ENTITIES, entityByPrefix } from "../../src/ingest/registry.ts";
+import { ENTITIES, entityByPrefix } from "../../src/registry.ts";
 import type { BenchDatabase } from "./database.ts";
 import { monitor } from "./monitor.ts";
 import { postMessages } from "./paths/message.ts";

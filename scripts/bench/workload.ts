@@ -1,5 +1,5 @@
 /** The benchmark's input: deterministic TPC-H-like pipe lines, and the rows they must leave in each table. */
-import { ENTITIES, entityByPrefix } from "../../src/ingest/registry.ts";
+import { ENTITIES, entityByPrefix } from "../../src/registry.ts";
 import { tpchLines } from "../../test/support/tpch.ts";
 
 export interface Workload {

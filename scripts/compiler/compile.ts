@@ -56,14 +56,14 @@ export function compileEntities(dir: string, root = resolve(import.meta.dirname,
   const final = planMigrations(entities, migrationsDir, MIGRATIONS_DIR, header, options);
   const schema = { level: final.entries.at(-1)?.idx ?? 0, migrations: final.entries.map((e) => e.tag) };
   const ts = header("//");
-  // The generated code imports the service's field checks: "../ingest" in the project itself, a longer path from elsewhere (test/project).
-  const ingest = relative(resolve(root, GENERATED_DIR), resolve(import.meta.dirname, "../../src/ingest"))
+  // The generated code imports the entity definition and field checks: "../entity" in the project itself, a longer path from elsewhere (test/project).
+  const entityDir = relative(resolve(root, GENERATED_DIR), resolve(import.meta.dirname, "../../src/entity"))
     .split(sep)
     .join("/");
   const files = new Map<string, string>([
-    [`${GENERATED_DIR}/registry.ts`, generateRegistry(entities, version, schema, ts, ingest)],
+    [`${GENERATED_DIR}/registry.ts`, generateRegistry(entities, version, schema, ts, entityDir)],
     [`${GENERATED_DIR}/tables.ts`, generateTables(entities, ts)],
-    [`${GENERATED_DIR}/schemas.ts`, generateSchemas(entities, ts, ingest)],
+    [`${GENERATED_DIR}/schemas.ts`, generateSchemas(entities, ts, entityDir)],
     [CLIENT_TYPES, generateClientTypes(entities, ts)],
     ...final.files,
   ]);

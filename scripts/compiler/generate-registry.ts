@@ -249,7 +249,7 @@ export function generateRegistry(
   version: string,
   schema: { level: number; migrations: string[] },
   header: string,
-  ingest = "../ingest",
+  entityDir = "../entity",
 ): string {
   const out: string[] = [header];
   out.push(`import {`);
@@ -265,8 +265,8 @@ export function generateRegistry(
       .map(([h]) => h)
       .join(", ")},`,
   );
-  out.push(`} from "${ingest}/field-checks.ts";`);
-  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "${ingest}/entity.ts";`);
+  out.push(`} from "${entityDir}/field-checks.ts";`);
+  out.push(`import { missingField, tooManyFields, unknownKey, type EntityDef } from "${entityDir}/entity.ts";`);
   out.push(`import * as tables from "./tables.ts";`);
   out.push(``);
   out.push(`export const REGISTRY_VERSION = ${q(version)};`);

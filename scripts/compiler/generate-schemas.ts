@@ -93,7 +93,7 @@ function aliasSchema(f: FieldModel): string {
   return `${s}.nullable().optional()`;
 }
 
-export function generateSchemas(entities: EntityModel[], header: string, ingest = "../ingest"): string {
+export function generateSchemas(entities: EntityModel[], header: string, entityDir = "../entity"): string {
   const out: string[] = [];
   // Children first: a parent's list field refers to its child's item schema.
   const ordered = [...entities].sort((a, b) => Number(!a.repeatedFor) - Number(!b.repeatedFor));
@@ -135,5 +135,5 @@ export function generateSchemas(entities: EntityModel[], header: string, ingest 
   const body = out.join("\n");
   const helpers = ["hasNul", "INT", "BIGINT", "FLOAT", "DECIMAL", "TIMESTAMP", ...Object.values(JSON_CHECK).map(([h]) => h)];
   const used = helpers.filter((h) => new RegExp(`\\b${h}\\b`).test(body));
-  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "${ingest}/field-checks.ts";`, "", body].join("\n") + "\n";
+  return [header, `import { z } from "zod";`, `import { ${used.join(", ")} } from "${entityDir}/field-checks.ts";`, "", body].join("\n") + "\n";
 }

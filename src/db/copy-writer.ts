@@ -10,10 +10,10 @@
  */
 import { Buffer } from "node:buffer";
 import { Client, NeonDbError } from "@neondatabase/serverless";
+import { type EntityDef, groupRows } from "../entity/entity.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import { type EntityDef, groupRows } from "../ingest/entity.ts";
-import type { RowToWrite } from "../ingest/parse-messages.ts";
-import type { Statement, WriteResult, Writer } from "../ingest/writer.ts";
+import type { Statement, WriteResult, Writer } from "../writer/port.ts";
+import type { RowToWrite } from "../writer/rows.ts";
 import { copyText, UNENCODABLE } from "./copy-text.ts";
 import { countSubrequest, type DbClock } from "./insert-writer.ts";
 import { classify, logTransient } from "./neon.ts";

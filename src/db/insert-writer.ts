@@ -4,11 +4,11 @@
  * request, so it holds no connection and nothing to close.
  */
 import { and, eq, getTableColumns } from "drizzle-orm";
+import { type EntityDef, groupRows } from "../entity/entity.ts";
+import { parseJsonExact } from "../entity/field-checks.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import { type EntityDef, groupRows } from "../ingest/entity.ts";
-import { parseJsonExact } from "../ingest/field-checks.ts";
-import type { RowToWrite } from "../ingest/parse-messages.ts";
-import type { SingleWrite, Statement, WriteLimits, WriteResult, Writer } from "../ingest/writer.ts";
+import type { SingleWrite, Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
+import type { RowToWrite } from "../writer/rows.ts";
 import { type Database, withRetries, withTimeout } from "./neon.ts";
 
 /** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */

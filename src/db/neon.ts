@@ -6,7 +6,7 @@ import { NeonDbError, type NeonQueryFunction, neon, neonConfig } from "@neondata
 import { drizzle, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Settings } from "../env.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../errors.ts";
-import { RowsRejected } from "../ingest/writer.ts";
+import { RowsRejected } from "../writer/port.ts";
 
 export interface Database {
   sql: NeonQueryFunction<true, true>;

@@ -3,7 +3,7 @@
  * lines, page through them by id, mark them replayed, delete them. Raw lines travel as base64, so
  * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
  */
-import type { Statement } from "../ingest/writer.ts";
+import type { Statement } from "../writer/port.ts";
 import { type Database, withRetries } from "./neon.ts";
 
 /** One rejected line, as stored and as sent through the queue. */

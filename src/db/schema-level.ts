@@ -5,7 +5,7 @@
  */
 import { NeonDbError } from "@neondatabase/serverless";
 import { IngestError, type SchemaMismatch } from "../errors.ts";
-import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../ingest/registry.ts";
+import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../registry.ts";
 import type { Database } from "./neon.ts";
 
 export interface SchemaState {

@@ -1,6 +1,6 @@
 /** The writer a request gets: chosen here, so the ingest service never knows which one it holds. */
 import type { Settings } from "../env.ts";
-import type { Writer } from "../ingest/writer.ts";
+import type { Writer } from "../writer/port.ts";
 import { bulkWriterKind, copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
 import { database } from "./neon.ts";

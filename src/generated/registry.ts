@@ -4,8 +4,8 @@ import {
   fail, hasNul, invalid, required, type JsonRecord, type Parsed, type Row,
   textInteger, textBigint, textFloat, textDecimal, textBoolean, textDate, textTimestamp, textUuid, textJson, textStringList,
   jsonString, jsonInteger, jsonBigint, jsonFloat, jsonDecimal, jsonBoolean, jsonDate, jsonTimestamp, jsonUuid, jsonJson, jsonStringList,
-} from "../ingest/field-checks.ts";
-import { missingField, tooManyFields, unknownKey, type EntityDef } from "../ingest/entity.ts";
+} from "../entity/field-checks.ts";
+import { missingField, tooManyFields, unknownKey, type EntityDef } from "../entity/entity.ts";
 import * as tables from "./tables.ts";
 
 export const REGISTRY_VERSION = "23d74db0533b";

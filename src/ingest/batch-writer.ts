@@ -3,10 +3,11 @@
  * limits, writes the chunks a few at a time, and when the database rejects a chunk for its data,
  * bisects it so only the bad rows fail.
  */
+
+import { type EntityDef, rowAsObject, rowAsRecord } from "../entity/entity.ts";
 import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { type EntityDef, rowAsObject, rowAsRecord } from "./entity.ts";
-import { type RowToWrite, withSource } from "./parse-messages.ts";
-import { RowsRejected, type WriteLimits, type WriteResult, type Writer } from "./writer.ts";
+import { RowsRejected, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
+import { type RowToWrite, withSource } from "../writer/rows.ts";
 
 /** What writeRows needs of a writer (without `subrequests`, no budget applies). */
 export type ChunkWriter = Pick<Writer, "limits" | "writeChunk"> & Partial<Pick<Writer, "subrequests">>;

@@ -3,54 +3,12 @@
  * the generated parsers. A bad line becomes a LineError naming line, entity, field and reason;
  * it never stops the lines around it.
  */
+
+import type { EntityDef } from "../entity/entity.ts";
+import { type FieldError, isRecord, type JsonRecord, parseJsonExact } from "../entity/field-checks.ts";
 import { IngestError } from "../errors.ts";
-import type { EntityDef } from "./entity.ts";
-import { type FieldError, isRecord, type JsonRecord, parseJsonExact } from "./field-checks.ts";
-import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "./registry.ts";
-
-export interface RowToWrite {
-  entity: EntityDef;
-  /**
-   * The row as the JSON array of its values (column order) that the insert statement reads,
-   * encoded once at parse time: one flat string per row waits for its flush, not an object.
-   */
-  json: string;
-  lineNumber: number;
-}
-
-/**
- * What the quarantine keeps of a rejected line beyond its answer: the line whole (`line` is cut for
- * the answer), or its bytes as received when they are not UTF-8. Symbol-keyed, so JSON answers and
- * structured clones never carry it.
- */
-export const QUARANTINE = Symbol("quarantine");
-
-export interface QuarantineSource {
-  /** A function: made only if the line is kept. */
-  raw: string | Uint8Array | (() => string);
-  /** The line was longer than what was kept of it. */
-  cut?: boolean;
-  reason?: "parse" | "scope" | "database";
-  sqlState?: string;
-  /** How to read `raw` again; else the request's format. */
-  format?: "text" | "json";
-}
-
-export interface LineError {
-  line_number: number;
-  entity: string | null;
-  /** The offending field, when one is to blame. */
-  field?: string;
-  position?: number;
-  message: string;
-  line: string;
-  [QUARANTINE]?: QuarantineSource;
-}
-
-/** Attaches what the quarantine keeps, not enumerable: tests comparing errors and answers never see it. */
-export function withSource(error: LineError, source: QuarantineSource): LineError {
-  return Object.defineProperty(error, QUARANTINE, { value: source, enumerable: false });
-}
+import { entityByName, entityByPrefix, entityForKeys, NAMES, PREFIXES } from "../registry.ts";
+import { type LineError, type QuarantineSource, type RowToWrite, withSource } from "../writer/rows.ts";
 
 /** Line numbers of lines that are not valid UTF-8; a Map keeps their bytes as received. */
 export type InvalidLines = ReadonlySet<number> | ReadonlyMap<number, Uint8Array>;

@@ -18,10 +18,11 @@ import {
 } from "../db/quarantine.ts";
 import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
+import { entityByName, REGISTRY_VERSION } from "../registry.ts";
+import type { Statement } from "../writer/port.ts";
+import { type LineError, QUARANTINE, type RowToWrite } from "../writer/rows.ts";
 import { writeRows } from "./batch-writer.ts";
-import { type EntityGuard, type LineError, parseBody, QUARANTINE, type RowToWrite } from "./parse-messages.ts";
-import { entityByName, REGISTRY_VERSION } from "./registry.ts";
-import type { Statement } from "./writer.ts";
+import { type EntityGuard, parseBody } from "./parse-messages.ts";
 
 export type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../db/quarantine.ts";
 

@@ -9,20 +9,21 @@ import { checkKey, claimStatement, compactAnswer, fingerprint, storeAnswer, stor
 import { database } from "../db/neon.ts";
 import { explainMismatch } from "../db/schema-level.ts";
 import { openWriter } from "../db/writers.ts";
+import { type EntityDef, groupRows } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { IngestError, logCause, SchemaMismatch, TransientDatabaseError } from "../errors.ts";
 import { enqueue } from "../queue/async-ingest.ts";
+import { entityByName } from "../registry.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
+import { RowsRejected, type SingleWrite, type Writer } from "../writer/port.ts";
+import { type LineError, type RowToWrite, withSource } from "../writer/rows.ts";
 import { writeRows } from "./batch-writer.ts";
 import { type BodyLimit, decodeLines, rawBodyStream, readAll, readBody } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
-import { type EntityDef, groupRows } from "./entity.ts";
 import { bodyLimit, feed } from "./feed.ts";
 import { IngestRun, outcomeOf, Tally, type Totals } from "./ingest-run.ts";
-import { type LineError, type ParsedBody, parseBody, type RowToWrite, withSource } from "./parse-messages.ts";
+import { type ParsedBody, parseBody } from "./parse-messages.ts";
 import { originOf, Quarantine, rejectionsLink } from "./quarantine.ts";
-import { entityByName } from "./registry.ts";
-import { RowsRejected, type SingleWrite, type Writer } from "./writer.ts";
 
 /** One ingest request, as the service needs it. */
 export interface IngestCall {

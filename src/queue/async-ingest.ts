@@ -5,16 +5,16 @@
  */
 import { database } from "../db/neon.ts";
 import { openWriter } from "../db/writers.ts";
+import { rowAsArray } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
-import { rowAsArray } from "../ingest/entity.ts";
-import type { LineError, RowToWrite } from "../ingest/parse-messages.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
 import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
-import { entityByName, REGISTRY_VERSION } from "../ingest/registry.ts";
+import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
+import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
 /** One queue message: a slice of an ingest's rows, or of its rejected lines (stored by the consumer). */

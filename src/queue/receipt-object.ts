@@ -4,8 +4,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { outcomeOf } from "../ingest/ingest-run.ts";
-import type { LineError } from "../ingest/parse-messages.ts";
-import type { EntityCounts } from "../ingest/writer.ts";
+import type { EntityCounts } from "../writer/port.ts";
+import type { LineError } from "../writer/rows.ts";
 
 const MAX_ERRORS = 1000;
 

@@ -8,8 +8,8 @@ import type { AppEnv } from "../app-env.ts";
 import { canRead, findKey, storedKeys } from "../auth/api-keys.ts";
 import { settingsOf } from "../env.ts";
 import { databaseHealth } from "../ingest/database-health.ts";
-import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../ingest/registry.ts";
 import { addressKey, checkRateLimit } from "../middleware/rate-limit.ts";
+import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../registry.ts";
 
 /**
  * Whether the caller may read why the database is unhealthy (it can name the database's role): a

@@ -8,12 +8,12 @@ import { settingsOf } from "../env.ts";
 import { errorAnswer, IngestError } from "../errors.ts";
 import { compressionOf } from "../ingest/body.ts";
 import { bodyFormat } from "../ingest/content-type.ts";
-import { entityByName } from "../ingest/registry.ts";
 import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../ingest/service.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
 import { waitUntil } from "../middleware/observe.ts";
 import { parkedParts, receipt, redriveParked } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
+import { entityByName } from "../registry.ts";
 import { SseEvents } from "./sse-events.ts";
 
 /** What the service needs of the request; ?entity=Order (or O) makes every JSON record that entity. */

@@ -5,7 +5,7 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import packageJson from "../../package.json" with { type: "json" };
 import type { AppEnv } from "../app-env.ts";
-import { REGISTRY_VERSION } from "../ingest/registry.ts";
+import { REGISTRY_VERSION } from "../registry.ts";
 
 export const SECURITY_SCHEME = {
   type: "http" as const,

@@ -5,7 +5,7 @@ import type { AppEnv } from "../app-env.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { deleteVisible, listVisible, present, type RejectionFilter, replay } from "../ingest/quarantine.ts";
-import { entityByName } from "../ingest/registry.ts";
+import { entityByName } from "../registry.ts";
 import type { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
 
 /** The filters asked for (the service narrows them to what the caller may see). */

@@ -1,7 +1,7 @@
 /** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
 import { z } from "@hono/zod-openapi";
 import { ERROR_CODES } from "../errors.ts";
-import { ENTITIES } from "../ingest/registry.ts";
+import { ENTITIES } from "../registry.ts";
 
 const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
 

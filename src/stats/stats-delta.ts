@@ -1,5 +1,5 @@
 /** What one request adds to the stats: built once per request, never per line, and summed per isolate before it is sent. */
-import type { EntityCounts } from "../ingest/writer.ts";
+import type { EntityCounts } from "../writer/port.ts";
 
 /** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implied. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;

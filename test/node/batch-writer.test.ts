@@ -7,10 +7,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { INSERT_LIMITS, insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
+import type { EntityDef } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
 import { type ChunkWriter, SUBREQUEST_BUDGET, writeRows } from "../../src/ingest/batch-writer.ts";
-import type { EntityDef } from "../../src/ingest/entity.ts";
-import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
+import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
 // A table whose CHECK the parsers know nothing about: only the database can reject these rows.

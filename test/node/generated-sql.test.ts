@@ -13,10 +13,10 @@ import { executorOf, LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } f
 import { migrate } from "../../scripts/migrations.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
+import { type EntityDef, rowAsArray } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
-import { type EntityDef, rowAsArray } from "../../src/ingest/entity.ts";
-import type { RowToWrite } from "../../src/ingest/parse-messages.ts";
+import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
 const root = resolve(import.meta.dirname, "../..");

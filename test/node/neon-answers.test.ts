@@ -8,7 +8,7 @@ import { NeonDbError } from "@neondatabase/serverless";
 import { describe, expect, it } from "vitest";
 import { classify, failedHealth, NEON_ANSWERS, neonAnswer, neonRule, type Outcome } from "../../src/db/neon.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../../src/errors.ts";
-import { RowsRejected } from "../../src/ingest/writer.ts";
+import { RowsRejected } from "../../src/writer/port.ts";
 
 /** What the client throws for a 400 body. */
 function bad(message: string, code = ""): NeonDbError {

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { FieldModel } from "../../scripts/compiler/model.ts";
 import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
-import { entityByName } from "../../src/ingest/registry.ts";
+import { entityByName } from "../../src/registry.ts";
 import { TEST_ENTITIES } from "../support/test-project.ts";
 
 // The test entity set, which the registry under test is built from (vitest.config.ts).

@@ -2,10 +2,10 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { EntityDef } from "../../src/ingest/entity.ts";
-import { type Parsed, parseJsonExact } from "../../src/ingest/field-checks.ts";
+import type { EntityDef } from "../../src/entity/entity.ts";
+import { type Parsed, parseJsonExact } from "../../src/entity/field-checks.ts";
 import { parseBody, splitFields } from "../../src/ingest/parse-messages.ts";
-import { entityByName } from "../../src/ingest/registry.ts";
+import { entityByName } from "../../src/registry.ts";
 import { RECORD_SCHEMAS } from "../project/src/generated/schemas.ts";
 
 const order = entityByName("Order")!;

@@ -3,7 +3,7 @@ import { NeonDbError } from "@neondatabase/serverless";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { type Database, withRetries } from "../../src/db/neon.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
-import { RowsRejected } from "../../src/ingest/writer.ts";
+import { RowsRejected } from "../../src/writer/port.ts";
 
 const db = (retryMs: number) => ({ retryMs }) as Database;
 

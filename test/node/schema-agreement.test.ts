@@ -18,10 +18,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { loadEntities } from "../../scripts/compiler/load-entities.ts";
 import type { EntityModel, FieldModel } from "../../scripts/compiler/model.ts";
-import type { EntityDef } from "../../src/ingest/entity.ts";
-import { isRecord, type JsonRecord } from "../../src/ingest/field-checks.ts";
+import type { EntityDef } from "../../src/entity/entity.ts";
+import { isRecord, type JsonRecord } from "../../src/entity/field-checks.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
-import { ENTITIES } from "../../src/ingest/registry.ts";
+import { ENTITIES } from "../../src/registry.ts";
 import * as serviceSchemas from "../project/src/generated/schemas.ts";
 import { TEST_ENTITIES } from "../support/test-project.ts";
 

@@ -12,7 +12,7 @@ import { appliedDatabases, isLocalEndpoint, recordAppliedDatabase } from "../../
 import { type Database, pgliteDatabase } from "../../scripts/local-neon/database.ts";
 import { executorOf } from "../../scripts/local-neon/start.ts";
 import { migrate } from "../../scripts/migrations.ts";
-import type { EntityDef } from "../../src/ingest/entity.ts";
+import type { EntityDef } from "../../src/entity/entity.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENTITIES } from "../../src/ingest/registry.ts";
+import { ENTITIES } from "../../src/registry.ts";
 import { ENTITIES as TEST_REGISTRY } from "../project/src/generated/registry.ts";
 import { root, TEST_MIGRATIONS } from "../support/test-project.ts";
 

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { TIMESTAMP, textDate, textTimestamp } from "../../src/ingest/field-checks.ts";
+import { TIMESTAMP, textDate, textTimestamp } from "../../src/entity/field-checks.ts";
 
 const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, "0"));
 const date = fc

@@ -15,9 +15,10 @@ import { openWriter } from "../../src/db/writers.ts";
 import { settingsOf } from "../../src/env.ts";
 import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
-import { parseBody, type RowToWrite } from "../../src/ingest/parse-messages.ts";
-import { entityByName } from "../../src/ingest/registry.ts";
-import type { Writer } from "../../src/ingest/writer.ts";
+import { parseBody } from "../../src/ingest/parse-messages.ts";
+import { entityByName } from "../../src/registry.ts";
+import type { Writer } from "../../src/writer/port.ts";
+import type { RowToWrite } from "../../src/writer/rows.ts";
 import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
 import { TEST_MIGRATIONS } from "../support/test-project.ts";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { app } from "../../src/app.ts";
 import { ERROR_CODES } from "../../src/errors.ts";
-import { ENTITIES } from "../../src/ingest/registry.ts";
+import { ENTITIES } from "../../src/registry.ts";
 
 describe("GET /openapi.json", () => {
   it("documents exactly the routes the app serves", async () => {

@@ -1,7 +1,7 @@
 /** The Worker under test is built on the test entity set (test/project), not on the user's entities/ (vitest.config.ts). */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ENTITIES } from "../../src/ingest/registry.ts";
+import { ENTITIES } from "../../src/registry.ts";
 import { ENTITIES as TEST_REGISTRY } from "../project/src/generated/registry.ts";
 
 describe("the Worker under test", () => {

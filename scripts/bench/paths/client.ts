@@ -5,7 +5,7 @@
  * lines /ingest/message is given, as the JSON records a program would have.
  */
 import { NomnomClient } from "../../../client/index.mjs";
-import { entityByPrefix } from "../../../src/ingest/registry.ts";
+import { entityByPrefix } from "../../../src/registry.ts";
 import type { Driven } from "../report.ts";
 
 /** A pipe line as its entity's JSON record: fields by name in wire order, an empty field left out (null). */

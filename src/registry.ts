@@ -1,8 +1,9 @@
 /** Lookups over the generated registry: by wire prefix, by name, and by the keys of a JSON record. */
-import { ENTITIES } from "../generated/registry.ts";
-import type { EntityDef } from "./entity.ts";
 
-export { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../generated/registry.ts";
+import type { EntityDef } from "./entity/entity.ts";
+import { ENTITIES } from "./generated/registry.ts";
+
+export { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "./generated/registry.ts";
 
 const byPrefix = new Map(ENTITIES.map((e) => [e.prefix, e]));
 const byName = new Map(ENTITIES.map((e) => [e.name, e]));

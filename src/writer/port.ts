@@ -2,8 +2,8 @@
  * The ingest service's one door to the database. src/db/ implements it: INSERT over Neon's HTTP
  * API (db/insert-writer.ts) and, for bulk writes, COPY over Neon's WebSocket protocol.
  */
-import type { EntityDef } from "./entity.ts";
-import type { LineError, RowToWrite } from "./parse-messages.ts";
+import type { EntityDef } from "../entity/entity.ts";
+import type { LineError, RowToWrite } from "./rows.ts";
 
 /** What happened to one entity's rows. */
 export interface EntityCounts {
