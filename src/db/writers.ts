@@ -1,5 +1,10 @@
-/** The writer a request gets: chosen here, so the ingest service never knows which one it holds. */
+/**
+ * The writer a request gets, composed here from its parts so the ingest service never knows which
+ * one it holds: the INSERT writer with its retries, and in front of it (BULK_WRITER=copy) the COPY
+ * writer, whose declined writes fall back to it.
+ */
 import type { Settings } from "../env.ts";
+import { withFallback } from "../writer/fallback.ts";
 import type { Writer } from "../writer/port.ts";
 import { bulkWriterKind, copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
@@ -11,12 +16,13 @@ export function openWriter(settings: Settings, clock: DbClock = { dbSeconds: 0 }
   const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
   if (bulkWriterKind(settings) === "insert") return insert;
   // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
-  return copyWriter({
+  const copy = copyWriter({
     connectionString: settings.DATABASE_URL,
     wsProxy: settings.NEON_WS_PROXY,
-    fallback: insert,
+    limits: insert.limits,
     clock,
     timeoutMs: settings.DB_TIMEOUT_MS,
     retryMs,
   });
+  return withFallback(copy, insert);
 }

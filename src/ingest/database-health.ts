@@ -3,7 +3,8 @@
  * in front of writes. The check is remembered for HEALTH_CACHE_MS per isolate: a burst of probes
  * costs one round trip, not one each.
  */
-import { type Database, database, failedHealth } from "../db/neon.ts";
+import { type Database, database } from "../db/neon.ts";
+import { failedHealth } from "../db/neon-answers.ts";
 import { type SchemaState, schemaRefusal, schemaState } from "../db/schema-level.ts";
 import type { Settings } from "../env.ts";
 import type { IngestError } from "../errors.ts";

@@ -1,12 +1,13 @@
 /**
- * The one-message path's prepared request to Neon's HTTP API (db/neon.ts, preparedHttp) against the
+ * The one-message path's prepared request to Neon's HTTP API (db/neon-http.ts, preparedHttp) against the
  * real client on the local endpoint: the same rows, and for every fault the same error, read the
  * same way by neonAnswer and classified the same by classify().
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { classify, type Database, database, neonAnswer } from "../../src/db/neon.ts";
+import { type Database, database } from "../../src/db/neon.ts";
+import { classify, neonAnswer } from "../../src/db/neon-answers.ts";
 import { settingsOf } from "../../src/env.ts";
 import { freshDatabase } from "../support/database.ts";
 

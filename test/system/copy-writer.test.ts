@@ -8,7 +8,8 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { copyWriter, forgetConflicts, isolateSockets } from "../../src/db/copy-writer.ts";
+import { isolateSockets } from "../../src/db/copy-socket.ts";
+import { copyWriter, forgetConflicts } from "../../src/db/copy-writer.ts";
 import { type DbClock, insertWriter } from "../../src/db/insert-writer.ts";
 import { database } from "../../src/db/neon.ts";
 import { openWriter } from "../../src/db/writers.ts";
@@ -17,6 +18,7 @@ import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
 import { writeRows } from "../../src/ingest/batch-writer.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/registry.ts";
+import { withFallback } from "../../src/writer/fallback.ts";
 import type { Writer } from "../../src/writer/port.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
@@ -61,14 +63,15 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
 
 function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string; clock?: DbClock; timeoutMs?: number } = {}): Writer {
   const s = settings();
-  return copyWriter({
+  const copy = copyWriter({
     clock: overrides.clock,
     connectionString: localConnectionString(overrides.password ?? PASSWORD),
     wsProxy: overrides.wsProxy ?? local.wsProxy,
-    fallback,
+    limits: fallback.limits,
     timeoutMs: overrides.timeoutMs ?? s.DB_TIMEOUT_MS,
     retryMs: s.DB_RETRY_MS,
   });
+  return withFallback(copy, fallback);
 }
 
 /** Rows as the parsers make them, from JSON records. */
