@@ -14,6 +14,7 @@ import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejecti
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
+import { exponential } from "../writer/backoff.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
@@ -122,8 +123,7 @@ export async function enqueue(
 const MAX_DELAY_S = 12 * 60 * 60;
 
 /** The wait before attempt `attempts + 1`: QUEUE_RETRY_DELAY_S, doubled each attempt, up to 12 hours. */
-export const retryDelay = (settings: Settings, attempts: number): number =>
-  Math.min(settings.QUEUE_RETRY_DELAY_S * 2 ** Math.max(0, attempts - 1), MAX_DELAY_S);
+export const retryDelay = (settings: Settings, attempts: number): number => exponential(settings.QUEUE_RETRY_DELAY_S, attempts - 1, MAX_DELAY_S);
 
 /** A part's rejections the database did not take: the part is tried again, so they are not lost. */
 class RejectionsNotStored extends Error {}
