@@ -54,17 +54,14 @@ export interface EntityCopy {
   text: Uint8Array;
 }
 
-/** Staging tables' names: unique in the isolate, so the chunks of one query never share one. */
-let stages = 0;
-
 /** The rows' COPY (staged: through a temporary table), or UNENCODABLE (the caller uses INSERT). */
-export function entityCopy(entity: EntityDef, jsons: readonly string[], staged: boolean): EntityCopy | undefined {
+export function entityCopy(entity: EntityDef, jsons: readonly string[], staged: boolean, stages: { next: number }): EntityCopy | undefined {
   const text = copyText(jsons);
   if (text === UNENCODABLE) return UNENCODABLE;
   const columns = entity.columns.map((c) => `"${c}"`).join(", ");
   if (!staged) return { statements: [`COPY "${entity.table}" (${columns}) FROM STDIN`], text };
   // The table's column types without its constraints or defaults: a value the table refuses is refused by the INSERT.
-  const stage = `"nomnom_stage_${++stages}"`;
+  const stage = `"nomnom_stage_${++stages.next}"`;
   const key = entity.naturalKey.map((c) => `"${c}"`).join(", ");
   // As the INSERT writer's statement: natural-key order, so concurrent statements cannot deadlock.
   const conflict = key ? ` ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING` : " ON CONFLICT DO NOTHING";

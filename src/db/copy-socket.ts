@@ -17,15 +17,6 @@ import { countSubrequest, type DbClock } from "./insert-writer.ts";
 const MAX_SOCKETS = 1;
 
 /**
- * WebSockets this isolate holds at once, across its requests: each is a PostgreSQL backend (a
- * PgBouncer client on Neon's -pooler host), and Workers cannot share a socket across requests, so a
- * burst of bulk requests would open one each and meet 53300 past the compute's max_connections
- * (about 100 at Neon's smallest size). Beyond `max`, a request writes over HTTP instead (one
- * statement per request, no connection held). Tests lower `max`.
- */
-export const isolateSockets = { open: 0, max: 16 };
-
-/**
  * Fails `work` when `ms` pass without progress. `work` may be given `touch`, which starts the `ms`
  * again: a transaction calls it as each statement completes, so its deadline is per statement (a
  * group of chunks, or a compute waking for the first one, is not held to one statement's time).
@@ -86,6 +77,18 @@ function checkPlainWebSocket(wsProxy: string): void {
     );
 }
 
+/**
+ * WebSockets this isolate holds at once, across its requests: each is a PostgreSQL backend (a
+ * PgBouncer client on Neon's -pooler host), and Workers cannot share a socket across requests, so a
+ * burst of bulk requests would open one each and meet 53300 past the compute's max_connections
+ * (about 100 at Neon's smallest size). Beyond `max`, a request writes over HTTP instead (one
+ * statement per request, no connection held). Tests lower `max`.
+ */
+export interface SocketCount {
+  open: number;
+  max: number;
+}
+
 export interface SocketOptions {
   connectionString: string;
   /** Dev/test only: the local WebSocket endpoint (NEON_WS_PROXY). Unset: Neon's own, with the library's defaults. */
@@ -93,6 +96,8 @@ export interface SocketOptions {
   clock: DbClock;
   /** Connecting's deadline (DB_TIMEOUT_MS). */
   timeoutMs: number;
+  /** The isolate's count of WebSockets, and its cap (DbIsolate). */
+  sockets: SocketCount;
 }
 
 /**
@@ -151,14 +156,14 @@ export class SocketPool {
   private async connect(): Promise<Client> {
     this.opening++;
     try {
-      if (isolateSockets.open >= isolateSockets.max) throw new Error(`this isolate holds its ${isolateSockets.max} WebSockets already`);
-      isolateSockets.open++;
+      if (this.options.sockets.open >= this.options.sockets.max) throw new Error(`this isolate holds its ${this.options.sockets.max} WebSockets already`);
+      this.options.sockets.open++;
       try {
         const client = await openSocket(this.options);
         this.all.add(client);
         return client;
       } catch (error) {
-        isolateSockets.open--;
+        this.options.sockets.open--;
         throw error;
       }
     } catch (error) {
@@ -194,7 +199,7 @@ export class SocketPool {
 
   discard(client: Client): void {
     if (!this.all.delete(client)) return;
-    isolateSockets.open--;
+    this.options.sockets.open--;
     this.waiting.shift()?.(undefined);
     // end() may never settle on a lost connection: nobody waits for it.
     void client.end().catch(() => {});
@@ -214,7 +219,7 @@ export class SocketPool {
     this.prepared = undefined;
     const clients = [...this.all];
     this.all.clear();
-    isolateSockets.open -= clients.length;
+    this.options.sockets.open -= clients.length;
     this.idle.length = 0;
     // Bounded: a connection that went bad must not hold the request open.
     await Promise.all(clients.map((c) => deadline(1000, "closing a WebSocket", c.end(), () => {}).catch(() => {})));

@@ -16,7 +16,7 @@ import { Declined } from "../writer/fallback.ts";
 import type { Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
 import type { RowToWrite } from "../writer/rows.ts";
 import { classifyWs, copyIn, type EntityCopy, entityCopy, existingKeys, pastTheProxy, refusesData } from "./copy-protocol.ts";
-import { deadline, SocketPool } from "./copy-socket.ts";
+import { deadline, type SocketCount, SocketPool } from "./copy-socket.ts";
 import { UNENCODABLE } from "./copy-text.ts";
 import type { DbClock } from "./insert-writer.ts";
 import { INSERT_LIMITS } from "./insert-writer.ts";
@@ -33,17 +33,20 @@ export interface CopyWriterOptions {
   timeoutMs: number;
   /** How long transient failures are retried (DB_RETRY_MS). */
   retryMs: number;
+  /** The isolate's memory: staged entities, staging tables, WebSockets (db/isolate.ts). */
+  isolate: CopyCache;
 }
 
-/**
- * After a chunk of an entity met existing rows, this isolate stages that entity's chunks until one
- * finds no duplicate: a replay pays one failed COPY, not one per chunk.
- */
-const conflicted = new Set<string>();
-
-/** What the per-isolate memory holds; tests and benchmarks start from a clean slate. */
-export function forgetConflicts(): void {
-  conflicted.clear();
+/** What the COPY writer keeps per isolate (DbIsolate, db/isolate.ts). */
+export interface CopyCache {
+  /**
+   * Entities whose chunks are staged: after a chunk met existing rows, this isolate stages that
+   * entity's chunks until one finds no duplicate (a replay pays one failed COPY, not one per chunk).
+   */
+  conflicted: Set<string>;
+  /** Staging tables' names: unique in the isolate, so the chunks of one query never share one. */
+  stages: { next: number };
+  sockets: SocketCount;
 }
 
 /** Rows in one transaction, as the INSERT writer takes them (one Neon request): the same limit on both paths. */
@@ -59,23 +62,23 @@ export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON
 }
 
 /** An entity's chunk that found no existing row ends its replay: COPY straight into the table next time. */
-function noteInserted(entity: EntityDef, rows: number, inserted: number): void {
+function noteInserted(conflicted: Set<string>, entity: EntityDef, rows: number, inserted: number): void {
   if (inserted === rows) conflicted.delete(entity.name);
 }
 
 /** A chunk for the fallback (a refused row, text COPY cannot carry, no WebSocket); what it inserts still ends a replay. */
-const declineChunk = (entity: EntityDef, rows: RowToWrite[], why: string) =>
-  new Declined(why, (inserted) => noteInserted(entity, rows.length, inserted as number));
+const declineChunk = (conflicted: Set<string>, entity: EntityDef, rows: RowToWrite[], why: string) =>
+  new Declined(why, (inserted) => noteInserted(conflicted, entity, rows.length, inserted as number));
 
 /** Counts per entity from each COPY's inserted rows. */
-function copyResult(groups: Map<EntityDef, string[]>, inserted: number[]): WriteResult {
+function copyResult(conflicted: Set<string>, groups: Map<EntityDef, string[]>, inserted: number[]): WriteResult {
   const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
   for (const [i, [entity, jsons]] of [...groups].entries()) {
     const duplicates = jsons.length - inserted[i];
     result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
     result.inserted += inserted[i];
     result.duplicates += duplicates;
-    noteInserted(entity, jsons.length, inserted[i]);
+    noteInserted(conflicted, entity, jsons.length, inserted[i]);
   }
   return result;
 }
@@ -85,6 +88,7 @@ class CopyWriter implements Writer {
   private readonly options: CopyWriterOptions;
   private readonly clock: DbClock;
   private readonly sockets: SocketPool;
+  private readonly conflicted: Set<string>;
   /** No WebSocket could be opened: the rest of this request is declined (the fallback writes it). */
   private unavailable = false;
   /** Chunks waiting for the connection: the next transaction takes all of them, in one query. */
@@ -95,7 +99,14 @@ class CopyWriter implements Writer {
     this.options = options;
     this.limits = options.limits ?? INSERT_LIMITS;
     this.clock = options.clock ?? { dbSeconds: 0 };
-    this.sockets = new SocketPool({ connectionString: options.connectionString, wsProxy: options.wsProxy, clock: this.clock, timeoutMs: options.timeoutMs });
+    this.conflicted = options.isolate.conflicted;
+    this.sockets = new SocketPool({
+      connectionString: options.connectionString,
+      wsProxy: options.wsProxy,
+      clock: this.clock,
+      timeoutMs: options.timeoutMs,
+      sockets: options.isolate.sockets,
+    });
   }
 
   /** No WebSocket today: an answer no retry changes (a bad password) is the request's; anything else sends the request over HTTP. */
@@ -217,31 +228,32 @@ class CopyWriter implements Writer {
 
   /** A chunk COPYed into its table, or staged; a COPY that meets existing keys is staged once, and the entity remembered. */
   private async copyChunk(entity: EntityDef, rows: RowToWrite[], staged: boolean): Promise<number> {
-    if (this.unavailable) throw declineChunk(entity, rows, "no WebSocket in this request");
+    if (this.unavailable) throw declineChunk(this.conflicted, entity, rows, "no WebSocket in this request");
     const chunk = entityCopy(
       entity,
       rows.map((row) => row.json),
       staged,
+      this.options.isolate.stages,
     );
-    if (chunk === UNENCODABLE) throw declineChunk(entity, rows, "text COPY cannot carry");
+    if (chunk === UNENCODABLE) throw declineChunk(this.conflicted, entity, rows, "text COPY cannot carry");
     try {
       let inserted = await this.copyInGroup(chunk);
       if (inserted === "alone") {
-        if (this.unavailable) throw declineChunk(entity, rows, "no WebSocket in this request");
+        if (this.unavailable) throw declineChunk(this.conflicted, entity, rows, "no WebSocket in this request");
         [inserted] = await this.transaction((client, touch) => copyIn(client, [chunk], touch));
       }
-      noteInserted(entity, rows.length, inserted);
+      noteInserted(this.conflicted, entity, rows.length, inserted);
       return inserted;
     } catch (error) {
       if (!(error instanceof CopyRefused)) throw error;
       if (!staged && existingKeys(error)) {
-        conflicted.add(entity.name);
+        this.conflicted.add(entity.name);
         return this.copyChunk(entity, rows, true);
       }
       // A row the database refuses: the service bisects over this same WebSocket, each step one
       // more query on it and no subrequest (over HTTP each step would be a fetch: ~14 per bad row).
       if (refusesData(error.cause as Error)) throw error.cause;
-      throw declineChunk(entity, rows, error.message);
+      throw declineChunk(this.conflicted, entity, rows, error.message);
     }
   }
 
@@ -254,8 +266,8 @@ class CopyWriter implements Writer {
     const chars = rows.reduce((n, row) => n + row.json.length + 1, 0);
     // Over the limit, the fallback gives the same answer (body_too_large) whatever the rows hold.
     if (this.unavailable || chars > TRANSACTION_MAX_CHARS) throw new Declined("a transaction COPY does not take");
-    const staged = [...groups.keys()].map((entity) => stageAll || conflicted.has(entity.name));
-    const copies = [...groups].map(([entity, jsons], i) => entityCopy(entity, jsons, staged[i]));
+    const staged = [...groups.keys()].map((entity) => stageAll || this.conflicted.has(entity.name));
+    const copies = [...groups].map(([entity, jsons], i) => entityCopy(entity, jsons, staged[i], this.options.isolate.stages));
     if (copies.includes(UNENCODABLE)) throw new Declined("text COPY cannot carry");
     try {
       return await this.transaction(async (client, touch) => {
@@ -265,13 +277,13 @@ class CopyWriter implements Writer {
           touch();
         }
         await client.query("COMMIT");
-        return copyResult(groups, inserted);
+        return copyResult(this.conflicted, groups, inserted);
       });
     } catch (error) {
       if (!(error instanceof CopyRefused)) throw error;
       if (staged.includes(false) && existingKeys(error)) {
         // Which entity met existing rows is not said: all of them are staged, and remembered.
-        for (const entity of groups.keys()) conflicted.add(entity.name);
+        for (const entity of groups.keys()) this.conflicted.add(entity.name);
         return this.copyTransaction(rows, extra, true);
       }
       throw new Declined(error.message);
@@ -279,7 +291,7 @@ class CopyWriter implements Writer {
   }
 
   writeChunk(entity: EntityDef, rows: RowToWrite[]): Promise<number> {
-    return this.copyChunk(entity, rows, conflicted.has(entity.name));
+    return this.copyChunk(entity, rows, this.conflicted.has(entity.name));
   }
 
   writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {

@@ -24,12 +24,15 @@ export interface Database {
   local: boolean;
 }
 
-let current: { key: string; db: Database } | undefined;
+/** Where an isolate keeps its client (DbIsolate, db/isolate.ts): the one for the last connection string. */
+export interface DatabaseCache {
+  database?: { key: string; db: Database };
+}
 
 /** One client per connection string and isolate; fetchEndpoint is isolate-global, set only when a dev variable asks. */
-export function database(settings: Settings): Database {
+export function database(settings: Settings, isolate: DatabaseCache): Database {
   const key = `${settings.DATABASE_URL} ${settings.NEON_FETCH_ENDPOINT ?? ""}`;
-  if (current?.key === key) return current.db;
+  if (isolate.database?.key === key) return isolate.database.db;
   if (settings.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = settings.NEON_FETCH_ENDPOINT;
   const sql = neon(settings.DATABASE_URL, { arrayMode: true, fullResults: true });
   const db = {
@@ -40,7 +43,7 @@ export function database(settings: Settings): Database {
     retryMs: settings.DB_RETRY_MS,
     local: settings.NEON_FETCH_ENDPOINT !== undefined,
   };
-  current = { key, db };
+  isolate.database = { key, db };
   return db;
 }
 

@@ -8,11 +8,12 @@ import { withFallback } from "../writer/fallback.ts";
 import type { Writer } from "../writer/port.ts";
 import { bulkWriterKind, copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
+import type { DbIsolate } from "./isolate.ts";
 import { database } from "./neon.ts";
 
 /** Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`. */
-export function openWriter(settings: Settings, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
-  const db = database(settings);
+export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
+  const db = database(settings, isolate);
   const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
   if (bulkWriterKind(settings) === "insert") return insert;
   // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
@@ -23,6 +24,7 @@ export function openWriter(settings: Settings, clock: DbClock = { dbSeconds: 0 }
     clock,
     timeoutMs: settings.DB_TIMEOUT_MS,
     retryMs,
+    isolate,
   });
   return withFallback(copy, insert);
 }

@@ -3,6 +3,8 @@
  * consumer in this Worker writes them with the same batch writer, and failed messages end in a
  * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
  */
+
+import { ISOLATE } from "../db/isolate.ts";
 import { database } from "../db/neon.ts";
 import { openWriter } from "../db/writers.ts";
 import { rowAsArray } from "../entity/entity.ts";
@@ -137,7 +139,7 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
   const { ingestId, part, rows } = body;
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
   const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
-  const db = { ...database(settings), retryMs };
+  const db = { ...database(settings, ISOLATE), retryMs };
   // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
   const origin = body.origin ?? {
     requestId: ingestId,
@@ -152,7 +154,7 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
     if (!entity) throw new IngestError("misconfigured", `the part names entity ${JSON.stringify(r.entity)}, which this Worker does not know`);
     return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
   });
-  const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
+  const writer = openWriter(settings, ISOLATE, { dbSeconds: 0 }, retryMs);
   const written = await writeRows(toWrite, writer).finally(() => writer.close());
   const rejections = [...(body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
   if (rejections.length > 0 && !(await storeRejections(db, origin, rejections, meter)))

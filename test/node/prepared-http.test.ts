@@ -6,6 +6,7 @@
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
 import { type Database, database } from "../../src/db/neon.ts";
 import { classify, neonAnswer } from "../../src/db/neon-answers.ts";
 import { settingsOf } from "../../src/env.ts";
@@ -33,7 +34,7 @@ describe("the prepared Neon HTTP request", () => {
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_prepared_http"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
-    db = database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }));
+    db = database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }), createDbIsolate());
   });
   afterAll(async () => {
     await local.close();
