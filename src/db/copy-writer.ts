@@ -13,7 +13,7 @@ import { type EntityDef, groupRows } from "../entity/entity.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { retrying } from "../writer/backoff.ts";
 import { Declined } from "../writer/fallback.ts";
-import type { Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
+import { addWritten, emptyResult, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
 import type { RowToWrite } from "../writer/rows.ts";
 import { classifyWs, copyIn, type EntityCopy, entityCopy, existingKeys, pastTheProxy, refusesData } from "./copy-protocol.ts";
 import { deadline, type SocketCount, SocketPool } from "./copy-socket.ts";
@@ -72,12 +72,9 @@ const declineChunk = (conflicted: Set<string>, entity: EntityDef, rows: RowToWri
 
 /** Counts per entity from each COPY's inserted rows. */
 function copyResult(conflicted: Set<string>, groups: Map<EntityDef, string[]>, inserted: number[]): WriteResult {
-  const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+  const result = emptyResult();
   for (const [i, [entity, jsons]] of [...groups].entries()) {
-    const duplicates = jsons.length - inserted[i];
-    result.byEntity[entity.name] = { inserted: inserted[i], duplicates, failed: 0 };
-    result.inserted += inserted[i];
-    result.duplicates += duplicates;
+    addWritten(result, entity.name, jsons.length, inserted[i]);
     noteInserted(conflicted, entity, jsons.length, inserted[i]);
   }
   return result;

@@ -7,10 +7,10 @@ import { and, eq, getTableColumns } from "drizzle-orm";
 import { type EntityDef, groupRows } from "../entity/entity.ts";
 import { parseJsonExact } from "../entity/field-checks.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import type { SingleWrite, Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
+import { addWritten, emptyResult, type SingleWrite, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
 import { withWriteRetries } from "../writer/retries.ts";
 import type { RowToWrite } from "../writer/rows.ts";
-import { type Database, retryPolicy, withTimeout } from "./neon.ts";
+import { type Database, deadlineSignal, retryPolicy, withTimeout } from "./neon.ts";
 
 /** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
 export interface DbClock {
@@ -98,20 +98,15 @@ function insertAttempts(db: Database, clock: DbClock): Writer {
         ...extra.map((e) => db.sql.query(e.query, e.params)),
       ];
       const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
-      const written: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-      entities.forEach(([entity, json], i) => {
-        const inserted = results[i].rowCount ?? 0;
-        written.byEntity[entity.name] = { inserted, duplicates: json.length - inserted, failed: 0 };
-        written.inserted += inserted;
-        written.duplicates += json.length - inserted;
-      });
+      const written = emptyResult();
+      for (const [i, [entity, json]] of entities.entries()) addWritten(written, entity.name, json.length, results[i].rowCount ?? 0);
       return written;
     },
 
     async writeOne(entity, json, children): Promise<SingleWrite> {
       // The prepared request (neon-http.ts, preparedHttp): the message path's one statement is most of its Neon client cost.
       const parent = { query: entity.insertReturningIdSql, params: [`[${json}]`] };
-      const signal = AbortSignal.timeout(db.timeoutMs);
+      const signal = deadlineSignal(db);
       const childQueries = children.map((c) => ({ query: c.entity.insertSql, params: [jsonArray(c.rows)] }));
       const results = await timed(
         clock,

@@ -47,8 +47,11 @@ export function database(settings: Settings, isolate: DatabaseCache): Database {
   return db;
 }
 
-/** Every call to Neon carries a deadline: the proxy has none, and a call nobody aborts can wait forever. */
-export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: AbortSignal.timeout(ms) } });
+/** Every call to Neon carries a deadline (DB_TIMEOUT_MS, or less): the proxy has none, and a call nobody aborts can wait forever. */
+export const deadlineSignal = (db: Pick<Database, "timeoutMs">, ms = db.timeoutMs): AbortSignal => AbortSignal.timeout(Math.min(ms, db.timeoutMs));
+
+/** The deadline as the sql client's per-call option. */
+export const withTimeout = (db: Database, ms = db.timeoutMs) => ({ fetchOptions: { signal: deadlineSignal(db, ms) } });
 
 /**
  * Transient failures (network, 5xx, 40001, 40P01, 08xxx) retried with jittered exponential backoff

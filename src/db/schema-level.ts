@@ -6,7 +6,7 @@
 import { NeonDbError } from "@neondatabase/serverless";
 import { IngestError, type SchemaMismatch } from "../errors.ts";
 import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../registry.ts";
-import type { Database } from "./neon.ts";
+import { type Database, withTimeout } from "./neon.ts";
 
 export interface SchemaState {
   status: "ok" | "behind" | "ahead";
@@ -34,7 +34,7 @@ async function readState(db: Database): Promise<SchemaState> {
     const { rows } = await db.sql.query(
       "SELECT coalesce(max(id), 0), coalesce(min(id) FILTER (WHERE breaks_older_workers AND id > $1), 0) FROM nomnom_migrations",
       [String(SCHEMA_LEVEL)],
-      { fetchOptions: { signal: AbortSignal.timeout(Math.min(CHECK_TIMEOUT_MS, db.timeoutMs)) } },
+      withTimeout(db, CHECK_TIMEOUT_MS),
     );
     [database, breaking] = (rows[0] as unknown[]).map(Number);
   } catch (error) {

@@ -6,7 +6,7 @@
 
 import { type EntityDef, rowAsObject, rowAsRecord } from "../entity/entity.ts";
 import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { RowsRejected, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
+import { addWritten, emptyResult, RowsRejected, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
 import { type RowToWrite, withSource } from "../writer/rows.ts";
 
 /** What writeRows needs of a writer (without `subrequests`, no budget applies). */
@@ -63,7 +63,7 @@ function chunkRows(rows: RowToWrite[], limits: WriteLimits): Chunk[] {
  * is not written but rejected whole, with the reason.
  */
 async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult, refused?: RowsRejected): Promise<void> {
-  const counts = (result.byEntity[chunk.entity.name] ??= { inserted: 0, duplicates: 0, failed: 0 });
+  result.byEntity[chunk.entity.name] ??= { inserted: 0, duplicates: 0, failed: 0 };
   if (refused && overBudget(writer)) {
     const message =
       `not written: the database refused a row among these lines (${refused.message}, SQLSTATE ${refused.sqlState}), and finding which ` +
@@ -73,11 +73,7 @@ async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult
     return;
   }
   try {
-    const inserted = await writer.writeChunk(chunk.entity, chunk.rows);
-    counts.inserted += inserted;
-    counts.duplicates += chunk.rows.length - inserted;
-    result.inserted += inserted;
-    result.duplicates += chunk.rows.length - inserted;
+    addWritten(result, chunk.entity.name, chunk.rows.length, await writer.writeChunk(chunk.entity, chunk.rows));
   } catch (error) {
     if (!(error instanceof RowsRejected)) throw error;
     if (chunk.rows.length === 1) {
@@ -92,7 +88,7 @@ async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult
 
 /** Writes every row; resolves only once each reported row is committed. */
 export async function writeRows(rows: RowToWrite[], writer: ChunkWriter, limits: WriteLimits = writer.limits): Promise<WriteResult> {
-  const result: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
+  const result = emptyResult();
   const queue = chunkRows(rows, limits);
   let failure: unknown;
   const worker = async () => {
