@@ -20,9 +20,9 @@ import {
 import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
+import { writeRows } from "../writer/batch.ts";
 import type { Statement } from "../writer/port.ts";
 import { type LineError, QUARANTINE, type RowToWrite } from "../writer/rows.ts";
-import { writeRows } from "./batch-writer.ts";
 import { type EntityGuard, parseBody } from "./parse-messages.ts";
 
 export type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../db/quarantine.ts";

@@ -16,9 +16,9 @@ import { IngestError, logCause, SchemaMismatch, TransientDatabaseError } from ".
 import { enqueue } from "../queue/async-ingest.ts";
 import { entityByName } from "../registry.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
+import { writeRows } from "../writer/batch.ts";
 import { RowsRejected, type SingleWrite, type Writer } from "../writer/port.ts";
 import { type LineError, type RowToWrite, withSource } from "../writer/rows.ts";
-import { writeRows } from "./batch-writer.ts";
 import { type BodyLimit, decodeLines, rawBodyStream, readAll, readBody } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { bodyLimit, feed } from "./feed.ts";

@@ -10,13 +10,13 @@ import { openWriter } from "../db/writers.ts";
 import { rowAsArray } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
-import { writeRows } from "../ingest/batch-writer.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
 import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
 import { exponential } from "../writer/backoff.ts";
+import { writeRows } from "../writer/batch.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 

@@ -10,7 +10,8 @@ import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import type { EntityDef } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
-import { type ChunkWriter, SUBREQUEST_BUDGET, writeRows } from "../../src/ingest/batch-writer.ts";
+import { writeRows } from "../../src/writer/batch.ts";
+import { type ChunkWriter, SUBREQUEST_BUDGET } from "../../src/writer/bisect.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 

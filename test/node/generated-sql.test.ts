@@ -16,7 +16,7 @@ import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import { type EntityDef, rowAsArray } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
-import { writeRows } from "../../src/ingest/batch-writer.ts";
+import { writeRows } from "../../src/writer/batch.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 

@@ -1,12 +1,14 @@
 /**
  * The writer decorators (src/writer/), each alone around a fake Writer that fails as told: the
  * fallback writes what the primary declines and nothing else, the retries try transient failures
- * again within their budget and nothing else. As PostHog tests `FallbackSink::new(primary, fallback)`.
+ * again within their budget and nothing else, bisection fails only the refused rows. As PostHog tests `FallbackSink::new(primary, fallback)`.
  */
 import { describe, expect, it } from "vitest";
 import { TransientDatabaseError } from "../../src/errors.ts";
 import { entityByName } from "../../src/registry.ts";
 import { backoffMs, exponential, type RetryPolicy } from "../../src/writer/backoff.ts";
+import { writeRows } from "../../src/writer/batch.ts";
+import { type ChunkWriter, SUBREQUEST_BUDGET } from "../../src/writer/bisect.ts";
 import { Declined, withFallback } from "../../src/writer/fallback.ts";
 import { RowsRejected, type Writer } from "../../src/writer/port.ts";
 import { withWriteRetries } from "../../src/writer/retries.ts";
@@ -138,5 +140,44 @@ describe("backoff", () => {
       expect(wait).toBeGreaterThanOrEqual(exponential(100, n, 2000) * 0.5);
       expect(wait).toBeLessThan(exponential(100, n, 2000) * 1.5);
     }
+  });
+});
+
+describe("bisection (writeRows)", () => {
+  /** Refuses any chunk holding a row whose json contains "bad", as a check constraint would; counts its calls. */
+  function refusing(subrequests?: () => number) {
+    let calls = 0;
+    const writer: ChunkWriter = {
+      limits: { maxRows: 64, maxChars: 1_000_000, concurrency: 2 },
+      writeChunk: async (_entity, r) => {
+        calls++;
+        if (r.some((row) => row.json.includes("bad"))) throw new RowsRejected("check violation", "23514");
+        return r.length;
+      },
+      subrequests,
+    };
+    return { writer, calls: () => calls };
+  }
+  const many = (n: number, bad: number[]): RowToWrite[] =>
+    Array.from({ length: n }, (_, i) => ({
+      entity: customers,
+      json: `["C${i}${bad.includes(i) ? "bad" : ""}","n","a",1,"5","1.00","A","b"]`,
+      lineNumber: i + 1,
+    }));
+
+  it("fails only the refused rows, with their line numbers, in O(bad × log n) statements", async () => {
+    const fake = refusing();
+    const result = await writeRows(many(64, [5, 40]), fake.writer);
+    expect(result.failed.map((f) => f.line_number)).toEqual([6, 41]);
+    expect(result).toMatchObject({ inserted: 62, duplicates: 0, byEntity: { Customer: { inserted: 62, duplicates: 0, failed: 2 } } });
+    expect(fake.calls()).toBeLessThanOrEqual(1 + 2 * 2 * 6);
+  });
+
+  it("rejects a refused chunk whole, with the reason, once the subrequest budget is spent", async () => {
+    const fake = refusing(() => SUBREQUEST_BUDGET);
+    const result = await writeRows(many(8, [3]), fake.writer);
+    expect(fake.calls()).toBe(1);
+    expect(result.failed).toHaveLength(8);
+    expect(result.failed[0].message).toMatch(/budget of 1000 subrequests/);
   });
 });

@@ -1,13 +1,11 @@
 /**
- * Rows in, exact counts out. Groups rows per entity, cuts them into chunks within the writer's
- * limits, writes the chunks a few at a time, and when the database rejects a chunk for its data,
- * bisects it so only the bad rows fail.
+ * Bisection: a chunk the database refuses for its data (RowsRejected) is split in halves until each
+ * bad row stands alone, so only the bad rows fail: O(bad × log n) statements, within the request's
+ * subrequest budget. It wraps any writer's writeChunk; writeRows (batch.ts) drives it.
  */
-
 import { type EntityDef, rowAsObject, rowAsRecord } from "../entity/entity.ts";
-import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { addWritten, emptyResult, RowsRejected, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
-import { type RowToWrite, withSource } from "../writer/rows.ts";
+import { addWritten, RowsRejected, type WriteResult, type Writer } from "./port.ts";
+import { type RowToWrite, withSource } from "./rows.ts";
 
 /** What writeRows needs of a writer (without `subrequests`, no budget applies). */
 export type ChunkWriter = Pick<Writer, "limits" | "writeChunk"> & Partial<Pick<Writer, "subrequests">>;
@@ -23,6 +21,11 @@ export const SUBREQUEST_BUDGET = 1000;
 /** Whether another bisection step could pass the budget (each chunk in flight may make one more). */
 const overBudget = (writer: ChunkWriter) => writer.subrequests !== undefined && writer.subrequests() >= SUBREQUEST_BUDGET - writer.limits.concurrency;
 
+export interface Chunk {
+  entity: EntityDef;
+  rows: RowToWrite[];
+}
+
 /** A row the database refused, as the request reports it and the quarantine keeps it. */
 function rejectRow(chunk: Chunk, row: RowToWrite, message: string, sqlState: string, result: WriteResult): void {
   result.byEntity[chunk.entity.name].failed++;
@@ -31,38 +34,12 @@ function rejectRow(chunk: Chunk, row: RowToWrite, message: string, sqlState: str
   result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState, format: "json" }));
 }
 
-interface Chunk {
-  entity: EntityDef;
-  rows: RowToWrite[];
-}
-
-function chunkRows(rows: RowToWrite[], limits: WriteLimits): Chunk[] {
-  const open = new Map<EntityDef, Chunk & { chars: number }>();
-  const chunks: Chunk[] = [];
-  for (const item of rows) {
-    const json = item.json;
-    let chunk = open.get(item.entity);
-    if (chunk && (chunk.rows.length >= limits.maxRows || chunk.chars + json.length > limits.maxChars)) {
-      chunks.push(chunk);
-      chunk = undefined;
-    }
-    if (!chunk) {
-      chunk = { entity: item.entity, rows: [], chars: 0 };
-      open.set(item.entity, chunk);
-    }
-    chunk.rows.push(item);
-    chunk.chars += json.length + 1;
-  }
-  chunks.push(...open.values());
-  return chunks;
-}
-
 /**
  * Writes a chunk; on a data error splits it in halves until each bad row stands alone: O(bad × log n)
  * statements. `refused`: the half of a refused chunk, with the refusal; past the subrequest budget it
  * is not written but rejected whole, with the reason.
  */
-async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult, refused?: RowsRejected): Promise<void> {
+export async function writeBisecting(chunk: Chunk, writer: ChunkWriter, result: WriteResult, refused?: RowsRejected): Promise<void> {
   result.byEntity[chunk.entity.name] ??= { inserted: 0, duplicates: 0, failed: 0 };
   if (refused && overBudget(writer)) {
     const message =
@@ -81,32 +58,7 @@ async function writeChunk(chunk: Chunk, writer: ChunkWriter, result: WriteResult
       return;
     }
     const half = chunk.rows.length >> 1;
-    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(0, half) }, writer, result, error);
-    await writeChunk({ entity: chunk.entity, rows: chunk.rows.slice(half) }, writer, result, error);
+    await writeBisecting({ entity: chunk.entity, rows: chunk.rows.slice(0, half) }, writer, result, error);
+    await writeBisecting({ entity: chunk.entity, rows: chunk.rows.slice(half) }, writer, result, error);
   }
-}
-
-/** Writes every row; resolves only once each reported row is committed. */
-export async function writeRows(rows: RowToWrite[], writer: ChunkWriter, limits: WriteLimits = writer.limits): Promise<WriteResult> {
-  const result = emptyResult();
-  const queue = chunkRows(rows, limits);
-  let failure: unknown;
-  const worker = async () => {
-    for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-      try {
-        await writeChunk(chunk, writer, result);
-      } catch (error) {
-        failure ??= error;
-        queue.length = 0; // stop the other workers too; what is in flight finishes and is counted
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limits.concurrency, queue.length) }, worker));
-  if (failure instanceof IngestError) throw failure;
-  if (failure) {
-    // Some chunks may have committed: say how many, so the client knows a retry is needed and safe (natural keys).
-    throw new IngestError("database_unavailable", DATABASE_UNAVAILABLE, { committed: { inserted: result.inserted, duplicates: result.duplicates } }, failure);
-  }
-  result.failed.sort((a, b) => a.line_number - b.line_number);
-  return result;
 }
