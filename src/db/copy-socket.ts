@@ -55,12 +55,6 @@ export class QuietWebSocket extends WebSocket {
   }
 }
 
-/** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
-export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
-  if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
-  return settings.BULK_WRITER ?? "copy";
-}
-
 /** A host on this machine: localhost, 127.0.0.0/8, ::1, or a name that only resolves to loopback (*.localhost, *.localtest.me). */
 const isLoopback = (host: string) => /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?|.+\.localhost|(.+\.)?localtest\.me)$/i.test(host);
 

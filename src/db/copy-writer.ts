@@ -13,13 +13,13 @@ import { type EntityDef, groupRows } from "../entity/entity.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { retrying } from "../writer/backoff.ts";
 import { Declined } from "../writer/fallback.ts";
-import { addWritten, emptyResult, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
+import type { Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
 import type { RowToWrite } from "../writer/rows.ts";
+import { copyResult, declineChunk, noteInserted } from "./copy-conflicts.ts";
 import { classifyWs, copyIn, type EntityCopy, entityCopy, existingKeys, pastTheProxy, refusesData } from "./copy-protocol.ts";
 import { deadline, type SocketCount, SocketPool } from "./copy-socket.ts";
 import { UNENCODABLE } from "./copy-text.ts";
-import type { DbClock } from "./insert-writer.ts";
-import { INSERT_LIMITS } from "./insert-writer.ts";
+import { type DbClock, INSERT_LIMITS } from "./insert-writer.ts";
 import { logTransient } from "./neon-answers.ts";
 
 export interface CopyWriterOptions {
@@ -54,31 +54,6 @@ const TRANSACTION_MAX_CHARS = INSERT_LIMITS.maxChars;
 
 /** The database or the WebSocket said no; `fallback`: COPY cannot take these rows as they are. */
 class CopyRefused extends Error {}
-
-/** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
-export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
-  if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
-  return settings.BULK_WRITER ?? "copy";
-}
-
-/** An entity's chunk that found no existing row ends its replay: COPY straight into the table next time. */
-function noteInserted(conflicted: Set<string>, entity: EntityDef, rows: number, inserted: number): void {
-  if (inserted === rows) conflicted.delete(entity.name);
-}
-
-/** A chunk for the fallback (a refused row, text COPY cannot carry, no WebSocket); what it inserts still ends a replay. */
-const declineChunk = (conflicted: Set<string>, entity: EntityDef, rows: RowToWrite[], why: string) =>
-  new Declined(why, (inserted) => noteInserted(conflicted, entity, rows.length, inserted as number));
-
-/** Counts per entity from each COPY's inserted rows. */
-function copyResult(conflicted: Set<string>, groups: Map<EntityDef, string[]>, inserted: number[]): WriteResult {
-  const result = emptyResult();
-  for (const [i, [entity, jsons]] of [...groups].entries()) {
-    addWritten(result, entity.name, jsons.length, inserted[i]);
-    noteInserted(conflicted, entity, jsons.length, inserted[i]);
-  }
-  return result;
-}
 
 class CopyWriter implements Writer {
   readonly limits: WriteLimits;

@@ -6,10 +6,16 @@
 import type { Settings } from "../env.ts";
 import { withFallback } from "../writer/fallback.ts";
 import type { Writer } from "../writer/port.ts";
-import { bulkWriterKind, copyWriter } from "./copy-writer.ts";
+import { copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
 import type { DbIsolate } from "./isolate.ts";
 import { database } from "./neon.ts";
+
+/** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
+export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
+  if (settings.NEON_FETCH_ENDPOINT && !settings.NEON_WS_PROXY) return "insert";
+  return settings.BULK_WRITER ?? "copy";
+}
 
 /** Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`. */
 export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
