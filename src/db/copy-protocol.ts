@@ -16,7 +16,7 @@ import { classify } from "./neon-answers.ts";
  * proxy's: Neon sends it as ERROR with SQLSTATE XX000 and the proxy's or PostgreSQL's text
  * (proxy/src/stream.rs, PqStream::throw_error; proxy/src/compute/mod.rs for PostgreSQL's own), so
  * it is read by its text, as the HTTP API's empty-code answers are: one classification for both
- * protocols (db/neon.ts, NEON_ANSWERS). With the password pipelined (the library's default), that
+ * protocols (db/neon-answers.ts, NEON_ANSWERS). With the password pipelined (the library's default), that
  * answer comes to the first query: what tells it apart is that no ReadyForQuery came before it.
  */
 export function classifyWs(error: unknown, beforeReady: boolean): Error {
