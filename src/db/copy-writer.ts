@@ -55,6 +55,9 @@ const TRANSACTION_MAX_CHARS = INSERT_LIMITS.maxChars;
 /** The database or the WebSocket said no; `fallback`: COPY cannot take these rows as they are. */
 class CopyRefused extends Error {}
 
+/** Made once: the message path is hot, and this refusal carries nothing per call. */
+const SINGLE_MESSAGE = new Declined("single messages go over HTTP");
+
 class CopyWriter implements Writer {
   readonly limits: WriteLimits;
   private readonly options: CopyWriterOptions;
@@ -271,7 +274,7 @@ class CopyWriter implements Writer {
   }
 
   writeOne(): Promise<never> {
-    return Promise.reject(new Declined("single messages go over HTTP"));
+    return Promise.reject(SINGLE_MESSAGE);
   }
 
   // The fallback shares the request's clock: its fetches and these WebSockets on one count.
