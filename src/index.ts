@@ -1,6 +1,7 @@
 /** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. */
 import { app } from "./app.ts";
 import { expireKeys } from "./db/idempotency.ts";
+import { ISOLATE } from "./db/isolate.ts";
 import { database } from "./db/neon.ts";
 import { settingsOf } from "./env.ts";
 import { enforceRetention } from "./ingest/quarantine.ts";
@@ -22,7 +23,7 @@ export default {
     if (controller.cron === REDRIVE_CRON) await redriveParked(env, settings);
     else {
       await enforceRetention(settings);
-      const expired = await expireKeys(database(settings), settings.IDEMPOTENCY_TTL_HOURS);
+      const expired = await expireKeys(database(settings, ISOLATE), settings.IDEMPOTENCY_TTL_HOURS);
       console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
     }
   },

@@ -7,9 +7,10 @@ import { and, eq, getTableColumns } from "drizzle-orm";
 import { type EntityDef, groupRows } from "../entity/entity.ts";
 import { parseJsonExact } from "../entity/field-checks.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import type { SingleWrite, Statement, WriteLimits, WriteResult, Writer } from "../writer/port.ts";
+import { addWritten, emptyResult, type SingleWrite, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
+import { withWriteRetries } from "../writer/retries.ts";
 import type { RowToWrite } from "../writer/rows.ts";
-import { type Database, withRetries, withTimeout } from "./neon.ts";
+import { type Database, deadlineSignal, retryPolicy, withTimeout } from "./neon.ts";
 
 /** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
 export interface DbClock {
@@ -67,17 +68,21 @@ async function existingId(db: Database, entity: EntityDef, json: string): Promis
   return asId(String(rows[0][0]));
 }
 
-export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): Writer {
+/** The INSERT writer as requests use it: each call retried after transient failures within db.retryMs. */
+export const insertWriter = (db: Database, clock: DbClock = { dbSeconds: 0 }): Writer => withWriteRetries(insertAttempts(db, clock), retryPolicy(db));
+
+/** One attempt per call (raw Neon errors: the retry decorator classifies them). */
+function insertAttempts(db: Database, clock: DbClock): Writer {
   return {
     limits: INSERT_LIMITS,
 
     async writeChunk(entity, rows) {
       const json = jsonArray(rows.map((r) => r.json));
-      const result = await withRetries(db, () => timed(clock, db.sql.query(entity.insertSql, [json], withTimeout(db))));
+      const result = await timed(clock, db.sql.query(entity.insertSql, [json], withTimeout(db)));
       return result.rowCount ?? 0;
     },
 
-    /** One Neon transaction request, retried whole after transient failures (a rolled-back or replayed transaction cannot duplicate rows). */
+    /** One Neon transaction request (retried whole by the decorator: a rolled-back or replayed transaction cannot duplicate rows). */
     async writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult> {
       const chars = rows.reduce((n, r) => n + r.json.length + 1, 0);
       if (chars > TRANSACTION_MAX_CHARS) {
@@ -88,36 +93,25 @@ export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): W
         );
       }
       const entities = [...groupRows(rows)];
-      return withRetries(db, async () => {
-        const queries = [
-          ...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [jsonArray(json)])),
-          ...extra.map((e) => db.sql.query(e.query, e.params)),
-        ];
-        const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
-        const written: WriteResult = { inserted: 0, duplicates: 0, failed: [], byEntity: {} };
-        entities.forEach(([entity, json], i) => {
-          const inserted = results[i].rowCount ?? 0;
-          written.byEntity[entity.name] = { inserted, duplicates: json.length - inserted, failed: 0 };
-          written.inserted += inserted;
-          written.duplicates += json.length - inserted;
-        });
-        return written;
-      });
+      const queries = [
+        ...entities.map(([entity, json]) => db.sql.query(entity.insertSql, [jsonArray(json)])),
+        ...extra.map((e) => db.sql.query(e.query, e.params)),
+      ];
+      const results = await timed(clock, db.sql.transaction(queries, withTimeout(db)));
+      const written = emptyResult();
+      for (const [i, [entity, json]] of entities.entries()) addWritten(written, entity.name, json.length, results[i].rowCount ?? 0);
+      return written;
     },
 
     async writeOne(entity, json, children): Promise<SingleWrite> {
-      // The prepared request (neon.ts, preparedHttp): the message path's one statement is most of its Neon client cost.
-      const results = await withRetries(db, () => {
-        const parent = { query: entity.insertReturningIdSql, params: [`[${json}]`] };
-        const signal = AbortSignal.timeout(db.timeoutMs);
-        if (children.length === 0)
-          return timed(
-            clock,
-            db.http.query(parent.query, parent.params, signal).then((r) => [r]),
-          );
-        const childQueries = children.map((c) => ({ query: c.entity.insertSql, params: [jsonArray(c.rows)] }));
-        return timed(clock, db.http.transaction([parent, ...childQueries], signal));
-      });
+      // The prepared request (neon-http.ts, preparedHttp): the message path's one statement is most of its Neon client cost.
+      const parent = { query: entity.insertReturningIdSql, params: [`[${json}]`] };
+      const signal = deadlineSignal(db);
+      const childQueries = children.map((c) => ({ query: c.entity.insertSql, params: [jsonArray(c.rows)] }));
+      const results = await timed(
+        clock,
+        children.length === 0 ? db.http.query(parent.query, parent.params, signal).then((r) => [r]) : db.http.transaction([parent, ...childQueries], signal),
+      );
       const childCounts: SingleWrite["children"] = {};
       children.forEach((c, i) => {
         const inserted = results[i + 1].rowCount ?? 0;
@@ -125,7 +119,8 @@ export function insertWriter(db: Database, clock: DbClock = { dbSeconds: 0 }): W
       });
       const inserted = results[0].rows[0]?.[0] as string | undefined;
       if (inserted !== undefined) return { id: asId(inserted), duplicate: false, children: childCounts };
-      return { id: await withRetries(db, () => timed(clock, existingId(db, entity, json))), duplicate: true, children: childCounts };
+      // A transient failure here retries the whole message (the decorator): its insert, a duplicate, inserts nothing again.
+      return { id: await timed(clock, existingId(db, entity, json)), duplicate: true, children: childCounts };
     },
 
     subrequests: () => clock.subrequests ?? 0,

@@ -6,7 +6,7 @@
 import { NeonDbError } from "@neondatabase/serverless";
 import { IngestError, type SchemaMismatch } from "../errors.ts";
 import { SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../registry.ts";
-import type { Database } from "./neon.ts";
+import { type Database, withTimeout } from "./neon.ts";
 
 export interface SchemaState {
   status: "ok" | "behind" | "ahead";
@@ -19,7 +19,11 @@ export interface SchemaState {
 
 const CHECK_EVERY_MS = 60_000;
 const CHECK_TIMEOUT_MS = 2000;
-let cached: { db: Database; state: SchemaState; at: number } | undefined;
+
+/** Where an isolate keeps the level last read (DbIsolate, db/isolate.ts): for which client, and when. */
+export interface SchemaCache {
+  schema?: { db: Database; state: SchemaState; at: number };
+}
 
 const name = (level: number) => (level === 0 ? "none" : (SCHEMA_MIGRATIONS[level - 1] ?? `number ${level}`));
 
@@ -30,7 +34,7 @@ async function readState(db: Database): Promise<SchemaState> {
     const { rows } = await db.sql.query(
       "SELECT coalesce(max(id), 0), coalesce(min(id) FILTER (WHERE breaks_older_workers AND id > $1), 0) FROM nomnom_migrations",
       [String(SCHEMA_LEVEL)],
-      { fetchOptions: { signal: AbortSignal.timeout(Math.min(CHECK_TIMEOUT_MS, db.timeoutMs)) } },
+      withTimeout(db, CHECK_TIMEOUT_MS),
     );
     [database, breaking] = (rows[0] as unknown[]).map(Number);
   } catch (error) {
@@ -59,17 +63,18 @@ async function readState(db: Database): Promise<SchemaState> {
 }
 
 /** The cached state, read again when older than a minute (or now, with fresh). Throws when the database cannot be read. */
-export async function schemaState(db: Database, fresh = false): Promise<SchemaState> {
+export async function schemaState(db: Database, isolate: SchemaCache, fresh = false): Promise<SchemaState> {
+  const cached = isolate.schema;
   if (!fresh && cached?.db === db && Date.now() - cached.at < CHECK_EVERY_MS) return cached.state;
   const state = await readState(db);
-  cached = { db, state, at: Date.now() };
+  isolate.schema = { db, state, at: Date.now() };
   return state;
 }
 
 /** The answer for a Worker whose database does not match it: 503 schema_behind or schema_ahead. */
-export function schemaRefusal(state: SchemaState): IngestError | undefined {
+export function schemaRefusal(state: SchemaState, isolate: SchemaCache): IngestError | undefined {
   if (state.status === "ok") return undefined;
-  const retryAfter = Math.max(1, Math.ceil((CHECK_EVERY_MS - (Date.now() - (cached?.at ?? 0))) / 1000));
+  const retryAfter = Math.max(1, Math.ceil((CHECK_EVERY_MS - (Date.now() - (isolate.schema?.at ?? 0))) / 1000));
   const error = new IngestError(state.status === "behind" ? "schema_behind" : "schema_ahead", state.message!, {
     schema: { worker: state.worker, database: state.database },
   });
@@ -82,12 +87,12 @@ export function schemaRefusal(state: SchemaState): IngestError | undefined {
  * journal again and names the side that is behind; if the journal says they match, the schema was
  * changed by hand, and the answer says that.
  */
-export async function explainMismatch(db: Database, mismatch: SchemaMismatch): Promise<IngestError> {
+export async function explainMismatch(db: Database, isolate: SchemaCache, mismatch: SchemaMismatch): Promise<IngestError> {
   let state: SchemaState;
   try {
-    state = await schemaState(db, true);
+    state = await schemaState(db, isolate, true);
   } catch {
     return mismatch;
   }
-  return schemaRefusal(state) ?? mismatch;
+  return schemaRefusal(state, isolate) ?? mismatch;
 }

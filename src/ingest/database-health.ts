@@ -3,7 +3,10 @@
  * in front of writes. The check is remembered for HEALTH_CACHE_MS per isolate: a burst of probes
  * costs one round trip, not one each.
  */
-import { type Database, database, failedHealth } from "../db/neon.ts";
+
+import { ISOLATE } from "../db/isolate.ts";
+import { type Database, database } from "../db/neon.ts";
+import { failedHealth } from "../db/neon-answers.ts";
 import { type SchemaState, schemaRefusal, schemaState } from "../db/schema-level.ts";
 import type { Settings } from "../env.ts";
 import type { IngestError } from "../errors.ts";
@@ -28,7 +31,7 @@ let inFlight: { db: Database; checked: Promise<Checked> } | undefined;
 async function check(db: Database): Promise<Checked> {
   try {
     // One query answers both questions: is the database there, and which migrations has it applied?
-    const schema = await schemaState(db, true);
+    const schema = await schemaState(db, ISOLATE, true);
     return { state: schema.status === "ok" ? "ok" : schema.status === "behind" ? "behind" : "misconfigured", reason: schema.message, schema };
   } catch (error) {
     return failedHealth(error);
@@ -36,7 +39,7 @@ async function check(db: Database): Promise<Checked> {
 }
 
 export async function databaseHealth(settings: Settings): Promise<Checked> {
-  const db = database(settings);
+  const db = database(settings, ISOLATE);
   if (last?.db === db && Date.now() - last.at < settings.HEALTH_CACHE_MS) return last.checked;
   if (inFlight?.db === db) return inFlight.checked;
   const flight = { db, checked: check(db) };
@@ -55,6 +58,6 @@ export async function databaseHealth(settings: Settings): Promise<Checked> {
  * undefined, since the write path has its own retries and fallback for that.
  */
 export async function schemaRefusalFor(settings: Settings): Promise<IngestError | undefined> {
-  const state = await schemaState(database(settings)).catch(() => undefined);
-  return state && schemaRefusal(state);
+  const state = await schemaState(database(settings, ISOLATE), ISOLATE).catch(() => undefined);
+  return state && schemaRefusal(state, ISOLATE);
 }

@@ -4,9 +4,10 @@
  * flushes whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
  */
 import { IngestError } from "../errors.ts";
+import { writeRows } from "../writer/batch.ts";
+import type { ChunkWriter } from "../writer/bisect.ts";
 import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
-import { type ChunkWriter, writeRows } from "./batch-writer.ts";
 import type { ParsedBody } from "./parse-messages.ts";
 import type { Quarantine, RejectionRecord } from "./quarantine.ts";
 

@@ -4,6 +4,7 @@
  * rejection never changes the request's answer: a failure is logged and counted, nothing more.
  */
 import { canWrite, isAdmin, type Principal } from "../auth/api-keys.ts";
+import { ISOLATE } from "../db/isolate.ts";
 import { type Database, database } from "../db/neon.ts";
 import {
   deleteRejections,
@@ -19,9 +20,9 @@ import {
 import { openWriter } from "../db/writers.ts";
 import type { Settings } from "../env.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
+import { writeRows } from "../writer/batch.ts";
 import type { Statement } from "../writer/port.ts";
 import { type LineError, QUARANTINE, type RowToWrite } from "../writer/rows.ts";
-import { writeRows } from "./batch-writer.ts";
 import { type EntityGuard, parseBody } from "./parse-messages.ts";
 
 export type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../db/quarantine.ts";
@@ -319,7 +320,7 @@ export async function replay(
   filter: RejectionFilter,
   options: { dryRun: boolean; limit: number },
 ): Promise<ReplayAnswer> {
-  const db = database(settings);
+  const db = database(settings, ISOLATE);
   const { rows: page, more } = await listRejections(db, { ...visibleTo(principal, filter), pending: true }, options.limit);
   const answer: ReplayAnswer = {
     replayed: 0,
@@ -351,7 +352,7 @@ export async function replay(
   const guard: EntityGuard = (entity) => (canWrite(principal, entity.name) ? undefined : `key ${principal.keyId} may not write entity ${entity.name}`);
   const rows = reparse(page, guard, stillRejected);
   if (!options.dryRun && rows.length > 0) {
-    const writer = openWriter(settings);
+    const writer = openWriter(settings, ISOLATE);
     const written = await writeRows(rows, writer).finally(() => writer.close());
     answer.inserted = written.inserted;
     answer.duplicates = written.duplicates;
@@ -373,12 +374,12 @@ export function listVisible(
   limit: number,
   newest = false,
 ): Promise<{ rows: StoredRejection[]; more: boolean }> {
-  return listRejections(database(settings), visibleTo(principal, filter), limit, newest);
+  return listRejections(database(settings, ISOLATE), visibleTo(principal, filter), limit, newest);
 }
 
 /** Deletes matching rejections `principal` may see, at most `maxRows`. */
 export function deleteVisible(settings: Settings, principal: Principal, filter: RejectionFilter, maxRows: number): Promise<{ deleted: number; more: boolean }> {
-  return deleteRejections(database(settings), visibleTo(principal, filter), maxRows);
+  return deleteRejections(database(settings, ISOLATE), visibleTo(principal, filter), maxRows);
 }
 
 /** Rejections deleted per scheduled run at most; a backlog is worked off over the next runs. */
@@ -386,7 +387,7 @@ const RETENTION_MAX_ROWS = 500_000;
 
 /** Deletes rejections received more than `days` ago (the Cron Trigger's work). */
 export async function enforceRetention(settings: Settings, now = Date.now()): Promise<{ deleted: number; more: boolean }> {
-  const db = database(settings);
+  const db = database(settings, ISOLATE);
   const cutoff = new Date(now - settings.QUARANTINE_RETENTION_DAYS * 86_400_000).toISOString();
   const result = await deleteRejections(db, { until: cutoff }, RETENTION_MAX_ROWS);
   console.log(JSON.stringify({ event: "quarantine_retention", older_than: cutoff, ...result }));

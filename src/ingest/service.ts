@@ -6,6 +6,7 @@
 import type { Principal } from "../auth/api-keys.ts";
 import { canWrite } from "../auth/api-keys.ts";
 import { checkKey, claimStatement, compactAnswer, fingerprint, storeAnswer, storedAnswer } from "../db/idempotency.ts";
+import { ISOLATE } from "../db/isolate.ts";
 import { database } from "../db/neon.ts";
 import { explainMismatch } from "../db/schema-level.ts";
 import { openWriter } from "../db/writers.ts";
@@ -15,9 +16,9 @@ import { IngestError, logCause, SchemaMismatch, TransientDatabaseError } from ".
 import { enqueue } from "../queue/async-ingest.ts";
 import { entityByName } from "../registry.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
+import { writeRows } from "../writer/batch.ts";
 import { RowsRejected, type SingleWrite, type Writer } from "../writer/port.ts";
 import { type LineError, type RowToWrite, withSource } from "../writer/rows.ts";
-import { writeRows } from "./batch-writer.ts";
 import { type BodyLimit, decodeLines, rawBodyStream, readAll, readBody } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { bodyLimit, feed } from "./feed.ts";
@@ -73,7 +74,7 @@ const entityGuard = (principal: Principal) => (entity: EntityDef) => (canWrite(p
 
 /** A schema mismatch is explained from a fresh read of the migration journal; anything else passes as it is. */
 export async function explained(settings: Settings, error: unknown): Promise<unknown> {
-  return error instanceof SchemaMismatch ? explainMismatch(database(settings), error) : error;
+  return error instanceof SchemaMismatch ? explainMismatch(database(settings, ISOLATE), ISOLATE, error) : error;
 }
 
 /** The request's quarantine: its rejected lines are stored with the request id and key id. */
@@ -81,12 +82,12 @@ function quarantineOf(call: IngestCall, flushEarly = false): Quarantine {
   const { settings } = call;
   const format = bodyFormat(call.request.headers.get("content-type")) === "text" ? "text" : "json";
   const limits = { rawBytes: settings.QUARANTINE_RAW_BYTES, perRequest: settings.QUARANTINE_MAX_PER_REQUEST };
-  return new Quarantine(database(settings), originOf(call.requestId, call.principal, call.forced), format, limits, call.meter, flushEarly);
+  return new Quarantine(database(settings, ISOLATE), originOf(call.requestId, call.principal, call.forced), format, limits, call.meter, flushEarly);
 }
 
 /** Runs `work` with the request's writer, closed whatever happens; a schema mismatch comes out explained. */
 async function withWriter<T>(call: IngestCall, work: (writer: Writer) => Promise<T>): Promise<T> {
-  const writer = openWriter(call.settings, call.meter);
+  const writer = openWriter(call.settings, ISOLATE, call.meter);
   try {
     return await work(writer);
   } catch (error) {
@@ -204,7 +205,7 @@ export interface BatchOptions {
 export async function ingestBatch(call: IngestCall, options: BatchOptions): Promise<BatchOutcome> {
   const started = Date.now();
   const { settings, principal } = call;
-  const db = database(settings);
+  const db = database(settings, ISOLATE);
   const limit = bodyLimit(settings, bodyFormat(call.request.headers.get("content-type")), true);
   const key = options.idempotencyKey;
   let request = call.request;
@@ -343,7 +344,7 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
   const { settings, meter } = call;
   // A stream holds nothing whole: many rejected lines make a flush of their own.
   const quarantine = quarantineOf(call, true);
-  const writer = openWriter(settings, meter);
+  const writer = openWriter(settings, ISOLATE, meter);
   writer.prepare();
   // A snapshot: the event is serialised later, when the client reads it.
   const run = new IngestRun(writer, {
@@ -377,4 +378,4 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
 }
 
 /** Rows a writer takes in one statement (or one COPY), for GET /limits. */
-export const rowsPerStatement = (settings: Settings): number => openWriter(settings).limits.maxRows;
+export const rowsPerStatement = (settings: Settings): number => openWriter(settings, ISOLATE).limits.maxRows;

@@ -3,17 +3,20 @@
  * consumer in this Worker writes them with the same batch writer, and failed messages end in a
  * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
  */
+
+import { ISOLATE } from "../db/isolate.ts";
 import { database } from "../db/neon.ts";
 import { openWriter } from "../db/writers.ts";
 import { rowAsArray } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
-import { writeRows } from "../ingest/batch-writer.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
 import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
+import { exponential } from "../writer/backoff.ts";
+import { writeRows } from "../writer/batch.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
@@ -122,8 +125,7 @@ export async function enqueue(
 const MAX_DELAY_S = 12 * 60 * 60;
 
 /** The wait before attempt `attempts + 1`: QUEUE_RETRY_DELAY_S, doubled each attempt, up to 12 hours. */
-export const retryDelay = (settings: Settings, attempts: number): number =>
-  Math.min(settings.QUEUE_RETRY_DELAY_S * 2 ** Math.max(0, attempts - 1), MAX_DELAY_S);
+export const retryDelay = (settings: Settings, attempts: number): number => exponential(settings.QUEUE_RETRY_DELAY_S, attempts - 1, MAX_DELAY_S);
 
 /** A part's rejections the database did not take: the part is tried again, so they are not lost. */
 class RejectionsNotStored extends Error {}
@@ -137,7 +139,7 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
   const { ingestId, part, rows } = body;
   // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
   const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
-  const db = { ...database(settings), retryMs };
+  const db = { ...database(settings, ISOLATE), retryMs };
   // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
   const origin = body.origin ?? {
     requestId: ingestId,
@@ -152,7 +154,7 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
     if (!entity) throw new IngestError("misconfigured", `the part names entity ${JSON.stringify(r.entity)}, which this Worker does not know`);
     return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
   });
-  const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
+  const writer = openWriter(settings, ISOLATE, { dbSeconds: 0 }, retryMs);
   const written = await writeRows(toWrite, writer).finally(() => writer.close());
   const rejections = [...(body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
   if (rejections.length > 0 && !(await storeRejections(db, origin, rejections, meter)))

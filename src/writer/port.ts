@@ -12,12 +12,25 @@ export interface EntityCounts {
   failed: number;
 }
 
+/** Rows inserted, and rows whose natural key already existed. */
+export type RowCounts = Pick<EntityCounts, "inserted" | "duplicates">;
+
 /** What a write did: rows inserted, rows whose natural key already existed, rows the database refused. */
-export interface WriteResult {
-  inserted: number;
-  duplicates: number;
+export interface WriteResult extends RowCounts {
   failed: LineError[];
   byEntity: Record<string, EntityCounts>;
+}
+
+/** A write that did nothing yet. */
+export const emptyResult = (): WriteResult => ({ inserted: 0, duplicates: 0, failed: [], byEntity: {} });
+
+/** Adds `rows` written for `entity`, `inserted` of them new (the rest duplicates), to the entity's counts and the totals. */
+export function addWritten(result: WriteResult, entity: string, rows: number, inserted: number): void {
+  const counts = (result.byEntity[entity] ??= { inserted: 0, duplicates: 0, failed: 0 });
+  counts.inserted += inserted;
+  counts.duplicates += rows - inserted;
+  result.inserted += inserted;
+  result.duplicates += rows - inserted;
 }
 
 /** One more statement of a transaction (an idempotency key, stored rejections), with text parameters. */
@@ -30,7 +43,7 @@ export interface Statement {
 export interface SingleWrite {
   id: number | string;
   duplicate: boolean;
-  children: Record<string, { inserted: number; duplicates: number }>;
+  children: Record<string, RowCounts>;
 }
 
 /** How the service cuts rows into chunks for this writer. */

@@ -6,10 +6,12 @@ import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { INSERT_LIMITS, insertWriter } from "../../src/db/insert-writer.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import type { EntityDef } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
-import { type ChunkWriter, SUBREQUEST_BUDGET, writeRows } from "../../src/ingest/batch-writer.ts";
+import { writeRows } from "../../src/writer/batch.ts";
+import { type ChunkWriter, SUBREQUEST_BUDGET } from "../../src/writer/bisect.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -31,7 +33,7 @@ describe("the batch writer", () => {
     // Faults on for GET /__counters (no fault is set).
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
-    const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
+    const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()));
     runner = {
       limits: neon.limits,
       writeChunk(entity, chunk) {
@@ -106,7 +108,9 @@ describe("the batch writer", () => {
   it("stops bisecting at the request's budget of 1,000 subrequests: 1% refused rows in 10,000, the rest of a refused chunk rejected with the reason", async () => {
     const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number };
     const before = await counters();
-    const writer = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })), { dbSeconds: 0 });
+    const writer = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()), {
+      dbSeconds: 0,
+    });
     // Every 100th row breaks the CHECK: over HTTP, finding all 100 would take about 1,400 statements.
     const values = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 99 ? -1 : 1));
     const result = await writeRows(rows(values), writer);
@@ -127,7 +131,10 @@ describe("the batch writer", () => {
 
   it("reports a database that cannot be reached as unavailable (503) with what was committed", async () => {
     const down = insertWriter(
-      database(settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" })),
+      database(
+        settingsOf({ DATABASE_URL: "postgres://a:b@down.localtest.me/x", NEON_FETCH_ENDPOINT: "http://127.0.0.1:9/sql", DB_RETRY_MS: "300" }),
+        createDbIsolate(),
+      ),
     );
     await expect(writeRows(rows([1]), down)).rejects.toMatchObject({
       code: "database_unavailable",

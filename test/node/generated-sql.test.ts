@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executorOf, LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { migrate } from "../../scripts/migrations.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import { type EntityDef, rowAsArray } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
-import { writeRows } from "../../src/ingest/batch-writer.ts";
+import { writeRows } from "../../src/writer/batch.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -25,7 +26,10 @@ describe("the generated insert statement, for every field type", () => {
   let local: LocalNeon;
   let sample: EntityDef;
   const write = (rows: RowToWrite[]) =>
-    writeRows(rows, insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }))));
+    writeRows(
+      rows,
+      insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }), createDbIsolate())),
+    );
   const stored = async (id: string) =>
     (
       await local.db.query({

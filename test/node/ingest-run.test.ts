@@ -7,12 +7,13 @@ import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
 import { insertWriter } from "../../src/db/insert-writer.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import { settingsOf } from "../../src/env.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
-import type { ChunkWriter } from "../../src/ingest/batch-writer.ts";
 import { IngestRun } from "../../src/ingest/ingest-run.ts";
 import { parseLines } from "../../src/ingest/parse-messages.ts";
+import type { ChunkWriter } from "../../src/writer/bisect.ts";
 import { customers } from "../support/customers.ts";
 import { freshDatabase } from "../support/database.ts";
 import { TEST_MIGRATIONS } from "../support/test-project.ts";
@@ -52,7 +53,7 @@ describe("IngestRun with two flushes in flight", () => {
 
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_ingest_run"), migrationsDir: TEST_MIGRATIONS });
-    real = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url })));
+    real = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()));
   });
   afterAll(async () => {
     await local?.close();

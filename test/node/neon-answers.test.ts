@@ -1,12 +1,12 @@
 /**
- * The table that sorts Neon's answers (src/db/neon.ts, NEON_ANSWERS), one example per row, as the real
+ * The table that sorts Neon's answers (src/db/neon-answers.ts, NEON_ANSWERS), one example per row, as the real
  * @neondatabase/serverless client reports it: a 400 body becomes a NeonDbError with the body's fields,
  * any other status "Server error (HTTP status N): body", a failed fetch "Error connecting to database".
  * The proxy's messages are Neon's own (proxy/src/auth/mod.rs, control_plane/messages.rs, serverless/error.rs).
  */
 import { NeonDbError } from "@neondatabase/serverless";
 import { describe, expect, it } from "vitest";
-import { classify, failedHealth, NEON_ANSWERS, neonAnswer, neonRule, type Outcome } from "../../src/db/neon.ts";
+import { classify, failedHealth, NEON_ANSWERS, neonAnswer, neonRule, type Outcome } from "../../src/db/neon-answers.ts";
 import { IngestError, SchemaMismatch, TransientDatabaseError } from "../../src/errors.ts";
 import { RowsRejected } from "../../src/writer/port.ts";
 

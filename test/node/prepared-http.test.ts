@@ -1,12 +1,14 @@
 /**
- * The one-message path's prepared request to Neon's HTTP API (db/neon.ts, preparedHttp) against the
+ * The one-message path's prepared request to Neon's HTTP API (db/neon-http.ts, preparedHttp) against the
  * real client on the local endpoint: the same rows, and for every fault the same error, read the
  * same way by neonAnswer and classified the same by classify().
  */
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { classify, type Database, database, neonAnswer } from "../../src/db/neon.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
+import { type Database, database } from "../../src/db/neon.ts";
+import { classify, neonAnswer } from "../../src/db/neon-answers.ts";
 import { settingsOf } from "../../src/env.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -32,7 +34,7 @@ describe("the prepared Neon HTTP request", () => {
   beforeAll(async () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_prepared_http"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
-    db = database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }));
+    db = database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }), createDbIsolate());
   });
   afterAll(async () => {
     await local.close();

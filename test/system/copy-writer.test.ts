@@ -8,15 +8,17 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, onTestFinished, vi } from "vitest";
 import { type LocalNeon, localConnectionString, startLocalNeon } from "../../scripts/local-neon/start.ts";
-import { copyWriter, forgetConflicts, isolateSockets } from "../../src/db/copy-writer.ts";
+import { copyWriter } from "../../src/db/copy-writer.ts";
 import { type DbClock, insertWriter } from "../../src/db/insert-writer.ts";
+import { createDbIsolate } from "../../src/db/isolate.ts";
 import { database } from "../../src/db/neon.ts";
 import { openWriter } from "../../src/db/writers.ts";
 import { settingsOf } from "../../src/env.ts";
 import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
-import { writeRows } from "../../src/ingest/batch-writer.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/registry.ts";
+import { writeRows } from "../../src/writer/batch.ts";
+import { withFallback } from "../../src/writer/fallback.ts";
 import type { Writer } from "../../src/writer/port.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
@@ -28,6 +30,10 @@ const pgbouncerPort = inject("pgbouncerPort");
 const DATABASE = pgbouncerPort ? "nomnom_test_copy_writer_pooled" : "nomnom_test_copy_writer";
 const customers = entityByName("Customer")!;
 let local: LocalNeon;
+/** The isolate's memory (db/isolate.ts) these writers share, as a Worker's requests do. */
+const isolate = createDbIsolate();
+const isolateSockets = isolate.sockets;
+const forgetConflicts = () => isolate.conflicted.clear();
 
 function settings(overrides: Record<string, string | undefined> = {}) {
   return settingsOf({
@@ -42,7 +48,7 @@ function settings(overrides: Record<string, string | undefined> = {}) {
 
 /** The INSERT writer, counting the chunks and transactions it was handed. */
 function countingInsert(): Writer & { chunks: number; transactions: number } {
-  const inner = insertWriter(database(settings()));
+  const inner = insertWriter(database(settings(), isolate));
   const counting = {
     ...inner,
     chunks: 0,
@@ -61,14 +67,16 @@ function countingInsert(): Writer & { chunks: number; transactions: number } {
 
 function copyOver(fallback: Writer, overrides: { wsProxy?: string; password?: string; clock?: DbClock; timeoutMs?: number } = {}): Writer {
   const s = settings();
-  return copyWriter({
+  const copy = copyWriter({
     clock: overrides.clock,
     connectionString: localConnectionString(overrides.password ?? PASSWORD),
     wsProxy: overrides.wsProxy ?? local.wsProxy,
-    fallback,
+    limits: fallback.limits,
+    isolate,
     timeoutMs: overrides.timeoutMs ?? s.DB_TIMEOUT_MS,
     retryMs: s.DB_RETRY_MS,
   });
+  return withFallback(copy, fallback);
 }
 
 /** Rows as the parsers make them, from JSON records. */
@@ -130,8 +138,8 @@ afterEach(async () => {
 describe("the COPY writer", () => {
   it("is the bulk writer when a WebSocket endpoint is configured, and INSERT over a local endpoint without one", async () => {
     const rows = rowsOf(keys("W", 3));
-    const copy = openWriter(settings());
-    const insert = openWriter(settings({ NEON_WS_PROXY: undefined }));
+    const copy = openWriter(settings(), isolate);
+    const insert = openWriter(settings({ NEON_WS_PROXY: undefined }), isolate);
     expect(copy).not.toEqual(insert);
     await withWriter(copy, (w) => w.writeChunk(customers, rows));
     expect(await sql("SELECT count(*)::int AS n FROM customers")).toEqual([["3"]]);
@@ -176,7 +184,7 @@ describe("the COPY writer", () => {
           const rewritten = await write();
           return { written, rewritten, table: await table() };
         };
-        const byInsert = await outcome(insertWriter(database(settings())));
+        const byInsert = await outcome(insertWriter(database(settings(), isolate)));
         forgetConflicts();
         const fallback = countingInsert();
         expect(await outcome(copyOver(fallback))).toEqual(byInsert);
@@ -223,7 +231,7 @@ describe("the COPY writer", () => {
   });
 
   it("keeps one row of each natural key that comes twice in one chunk", async () => {
-    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+    await withWriter(copyOver(insertWriter(database(settings(), isolate))), async (w) => {
       expect(await w.writeChunk(customers, rowsOf([...keys("D", 5), ...keys("D", 5)]))).toBe(5);
     });
     expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["5"]]);
@@ -310,7 +318,7 @@ describe("the COPY writer", () => {
 
   it("writes chunks in flight at once over a few connections, and all of them over HTTP when no WebSocket opens", async () => {
     const chunks = Array.from({ length: 8 }, (_, i) => rowsOf(keys(`M${i}-`, 200)));
-    await withWriter(copyOver(insertWriter(database(settings()))), async (w) => {
+    await withWriter(copyOver(insertWriter(database(settings(), isolate))), async (w) => {
       expect(await Promise.all(chunks.map((rows) => w.writeChunk(customers, rows)))).toEqual(Array(8).fill(200));
       // A replay at once: a failed COPY hands its connection back to the next chunk.
       forgetConflicts();
@@ -415,7 +423,7 @@ describe("the COPY writer", () => {
     });
 
     it("gives a prepared connection's failure to the first chunk: a bad password is the answer, no WebSocket means INSERT", async () => {
-      const refused = copyOver(insertWriter(database(settings())), { password: "wrong" });
+      const refused = copyOver(insertWriter(database(settings(), isolate)), { password: "wrong" });
       refused.prepare();
       const error = await withWriter(refused, (w) => w.writeChunk(customers, rowsOf(keys("Q", 1)))).then(
         () => undefined,
@@ -434,7 +442,7 @@ describe("the COPY writer", () => {
   });
 
   it("answers a bad password as a misconfiguration, not an outage", async () => {
-    const error = await withWriter(copyOver(insertWriter(database(settings())), { password: "wrong" }), (w) =>
+    const error = await withWriter(copyOver(insertWriter(database(settings(), isolate)), { password: "wrong" }), (w) =>
       w.writeChunk(customers, rowsOf(keys("X", 1))),
     ).then(
       () => undefined,
@@ -480,13 +488,15 @@ describe("the COPY writer", () => {
 
     it("error after COPY (committed, answer lost): the retry finds the rows and counts them as duplicates", async () => {
       await fault({ fault: "reset_after_commit", times: 1 });
-      await withWriter(copyOver(insertWriter(database(settings()))), async (w) => expect(await w.writeChunk(customers, rowsOf(keys("R", 50)))).toBe(0));
+      await withWriter(copyOver(insertWriter(database(settings(), isolate))), async (w) =>
+        expect(await w.writeChunk(customers, rowsOf(keys("R", 50)))).toBe(0),
+      );
       expect(await sql("SELECT count(*)::int FROM customers")).toEqual([["50"]]);
     });
 
     it("40001 until the retry budget is spent: TransientDatabaseError, nothing written", async () => {
       await fault({ fault: "40001" });
-      const error = await withWriter(copyOver(insertWriter(database(settings()))), (w) => w.writeChunk(customers, rowsOf(keys("S", 5)))).then(
+      const error = await withWriter(copyOver(insertWriter(database(settings(), isolate))), (w) => w.writeChunk(customers, rowsOf(keys("S", 5)))).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -543,8 +553,9 @@ describe("the COPY writer", () => {
         });
         // One query held all three.
         expect((await copied()).copyQueries - before.copyQueries).toBe(1);
-        const slow = await withWriter(copyOver(insertWriter(database(settings({ DB_TIMEOUT_MS: "600", DB_RETRY_MS: "0" }))), { timeoutMs: 600 }), (w) =>
-          w.writeChunk(customers, rowsOf([customer("SLOW")])),
+        const slow = await withWriter(
+          copyOver(insertWriter(database(settings({ DB_TIMEOUT_MS: "600", DB_RETRY_MS: "0" }), isolate)), { timeoutMs: 600 }),
+          (w) => w.writeChunk(customers, rowsOf([customer("SLOW")])),
         ).then(
           () => undefined,
           (e: unknown) => e,
@@ -602,7 +613,7 @@ describe("PostgreSQL refusing connections (ALTER DATABASE … ALLOW_CONNECTIONS 
         DB_RETRY_MS: "500",
         BULK_WRITER: kind,
       });
-      const error = await withWriter(openWriter(s), (w) => w.writeChunk(customers, rowsOf(keys("N", 5)))).then(
+      const error = await withWriter(openWriter(s, isolate), (w) => w.writeChunk(customers, rowsOf(keys("N", 5)))).then(
         () => undefined,
         (e: unknown) => e,
       );

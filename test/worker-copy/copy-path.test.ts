@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { QuietWebSocket } from "../../src/db/copy-writer.ts";
+import { QuietWebSocket } from "../../src/db/copy-socket.ts";
 import { customers } from "../support/customers.ts";
 import { readEvents } from "../support/sse.ts";
 import { call, count, resetDatabase } from "../support/worker.ts";
