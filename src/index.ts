@@ -1,9 +1,10 @@
 /** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. */
 import { app } from "./app.ts";
+import { rejectionStore } from "./compose.ts";
 import { expireKeys } from "./db/idempotency.ts";
 import { database } from "./db/neon.ts";
 import { settingsOf } from "./env.ts";
-import { enforceRetention } from "./ingest/quarantine.ts";
+import { enforceRetention } from "./ingest/rejections.ts";
 import { consumeDeadLetters, consumeParts, type IngestPart, REDRIVE_CRON, redriveParked } from "./queue/async-ingest.ts";
 
 export { StreamSlots } from "./limits/stream-slots-object.ts";
@@ -21,7 +22,7 @@ export default {
     const settings = settingsOf(env);
     if (controller.cron === REDRIVE_CRON) await redriveParked(env, settings);
     else {
-      await enforceRetention(settings);
+      await enforceRetention(rejectionStore(env), settings.QUARANTINE_RETENTION_DAYS);
       const expired = await expireKeys(database(settings), settings.IDEMPOTENCY_TTL_HOURS);
       console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
     }

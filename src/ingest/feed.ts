@@ -25,6 +25,8 @@ export interface MessageSink {
 export interface FeedOptions extends LineOptions {
   /** The body's cap, when tighter than MAX_BODY_BYTES. */
   limit?: BodyLimit;
+  /** The body's format when the caller read it already (its Content-Type is read once per request). */
+  format?: BodyFormat;
 }
 
 /**
@@ -57,7 +59,7 @@ async function readDocument(body: ReadableStream<Uint8Array>, max: number, inste
 }
 
 export async function feed(request: Request, settings: Settings, run: MessageSink, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
-  const format = bodyFormat(request.headers.get("content-type"));
+  const format = options.format ?? bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {
     // A document is held whole like a batch, on every route: at most MAX_BATCH_ITEMS elements.

@@ -5,10 +5,11 @@
  */
 import { IngestError } from "../errors.ts";
 import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
+import type { RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import { type ChunkWriter, writeRows } from "./batch-writer.ts";
 import type { ParsedBody } from "./parse-messages.ts";
-import type { Quarantine, RejectionRecord } from "./quarantine.ts";
+import type { Quarantine } from "./quarantine.ts";
 
 export interface Totals {
   processed: number;

@@ -4,16 +4,18 @@
  * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
  */
 import { database } from "../db/neon.ts";
+import { quarantineStore } from "../db/quarantine.ts";
 import { openWriter } from "../db/writers.ts";
 import { rowAsArray } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
-import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
+import { base64, fromBase64, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
+import type { RejectionOrigin, RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
@@ -155,7 +157,7 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
   const writer = openWriter(settings, { dbSeconds: 0 }, retryMs);
   const written = await writeRows(toWrite, writer).finally(() => writer.close());
   const rejections = [...(body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
-  if (rejections.length > 0 && !(await storeRejections(db, origin, rejections, meter)))
+  if (rejections.length > 0 && !(await storeRejections(quarantineStore(db), origin, rejections, meter)))
     throw new RejectionsNotStored(`${rejections.length} rejected lines could not be stored`);
   await receipt(env.RECEIPTS, ingestId).written(
     part,
