@@ -194,7 +194,9 @@ function tooLarge(limit: BodyLimit, decompressed = false): IngestError {
 
 /** The body as sent (still compressed, if it is), capped at `limit` bytes: what an Idempotency-Key fingerprints. */
 export function rawBodyStream(request: Request, limit: BodyLimit): ReadableStream<Uint8Array> {
-  return bodyStream(new Request(request.url, { method: "POST", body: request.body }), limit);
+  // duplex: Node (the service's tests) requires it for a streamed body; workerd ignores it.
+  const init = { method: "POST", body: request.body, duplex: "half" } as RequestInit;
+  return bodyStream(new Request(request.url, init), limit);
 }
 
 /**
