@@ -11,7 +11,7 @@ import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } fr
 import { bodyLimit, feed } from "./feed.ts";
 import { type Replayed, withIdempotency } from "./idempotency.ts";
 import { outcomeOf, Tally, type Totals } from "./ingest-run.ts";
-import type { ParsedBody } from "./parse-messages.ts";
+import type { ParsedBody } from "./parsed-body.ts";
 import { entityGuard } from "./scope.ts";
 
 type Answered = { kind: "answered"; outcome: "success" | "partial" | "error"; body: Record<string, unknown> };

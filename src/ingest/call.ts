@@ -8,7 +8,7 @@ import type { EntityDef } from "../entity/entity.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
 import type { Writer } from "../writer/port.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
-import type { BodyFormat } from "./parse-messages.ts";
+import type { BodyFormat } from "./parsed-body.ts";
 import type { IngestDeps } from "./ports.ts";
 import { originOf, Quarantine, rejectionsLink } from "./quarantine.ts";
 

@@ -4,7 +4,9 @@ import { type BodyLimit, bodyStream, decodeLines } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { JsonItemCounter } from "./json-items.ts";
 import { lineBatches } from "./line-batches.ts";
-import { type BodyFormat, jsonRecords, type LineOptions, oversizeLine, type ParsedBody, parseLines, parseRecords, tooManyMessages } from "./parse-messages.ts";
+import { jsonRecords, parseRecords } from "./parse-json.ts";
+import { parseLines } from "./parse-messages.ts";
+import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, tooManyMessages } from "./parsed-body.ts";
 
 /** JSON records parsed between two yields: a few milliseconds of CPU. */
 const RECORDS_PER_SLICE = 500;

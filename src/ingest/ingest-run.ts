@@ -8,7 +8,7 @@ import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
 import type { RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import { type ChunkWriter, writeRows } from "./batch-writer.ts";
-import type { ParsedBody } from "./parse-messages.ts";
+import type { ParsedBody } from "./parsed-body.ts";
 import type { Quarantine } from "./quarantine.ts";
 
 export interface Totals {

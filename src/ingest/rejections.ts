@@ -8,7 +8,8 @@ import { entityByName } from "../registry.ts";
 import type { RejectionFilter, StoredRejection } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import { writeRows } from "./batch-writer.ts";
-import { type EntityGuard, parseBody } from "./parse-messages.ts";
+import { parseBody } from "./parse-messages.ts";
+import type { EntityGuard } from "./parsed-body.ts";
 import type { QuarantineStore, WriterFactory } from "./ports.ts";
 import { fromBase64 } from "./quarantine.ts";
 

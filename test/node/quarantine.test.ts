@@ -2,7 +2,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeLines } from "../../src/ingest/body.ts";
-import { oversizeLine, parseBody } from "../../src/ingest/parse-messages.ts";
+import { parseBody } from "../../src/ingest/parse-messages.ts";
+import { oversizeLine } from "../../src/ingest/parsed-body.ts";
 import { fromBase64, toRecord } from "../../src/ingest/quarantine.ts";
 import { showRaw } from "../../src/ingest/rejections.ts";
 

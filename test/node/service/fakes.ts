@@ -4,7 +4,7 @@ import type { EntityDef } from "../../../src/entity/entity.ts";
 import { settingsOf } from "../../../src/env.ts";
 import { IngestError, TransientDatabaseError } from "../../../src/errors.ts";
 import type { IngestCall } from "../../../src/ingest/call.ts";
-import type { BodyFormat } from "../../../src/ingest/parse-messages.ts";
+import type { BodyFormat } from "../../../src/ingest/parsed-body.ts";
 import type { IdempotencyStore, QuarantineStore, StoredAnswer } from "../../../src/ingest/ports.ts";
 import { newMeter } from "../../../src/stats/stats-delta.ts";
 import { RowsRejected, type Statement, type WriteResult, type Writer } from "../../../src/writer/port.ts";
