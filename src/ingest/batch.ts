@@ -3,18 +3,19 @@
  * queue), and the queue as the fallback when the database stays down.
  */
 import { IngestError } from "../errors.ts";
+import { type BodyLimit, bodyLimit } from "../limits/caps.ts";
+import { type Outcome, outcomeOf } from "../writer/counts.ts";
 import { RowsRejected, type Statement, type Writer } from "../writer/port.ts";
 import type { LineError } from "../writer/rows.ts";
 import { writeRows } from "./batch-writer.ts";
-import type { BodyLimit } from "./body.ts";
 import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } from "./call.ts";
-import { bodyLimit, feed } from "./feed.ts";
+import { feed } from "./feed.ts";
 import { type Replayed, withIdempotency } from "./idempotency.ts";
-import { outcomeOf, Tally, type Totals } from "./ingest-run.ts";
+import { Tally, type Totals } from "./ingest-run.ts";
 import type { ParsedBody } from "./parsed-body.ts";
 import { entityGuard } from "./scope.ts";
 
-type Answered = { kind: "answered"; outcome: "success" | "partial" | "error"; body: Record<string, unknown> };
+type Answered = { kind: "answered"; outcome: Outcome; body: Record<string, unknown> };
 
 export type BatchOutcome = Accepted | Replayed | Answered;
 

@@ -1,6 +1,7 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
-import { type BodyLimit, bodyStream, decodeLines } from "./body.ts";
+import { type BodyLimit, bodyLimit } from "../limits/caps.ts";
+import { bodyStream, decodeLines } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { JsonItemCounter } from "./json-items.ts";
 import { lineBatches } from "./line-batches.ts";
@@ -29,21 +30,6 @@ export interface FeedOptions extends LineOptions {
   limit?: BodyLimit;
   /** The body's format when the caller read it already (its Content-Type is read once per request). */
   format?: BodyFormat;
-}
-
-/**
- * A JSON document is read whole (twice its size in memory while decoding), and a batch is held
- * until it is complete: both are capped by MAX_BATCH_BYTES. Lines streamed need only MAX_BODY_BYTES.
- */
-export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean): BodyLimit {
-  const idleMs = settings.BODY_IDLE_TIMEOUT_MS;
-  return held || format === "json"
-    ? {
-        bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES),
-        setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES",
-        idleMs,
-      }
-    : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
 }
 
 /**

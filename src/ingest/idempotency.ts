@@ -6,9 +6,10 @@
  */
 import { canWrite, type Principal } from "../auth/api-keys.ts";
 import { IngestError } from "../errors.ts";
+import type { BodyLimit } from "../limits/caps.ts";
 import { entityByName } from "../registry.ts";
 import type { Statement } from "../writer/port.ts";
-import { type BodyLimit, rawBodyStream, readAll } from "./body.ts";
+import { rawBodyStream, readAll } from "./body.ts";
 import type { IdempotencyStore, StoredAnswer } from "./ports.ts";
 import { scopeRefusal } from "./scope.ts";
 

@@ -4,6 +4,7 @@
  * flushes whatever the body's size. Totals always satisfy processed = inserted + duplicates + failed.
  */
 import { IngestError } from "../errors.ts";
+import { addCounts } from "../writer/counts.ts";
 import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
 import type { RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
@@ -11,18 +12,10 @@ import { type ChunkWriter, writeRows } from "./batch-writer.ts";
 import type { ParsedBody } from "./parsed-body.ts";
 import type { Quarantine } from "./quarantine.ts";
 
-export interface Totals {
+/** An ingest's counts, in total and per entity: processed = inserted + duplicates + failed. */
+export interface Totals extends EntityCounts {
   processed: number;
-  inserted: number;
-  duplicates: number;
-  failed: number;
   entities: Record<string, EntityCounts>;
-}
-
-/** The one rule for what an ingest amounts to: nothing rejected, some rows written, or nothing written. */
-export function outcomeOf(totals: Pick<Totals, "inserted" | "duplicates" | "failed">): "success" | "partial" | "error" {
-  if (totals.failed === 0) return "success";
-  return totals.inserted + totals.duplicates > 0 ? "partial" : "error";
 }
 
 export interface RunOptions {
@@ -64,14 +57,9 @@ export class Tally {
 
   /** Rows written; the rows the database refused are counted by rejected(), one by one. */
   written(result: Pick<WriteResult, "inserted" | "duplicates" | "byEntity">): void {
-    this.totals.inserted += result.inserted;
-    this.totals.duplicates += result.duplicates;
+    addCounts(this.totals, { inserted: result.inserted, duplicates: result.duplicates });
     this.totals.processed += result.inserted + result.duplicates;
-    for (const [name, c] of Object.entries(result.byEntity)) {
-      const counts = this.counts(name);
-      counts.inserted += c.inserted;
-      counts.duplicates += c.duplicates;
-    }
+    for (const [name, c] of Object.entries(result.byEntity)) addCounts(this.counts(name), { inserted: c.inserted, duplicates: c.duplicates });
   }
 
   /** Valid rows that were not written (an atomic batch that rolled back): failed, without an error line each. */

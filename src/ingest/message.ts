@@ -2,6 +2,7 @@
 import { canWrite } from "../auth/api-keys.ts";
 import { groupRows } from "../entity/entity.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
+import { messageLimit } from "../limits/caps.ts";
 import { RowsRejected, type SingleWrite } from "../writer/port.ts";
 import { type LineError, withSource } from "../writer/rows.ts";
 import { decodeLines, readBody } from "./body.ts";
@@ -15,9 +16,7 @@ export type MessageOutcome = Accepted | { kind: "written"; body: Record<string, 
 export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
   const { settings, meter, principal } = call;
   // One message is at most one line's worth.
-  const { text, invalidLines } = decodeLines(
-    await readBody(call.request, { bytes: settings.MAX_LINE_BYTES, setting: "MAX_LINE_BYTES", idleMs: settings.BODY_IDLE_TIMEOUT_MS }, meter),
-  );
+  const { text, invalidLines } = decodeLines(await readBody(call.request, messageLimit(settings), meter));
   const parsed = parseBody(call.format, text, invalidLines, { forced: call.forced });
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no message");
   if (parsed.messages > 1) throw new IngestError("invalid_message", `the body holds ${parsed.messages} messages; send one here, or POST them to /ingest/batch`);

@@ -3,10 +3,11 @@
  * progress goes to a listener (the route's Server-Sent Events).
  */
 import { IngestError, logCause } from "../errors.ts";
+import { outcomeOf } from "../writer/counts.ts";
 import type { LineError } from "../writer/rows.ts";
 import { type IngestCall, quarantineOf } from "./call.ts";
 import { feed } from "./feed.ts";
-import { IngestRun, outcomeOf, type Totals } from "./ingest-run.ts";
+import { IngestRun, type Totals } from "./ingest-run.ts";
 import { entityGuard } from "./scope.ts";
 
 export type StreamEnd = { kind: "summary"; body: Record<string, unknown> } | { kind: "failure"; error: unknown; body: Record<string, unknown> };

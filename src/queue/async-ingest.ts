@@ -12,6 +12,7 @@ import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } f
 import { writeRows } from "../ingest/batch-writer.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
 import { base64, fromBase64, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
+import { MAX_ERRORS_LISTED } from "../limits/caps.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
@@ -101,7 +102,7 @@ export async function enqueue(
     inserted: 0,
     duplicates: 0,
     failed,
-    errors: parseErrors.slice(0, 1000),
+    errors: parseErrors.slice(0, MAX_ERRORS_LISTED),
     ...(requestId ? { request_id: requestId, rejections: rejectionsLink(requestId) } : {}),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];
