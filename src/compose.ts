@@ -8,7 +8,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env.ts";
-import { idempotencyStore } from "./db/idempotency.ts";
+import { expireKeys, idempotencyStore } from "./db/idempotency.ts";
 import { type Database, database, failedHealth } from "./db/neon.ts";
 import { quarantineStore } from "./db/quarantine.ts";
 import { explainMismatch, type SchemaState, schemaRefusal, schemaState } from "./db/schema-level.ts";
@@ -19,7 +19,7 @@ import type { IngestCall } from "./ingest/call.ts";
 import { bodyFormat } from "./ingest/content-type.ts";
 import { type Checked, createHealthCache } from "./ingest/database-health.ts";
 import type { IngestDeps, QuarantineStore, WriterFactory } from "./ingest/ports.ts";
-import { enqueue } from "./queue/async-ingest.ts";
+import { CONSUMER_RETRY_MS, type ConsumerDeps, enqueue } from "./queue/async-ingest.ts";
 import { entityByName } from "./registry.ts";
 
 /** Per isolate: /health's remembered database check. */
@@ -99,6 +99,24 @@ export function databaseHealth(settings: Settings): Promise<Checked<SchemaState>
 export async function schemaRefusalFor(settings: Settings): Promise<IngestError | undefined> {
   const state = await schemaState(database(settings)).catch(() => undefined);
   return state && schemaRefusal(state);
+}
+
+/** What the queue consumer and the parked parts' re-drive write with: short retries (the queue's own are the patient ones). */
+export function consumerDeps(env: Env): ConsumerDeps {
+  const settings = settingsOf(env);
+  const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
+  return {
+    settings,
+    openWriter: (clock = { dbSeconds: 0 }) => openWriter(settings, clock, retryMs),
+    quarantine: quarantineStore({ ...database(settings), retryMs }),
+  };
+}
+
+/** Deletes Idempotency-Keys older than IDEMPOTENCY_TTL_HOURS (the hourly Cron Trigger), and logs how many. */
+export async function expireIdempotencyKeys(env: Env): Promise<void> {
+  const settings = settingsOf(env);
+  const expired = await expireKeys(database(settings), settings.IDEMPOTENCY_TTL_HOURS);
+  console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
 }
 
 /** Rows a writer takes in one statement (or one COPY), for GET /limits. */

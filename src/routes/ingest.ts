@@ -4,13 +4,11 @@ import { streamSSE } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../app-env.ts";
 import { mayRead } from "../auth/api-keys.ts";
-import { ingestCall } from "../compose.ts";
-import { settingsOf } from "../env.ts";
+import { consumerDeps, ingestCall } from "../compose.ts";
 import { errorAnswer, IngestError } from "../errors.ts";
 import { BATCH_STATUS, ingestBatch } from "../ingest/batch.ts";
 import { compressionOf } from "../ingest/body.ts";
 import type { Accepted } from "../ingest/call.ts";
-import { bodyFormat } from "../ingest/content-type.ts";
 import { ingestMessage } from "../ingest/message.ts";
 import { ingestStream } from "../ingest/stream.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
@@ -46,9 +44,9 @@ export async function postBatch(c: Context<AppEnv>, query: { entity?: string; at
  */
 export async function postStream(c: Context<AppEnv>, query: { entity?: string; progress?: "chunk" | "line" }) {
   // Checked before answering, so a wrong request still gets its plain 4xx.
-  bodyFormat(c.req.header("content-type"));
-  compressionOf(c.req.raw);
+  // (ingestCall reads the Content-Type: a wrong one is refused before the encoding is looked at, as before.)
   const call = ingestCall(c, query.entity);
+  compressionOf(c.req.raw);
   const perLine = query.progress === "line";
   // Anonymous (dev) streams are counted per client address, like their rate limit.
   const owner = call.principal.keyId ? `key ${call.principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
@@ -102,5 +100,5 @@ export async function listParked(c: Context<AppEnv>, query: { limit?: number }) 
 }
 
 export async function redrive(c: Context<AppEnv>) {
-  return c.json(await redriveParked(c.env, settingsOf(c.env)));
+  return c.json(await redriveParked(c.env, consumerDeps(c.env)));
 }
