@@ -90,14 +90,12 @@ async function writeBatch(
     quarantine.discard();
     rows = [];
   }
-  const rejections = quarantine.take();
+  const settle = quarantine.hold();
   try {
-    const written = await writeRows(rows, writer);
-    await quarantine.store(rejections, written.failed);
+    const written = await settle(writeRows(rows, writer));
     tally.written(written);
     written.failed.forEach(reject);
   } catch (error) {
-    quarantine.restore(rejections);
     if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw error;
     return accepted(call, rows, errors, tally.totals.failed, true, quarantine);
   }

@@ -6,7 +6,6 @@
 import { IngestError } from "../errors.ts";
 import { addCounts } from "../writer/counts.ts";
 import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
-import type { RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import { type ChunkWriter, writeRows } from "./batch-writer.ts";
 import type { ParsedBody } from "./parsed-body.ts";
@@ -137,11 +136,11 @@ export class IngestRun {
     const rows = this.sink.rows.splice(0);
     this.sink.chars = 0;
     // The rejections gathered so far go with this flush: stored once its rows are written, in flush order.
-    const rejected = quarantine?.take() ?? [];
+    const settle = quarantine ? quarantine.hold() : (written: Promise<WriteResult>) => written;
     const writing = writeRows(rows, this.writer, this.options.limits);
     writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
-    this.inFlight = this.countInOrder(previous, writing, rejected);
+    this.inFlight = this.countInOrder(previous, writing, settle);
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
@@ -152,21 +151,21 @@ export class IngestRun {
    * flush and counts what it committed, then passes the first failure on: its own committed
    * counts are added by abort().
    */
-  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>, rejected: RejectionRecord[]): Promise<void> {
+  private async countInOrder(
+    previous: Promise<void>,
+    writing: Promise<WriteResult>,
+    settle: (writing: Promise<WriteResult>) => Promise<WriteResult>,
+  ): Promise<void> {
     let failure: unknown;
     try {
       await previous;
     } catch (error) {
       failure = error;
     }
-    const quarantine = this.options.quarantine;
     try {
-      const written = await writing;
-      await quarantine?.store(rejected, written.failed);
-      this.commit(written);
+      // The rejections held for this flush are stored once its rows are (else kept pending for abort() or the queue fallback).
+      this.commit(await settle(writing));
     } catch (error) {
-      // Not stored: kept pending for abort() or the caller (the queue fallback).
-      quarantine?.restore(rejected);
       if (failure === undefined) throw error;
       this.countCommitted(error);
     }

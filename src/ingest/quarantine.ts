@@ -6,7 +6,7 @@
  */
 import type { Principal } from "../auth/api-keys.ts";
 import { REGISTRY_VERSION } from "../registry.ts";
-import type { Statement } from "../writer/port.ts";
+import type { Statement, WriteResult } from "../writer/port.ts";
 import type { RejectionOrigin, RejectionRecord } from "../writer/rejections.ts";
 import { type LineError, QUARANTINE } from "../writer/rows.ts";
 import type { QuarantineStore } from "./ports.ts";
@@ -126,8 +126,28 @@ export class Quarantine {
     return records;
   }
 
+  /**
+   * Holds what is pending for a write starting now: `settle` waits for the write, then stores what
+   * was held with the rows the database refused (in line order); a write that failed puts it back
+   * ahead of the rest (for the queue fallback, or abort()) and throws on.
+   */
+  hold(): (writing: Promise<WriteResult>) => Promise<WriteResult> {
+    const held = this.take();
+    return async (writing) => {
+      let written: WriteResult;
+      try {
+        written = await writing;
+      } catch (error) {
+        this.restore(held);
+        throw error;
+      }
+      await this.store(held, written.failed);
+      return written;
+    };
+  }
+
   /** Puts records taken for a write that failed back, ahead of the rest. */
-  restore(records: RejectionRecord[]): void {
+  private restore(records: RejectionRecord[]): void {
     this.pending.unshift(...records);
     this.pendingChars += size(records);
   }
@@ -169,7 +189,7 @@ export class Quarantine {
   }
 
   /** Stores `taken` and the rows the database refused with them (in line order). Never throws. */
-  async store(taken: RejectionRecord[], refused: LineError[] = []): Promise<void> {
+  private async store(taken: RejectionRecord[], refused: LineError[] = []): Promise<void> {
     const records = refused.length === 0 ? taken : [...taken, ...this.records(refused)].sort((a, b) => a.line_number - b.line_number);
     if (records.length === 0) return;
     if (await storeRejections(this.tables, this.origin, records, this.meter)) this.stored += records.length;
