@@ -62,6 +62,16 @@ describe("a batch", () => {
     await expect(ingestBatch(fakeCall(db, customers("e", 2)), { ...sync, idempotencyKey: "bad key" })).rejects.toMatchObject({ code: "bad_request" });
   });
 
+  it("with an Idempotency-Key refuses a replay when the key may no longer write what it stored (403)", async () => {
+    const db = fakeDatabase();
+    const principal = { keyId: "k", scopes: new Set(["write:*"]) };
+    await ingestBatch(fakeCall(db, customers("i", 1), { principal }), { ...sync, idempotencyKey: "k2" });
+    const narrowed = { keyId: "k", scopes: new Set(["write:Order"]) };
+    await expect(ingestBatch(fakeCall(db, customers("i", 1), { principal: narrowed }), { ...sync, idempotencyKey: "k2" })).rejects.toMatchObject({
+      code: "forbidden",
+    });
+  });
+
   it("async puts the rows and the rejections on the queue (202) and writes nothing", async () => {
     const db = fakeDatabase();
     const outcome = await ingestBatch(fakeCall(db, `${customers("f", 2)}\nX|bad`), { atomic: false, async: true });
