@@ -2,10 +2,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./app-env.ts";
+import { explained } from "./compose.ts";
 import { settingsOf } from "./env.ts";
 import { errorAnswer, IngestError, logCause } from "./errors.ts";
 import { RECORD_SCHEMAS } from "./generated/schemas.ts";
-import { explained } from "./ingest/service.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { corsFromSettings } from "./middleware/cors.ts";
 import { observe } from "./middleware/observe.ts";

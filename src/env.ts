@@ -3,6 +3,7 @@
  * dashboard) override them; the bindings themselves are typed by `npm run types` (src/worker-env.d.ts).
  */
 import * as z from "zod/mini";
+import { MAX_ERRORS_LISTED } from "./limits/caps.ts";
 
 // zod/mini: the same checks as zod, a fraction of the bundle.
 const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
@@ -16,7 +17,7 @@ const Settings = z.object({
   NEON_WS_PROXY: z.optional(z.string().check(z.regex(/^[^/:]+:\d+(\/.*)?$/, "NEON_WS_PROXY must be host:port/path, without a scheme"))),
   MAX_BODY_BYTES: positiveInt(100 * 1024 * 1024),
   MAX_LINE_BYTES: positiveInt(1024 * 1024),
-  MAX_ERRORS_REPORTED: positiveInt(1000),
+  MAX_ERRORS_REPORTED: positiveInt(MAX_ERRORS_LISTED),
   DB_TIMEOUT_MS: positiveInt(10_000),
   /** Transient database failures are retried, with backoff, for this long per statement; then 503 (0: no retries). */
   DB_RETRY_MS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 15_000),

@@ -1,10 +1,8 @@
-/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. */
+/** Worker entry point: HTTP through the Hono app, the ingest queues' consumers, parked parts' re-drive, the quarantine's retention and Idempotency-Key expiry (Cron Triggers), and the Durable Object classes. Their dependencies come from src/compose.ts. */
 import { app } from "./app.ts";
-import { expireKeys } from "./db/idempotency.ts";
-import { ISOLATE } from "./db/isolate.ts";
-import { database } from "./db/neon.ts";
+import { consumerDeps, expireIdempotencyKeys, rejectionStore } from "./compose.ts";
 import { settingsOf } from "./env.ts";
-import { enforceRetention } from "./ingest/quarantine.ts";
+import { enforceRetention } from "./ingest/rejections.ts";
 import { consumeDeadLetters, consumeParts, type IngestPart, REDRIVE_CRON, redriveParked } from "./queue/async-ingest.ts";
 
 export { StreamSlots } from "./limits/stream-slots-object.ts";
@@ -16,15 +14,13 @@ export default {
   fetch: app.fetch,
   async queue(batch: MessageBatch<IngestPart>, env: Env): Promise<void> {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
-    else await consumeParts(batch, env, settingsOf(env));
+    else await consumeParts(batch, env, consumerDeps(env));
   },
   async scheduled(controller: ScheduledController, env: Env): Promise<void> {
-    const settings = settingsOf(env);
-    if (controller.cron === REDRIVE_CRON) await redriveParked(env, settings);
+    if (controller.cron === REDRIVE_CRON) await redriveParked(env, consumerDeps(env));
     else {
-      await enforceRetention(settings);
-      const expired = await expireKeys(database(settings, ISOLATE), settings.IDEMPOTENCY_TTL_HOURS);
-      console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
+      await enforceRetention(rejectionStore(env), settingsOf(env).QUARANTINE_RETENTION_DAYS);
+      await expireIdempotencyKeys(env);
     }
   },
 } satisfies ExportedHandler<Env, IngestPart>;

@@ -3,7 +3,8 @@
  * (bench-worker/index.ts): each 10,000-line block is parsed, validated and encoded, then its
  * rows are joined into the statement parameter, as the Worker does before each flush.
  */
-import { type ParsedBody, parseLines } from "../../src/ingest/parse-messages.ts";
+import { parseLines } from "../../src/ingest/parse-messages.ts";
+import type { ParsedBody } from "../../src/ingest/parsed-body.ts";
 
 export const BLOCK_LINES = 10_000;
 const NO_INVALID_LINES: ReadonlySet<number> = new Set();

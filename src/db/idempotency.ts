@@ -9,45 +9,8 @@
 import { IngestError } from "../errors.ts";
 import { type Database, withRetries, withTimeout } from "./neon.ts";
 
-export interface StoredAnswer {
-  status: number;
-  body: unknown;
-}
-
-const KEY = /^[!-~]{1,255}$/;
-
-export function checkKey(key: string): void {
-  if (!KEY.test(key)) throw new IngestError("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters");
-}
-
-/** SHA-256 of what makes two requests "the same": route, query, content headers and body bytes. */
-export async function fingerprint(request: Request, body: Uint8Array): Promise<string> {
-  const url = new URL(request.url);
-  const head = new TextEncoder().encode(
-    `${request.method} ${url.pathname}${url.search}\n${request.headers.get("content-type") ?? ""}\n${request.headers.get("content-encoding") ?? ""}\n`,
-  );
-  const all = new Uint8Array(head.length + body.length);
-  all.set(head);
-  all.set(body, head.length);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** A stored answer's size at most: its counts, the first errors and the rejections link (the rest are in the quarantine). */
-export const MAX_STORED_ANSWER_BYTES = 16 * 1024;
-
-const bytesOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
-
-/** The answer as stored: whole when it fits MAX_STORED_ANSWER_BYTES, else with as many of its first errors as fit. */
-export function compactAnswer(body: Record<string, unknown>): Record<string, unknown> {
-  if (bytesOf(body) <= MAX_STORED_ANSWER_BYTES) return body;
-  const errors = Array.isArray(body.errors) ? body.errors : [];
-  const total = typeof body.errors_total === "number" ? body.errors_total : typeof body.failed === "number" ? body.failed : errors.length;
-  for (let keep = errors.length; ; keep = Math.floor(keep / 2)) {
-    const compact = { ...body, errors: errors.slice(0, keep), errors_truncated: true, errors_total: total };
-    if (bytesOf(compact) <= MAX_STORED_ANSWER_BYTES || keep === 0) return compact;
-  }
-}
+/** An answer as stored: its HTTP status and body (the ingest side declares the same shape as StoredAnswer). */
+type StoredAnswer = { status: number; body: unknown };
 
 /** The stored answer for a key, undefined for a new key (or one whose answer was not stored yet, or expired); 409 on another body. */
 export async function storedAnswer(db: Database, owner: string | null, key: string, hash: string, ttlHours: number): Promise<StoredAnswer | undefined> {
@@ -103,4 +66,13 @@ export async function expireKeys(db: Database, ttlHours: number): Promise<{ dele
     if (n < EXPIRY_SLICE) return { deleted, more: false };
     if (deleted >= EXPIRY_MAX_ROWS) return { deleted, more: true };
   }
+}
+
+/** The key table as one store over `db`, bound to the keys' time to live (src/ingest/ports.ts's IdempotencyStore). */
+export function idempotencyStore(db: Database, ttlHours: number) {
+  return {
+    find: (owner: string | null, key: string, hash: string) => storedAnswer(db, owner, key, hash, ttlHours),
+    claim: (owner: string | null, key: string, hash: string) => claimStatement(owner, key, hash, ttlHours),
+    save: (owner: string | null, key: string, hash: string, answer: StoredAnswer) => storeAnswer(db, owner, key, hash, answer),
+  };
 }

@@ -16,9 +16,3 @@ export function createDbIsolate(): DbIsolate {
   // 16 WebSockets an isolate: see SocketCount (copy-socket.ts).
   return { conflicted: new Set(), stages: { next: 0 }, sockets: { open: 0, max: 16 } };
 }
-
-/**
- * The isolate's one DbIsolate until the composition root (src/compose.ts) holds it: the callers
- * outside db/ pass this; compose.ts takes it over and this goes.
- */
-export const ISOLATE: DbIsolate = createDbIsolate();

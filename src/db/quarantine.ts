@@ -4,36 +4,8 @@
  * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
  */
 import type { Statement } from "../writer/port.ts";
+import type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../writer/rejections.ts";
 import { type Database, withRetries } from "./neon.ts";
-
-/** One rejected line, as stored and as sent through the queue. */
-export interface RejectionRecord {
-  line_number: number;
-  entity: string | null;
-  field: string | null;
-  position: number | null;
-  message: string;
-  sqlstate: string | null;
-  reason: "parse" | "scope" | "database";
-  /** How `raw` is read again on replay: a pipe line, or a JSON record (or document). */
-  format: "text" | "json";
-  /** The bytes kept, base64. */
-  raw: string;
-  raw_truncated: boolean;
-  /** Bytes of the line as received (for a line over MAX_LINE_BYTES: what was kept of it). */
-  raw_bytes: number;
-}
-
-/** The request a rejection came from. */
-export interface RejectionOrigin {
-  requestId: string;
-  keyId: string | null;
-  /** ?entity= of the request, applied again on replay. */
-  forcedEntity: string | null;
-  /** ISO time the request was received. */
-  receivedAt: string;
-  registryVersion: string;
-}
 
 const INSERT = `INSERT INTO ingest_rejections (request_id, api_key_id, forced_entity, received_at, registry_version,
   line_number, entity, field, position, message, sqlstate, reason, format, raw, raw_truncated, raw_bytes)
@@ -79,23 +51,6 @@ export async function run(db: Database, statement: Statement): Promise<number> {
   return result.rowCount ?? 0;
 }
 
-/** Which rejections a request may see, and which it asks for. */
-export interface RejectionFilter {
-  request_id?: string;
-  entity?: string;
-  key?: string;
-  since?: string;
-  until?: string;
-  /** Only ids after this one (the cursor, oldest first). */
-  after?: number;
-  /** Only ids before this one (the cursor, newest first). */
-  before?: number;
-  /** Only those not replayed yet. */
-  pending?: boolean;
-  /** A key sees only its own rejections; undefined: every key's (admin). */
-  ownKey?: string | null;
-}
-
 function where(filter: RejectionFilter): { sql: string; params: (string | number)[] } {
   const conditions: string[] = [];
   const params: (string | number)[] = [];
@@ -116,17 +71,6 @@ function where(filter: RejectionFilter): { sql: string; params: (string | number
   if (filter.before !== undefined) add((n) => `id < ${n}`, filter.before);
   if (filter.pending) conditions.push("replayed_at IS NULL");
   return { sql: conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "", params };
-}
-
-/** A rejection as the table holds it: the record, and where it came from and when. */
-export interface StoredRejection extends RejectionRecord {
-  id: number;
-  request_id: string;
-  api_key_id: string | null;
-  forced_entity: string | null;
-  received_at: string;
-  registry_version: string;
-  replayed_at: string | null;
 }
 
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
@@ -228,4 +172,17 @@ export async function deleteRejections(db: Database, filter: RejectionFilter, ma
     if (count < n) return { deleted, more: false };
   }
   return { deleted, more: true };
+}
+
+/** The quarantine's table as one store over `db` (the shape src/ingest/ports.ts's QuarantineStore asks for). */
+export function quarantineStore(db: Database) {
+  return {
+    statements: insertStatements,
+    async insert(origin: RejectionOrigin, records: RejectionRecord[]): Promise<void> {
+      for (const statement of insertStatements(origin, records)) await run(db, statement);
+    },
+    list: (filter: RejectionFilter, limit: number, newest?: boolean) => listRejections(db, filter, limit, newest),
+    markReplayed: (ids: number[]) => markReplayed(db, ids),
+    delete: (filter: RejectionFilter, maxRows: number) => deleteRejections(db, filter, maxRows),
+  };
 }

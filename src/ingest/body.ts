@@ -3,6 +3,7 @@
  * a cap on decompressed bytes, corrupt streams as 400s, and strict UTF-8 pinned to lines.
  */
 import { IngestError } from "../errors.ts";
+import type { BodyLimit } from "../limits/caps.ts";
 
 const ENCODINGS: Record<string, "gzip" | "deflate" | null> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate", identity: null };
 
@@ -12,14 +13,6 @@ export function compressionOf(request: Request): "gzip" | "deflate" | null {
   const format = ENCODINGS[encoding];
   if (format === undefined) throw new IngestError("unsupported_media_type", `Content-Encoding ${encoding} is not accepted: use gzip, deflate or none`);
   return format;
-}
-
-/** A cap on a body's decompressed bytes, and the setting that sets it (named in the 413). */
-export interface BodyLimit {
-  bytes: number;
-  setting: string;
-  /** How long the client may send nothing before the read gives up with a 408 (BODY_IDLE_TIMEOUT_MS). */
-  idleMs: number;
 }
 
 /** Past a 413, at most this much more is read and discarded: the most a Worker accepts in one request. */
@@ -194,7 +187,9 @@ function tooLarge(limit: BodyLimit, decompressed = false): IngestError {
 
 /** The body as sent (still compressed, if it is), capped at `limit` bytes: what an Idempotency-Key fingerprints. */
 export function rawBodyStream(request: Request, limit: BodyLimit): ReadableStream<Uint8Array> {
-  return bodyStream(new Request(request.url, { method: "POST", body: request.body }), limit);
+  // duplex: Node (the service's tests) requires it for a streamed body; workerd ignores it.
+  const init = { method: "POST", body: request.body, duplex: "half" } as RequestInit;
+  return bodyStream(new Request(request.url, init), limit);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Which body format a request carries, from its Content-Type. */
 import { IngestError } from "../errors.ts";
-import type { BodyFormat } from "./parse-messages.ts";
+import type { BodyFormat } from "./parsed-body.ts";
 
 const FORMATS: Record<string, BodyFormat> = {
   "text/plain": "text",

@@ -1,10 +1,13 @@
 /** A request body through decoding and the parsers into an IngestRun, one network chunk at a time. */
 import type { Settings } from "../env.ts";
-import { type BodyLimit, bodyStream, decodeLines } from "./body.ts";
+import { type BodyLimit, bodyLimit } from "../limits/caps.ts";
+import { bodyStream, decodeLines } from "./body.ts";
 import { bodyFormat } from "./content-type.ts";
 import { JsonItemCounter } from "./json-items.ts";
 import { lineBatches } from "./line-batches.ts";
-import { type BodyFormat, jsonRecords, type LineOptions, oversizeLine, type ParsedBody, parseLines, parseRecords, tooManyMessages } from "./parse-messages.ts";
+import { jsonRecords, parseRecords } from "./parse-json.ts";
+import { parseLines } from "./parse-messages.ts";
+import { type BodyFormat, type LineOptions, oversizeLine, type ParsedBody, tooManyMessages } from "./parsed-body.ts";
 
 /** JSON records parsed between two yields: a few milliseconds of CPU. */
 const RECORDS_PER_SLICE = 500;
@@ -25,21 +28,8 @@ export interface MessageSink {
 export interface FeedOptions extends LineOptions {
   /** The body's cap, when tighter than MAX_BODY_BYTES. */
   limit?: BodyLimit;
-}
-
-/**
- * A JSON document is read whole (twice its size in memory while decoding), and a batch is held
- * until it is complete: both are capped by MAX_BATCH_BYTES. Lines streamed need only MAX_BODY_BYTES.
- */
-export function bodyLimit(settings: Settings, format: BodyFormat, held: boolean): BodyLimit {
-  const idleMs = settings.BODY_IDLE_TIMEOUT_MS;
-  return held || format === "json"
-    ? {
-        bytes: Math.min(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES),
-        setting: settings.MAX_BATCH_BYTES < settings.MAX_BODY_BYTES ? "MAX_BATCH_BYTES" : "MAX_BODY_BYTES",
-        idleMs,
-      }
-    : { bytes: settings.MAX_BODY_BYTES, setting: "MAX_BODY_BYTES", idleMs };
+  /** The body's format when the caller read it already (its Content-Type is read once per request). */
+  format?: BodyFormat;
 }
 
 /**
@@ -57,7 +47,7 @@ async function readDocument(body: ReadableStream<Uint8Array>, max: number, inste
 }
 
 export async function feed(request: Request, settings: Settings, run: MessageSink, options: FeedOptions = {}, received?: { bytes: number }): Promise<void> {
-  const format = bodyFormat(request.headers.get("content-type"));
+  const format = options.format ?? bodyFormat(request.headers.get("content-type"));
   const body = bodyStream(request, options.limit ?? bodyLimit(settings, format, false), received);
   if (format === "json") {
     // A document is held whole like a batch, on every route: at most MAX_BATCH_ITEMS elements.

@@ -6,23 +6,16 @@
 import { IngestError } from "../errors.ts";
 import { writeRows } from "../writer/batch.ts";
 import type { ChunkWriter } from "../writer/bisect.ts";
+import { addCounts } from "../writer/counts.ts";
 import type { EntityCounts, WriteLimits, WriteResult } from "../writer/port.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
-import type { ParsedBody } from "./parse-messages.ts";
-import type { Quarantine, RejectionRecord } from "./quarantine.ts";
+import type { ParsedBody } from "./parsed-body.ts";
+import type { Quarantine } from "./quarantine.ts";
 
-export interface Totals {
+/** An ingest's counts, in total and per entity: processed = inserted + duplicates + failed. */
+export interface Totals extends EntityCounts {
   processed: number;
-  inserted: number;
-  duplicates: number;
-  failed: number;
   entities: Record<string, EntityCounts>;
-}
-
-/** The one rule for what an ingest amounts to: nothing rejected, some rows written, or nothing written. */
-export function outcomeOf(totals: Pick<Totals, "inserted" | "duplicates" | "failed">): "success" | "partial" | "error" {
-  if (totals.failed === 0) return "success";
-  return totals.inserted + totals.duplicates > 0 ? "partial" : "error";
 }
 
 export interface RunOptions {
@@ -64,14 +57,9 @@ export class Tally {
 
   /** Rows written; the rows the database refused are counted by rejected(), one by one. */
   written(result: Pick<WriteResult, "inserted" | "duplicates" | "byEntity">): void {
-    this.totals.inserted += result.inserted;
-    this.totals.duplicates += result.duplicates;
+    addCounts(this.totals, { inserted: result.inserted, duplicates: result.duplicates });
     this.totals.processed += result.inserted + result.duplicates;
-    for (const [name, c] of Object.entries(result.byEntity)) {
-      const counts = this.counts(name);
-      counts.inserted += c.inserted;
-      counts.duplicates += c.duplicates;
-    }
+    for (const [name, c] of Object.entries(result.byEntity)) addCounts(this.counts(name), { inserted: c.inserted, duplicates: c.duplicates });
   }
 
   /** Valid rows that were not written (an atomic batch that rolled back): failed, without an error line each. */
@@ -149,11 +137,11 @@ export class IngestRun {
     const rows = this.sink.rows.splice(0);
     this.sink.chars = 0;
     // The rejections gathered so far go with this flush: stored once its rows are written, in flush order.
-    const rejected = quarantine?.take() ?? [];
+    const settle = quarantine ? quarantine.hold() : (written: Promise<WriteResult>) => written;
     const writing = writeRows(rows, this.writer, this.options.limits);
     writing.catch(() => {}); // settled below, in order
     const previous = this.inFlight;
-    this.inFlight = this.countInOrder(previous, writing, rejected);
+    this.inFlight = this.countInOrder(previous, writing, settle);
     // Awaited by a later step or by finish; this only keeps the runtime from reporting it unhandled meanwhile.
     this.inFlight.catch(() => {});
     await previous;
@@ -164,21 +152,21 @@ export class IngestRun {
    * flush and counts what it committed, then passes the first failure on: its own committed
    * counts are added by abort().
    */
-  private async countInOrder(previous: Promise<void>, writing: Promise<WriteResult>, rejected: RejectionRecord[]): Promise<void> {
+  private async countInOrder(
+    previous: Promise<void>,
+    writing: Promise<WriteResult>,
+    settle: (writing: Promise<WriteResult>) => Promise<WriteResult>,
+  ): Promise<void> {
     let failure: unknown;
     try {
       await previous;
     } catch (error) {
       failure = error;
     }
-    const quarantine = this.options.quarantine;
     try {
-      const written = await writing;
-      await quarantine?.store(rejected, written.failed);
-      this.commit(written);
+      // The rejections held for this flush are stored once its rows are (else kept pending for abort() or the queue fallback).
+      this.commit(await settle(writing));
     } catch (error) {
-      // Not stored: kept pending for abort() or the caller (the queue fallback).
-      quarantine?.restore(rejected);
       if (failure === undefined) throw error;
       this.countCommitted(error);
     }

@@ -4,8 +4,8 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { schemaRefusalFor } from "../compose.ts";
 import { settingsOf } from "../env.ts";
-import { schemaRefusalFor } from "../ingest/database-health.ts";
 
 export function schemaGate(): MiddlewareHandler<AppEnv> {
   return async function schemaGate(c, next) {

@@ -3,20 +3,19 @@
  * consumer in this Worker writes them with the same batch writer, and failed messages end in a
  * dead-letter queue. Each ingest has a receipt (ReceiptObject) that says how far it got and why.
  */
-
-import { ISOLATE } from "../db/isolate.ts";
-import { database } from "../db/neon.ts";
-import { openWriter } from "../db/writers.ts";
 import { rowAsArray } from "../entity/entity.ts";
 import type { Settings } from "../env.ts";
 import { DATABASE_UNAVAILABLE, IngestError, logCause, TransientDatabaseError } from "../errors.ts";
+import type { QuarantineStore, WriterFactory } from "../ingest/ports.ts";
 import type { QuarantineMeter } from "../ingest/quarantine.ts";
-import { base64, fromBase64, type RejectionOrigin, type RejectionRecord, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
+import { base64, fromBase64, rejectionsLink, storeRejections, toRecord } from "../ingest/quarantine.ts";
+import { MAX_ERRORS_LISTED } from "../limits/caps.ts";
 import { entityByName, REGISTRY_VERSION } from "../registry.ts";
 import { recordCounters } from "../stats/stats-client.ts";
 import { key } from "../stats/stats-delta.ts";
 import { exponential } from "../writer/backoff.ts";
 import { writeRows } from "../writer/batch.ts";
+import type { RejectionOrigin, RejectionRecord } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { ReceiptObject } from "./receipt-object.ts";
 
@@ -30,7 +29,15 @@ export interface IngestPart {
   rejections?: RejectionRecord[];
 }
 
-const CONSUMER_RETRY_MS = 2000;
+/** A short retry budget in the consumer: the queue's own retries, with their delays, are the patient ones. */
+export const CONSUMER_RETRY_MS = 2000;
+
+/** What the consumer and the re-drive write with, built by src/compose.ts (with CONSUMER_RETRY_MS's short retries). */
+export interface ConsumerDeps {
+  settings: Settings;
+  openWriter: WriterFactory;
+  quarantine: QuarantineStore;
+}
 
 // Queue limits: 128 KB a message; sendBatch 100 messages or 256 KB. Leave room for the envelope.
 const MESSAGE_BYTES = 120 * 1024;
@@ -102,7 +109,7 @@ export async function enqueue(
     inserted: 0,
     duplicates: 0,
     failed,
-    errors: parseErrors.slice(0, 1000),
+    errors: parseErrors.slice(0, MAX_ERRORS_LISTED),
     ...(requestId ? { request_id: requestId, rejections: rejectionsLink(requestId) } : {}),
   });
   let batch: MessageSendRequest<IngestPart>[] = [];
@@ -135,11 +142,9 @@ class RejectionsNotStored extends Error {}
  * refused), then its receipt. Throws when any of it failed; a part tried again after its rows
  * were written finds them there (natural keys) and counts them as duplicates.
  */
-async function writePart(env: Env, settings: Settings, body: IngestPart, meter: QuarantineMeter): Promise<void> {
+async function writePart(env: Env, deps: ConsumerDeps, body: IngestPart, meter: QuarantineMeter): Promise<void> {
   const { ingestId, part, rows } = body;
-  // A short retry budget in here: the queue's own retries, with their delays, are the patient ones.
-  const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
-  const db = { ...database(settings, ISOLATE), retryMs };
+  const { settings } = deps;
   // Parts queued before the quarantine existed name no request: their ingest id stands in for it.
   const origin = body.origin ?? {
     requestId: ingestId,
@@ -154,10 +159,10 @@ async function writePart(env: Env, settings: Settings, body: IngestPart, meter: 
     if (!entity) throw new IngestError("misconfigured", `the part names entity ${JSON.stringify(r.entity)}, which this Worker does not know`);
     return { entity, json: rowAsArray(entity, r.json), lineNumber: r.line };
   });
-  const writer = openWriter(settings, ISOLATE, { dbSeconds: 0 }, retryMs);
+  const writer = deps.openWriter();
   const written = await writeRows(toWrite, writer).finally(() => writer.close());
   const rejections = [...(body.rejections ?? []), ...written.failed.map((e) => toRecord(e, "json", settings.QUARANTINE_RAW_BYTES))];
-  if (rejections.length > 0 && !(await storeRejections(db, origin, rejections, meter)))
+  if (rejections.length > 0 && !(await storeRejections(deps.quarantine, origin, rejections, meter)))
     throw new RejectionsNotStored(`${rejections.length} rejected lines could not be stored`);
   await receipt(env.RECEIPTS, ingestId).written(
     part,
@@ -197,12 +202,13 @@ async function recordStats(env: Env, settings: Settings, meter: QuarantineMeter)
  * The queue consumer: writes each part. A failure is retried by the queue, with a delay that
  * doubles; after QUEUE_MAX_RETRIES attempts the part is parked (kept, not dropped) for the re-drive.
  */
-export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, settings: Settings): Promise<void> {
+export async function consumeParts(batch: MessageBatch<IngestPart>, env: Env, deps: ConsumerDeps): Promise<void> {
+  const { settings } = deps;
   const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
   for (const message of batch.messages) {
     const { ingestId, part } = message.body;
     try {
-      await writePart(env, settings, message.body, meter);
+      await writePart(env, deps, message.body, meter);
       message.ack();
     } catch (error) {
       logCause(ingestId, "queue", error);
@@ -258,7 +264,8 @@ export interface Redrive {
  * admin). The database failing ends the run: it is not back yet, and the parts stay parked. A part
  * that fails for a reason of its own stays parked, behind the others, and is tried again next run.
  */
-export async function redriveParked(env: Env, settings: Settings, limit = REDRIVE_PARTS): Promise<Redrive> {
+export async function redriveParked(env: Env, deps: ConsumerDeps, limit = REDRIVE_PARTS): Promise<Redrive> {
+  const { settings } = deps;
   const index = parkedParts(env);
   const parts = await index.take(limit);
   const meter: QuarantineMeter = { rejections: {}, rejectionsNotStored: 0 };
@@ -266,7 +273,7 @@ export async function redriveParked(env: Env, settings: Settings, limit = REDRIV
   let stopped: string | undefined;
   for (const parked of parts) {
     try {
-      await writePart(env, settings, parked.body, meter);
+      await writePart(env, deps, parked.body, meter);
     } catch (error) {
       logCause(parked.ingest_id, "redrive", error);
       await index.redriveFailed(parked.ingest_id, parked.part, reasonOf(error));

@@ -3,11 +3,10 @@
  * depend on the database they report on. Parts are the queue messages the rows were sent in.
  */
 import { DurableObject } from "cloudflare:workers";
-import { outcomeOf } from "../ingest/ingest-run.ts";
+import { MAX_ERRORS_LISTED } from "../limits/caps.ts";
+import { addCounts, outcomeOf } from "../writer/counts.ts";
 import type { EntityCounts } from "../writer/port.ts";
 import type { LineError } from "../writer/rows.ts";
-
-const MAX_ERRORS = 1000;
 
 export interface Receipt {
   ingest_id: string;
@@ -68,10 +67,8 @@ export class ReceiptObject extends DurableObject {
     if (!receipt || receipt.written_parts.includes(part) || receipt.problems.some((p) => p.part === part && p.dead)) return;
     receipt.written_parts.push(part);
     receipt.parts_written++;
-    receipt.inserted += counts.inserted;
-    receipt.duplicates += counts.duplicates;
-    receipt.failed += counts.failed;
-    receipt.errors.push(...errors.slice(0, MAX_ERRORS - receipt.errors.length));
+    addCounts(receipt, counts);
+    receipt.errors.push(...errors.slice(0, MAX_ERRORS_LISTED - receipt.errors.length));
     if (receipt.problems.some((p) => p.part === part && p.status === "parked")) receipt.parts_parked = (receipt.parts_parked ?? 1) - 1;
     receipt.problems = receipt.problems.filter((p) => p.part !== part);
     await this.save(receipt);

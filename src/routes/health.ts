@@ -6,8 +6,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { canRead, findKey, storedKeys } from "../auth/api-keys.ts";
+import { databaseHealth } from "../compose.ts";
 import { settingsOf } from "../env.ts";
-import { databaseHealth } from "../ingest/database-health.ts";
 import { addressKey, checkRateLimit } from "../middleware/rate-limit.ts";
 import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../registry.ts";
 

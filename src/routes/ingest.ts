@@ -4,32 +4,17 @@ import { streamSSE } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../app-env.ts";
 import { mayRead } from "../auth/api-keys.ts";
-import { settingsOf } from "../env.ts";
+import { consumerDeps, ingestCall } from "../compose.ts";
 import { errorAnswer, IngestError } from "../errors.ts";
+import { BATCH_STATUS, ingestBatch } from "../ingest/batch.ts";
 import { compressionOf } from "../ingest/body.ts";
-import { bodyFormat } from "../ingest/content-type.ts";
-import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../ingest/service.ts";
+import type { Accepted } from "../ingest/call.ts";
+import { ingestMessage } from "../ingest/message.ts";
+import { ingestStream } from "../ingest/stream.ts";
 import { holdStreamSlot } from "../limits/stream-slots.ts";
-import { waitUntil } from "../middleware/observe.ts";
 import { parkedParts, receipt, redriveParked } from "../queue/async-ingest.ts";
 import type { Receipt } from "../queue/receipt-object.ts";
-import { entityByName } from "../registry.ts";
 import { SseEvents } from "./sse-events.ts";
-
-/** What the service needs of the request; ?entity=Order (or O) makes every JSON record that entity. */
-function callOf(c: Context<AppEnv>, entity: string | undefined): IngestCall {
-  const forced = entity === undefined ? undefined : entityByName(entity);
-  return {
-    env: c.env,
-    settings: settingsOf(c.env),
-    request: c.req.raw,
-    principal: c.get("principal"),
-    requestId: c.get("requestId"),
-    meter: c.get("meter"),
-    forced,
-    afterAnswer: (work) => waitUntil(c, work),
-  };
-}
 
 function answerAccepted(c: Context<AppEnv>, outcome: Accepted) {
   if (outcome.fallback) c.header("Ingest-Fallback", "queued");
@@ -38,13 +23,13 @@ function answerAccepted(c: Context<AppEnv>, outcome: Accepted) {
 }
 
 export async function postMessage(c: Context<AppEnv>, query: { entity?: string }) {
-  const outcome = await ingestMessage(callOf(c, query.entity));
+  const outcome = await ingestMessage(ingestCall(c, query.entity));
   return outcome.kind === "accepted" ? answerAccepted(c, outcome) : c.json(outcome.body);
 }
 
 export async function postBatch(c: Context<AppEnv>, query: { entity?: string; atomic?: string; mode?: string }, idempotencyKey: string | undefined) {
   const respondAsync = query.mode === "async" || /\brespond-async\b/i.test(c.req.header("prefer") ?? "");
-  const outcome = await ingestBatch(callOf(c, query.entity), { atomic: query.atomic === "true", async: respondAsync, idempotencyKey });
+  const outcome = await ingestBatch(ingestCall(c, query.entity), { atomic: query.atomic === "true", async: respondAsync, idempotencyKey });
   if (outcome.kind === "accepted") return answerAccepted(c, outcome);
   if (outcome.kind === "replayed") {
     c.header("Idempotent-Replayed", "true");
@@ -59,9 +44,9 @@ export async function postBatch(c: Context<AppEnv>, query: { entity?: string; at
  */
 export async function postStream(c: Context<AppEnv>, query: { entity?: string; progress?: "chunk" | "line" }) {
   // Checked before answering, so a wrong request still gets its plain 4xx.
-  bodyFormat(c.req.header("content-type"));
+  // (ingestCall reads the Content-Type: a wrong one is refused before the encoding is looked at, as before.)
+  const call = ingestCall(c, query.entity);
   compressionOf(c.req.raw);
-  const call = callOf(c, query.entity);
   const perLine = query.progress === "line";
   // Anonymous (dev) streams are counted per client address, like their rate limit.
   const owner = call.principal.keyId ? `key ${call.principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
@@ -115,5 +100,5 @@ export async function listParked(c: Context<AppEnv>, query: { limit?: number }) 
 }
 
 export async function redrive(c: Context<AppEnv>) {
-  return c.json(await redriveParked(c.env, settingsOf(c.env)));
+  return c.json(await redriveParked(c.env, consumerDeps(c.env)));
 }

@@ -1,8 +1,8 @@
 /** GET /limits: the limits in force, so clients can size their requests. */
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { rowsPerStatement } from "../compose.ts";
 import { settingsOf } from "../env.ts";
-import { rowsPerStatement } from "../ingest/service.ts";
 
 export function limits(c: Context<AppEnv>) {
   const s = settingsOf(c.env);

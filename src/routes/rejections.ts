@@ -2,10 +2,11 @@
 import type { Context } from "hono";
 import type * as z from "zod";
 import type { AppEnv } from "../app-env.ts";
-import { settingsOf } from "../env.ts";
+import { ingestDeps, rejectionStore } from "../compose.ts";
 import { IngestError } from "../errors.ts";
-import { deleteVisible, listVisible, present, type RejectionFilter, replay } from "../ingest/quarantine.ts";
+import { deleteVisible, listVisible, present, replay } from "../ingest/rejections.ts";
 import { entityByName } from "../registry.ts";
+import type { RejectionFilter } from "../writer/rejections.ts";
 import type { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
 
 /** The filters asked for (the service narrows them to what the caller may see). */
@@ -19,7 +20,7 @@ const PAGE = 100;
 const EXPORT_PAGE = 1000;
 
 export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof RejectionListQuery>) {
-  const settings = settingsOf(c.env);
+  const store = rejectionStore(c.env);
   const principal = c.get("principal");
   const filter = filterOf(q);
   const newest = q.order === "newest";
@@ -31,7 +32,7 @@ export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof Rejec
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const { rows, more } = await listVisible(settings, principal, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
+        const { rows, more } = await listVisible(store, principal, { ...filter, ...from(cursor) }, EXPORT_PAGE, newest);
         if (rows.length > 0) controller.enqueue(encoder.encode(rows.map((r) => JSON.stringify(present(r))).join("\n") + "\n"));
         if (!more) controller.close();
         else cursor = rows[rows.length - 1].id;
@@ -40,7 +41,7 @@ export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof Rejec
     return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
   }
   const limit = q.limit ?? PAGE;
-  const { rows, more } = await listVisible(settings, principal, { ...filter, ...from(q.cursor) }, limit, newest);
+  const { rows, more } = await listVisible(store, principal, { ...filter, ...from(q.cursor) }, limit, newest);
   return c.json({ rejections: rows.map(present), next_cursor: more ? String(rows[rows.length - 1].id) : null });
 }
 
@@ -49,7 +50,7 @@ export async function showRejection(c: Context<AppEnv>, id: string) {
   if (!/^\d{1,18}$/.test(id)) throw missing;
   const {
     rows: [found],
-  } = await listVisible(settingsOf(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
+  } = await listVisible(rejectionStore(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
   return c.json(present(found));
@@ -57,7 +58,9 @@ export async function showRejection(c: Context<AppEnv>, id: string) {
 
 export async function replayRejections(c: Context<AppEnv>, q: z.infer<typeof ReplayQuery>) {
   const filter = { ...filterOf(q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
-  return c.json(await replay(settingsOf(c.env), c.get("principal"), filter, { dryRun: q.dry_run === "true", limit: q.limit ?? 1000 }));
+  const deps = ingestDeps(c.env);
+  const options = { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: deps.settings.MAX_ERRORS_REPORTED };
+  return c.json(await replay(deps.quarantine, deps.openWriter, c.get("principal"), filter, options));
 }
 
 const DELETE_MAX = 100_000;
@@ -69,5 +72,5 @@ export async function deleteRejectionsRoute(c: Context<AppEnv>, q: z.infer<typeo
       "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once",
     );
   }
-  return c.json(await deleteVisible(settingsOf(c.env), c.get("principal"), filterOf(q), DELETE_MAX));
+  return c.json(await deleteVisible(rejectionStore(c.env), c.get("principal"), filterOf(q), DELETE_MAX));
 }

@@ -1,4 +1,5 @@
 /** What one request adds to the stats: built once per request, never per line, and summed per isolate before it is sent. */
+import { countTotal } from "../writer/counts.ts";
 import type { EntityCounts } from "../writer/port.ts";
 
 /** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implied. */
@@ -89,5 +90,5 @@ export function increments(delta: StatsDelta): [string, number][] {
 }
 
 export function messageTotal(delta: StatsDelta): number {
-  return Object.values(delta.messages).reduce((sum, c) => sum + c.inserted + c.duplicates + c.failed, 0);
+  return Object.values(delta.messages).reduce((sum, c) => sum + countTotal(c), 0);
 }

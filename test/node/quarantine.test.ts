@@ -2,8 +2,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeLines } from "../../src/ingest/body.ts";
-import { oversizeLine, parseBody } from "../../src/ingest/parse-messages.ts";
-import { fromBase64, showRaw, toRecord } from "../../src/ingest/quarantine.ts";
+import { parseBody } from "../../src/ingest/parse-messages.ts";
+import { oversizeLine } from "../../src/ingest/parsed-body.ts";
+import { fromBase64, toRecord } from "../../src/ingest/quarantine.ts";
+import { showRaw } from "../../src/ingest/rejections.ts";
 
 const bytes = (...values: (number | string)[]) => new Uint8Array(values.flatMap((v) => (typeof v === "string" ? [...new TextEncoder().encode(v)] : [v])));
 

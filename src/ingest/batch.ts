@@ -1,0 +1,161 @@
+/**
+ * The batch flow: best effort, atomic, idempotent (withIdempotency), asynchronous (202, the
+ * queue), and the queue as the fallback when the database stays down.
+ */
+import { IngestError } from "../errors.ts";
+import { type BodyLimit, bodyLimit } from "../limits/caps.ts";
+import { writeRows } from "../writer/batch.ts";
+import { type Outcome, outcomeOf } from "../writer/counts.ts";
+import { RowsRejected, type Statement, type Writer } from "../writer/port.ts";
+import type { LineError } from "../writer/rows.ts";
+import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } from "./call.ts";
+import { feed } from "./feed.ts";
+import { type Replayed, withIdempotency } from "./idempotency.ts";
+import { Tally, type Totals } from "./ingest-run.ts";
+import type { ParsedBody } from "./parsed-body.ts";
+import { entityGuard } from "./scope.ts";
+
+type Answered = { kind: "answered"; outcome: Outcome; body: Record<string, unknown> };
+
+export type BatchOutcome = Accepted | Replayed | Answered;
+
+export interface BatchOptions {
+  /** Every line or none, in one transaction. */
+  atomic: boolean;
+  /** 202 once the rows are on the queue. */
+  async: boolean;
+  /** A replay with the same key and body gets the stored answer; the key commits with the rows. */
+  idempotencyKey?: string;
+}
+
+/**
+ * A batch is parsed whole (at most MAX_BATCH_ITEMS messages; a 413 writes nothing), then written:
+ * best effort (bad lines reported, a chunk the database refuses bisected), or atomic and
+ * idempotent ones in one transaction.
+ */
+/**
+ * A batch is parsed whole (at most MAX_BATCH_ITEMS messages; a 413 writes nothing), then written:
+ * best effort (bad lines reported, a chunk the database refuses bisected), or atomic and
+ * idempotent ones in one transaction.
+ */
+export async function ingestBatch(call: IngestCall, options: BatchOptions): Promise<BatchOutcome> {
+  const started = call.now();
+  const limit = bodyLimit(call.settings, call.format, true);
+  return withIdempotency(
+    call,
+    options.idempotencyKey,
+    limit,
+    (request, claim): Promise<Accepted | Answered> => {
+      if (options.async)
+        return parseBatch(call, request, limit).then((p) => accepted(call, p.parsed.rows, p.errors, p.tally.totals.failed, false, p.quarantine));
+      return withWriter(call, (writer) => writeBatch(call, writer, request, limit, options.atomic, claim, started));
+    },
+    (outcome) => (outcome.kind === "answered" ? { status: BATCH_STATUS[outcome.outcome], body: outcome.body } : undefined),
+  );
+}
+
+/** Writes a parsed batch: in one transaction when atomic or idempotent (`claim`), else best effort; the database down: to the queue. */
+async function writeBatch(
+  call: IngestCall,
+  writer: Writer,
+  request: Request,
+  limit: BodyLimit,
+  atomic: boolean,
+  claim: Statement | undefined,
+  started: number,
+): Promise<Accepted | Answered> {
+  const { settings } = call;
+  writer.prepare();
+  const { parsed, errors, reject, tally, quarantine } = await parseBatch(call, request, limit);
+  let rolledBack: string | undefined;
+  let rows = parsed.rows;
+  if (atomic && tally.totals.failed > 0) {
+    rolledBack = `atomic batch: nothing was written because ${tally.totals.failed} of ${parsed.messages} messages were rejected`;
+  } else if (atomic || claim !== undefined) {
+    // An idempotent batch's rejections commit in its transaction, with its rows and its key.
+    const kept = quarantine.statements();
+    try {
+      tally.written(await writer.writeTransaction(rows, [...(claim ? [claim] : []), ...kept.statements]));
+      kept.committed();
+      rows = [];
+    } catch (error) {
+      if (!(error instanceof RowsRejected)) throw error;
+      // Not atomic: best effort after all, bisecting to the bad rows; the key is stored with the answer.
+      if (atomic) rolledBack = `atomic batch rolled back, nothing was written: the database rejected a row: ${error.message} (SQLSTATE ${error.sqlState})`;
+    }
+  }
+  if (rolledBack) {
+    tally.notWritten(rows);
+    // The client has every error and resends the batch: nothing is kept.
+    quarantine.discard();
+    rows = [];
+  }
+  const settle = quarantine.hold();
+  try {
+    const written = await settle(writeRows(rows, writer));
+    tally.written(written);
+    written.failed.forEach(reject);
+  } catch (error) {
+    if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw error;
+    return accepted(call, rows, errors, tally.totals.failed, true, quarantine);
+  }
+  const body = batchAnswer(tally.totals, errors, rolledBack, call.now() - started, quarantine.summary());
+  return { kind: "answered", outcome: body.outcome, body: body.body };
+}
+
+/** A batch's body parsed whole, its rejections counted and handed to the quarantine. */
+async function parseBatch(call: IngestCall, request: Request, limit: BodyLimit) {
+  const { settings, meter, principal } = call;
+  const parsed: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
+  await feed(
+    request,
+    settings,
+    { sink: parsed, step: async () => {} },
+    { format: call.format, forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
+    meter,
+  );
+  if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
+
+  const tally = new Tally();
+  meter.messages = tally.totals.entities;
+  const errors: LineError[] = [];
+  const reject = (error: LineError) => {
+    tally.rejected(error);
+    if (errors.length < settings.MAX_ERRORS_REPORTED) errors.push(error);
+  };
+  parsed.errors.forEach(reject);
+  const quarantine = quarantineOf(call);
+  quarantine.add(parsed.errors);
+  return { parsed, errors, reject, tally, quarantine };
+}
+
+/** The status code an outcome is answered with: also what an idempotent batch stores. */
+export const BATCH_STATUS = { success: 200, partial: 207, error: 400 } as const;
+
+function batchAnswer(totals: Totals, errors: LineError[], rolledBack: string | undefined, durationMs: number, quarantine: Record<string, unknown>) {
+  const outcome = rolledBack ? "error" : outcomeOf(totals);
+  const message =
+    rolledBack ??
+    (outcome === "partial"
+      ? `${totals.failed} of ${totals.processed} messages rejected; the rest were written`
+      : outcome === "error"
+        ? `nothing could be written: all ${totals.failed} messages rejected`
+        : undefined);
+  return {
+    outcome,
+    status: BATCH_STATUS[outcome],
+    body: {
+      status: outcome,
+      ...(message ? { message } : {}),
+      processed: totals.processed,
+      inserted: totals.inserted,
+      duplicates: totals.duplicates,
+      failed: totals.failed,
+      errors: errors.sort((a, b) => a.line_number - b.line_number),
+      ...(totals.failed > errors.length ? { errors_truncated: true, errors_total: totals.failed } : {}),
+      entities: totals.entities,
+      duration_ms: durationMs,
+      ...quarantine,
+    },
+  };
+}
