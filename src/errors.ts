@@ -1,4 +1,5 @@
 /** The one error type of the domain: a code the single onError maps to an HTTP status. */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 const STATUS = {
   bad_request: 400,
@@ -96,7 +97,7 @@ export interface ErrorBody {
  * Any thrown error as the service answers it: its HTTP status, its body and how long to wait.
  * app.ts's onError sends it; a stream, whose 200 has already gone, sends it as its failure event.
  */
-export function errorAnswer(error: unknown, requestId: string): { httpStatus: number; body: ErrorBody; retryAfterSeconds?: number } {
+export function errorAnswer(error: unknown, requestId: string): { httpStatus: ContentfulStatusCode; body: ErrorBody; retryAfterSeconds?: number } {
   const body = (code: ErrorCode, message: string, details: Record<string, unknown> = {}): ErrorBody => ({
     status: "error",
     code,
@@ -106,12 +107,25 @@ export function errorAnswer(error: unknown, requestId: string): { httpStatus: nu
   });
   if (error instanceof IngestError) {
     const retryAfterSeconds = error.retryAfterSeconds ?? (error.status === 503 ? RETRY_AFTER_SECONDS : undefined);
-    return { httpStatus: error.status, body: body(error.code, error.message, error.details), retryAfterSeconds };
+    const status = answeredWith(error.status);
+    return { httpStatus: status, body: body(error.code, error.message, error.details), retryAfterSeconds };
   }
   if (error instanceof TransientDatabaseError) {
     return { httpStatus: 503, body: body("database_unavailable", DATABASE_UNAVAILABLE), retryAfterSeconds: RETRY_AFTER_SECONDS };
   }
   return { httpStatus: 500, body: body("internal_error", "internal error") };
+}
+
+/**
+ * Every status of STATUS carries a body; Hono's list of status codes lacks nginx's 499 (client_closed),
+ * which is checked here, at run time, rather than cast where it is answered.
+ */
+function hasBody(status: number): status is ContentfulStatusCode {
+  return status >= 200 && status <= 599 && status !== 204 && status !== 205 && status !== 304;
+}
+
+function answeredWith(status: number): ContentfulStatusCode {
+  return hasBody(status) ? status : 500;
 }
 
 /** What clients are told when the database stays unreachable; the database layer's own words go to the log. */

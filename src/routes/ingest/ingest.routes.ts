@@ -1,7 +1,7 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { RECORD_SCHEMAS } from "../generated/schemas.ts";
-import { failure, headers } from "./answers.ts";
+import { RECORD_SCHEMAS } from "../../generated/schemas.ts";
+import { failure, headers } from "../answers.ts";
 import {
   AcceptedResult,
   BatchQuery,
@@ -17,7 +17,7 @@ import {
   ReceiptResult,
   RedriveResult,
   StreamEvent,
-} from "./schemas.ts";
+} from "../schemas.ts";
 
 /** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
 const plain = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;

@@ -1,0 +1,143 @@
+/** POST /ingest/message, /ingest/batch and /ingest/stream, GET /ingest/receipts/{id}, and the parked parts (admin): HTTP in, the ingest service, HTTP out. */
+import { type RouteConfigToTypedResponse, type RouteHandler, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { AppEnv } from "../../app-env.ts";
+import { mayRead } from "../../auth/api-keys.ts";
+import { settingsOf } from "../../env.ts";
+import { errorAnswer, IngestError } from "../../errors.ts";
+import { compressionOf } from "../../ingest/body.ts";
+import { bodyFormat } from "../../ingest/content-type.ts";
+import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../../ingest/service.ts";
+import { holdStreamSlot } from "../../limits/stream-slots.ts";
+import { waitUntil } from "../../middleware/observe.ts";
+import { parkedParts, receipt, redriveParked } from "../../queue/async-ingest.ts";
+import { entityByName } from "../../registry.ts";
+import { documented } from "../documented.ts";
+import { AcceptedResult, BatchResult, MessageResult, ParkedList, ReceiptResult, RedriveResult } from "../schemas.ts";
+import type { batchRoute, messageRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./ingest.routes.ts";
+import { SseEvents } from "./sse-events.ts";
+
+/** What the service needs of the request; ?entity=Order (or O) makes every JSON record that entity. */
+function callOf(c: Context<AppEnv>, entity: string | undefined): IngestCall {
+  const forced = entity === undefined ? undefined : entityByName(entity);
+  return {
+    env: c.env,
+    settings: settingsOf(c.env),
+    request: c.req.raw,
+    principal: c.get("principal"),
+    requestId: c.get("requestId"),
+    meter: c.get("meter"),
+    forced,
+    afterAnswer: (work) => waitUntil(c, work),
+  };
+}
+
+function answerAccepted(c: Context<AppEnv>, outcome: Accepted) {
+  if (outcome.fallback) c.header("Ingest-Fallback", "queued");
+  c.header("Location", outcome.receipt);
+  return c.json(documented(AcceptedResult, outcome.body), 202);
+}
+
+type BatchStatus = (typeof BATCH_STATUS)[keyof typeof BATCH_STATUS];
+
+/** A receipt as the Durable Object keeps it: the answer, with the key it belongs to (answered too, as it always was). */
+const StoredReceipt = ReceiptResult.extend({ key_id: z.string().nullable() });
+
+/** The statuses a stored /ingest/batch answer can have: the ones the route declares for a batch's outcome. */
+const isBatchStatus = (status: number): status is BatchStatus => Object.values<number>(BATCH_STATUS).includes(status);
+
+/** A batch's answer under the status its outcome decided: one literal status per call, so each is checked against the route. */
+function batchAnswer(c: Context<AppEnv>, status: BatchStatus, body: Record<string, unknown> | object) {
+  const checked = documented(BatchResult, body);
+  return status === 200 ? c.json(checked, 200) : status === 207 ? c.json(checked, 207) : c.json(checked, 400);
+}
+
+export const postMessage: RouteHandler<typeof messageRoute, AppEnv> = async (c) => {
+  const outcome = await ingestMessage(callOf(c, c.req.valid("query").entity));
+  return outcome.kind === "accepted" ? answerAccepted(c, outcome) : c.json(documented(MessageResult, outcome.body), 200);
+};
+
+export const postBatch: RouteHandler<typeof batchRoute, AppEnv> = async (c) => {
+  const query = c.req.valid("query");
+  const idempotencyKey = c.req.valid("header")["idempotency-key"];
+  const respondAsync = query.mode === "async" || /\brespond-async\b/i.test(c.req.header("prefer") ?? "");
+  const outcome = await ingestBatch(callOf(c, query.entity), { atomic: query.atomic === "true", async: respondAsync, idempotencyKey });
+  if (outcome.kind === "accepted") return answerAccepted(c, outcome);
+  if (outcome.kind === "replayed") {
+    if (!isBatchStatus(outcome.status)) throw new Error(`a stored answer with the undeclared status ${outcome.status}`);
+    c.header("Idempotent-Replayed", "true");
+    return batchAnswer(c, outcome.status, outcome.body);
+  }
+  return batchAnswer(c, BATCH_STATUS[outcome.outcome], outcome.body);
+};
+
+/**
+ * Answered with Server-Sent Events while the upload goes on: `progress` per committed flush (or
+ * per line with ?progress=line), `rejected` per bad line, then `summary` (or `failure`).
+ */
+export const postStream: RouteHandler<typeof streamRoute, AppEnv> = async (c) => {
+  const query = c.req.valid("query");
+  // Checked before answering, so a wrong request still gets its plain 4xx.
+  bodyFormat(c.req.header("content-type"));
+  compressionOf(c.req.raw);
+  const call = callOf(c, query.entity);
+  const perLine = query.progress === "line";
+  // Anonymous (dev) streams are counted per client address, like their rate limit.
+  const owner = call.principal.keyId ? `key ${call.principal.keyId}` : `address ${c.req.header("cf-connecting-ip") ?? "unknown"}`;
+  const release = await holdStreamSlot(c.env.STREAM_SLOTS, owner, call.settings.MAX_STREAMS_PER_KEY).catch(async (refused: unknown) => {
+    // workerd sends no answer while a request body it was not given back is still arriving: the
+    // body is cancelled, so the 429 reaches a client that is still uploading (tested under npm run dev).
+    await c.req.raw.body?.cancel().catch(() => {});
+    throw refused;
+  });
+  let ended = () => {};
+  call.meter.done = new Promise<void>((resolve) => (ended = resolve));
+
+  const events = streamSSE(c, async (sse) => {
+    const events = new SseEvents(sse, { coalesceProgress: !perLine });
+    try {
+      const end = await ingestStream(
+        call,
+        {
+          progress: (totals, errors) => events.progress({ ...totals, errors }),
+          rejected: (error) => events.rejected(error),
+          line: perLine ? (lineNumber, totals) => events.progress({ line_number: lineNumber, ...totals }) : undefined,
+        },
+        () => sse.aborted,
+      );
+      if (end.kind === "summary") events.end("summary", end.body);
+      else {
+        // The same body onError would have answered, with the status it would have had: the 200 has gone.
+        const answer = errorAnswer(end.error, call.requestId);
+        if (answer.body.code === "internal_error") console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(end.error) }));
+        events.end("failure", { ...answer.body, http_status: answer.httpStatus, ...end.body });
+      }
+    } finally {
+      await release();
+      await events.drain();
+      ended();
+    }
+  });
+  // Cast 1 of 2: an event stream's body is written as it goes; its events are checked by contract.test.ts, not by the compiler.
+  return events as unknown as RouteConfigToTypedResponse<typeof streamRoute>;
+};
+
+export const getReceipt: RouteHandler<typeof receiptRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new IngestError("not_found", `no receipt ${JSON.stringify(id.slice(0, 64))}`);
+  // The RPC type of LineError's symbol-keyed quarantine source is never: the stored receipt is checked against its schema.
+  const stored: unknown = await receipt(c.env.RECEIPTS, id).get();
+  const found = stored === undefined ? undefined : documented(StoredReceipt, stored);
+  // Another key's receipt is "not found", not "forbidden": ids cannot be probed.
+  if (!found || !mayRead(c.get("principal"), found.key_id)) throw new IngestError("not_found", `no receipt ${id}`);
+  return c.json(found, 200);
+};
+
+export const listParked: RouteHandler<typeof parkedRoute, AppEnv> = async (c) => {
+  return c.json(documented(ParkedList, await parkedParts(c.env).list(c.req.valid("query").limit ?? 100)), 200);
+};
+
+export const redrive: RouteHandler<typeof redriveRoute, AppEnv> = async (c) => {
+  return c.json(documented(RedriveResult, await redriveParked(c.env, settingsOf(c.env))), 200);
+};
