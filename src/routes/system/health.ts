@@ -9,6 +9,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { canRead, findKey, storedKeys } from "../../auth/api-keys.ts";
 import { settingsOf } from "../../env.ts";
 import { databaseHealth } from "../../ingest/database-health.ts";
+import { isolateCaches } from "../../middleware/isolate-caches.ts";
 import { addressKey, checkRateLimit } from "../../middleware/rate-limit.ts";
 import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../../registry.ts";
 import type { HealthResult } from "../schemas.ts";
@@ -22,7 +23,7 @@ async function maySeeReason(c: Context<AppEnv>): Promise<boolean> {
   const header = c.req.header("authorization");
   if (!header) return settingsOf(c.env).ALLOW_ANONYMOUS;
   const token = /^Bearer +([!-~]{1,512})$/i.exec(header)?.[1];
-  const key = token ? await findKey(token, storedKeys(c.env.API_KEYS)) : undefined;
+  const key = token ? await findKey(isolateCaches.keys, token, storedKeys(isolateCaches.keys, c.env.API_KEYS)) : undefined;
   return key !== undefined && canRead({ keyId: key.id, scopes: key.scopes });
 }
 

@@ -3,6 +3,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { settingsOf } from "../../env.ts";
+import { isolateCaches } from "../../middleware/isolate-caches.ts";
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from "../../stats/prometheus.ts";
 import { readStats } from "../../stats/stats-client.ts";
 import { statsReport } from "../../stats/stats-report.ts";
@@ -10,7 +11,7 @@ import type { metricsRoute, statsRoute } from "./system.routes.ts";
 
 async function merged(c: Context<AppEnv>) {
   const shards = settingsOf(c.env).STATS_SHARDS;
-  return { snapshot: await readStats(c.env.STATS, shards), shards };
+  return { snapshot: await readStats(isolateCaches.stats, c.env.STATS, shards), shards };
 }
 
 export const stats: RouteHandler<typeof statsRoute, AppEnv> = async (c) => {
