@@ -1,5 +1,6 @@
 /** The one error type of the domain: a code the single onError maps to an HTTP status. */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
 
 const STATUS = {
   bad_request: 400,
@@ -84,14 +85,30 @@ export class SchemaMismatch extends IngestError {
   }
 }
 
-/** The service's one error shape: a stable code for programs, a message for people, the request id for the logs. */
-export interface ErrorBody {
-  status: "error";
-  code: ErrorCode;
-  message: string;
-  request_id: string;
-  [detail: string]: unknown;
-}
+/**
+ * The service's one error shape: a stable code for programs, a message for people, the request id
+ * for the logs; onError answers it, a stream sends it as its failure event (with http_status), and
+ * the OpenAPI document names it Error (routes/schemas.ts). Other details pass through.
+ */
+export const ErrorBodyFields = z
+  .object({
+    status: z.literal("error"),
+    code: z.enum(ERROR_CODES).describe("Stable, for programs: branch on it"),
+    message: z.string().describe("For people: what went wrong and what to do"),
+    request_id: z.string().describe("This request's id (also the X-Request-Id header): the log lines and rejected lines are kept under it"),
+    entity: z.string().nullable().optional(),
+    line: z.string().optional(),
+    field: z.string().optional(),
+    position: z.number().int().optional(),
+    committed: z
+      .object({ processed: z.number().int().optional(), inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int().optional() })
+      .optional()
+      .describe("What was written before the error: it stays written"),
+    http_status: z.number().int().optional().describe("In a stream's failure event: the HTTP status the error would have had (the stream's 200 has gone)"),
+  })
+  .passthrough();
+
+export type ErrorBody = z.infer<typeof ErrorBodyFields>;
 
 /**
  * Any thrown error as the service answers it: its HTTP status, its body and how long to wait.

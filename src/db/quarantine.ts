@@ -4,6 +4,7 @@
  * neither the JSON of Neon's protocol nor a text parameter ever sees their bytes.
  */
 import type { Statement } from "../writer/port.ts";
+import type { RejectionReason } from "../writer/rows.ts";
 import { type Database, withRetries } from "./neon.ts";
 
 /** One rejected line, as stored and as sent through the queue. */
@@ -14,7 +15,7 @@ export interface RejectionRecord {
   position: number | null;
   message: string;
   sqlstate: string | null;
-  reason: "parse" | "scope" | "database";
+  reason: RejectionReason;
   /** How `raw` is read again on replay: a pipe line, or a JSON record (or document). */
   format: "text" | "json";
   /** The bytes kept, base64. */

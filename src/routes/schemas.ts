@@ -1,7 +1,8 @@
 /** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../errors.ts";
+import { ErrorBodyFields } from "../errors.ts";
 import { ENTITIES } from "../registry.ts";
+import { LineErrorFields, RejectionReason } from "../writer/rows.ts";
 
 const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
 
@@ -21,35 +22,9 @@ export const BatchQuery = MessageQuery.extend({
 });
 
 /** The one error shape (errors.ts' errorAnswer): every error answer, and a stream's failure event. */
-export const ErrorBody = z
-  .object({
-    status: z.literal("error"),
-    code: z.enum(ERROR_CODES).describe("Stable, for programs: branch on it"),
-    message: z.string().describe("For people: what went wrong and what to do"),
-    request_id: z.string().describe("This request's id (also the X-Request-Id header): the log lines and rejected lines are kept under it"),
-    entity: z.string().nullable().optional(),
-    line: z.string().optional(),
-    field: z.string().optional(),
-    position: z.number().int().optional(),
-    committed: z
-      .object({ processed: z.number().int().optional(), inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int().optional() })
-      .optional()
-      .describe("What was written before the error: it stays written"),
-    http_status: z.number().int().optional().describe("In a stream's failure event: the HTTP status the error would have had (the stream's 200 has gone)"),
-  })
-  .passthrough()
-  .openapi("Error");
+export const ErrorBody = ErrorBodyFields.openapi("Error");
 
-export const LineError = z
-  .object({
-    line_number: z.number().int(),
-    entity: z.string().nullable(),
-    field: z.string().optional(),
-    position: z.number().int().optional(),
-    message: z.string(),
-    line: z.string(),
-  })
-  .openapi("LineError");
+export const LineError = LineErrorFields.openapi("LineError");
 
 const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() }).openapi("Counts");
 
@@ -247,7 +222,7 @@ export const Rejection = z
     position: z.number().int().nullable(),
     message: z.string(),
     sqlstate: z.string().nullable().describe("When the database refused the row"),
-    reason: z.enum(["parse", "scope", "database"]),
+    reason: RejectionReason,
     format: z.enum(["text", "json"]),
     forced_entity: z.string().nullable(),
     raw: z.string().describe("The line as received: invalid UTF-8 bytes shown as \\xNN, control characters as \\u00NN, a backslash doubled"),

@@ -5,7 +5,7 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../../app-env.ts";
 import { mayRead } from "../../auth/api-keys.ts";
 import { settingsOf } from "../../env.ts";
-import { errorAnswer, IngestError } from "../../errors.ts";
+import { type ErrorBody, errorAnswer, IngestError } from "../../errors.ts";
 import { compressionOf } from "../../ingest/body.ts";
 import { bodyFormat } from "../../ingest/content-type.ts";
 import { type Accepted, BATCH_STATUS, type IngestCall, ingestBatch, ingestMessage, ingestStream } from "../../ingest/service.ts";
@@ -111,7 +111,8 @@ export const postStream: RouteHandler<typeof streamRoute, AppEnv> = async (c) =>
         // The same body onError would have answered, with the status it would have had: the 200 has gone.
         const answer = errorAnswer(end.error, call.requestId);
         if (answer.body.code === "internal_error") console.error(JSON.stringify({ level: "error", route: "/ingest/stream", error: String(end.error) }));
-        events.end("failure", { ...answer.body, http_status: answer.httpStatus, ...end.body });
+        const failure: ErrorBody = { ...answer.body, http_status: answer.httpStatus, ...end.body };
+        events.end("failure", failure);
       }
     } finally {
       await release();
