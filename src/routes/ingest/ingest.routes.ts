@@ -16,8 +16,8 @@ import {
   PipeLines,
   ReceiptResult,
   RedriveResult,
-  StreamEvent,
 } from "../schemas.ts";
+import { StreamEvent } from "./stream.schemas.ts";
 
 /** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
 const plain = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
