@@ -1,7 +1,7 @@
 /** The ingest feature's routes, registered with their guards: each handler is typed by its route. */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app-env.ts";
-import { guards } from "../../middleware/guards.ts";
+import { guards } from "../guards.ts";
 import { getReceipt, listParked, postBatch, postMessage, postStream, redrive } from "./ingest.handlers.ts";
 import { batchRoute, messageRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./ingest.routes.ts";
 

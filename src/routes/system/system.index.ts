@@ -1,7 +1,7 @@
 /** The system feature's routes (health, limits, stats, metrics, the document, docs, dashboard), registered with their guards. */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app-env.ts";
-import { guards } from "../../middleware/guards.ts";
+import { guards } from "../guards.ts";
 import { dashboard } from "./dashboard.ts";
 import { health } from "./health.ts";
 import { limits } from "./limits.ts";
