@@ -1,6 +1,7 @@
 /** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
 import { z } from "@hono/zod-openapi";
 import { ErrorBodyFields } from "../errors.ts";
+import { ReceiptFields } from "../queue/receipt.ts";
 import { ENTITIES } from "../registry.ts";
 import { LineErrorFields, RejectionReason } from "../writer/rows.ts";
 
@@ -125,33 +126,9 @@ export const AcceptedResult = z
   })
   .openapi("Accepted");
 
-export const ReceiptResult = z
-  .object({
-    ingest_id: z.string(),
-    request_id: z.string().optional(),
-    rejections: z.string().optional(),
-    status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
-    created_at: z.string(),
-    parts: z.number().int(),
-    parts_written: z.number().int(),
-    parts_dead: z.number().int(),
-    parts_parked: z.number().int().optional(),
-    written_parts: z.array(z.number().int()),
-    queued_rows: z.number().int(),
-    inserted: z.number().int(),
-    duplicates: z.number().int(),
-    failed: z.number().int(),
-    errors: z.array(LineError),
-    problems: z.array(
-      z.object({
-        part: z.number().int(),
-        attempts: z.number().int(),
-        reason: z.string(),
-        status: z.enum(["retrying", "parked", "dead"]).optional(),
-        dead: z.boolean(),
-      }),
-    ),
-  })
+/** A receipt as GET /ingest/receipts/{id} documents it: the stored one (queue/receipt.ts) without its key id. */
+export const ReceiptResult = ReceiptFields.omit({ key_id: true })
+  .extend({ errors: z.array(LineError) })
   .openapi("Receipt");
 
 export const ParkedSummary = z
