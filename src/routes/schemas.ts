@@ -5,7 +5,7 @@ import { ReceiptFields } from "../queue/receipt.ts";
 import { ENTITIES } from "../registry.ts";
 import { LineErrorFields, RejectionReason } from "../writer/rows.ts";
 
-const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
+const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]);
 
 /** Query parameters of the ingest routes. */
 export const IngestQuery = z.strictObject({

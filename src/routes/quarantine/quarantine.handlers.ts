@@ -12,7 +12,7 @@ import type { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRout
 /** The filters asked for (the service narrows them to what the caller may see). */
 function filterOf(q: z.infer<typeof RejectionFilters>): RejectionFilter {
   const { request_id, key, since, until } = q;
-  const entity = q.entity === undefined ? undefined : entityByName(q.entity)!.name;
+  const entity = q.entity === undefined ? undefined : (entityByName(q.entity)?.name ?? q.entity);
   return { request_id, entity, key, since, until };
 }
 

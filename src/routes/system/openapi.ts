@@ -53,13 +53,15 @@ export async function docsPage(c: Context<AppEnv>): Promise<Response> {
   return page;
 }
 
-type Document = { paths?: Record<string, Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>> };
+type Document = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
+const METHODS = ["get", "put", "post", "delete", "patch"] as const;
 
 /** Every answer carries X-Request-Id (middleware/request-id.ts): documented on each response. */
-export function withRequestIds(document: object): object {
-  for (const operations of Object.values((document as Document).paths ?? {})) {
-    for (const operation of Object.values(operations)) {
-      for (const response of Object.values(operation.responses ?? {})) {
+export function withRequestIds(document: Document): Document {
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const method of METHODS) {
+      for (const response of Object.values(item[method]?.responses ?? {})) {
+        if ("$ref" in response) continue;
         response.headers = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" }, ...response.headers };
       }
     }
@@ -69,7 +71,7 @@ export function withRequestIds(document: object): object {
 
 /** The OpenAPI document of `app`'s routes, served from `origin`: what is documented is what is served (built once, on first use). */
 export function documentOf(app: OpenAPIHono<AppEnv>): (origin?: string) => object {
-  let document: object | undefined;
+  let document: Document | undefined;
   return (origin) => {
     document ??= withRequestIds(app.getOpenAPI31Document(documentInfo));
     return { ...document, servers: [origin ? { url: origin, description: "This deployment" } : DEPLOYED_SERVER] };
