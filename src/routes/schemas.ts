@@ -23,9 +23,11 @@ export const BatchQuery = MessageQuery.extend({
 });
 
 /** The one error shape (errors.ts' errorAnswer): every error answer, and a stream's failure event. */
-export const ErrorBody = ErrorBodyFields.openapi("Error");
+// Rebuilt from the shared shape with this module's z: a zod 4 schema made before @hono/zod-openapi
+// loaded (errors.ts, writer/rows.ts may load first) has no .openapi method.
+export const ErrorBody = z.object(ErrorBodyFields.shape).passthrough().openapi("Error");
 
-export const LineError = LineErrorFields.openapi("LineError");
+export const LineError = z.object(LineErrorFields.shape).openapi("LineError");
 
 export const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() }).openapi("Counts");
 
