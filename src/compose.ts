@@ -8,6 +8,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env.ts";
+import { keyCache } from "./auth/api-keys.ts";
 import { expireKeys, idempotencyStore } from "./db/idempotency.ts";
 import { createDbIsolate } from "./db/isolate.ts";
 import { type Database, database } from "./db/neon.ts";
@@ -23,11 +24,14 @@ import { type Checked, createHealthCache } from "./ingest/database-health.ts";
 import type { IngestDeps, QuarantineStore, WriterFactory } from "./ingest/ports.ts";
 import { CONSUMER_RETRY_MS, type ConsumerDeps, enqueue } from "./queue/async-ingest.ts";
 import { entityByName } from "./registry.ts";
+import { statsBuffer } from "./stats/stats-client.ts";
 
 /** Per isolate: db/'s Neon clients, schema level, staged entities and WebSocket count. */
 const dbIsolate = createDbIsolate();
 /** Per isolate: /health's remembered database check. */
 const healthCache = createHealthCache<SchemaState>();
+/** Per isolate, for the HTTP side: the parsed and verified API keys, and the stats not yet sent. */
+export const isolateCaches = { keys: keyCache(), stats: statsBuffer() };
 
 /** A schema mismatch is explained from a fresh read of the migration journal; anything else passes as it is. */
 export async function explained(settings: Settings, error: unknown): Promise<unknown> {

@@ -1,4 +1,6 @@
 /** The one error type of the domain: a code the single onError maps to an HTTP status. */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
 
 const STATUS = {
   bad_request: 400,
@@ -83,20 +85,36 @@ export class SchemaMismatch extends IngestError {
   }
 }
 
-/** The service's one error shape: a stable code for programs, a message for people, the request id for the logs. */
-export interface ErrorBody {
-  status: "error";
-  code: ErrorCode;
-  message: string;
-  request_id: string;
-  [detail: string]: unknown;
-}
+/**
+ * The service's one error shape: a stable code for programs, a message for people, the request id
+ * for the logs; onError answers it, a stream sends it as its failure event (with http_status), and
+ * the OpenAPI document names it Error (routes/schemas.ts). Other details pass through.
+ */
+export const ErrorBodyFields = z
+  .object({
+    status: z.literal("error"),
+    code: z.enum(ERROR_CODES).describe("Stable, for programs: branch on it"),
+    message: z.string().describe("For people: what went wrong and what to do"),
+    request_id: z.string().describe("This request's id (also the X-Request-Id header): the log lines and rejected lines are kept under it"),
+    entity: z.string().nullable().optional(),
+    line: z.string().optional(),
+    field: z.string().optional(),
+    position: z.number().int().optional(),
+    committed: z
+      .object({ processed: z.number().int().optional(), inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int().optional() })
+      .optional()
+      .describe("What was written before the error: it stays written"),
+    http_status: z.number().int().optional().describe("In a stream's failure event: the HTTP status the error would have had (the stream's 200 has gone)"),
+  })
+  .passthrough();
+
+export type ErrorBody = z.infer<typeof ErrorBodyFields>;
 
 /**
  * Any thrown error as the service answers it: its HTTP status, its body and how long to wait.
  * app.ts's onError sends it; a stream, whose 200 has already gone, sends it as its failure event.
  */
-export function errorAnswer(error: unknown, requestId: string): { httpStatus: number; body: ErrorBody; retryAfterSeconds?: number } {
+export function errorAnswer(error: unknown, requestId: string): { httpStatus: ContentfulStatusCode; body: ErrorBody; retryAfterSeconds?: number } {
   const body = (code: ErrorCode, message: string, details: Record<string, unknown> = {}): ErrorBody => ({
     status: "error",
     code,
@@ -106,12 +124,25 @@ export function errorAnswer(error: unknown, requestId: string): { httpStatus: nu
   });
   if (error instanceof IngestError) {
     const retryAfterSeconds = error.retryAfterSeconds ?? (error.status === 503 ? RETRY_AFTER_SECONDS : undefined);
-    return { httpStatus: error.status, body: body(error.code, error.message, error.details), retryAfterSeconds };
+    const status = answeredWith(error.status);
+    return { httpStatus: status, body: body(error.code, error.message, error.details), retryAfterSeconds };
   }
   if (error instanceof TransientDatabaseError) {
     return { httpStatus: 503, body: body("database_unavailable", DATABASE_UNAVAILABLE), retryAfterSeconds: RETRY_AFTER_SECONDS };
   }
   return { httpStatus: 500, body: body("internal_error", "internal error") };
+}
+
+/**
+ * Every status of STATUS carries a body; Hono's list of status codes lacks nginx's 499 (client_closed),
+ * which is checked here, at run time, rather than cast where it is answered.
+ */
+function hasBody(status: number): status is ContentfulStatusCode {
+  return status >= 200 && status <= 599 && status !== 204 && status !== 205 && status !== 304;
+}
+
+function answeredWith(status: number): ContentfulStatusCode {
+  return hasBody(status) ? status : 500;
 }
 
 /** What clients are told when the database stays unreachable; the database layer's own words go to the log. */

@@ -37,12 +37,24 @@ export const mayRead = (p: Principal, owner: string | null) => isAdmin(p) || p.k
 
 const fromHex = (hex: string) => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 
-let parsed: { source: string; keys: StoredKey[] } | undefined;
+/**
+ * What an isolate remembers about its keys (made once, by the composition root): the parsed secret,
+ * and the digests of presented keys that matched a stored key (a client's next request skips the
+ * SHA-256). Only matching keys are kept, so guesses never fill it, and whichever way the digest came
+ * it is still compared with every stored hash in constant time: a key removed from API_KEYS stops
+ * matching at once. A hit only tells the timing what the answer says anyway (docs/security.md).
+ */
+export interface KeyCache {
+  parsed?: { source: string; keys: StoredKey[] };
+  readonly verified: Map<string, Uint8Array>;
+}
+
+export const keyCache = (): KeyCache => ({ verified: new Map() });
 
 /** The configured keys, parsed once per secret value; a malformed secret is a configuration error, said plainly. */
-export function storedKeys(secret: string | undefined): StoredKey[] {
+export function storedKeys(cache: KeyCache, secret: string | undefined): StoredKey[] {
   if (!secret) return [];
-  if (parsed?.source === secret) return parsed.keys;
+  if (cache.parsed?.source === secret) return cache.parsed.keys;
   let json: unknown;
   try {
     json = JSON.parse(secret);
@@ -52,7 +64,7 @@ export function storedKeys(secret: string | undefined): StoredKey[] {
   const result = KeyList.safeParse(json);
   if (!result.success) throw new Error(`API_KEYS is malformed: ${result.error.issues[0].message}`);
   const keys = result.data.map((k) => ({ id: k.id, hash: fromHex(k.sha256), scopes: new Set(k.scopes) }));
-  parsed = { source: secret, keys };
+  cache.parsed = { source: secret, keys };
   return keys;
 }
 
@@ -60,17 +72,11 @@ export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
-/**
- * Digests of presented keys that matched a stored key, per isolate: a client's next request skips
- * the SHA-256. Only matching keys are kept, so guesses never fill it, and whichever way the digest
- * came it is still compared with every stored hash in constant time: a key removed from API_KEYS
- * stops matching at once. A hit only tells the timing what the answer says anyway (docs/security.md).
- */
-const verified = new Map<string, Uint8Array>();
 const VERIFIED_MAX = 256;
 
 /** Compares the presented key's hash with every stored hash in constant time. */
-export async function findKey(presented: string, keys: StoredKey[]): Promise<StoredKey | undefined> {
+export async function findKey(cache: KeyCache, presented: string, keys: StoredKey[]): Promise<StoredKey | undefined> {
+  const { verified } = cache;
   const known = verified.get(presented);
   const hash = known ?? (await sha256(presented));
   let found: StoredKey | undefined;

@@ -6,6 +6,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, type Principal, storedKeys } from "../auth/api-keys.ts";
+import { isolateCaches } from "../compose.ts";
 import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { allowedOrigins } from "./cors.ts";
@@ -33,7 +34,7 @@ export function authorize(need: "write" | "read" | "quarantine" | "admin"): Midd
     if (!header) {
       if (!settings.ALLOW_ANONYMOUS) {
         const why =
-          storedKeys(c.env.API_KEYS).length === 0
+          storedKeys(isolateCaches.keys, c.env.API_KEYS).length === 0
             ? "this deployment has no API keys configured and does not allow anonymous access"
             : "send Authorization: Bearer <key>";
         return refuse(c, `an API key is required: ${why}`);
@@ -49,7 +50,7 @@ export function authorize(need: "write" | "read" | "quarantine" | "admin"): Midd
       // The scheme name is case-insensitive (RFC 7235).
       const token = /^Bearer +([!-~]{1,512})$/i.exec(header)?.[1];
       if (!token) return refuse(c, "the Authorization header must be: Bearer <key>");
-      const key = await findKey(token, storedKeys(c.env.API_KEYS));
+      const key = await findKey(isolateCaches.keys, token, storedKeys(isolateCaches.keys, c.env.API_KEYS));
       if (!key) return refuse(c, "the API key is not valid");
       principal = { keyId: key.id, scopes: key.scopes };
     }

@@ -5,19 +5,11 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { isolateCaches, waitUntil } from "../compose.ts";
 import { settingsOf } from "../env.ts";
 import { recordDelta } from "../stats/stats-client.ts";
 import { newMeter, type StatsDelta } from "../stats/stats-delta.ts";
 import { clientRequestId } from "./request-id.ts";
-
-/** Keeps the request alive for `promise` after its answer (a direct call in a test has no execution context). */
-export function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
-  try {
-    c.executionCtx.waitUntil(promise);
-  } catch {
-    void promise; // no execution context (a direct call in a test): let it run unattended
-  }
-}
 
 export function observe(): MiddlewareHandler<AppEnv> {
   return async function observe(c, next) {
@@ -55,7 +47,7 @@ export function observe(): MiddlewareHandler<AppEnv> {
       );
       const settings = settingsOf(c.env);
       if (settings.STATS_ENABLED) {
-        return recordDelta(c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) =>
+        return recordDelta(isolateCaches.stats, c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) =>
           console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
         );
       }

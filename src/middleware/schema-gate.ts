@@ -4,12 +4,13 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { schemaRefusalFor } from "../compose.ts";
-import { settingsOf } from "../env.ts";
+import { type Settings, settingsOf } from "../env.ts";
+import type { IngestError } from "../errors.ts";
 
-export function schemaGate(): MiddlewareHandler<AppEnv> {
+/** `refusalFor` says why writes must wait, or undefined: handed in, so middleware/ needs nothing of the service or the database. */
+export function schemaGate(refusalFor: (settings: Settings) => Promise<IngestError | undefined>): MiddlewareHandler<AppEnv> {
   return async function schemaGate(c, next) {
-    const refusal = await schemaRefusalFor(settingsOf(c.env));
+    const refusal = await refusalFor(settingsOf(c.env));
     if (refusal) throw refusal;
     await next();
   };

@@ -7,33 +7,7 @@ import { MAX_ERRORS_LISTED } from "../limits/caps.ts";
 import { addCounts, outcomeOf } from "../writer/counts.ts";
 import type { EntityCounts } from "../writer/port.ts";
 import type { LineError } from "../writer/rows.ts";
-
-export interface Receipt {
-  ingest_id: string;
-  /** The API key that started the ingest (null: anonymous, dev only): only it, or an admin key, may read the receipt. */
-  key_id: string | null;
-  /** The request that queued the ingest, and where its rejected lines are listed. */
-  request_id?: string;
-  rejections?: string;
-  /** parked: some parts wait, kept, for the database (the re-drive writes them). */
-  status: "queued" | "parked" | "done" | "partial" | "failed";
-  created_at: string;
-  parts: number;
-  parts_written: number;
-  /** Receipts made before parts were parked could have dead-lettered parts; none are dropped now. */
-  parts_dead: number;
-  /** Parts kept aside after QUEUE_MAX_RETRIES attempts, until the re-drive writes them. */
-  parts_parked?: number;
-  /** Parts already counted: a queue may deliver a message twice. */
-  written_parts: number[];
-  queued_rows: number;
-  inserted: number;
-  duplicates: number;
-  failed: number;
-  errors: LineError[];
-  /** Why parts are being retried, or are parked (or, in receipts made before parking, were dead-lettered). */
-  problems: { part: number; attempts: number; reason: string; status: "retrying" | "parked" | "dead"; dead: boolean }[];
-}
+import type { Receipt } from "./receipt.ts";
 
 export class ReceiptObject extends DurableObject {
   private async load(): Promise<Receipt | undefined> {

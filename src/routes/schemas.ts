@@ -1,9 +1,11 @@
 /** Zod schemas of the HTTP contract: the OpenAPI document is generated from these, and the tests parse real responses with them. */
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../errors.ts";
+import { ErrorBodyFields } from "../errors.ts";
+import { ReceiptFields } from "../queue/receipt.ts";
 import { ENTITIES } from "../registry.ts";
+import { LineErrorFields, RejectionReason } from "../writer/rows.ts";
 
-const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]) as [string, ...string[]];
+const entityNames = ENTITIES.flatMap((e) => [e.name, e.prefix]);
 
 /** Query parameters of the ingest routes. */
 export const IngestQuery = z.strictObject({
@@ -21,37 +23,13 @@ export const BatchQuery = MessageQuery.extend({
 });
 
 /** The one error shape (errors.ts' errorAnswer): every error answer, and a stream's failure event. */
-export const ErrorBody = z
-  .object({
-    status: z.literal("error"),
-    code: z.enum(ERROR_CODES).describe("Stable, for programs: branch on it"),
-    message: z.string().describe("For people: what went wrong and what to do"),
-    request_id: z.string().describe("This request's id (also the X-Request-Id header): the log lines and rejected lines are kept under it"),
-    entity: z.string().nullable().optional(),
-    line: z.string().optional(),
-    field: z.string().optional(),
-    position: z.number().int().optional(),
-    committed: z
-      .object({ processed: z.number().int().optional(), inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int().optional() })
-      .optional()
-      .describe("What was written before the error: it stays written"),
-    http_status: z.number().int().optional().describe("In a stream's failure event: the HTTP status the error would have had (the stream's 200 has gone)"),
-  })
-  .passthrough()
-  .openapi("Error");
+// Rebuilt from the shared shape with this module's z: a zod 4 schema made before @hono/zod-openapi
+// loaded (errors.ts, writer/rows.ts may load first) has no .openapi method.
+export const ErrorBody = z.object(ErrorBodyFields.shape).passthrough().openapi("Error");
 
-export const LineError = z
-  .object({
-    line_number: z.number().int(),
-    entity: z.string().nullable(),
-    field: z.string().optional(),
-    position: z.number().int().optional(),
-    message: z.string(),
-    line: z.string(),
-  })
-  .openapi("LineError");
+export const LineError = z.object(LineErrorFields.shape).openapi("LineError");
 
-const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() }).openapi("Counts");
+export const Counts = z.object({ inserted: z.number().int(), duplicates: z.number().int(), failed: z.number().int() }).openapi("Counts");
 
 export const MessageResult = z
   .object({
@@ -65,7 +43,7 @@ export const MessageResult = z
   .openapi("MessageResult");
 
 /** What answers that may have rejected lines say about the quarantine. */
-const QuarantineFields = {
+export const QuarantineFields = {
   request_id: z.string().optional().describe("This request's id: its rejected lines are kept under it"),
   rejections: z.string().optional().describe("Where this request's rejected lines are listed, e.g. /ingest/rejections?request_id=…"),
   rejections_over_cap: z.number().int().optional().describe("Rejected lines past QUARANTINE_MAX_PER_REQUEST: counted, not kept"),
@@ -150,33 +128,9 @@ export const AcceptedResult = z
   })
   .openapi("Accepted");
 
-export const ReceiptResult = z
-  .object({
-    ingest_id: z.string(),
-    request_id: z.string().optional(),
-    rejections: z.string().optional(),
-    status: z.enum(["queued", "parked", "done", "partial", "failed"]).describe("parked: some parts wait, kept, until the database answers again"),
-    created_at: z.string(),
-    parts: z.number().int(),
-    parts_written: z.number().int(),
-    parts_dead: z.number().int(),
-    parts_parked: z.number().int().optional(),
-    written_parts: z.array(z.number().int()),
-    queued_rows: z.number().int(),
-    inserted: z.number().int(),
-    duplicates: z.number().int(),
-    failed: z.number().int(),
-    errors: z.array(LineError),
-    problems: z.array(
-      z.object({
-        part: z.number().int(),
-        attempts: z.number().int(),
-        reason: z.string(),
-        status: z.enum(["retrying", "parked", "dead"]).optional(),
-        dead: z.boolean(),
-      }),
-    ),
-  })
+/** A receipt as GET /ingest/receipts/{id} documents it: the stored one (queue/receipt.ts) without its key id. */
+export const ReceiptResult = ReceiptFields.omit({ key_id: true })
+  .extend({ errors: z.array(LineError) })
   .openapi("Receipt");
 
 export const ParkedSummary = z
@@ -247,7 +201,7 @@ export const Rejection = z
     position: z.number().int().nullable(),
     message: z.string(),
     sqlstate: z.string().nullable().describe("When the database refused the row"),
-    reason: z.enum(["parse", "scope", "database"]),
+    reason: RejectionReason,
     format: z.enum(["text", "json"]),
     forced_entity: z.string().nullable(),
     raw: z.string().describe("The line as received: invalid UTF-8 bytes shown as \\xNN, control characters as \\u00NN, a backslash doubled"),
@@ -286,56 +240,3 @@ export const ReplayResult = z
 export const DeleteResult = z
   .object({ deleted: z.number().int(), more: z.boolean().describe("More matched than one call deletes: call again") })
   .openapi("DeleteResult");
-
-// ── /ingest/stream's Server-Sent Events: the data of each event, by its name ──
-
-const StreamTotals = {
-  processed: z.number().int().describe("Lines read and settled so far: inserted + duplicates + failed"),
-  inserted: z.number().int(),
-  duplicates: z.number().int(),
-  failed: z.number().int(),
-  entities: z.record(z.string(), Counts),
-};
-
-export const ProgressEvent = z
-  .object({
-    ...StreamTotals,
-    line_number: z.number().int().optional().describe("With ?progress=line: the line just settled"),
-    errors: z.array(LineError).optional().describe("Lines rejected since the previous progress event (at most 100)"),
-  })
-  .openapi("ProgressEvent");
-
-export const RejectedOverflowEvent = z
-  .object({ not_sent: z.number().int().describe("Rejected lines not sent as events: the client read slower than they came"), message: z.string() })
-  .openapi("RejectedOverflowEvent");
-
-export const SummaryEvent = z
-  .object({
-    status: z.enum(["success", "partial", "error"]),
-    total: z.number().int().describe("Lines read: inserted + duplicates + failed"),
-    inserted: z.number().int(),
-    duplicates: z.number().int(),
-    failed: z.number().int(),
-    entities: z.record(z.string(), Counts),
-    duration_ms: z.number().int(),
-    ...QuarantineFields,
-  })
-  .openapi("SummaryEvent");
-
-/** One parsed event of the stream: its name (the SSE `event:` field), its id, and its JSON data. */
-const streamEvent = (name: string, data: z.ZodType, description: string) =>
-  z.object({ event: z.literal(name), id: z.string().describe("1, 2, 3, … in order"), data }).describe(description);
-
-/**
- * The stream's events as a oneOf discriminated by `event`: what an SSE parser hands a client for each
- * message, data parsed as JSON (docs/client.md says why a oneOf rather than an x- extension).
- */
-export const StreamEvent = z
-  .discriminatedUnion("event", [
-    streamEvent("progress", ProgressEvent, "After each committed flush (or each line with ?progress=line): the totals so far"),
-    streamEvent("rejected", LineError, "A rejected line: which line, which field, why"),
-    streamEvent("rejected_overflow", RejectedOverflowEvent, "Rejected lines the client read too slowly to be sent, counted"),
-    streamEvent("summary", SummaryEvent, "The last event of a stream that was read to its end"),
-    streamEvent("failure", ErrorBody, "The last event of a stream that stopped: the Error shape, with http_status and what was committed"),
-  ])
-  .openapi("StreamEvent");

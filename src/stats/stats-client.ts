@@ -26,9 +26,15 @@ interface Pending {
 }
 
 const empty = (): Pending => ({ requests: 0, counters: new Map(), recent: new Map() });
-let pending = empty();
-/** When the scheduled flush is due (epoch ms); 0: none scheduled. */
-let flushDueAt = 0;
+
+/** An isolate's unsent stats (made once, by the composition root). */
+export interface StatsBuffer {
+  pending: Pending;
+  /** When the scheduled flush is due (epoch ms); 0: none scheduled. */
+  flushDueAt: number;
+}
+
+export const statsBuffer = (): StatsBuffer => ({ pending: empty(), flushDueAt: 0 });
 
 function add(into: Pending, counters: Iterable<[string, number]>, recent: Iterable<[number, number, number]>, requests: number): void {
   into.requests += requests;
@@ -40,16 +46,16 @@ function add(into: Pending, counters: Iterable<[string, number]>, recent: Iterab
 }
 
 /** Sends what is pending to one shard (spread at random, so no object's request rate is the ceiling). */
-export async function flushStats(ns: StatsNamespace, shards: number): Promise<void> {
-  if (pending.requests === 0) return;
-  const sending = pending;
-  pending = empty();
+export async function flushStats(buffer: StatsBuffer, ns: StatsNamespace, shards: number): Promise<void> {
+  if (buffer.pending.requests === 0) return;
+  const sending = buffer.pending;
+  buffer.pending = empty();
   const batch: StatsBatch = { counters: [...sending.counters], recent: [...sending.recent].map(([second, [r, m]]) => [second, r, m]) };
   try {
     await shard(ns, Math.floor(Math.random() * shards)).record(batch);
   } catch (error) {
     // Kept for the next flush: counters are sums, so sending them later loses nothing.
-    add(pending, batch.counters, batch.recent, sending.requests);
+    add(buffer.pending, batch.counters, batch.recent, sending.requests);
     throw error;
   }
 }
@@ -58,15 +64,15 @@ export async function flushStats(ns: StatsNamespace, shards: number): Promise<vo
  * Counts one request. Returns the flush this request must keep alive (ctx.waitUntil), if it is
  * the one that scheduled it; later requests in the window only add to the pending sums.
  */
-export function recordDelta(ns: StatsNamespace, shards: number, flushMs: number, delta: StatsDelta): Promise<void> | undefined {
-  add(pending, increments(delta), [[Math.floor(delta.at / 1000), 1, messageTotal(delta)]], 1);
-  if (pending.requests >= MAX_PENDING) return flushStats(ns, shards);
+export function recordDelta(buffer: StatsBuffer, ns: StatsNamespace, shards: number, flushMs: number, delta: StatsDelta): Promise<void> | undefined {
+  add(buffer.pending, increments(delta), [[Math.floor(delta.at / 1000), 1, messageTotal(delta)]], 1);
+  if (buffer.pending.requests >= MAX_PENDING) return flushStats(buffer, ns, shards);
   const now = Date.now();
-  if (flushDueAt !== 0 && now < flushDueAt + STALE_MS) return undefined;
-  flushDueAt = now + flushMs;
+  if (buffer.flushDueAt !== 0 && now < buffer.flushDueAt + STALE_MS) return undefined;
+  buffer.flushDueAt = now + flushMs;
   return new Promise<void>((resolve) => setTimeout(resolve, flushMs)).then(() => {
-    flushDueAt = 0;
-    return flushStats(ns, shards);
+    buffer.flushDueAt = 0;
+    return flushStats(buffer, ns, shards);
   });
 }
 
@@ -77,8 +83,8 @@ export async function recordCounters(ns: StatsNamespace, shards: number, counter
 }
 
 /** Every shard's snapshot, summed: counters add, the start time is the earliest. */
-export async function readStats(ns: StatsNamespace, shards: number): Promise<StatsSnapshot> {
-  await flushStats(ns, shards);
+export async function readStats(buffer: StatsBuffer, ns: StatsNamespace, shards: number): Promise<StatsSnapshot> {
+  await flushStats(buffer, ns, shards);
   const snapshots = await Promise.all(Array.from({ length: shards }, (_, i) => shard(ns, i).snapshot()));
   const merged: StatsSnapshot = { startedAt: Math.min(...snapshots.map((s) => s.startedAt)), counters: {}, recent: {} };
   for (const s of snapshots) {

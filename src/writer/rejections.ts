@@ -1,4 +1,6 @@
 /** The quarantine's record types: what a rejected line is stored as, where it came from, how stored ones are filtered. Shared by the ingest collector, the stores in db/ and the queue. */
+import type { RejectionReason } from "./rows.ts";
+
 /** One rejected line, as stored and as sent through the queue. */
 export interface RejectionRecord {
   line_number: number;
@@ -7,7 +9,7 @@ export interface RejectionRecord {
   position: number | null;
   message: string;
   sqlstate: string | null;
-  reason: "parse" | "scope" | "database";
+  reason: RejectionReason;
   /** How `raw` is read again on replay: a pipe line, or a JSON record (or document). */
   format: "text" | "json";
   /** The bytes kept, base64. */

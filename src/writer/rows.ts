@@ -2,6 +2,7 @@
  * What the parser hands a writer (one row per line, as the JSON array its insert reads) and what
  * comes back about a line that could not be written or parsed.
  */
+import { z } from "zod";
 import type { EntityDef } from "../entity/entity.ts";
 
 export interface RowToWrite {
@@ -21,27 +22,33 @@ export interface RowToWrite {
  */
 export const QUARANTINE = Symbol("quarantine");
 
+/** Why a line was rejected: it did not parse, the key may not write its entity, or the database refused it. */
+export const RejectionReason = z.enum(["parse", "scope", "database"]);
+export type RejectionReason = z.infer<typeof RejectionReason>;
+
 export interface QuarantineSource {
   /** A function: made only if the line is kept. */
   raw: string | Uint8Array | (() => string);
   /** The line was longer than what was kept of it. */
   cut?: boolean;
-  reason?: "parse" | "scope" | "database";
+  reason?: RejectionReason;
   sqlState?: string;
   /** How to read `raw` again; else the request's format. */
   format?: "text" | "json";
 }
 
-export interface LineError {
-  line_number: number;
-  entity: string | null;
+/** A line that could not be parsed or written, as answers report it (routes/schemas.ts documents it as LineError). */
+export const LineErrorFields = z.object({
+  line_number: z.number().int(),
+  entity: z.string().nullable(),
   /** The offending field, when one is to blame. */
-  field?: string;
-  position?: number;
-  message: string;
-  line: string;
-  [QUARANTINE]?: QuarantineSource;
-}
+  field: z.string().optional(),
+  position: z.number().int().optional(),
+  message: z.string(),
+  line: z.string(),
+});
+
+export type LineError = z.infer<typeof LineErrorFields> & { [QUARANTINE]?: QuarantineSource };
 
 /** Attaches what the quarantine keeps, not enumerable: tests comparing errors and answers never see it. */
 export function withSource(error: LineError, source: QuarantineSource): LineError {

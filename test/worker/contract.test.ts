@@ -1,7 +1,8 @@
 /** Real responses parse with the zod schemas the OpenAPI document is generated from: the docs cannot drift unnoticed. */
 import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult, StreamEvent } from "../../src/routes/schemas.ts";
+import { StreamEvent } from "../../src/routes/ingest/stream.schemas.ts";
+import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult } from "../../src/routes/schemas.ts";
 import { readEvents } from "../support/sse.ts";
 import { call, fault, post, resetDatabase } from "../support/worker.ts";
 

@@ -1,7 +1,7 @@
 /** The ingest routes' contract: method, path, query, bodies and answers. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { RECORD_SCHEMAS } from "../generated/schemas.ts";
-import { failure, headers } from "./answers.ts";
+import { RECORD_SCHEMAS } from "../../generated/schemas.ts";
+import { failure, headers } from "../answers.ts";
 import {
   AcceptedResult,
   BatchQuery,
@@ -16,15 +16,16 @@ import {
   PipeLines,
   ReceiptResult,
   RedriveResult,
-  StreamEvent,
-} from "./schemas.ts";
+} from "../schemas.ts";
+import { StreamEvent } from "./stream.schemas.ts";
 
 /** Bodies are plain JSON Schema: documented, never parsed by the router, so they reach the service as streams. */
-const plain = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: "any" }) as Record<string, unknown>;
+const plain = (schema: z.ZodType): Record<string, unknown> => z.toJSONSchema(schema, { unrepresentable: "any" });
 /** A JSON body: one record of any entity, or an array of them; each entity is its named schema (app.ts registers them). */
 const recordRefs = Object.keys(RECORD_SCHEMAS).map((name) => ({ $ref: `#/components/schemas/${name}` }));
 // A project with one entity refers to it directly: an anyOf of one schema is a lint error (no-illogical-composition-keywords).
-const anyRecord = recordRefs.length === 1 ? recordRefs[0]! : { anyOf: recordRefs };
+const [onlyRecord, ...otherRecords] = recordRefs;
+const anyRecord = onlyRecord && otherRecords.length === 0 ? onlyRecord : { anyOf: recordRefs };
 const bodies = {
   "text/plain": { schema: plain(PipeLines), example: PIPE_EXAMPLE },
   "application/json": { schema: { anyOf: [anyRecord, { type: "array" as const, items: anyRecord }] } },

@@ -1,25 +1,27 @@
 /** The quarantine's routes: HTTP over src/ingest/quarantine.ts. */
-import type { Context } from "hono";
-import type * as z from "zod";
-import type { AppEnv } from "../app-env.ts";
-import { ingestDeps, rejectionStore } from "../compose.ts";
-import { IngestError } from "../errors.ts";
-import { deleteVisible, listVisible, present, replay } from "../ingest/rejections.ts";
-import { entityByName } from "../registry.ts";
-import type { RejectionFilter } from "../writer/rejections.ts";
-import type { RejectionFilters, RejectionListQuery, ReplayQuery } from "./schemas.ts";
+import type { RouteConfigToTypedResponse, RouteHandler, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../../app-env.ts";
+import { ingestDeps, rejectionStore } from "../../compose.ts";
+import { IngestError } from "../../errors.ts";
+import { deleteVisible, listVisible, present, replay } from "../../ingest/rejections.ts";
+import { entityByName } from "../../registry.ts";
+import type { RejectionFilter } from "../../writer/rejections.ts";
+import { documented } from "../documented.ts";
+import { DeleteResult, Rejection, type RejectionFilters, ReplayResult } from "../schemas.ts";
+import type { deleteRejectionsRoute, rejectionRoute, rejectionsRoute, replayRoute } from "./quarantine.routes.ts";
 
 /** The filters asked for (the service narrows them to what the caller may see). */
 function filterOf(q: z.infer<typeof RejectionFilters>): RejectionFilter {
   const { request_id, key, since, until } = q;
-  const entity = q.entity === undefined ? undefined : entityByName(q.entity)!.name;
+  const entity = q.entity === undefined ? undefined : (entityByName(q.entity)?.name ?? q.entity);
   return { request_id, entity, key, since, until };
 }
 
 const PAGE = 100;
 const EXPORT_PAGE = 1000;
 
-export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof RejectionListQuery>) {
+export const listRejections: RouteHandler<typeof rejectionsRoute, AppEnv> = async (c) => {
+  const q = c.req.valid("query");
   const store = rejectionStore(c.env);
   const principal = c.get("principal");
   const filter = filterOf(q);
@@ -38,14 +40,17 @@ export async function listRejections(c: Context<AppEnv>, q: z.infer<typeof Rejec
         else cursor = rows[rows.length - 1].id;
       },
     });
-    return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
+    const exported = c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8" });
+    // Cast 2 of 2: the NDJSON export is a stream of Rejection lines, documented as a string; the compiler types only the JSON page.
+    return exported as unknown as RouteConfigToTypedResponse<typeof rejectionsRoute>;
   }
   const limit = q.limit ?? PAGE;
   const { rows, more } = await listVisible(store, principal, { ...filter, ...from(q.cursor) }, limit, newest);
-  return c.json({ rejections: rows.map(present), next_cursor: more ? String(rows[rows.length - 1].id) : null });
-}
+  return c.json({ rejections: rows.map((r) => documented(Rejection, present(r))), next_cursor: more ? String(rows[rows.length - 1].id) : null }, 200);
+};
 
-export async function showRejection(c: Context<AppEnv>, id: string) {
+export const showRejection: RouteHandler<typeof rejectionRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
   const missing = new IngestError("not_found", `no rejection ${JSON.stringify(id.slice(0, 40))}`);
   if (!/^\d{1,18}$/.test(id)) throw missing;
   const {
@@ -53,24 +58,27 @@ export async function showRejection(c: Context<AppEnv>, id: string) {
   } = await listVisible(rejectionStore(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
-  return c.json(present(found));
-}
+  return c.json(documented(Rejection, present(found)), 200);
+};
 
-export async function replayRejections(c: Context<AppEnv>, q: z.infer<typeof ReplayQuery>) {
+export const replayRejections: RouteHandler<typeof replayRoute, AppEnv> = async (c) => {
+  const q = c.req.valid("query");
   const filter = { ...filterOf(q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
   const deps = ingestDeps(c.env);
   const options = { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: deps.settings.MAX_ERRORS_REPORTED };
-  return c.json(await replay(deps.quarantine, deps.openWriter, c.get("principal"), filter, options));
-}
+  const replayed = await replay(deps.quarantine, deps.openWriter, c.get("principal"), filter, options);
+  return c.json(documented(ReplayResult, replayed), 200);
+};
 
 const DELETE_MAX = 100_000;
 
-export async function deleteRejectionsRoute(c: Context<AppEnv>, q: z.infer<typeof RejectionFilters>) {
+export const deleteRejections: RouteHandler<typeof deleteRejectionsRoute, AppEnv> = async (c) => {
+  const q = c.req.valid("query");
   if (Object.values(q).every((v) => v === undefined)) {
     throw new IngestError(
       "bad_request",
       "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once",
     );
   }
-  return c.json(await deleteVisible(rejectionStore(c.env), c.get("principal"), filterOf(q), DELETE_MAX));
-}
+  return c.json(documented(DeleteResult, await deleteVisible(rejectionStore(c.env), c.get("principal"), filterOf(q), DELETE_MAX)), 200);
+};

@@ -1,7 +1,7 @@
 /** The quarantine routes' contract: list, show, replay and delete rejected lines. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { failure } from "./answers.ts";
-import { DeleteResult, Rejection, RejectionFilters, RejectionListQuery, RejectionPage, ReplayQuery, ReplayResult } from "./schemas.ts";
+import { failure } from "../answers.ts";
+import { DeleteResult, Rejection, RejectionFilters, RejectionListQuery, RejectionPage, ReplayQuery, ReplayResult } from "../schemas.ts";
 
 const refusals = {
   400: failure("A query parameter outside its documented values"),

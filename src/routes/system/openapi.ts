@@ -3,9 +3,11 @@
  * swagger-ui-dist (public/assets/swagger-ui-dist/), so the page loads nothing from outside the Worker's origin.
  */
 import { swaggerUI } from "@hono/swagger-ui";
-import packageJson from "../../package.json" with { type: "json" };
-import type { AppEnv } from "../app-env.ts";
-import { REGISTRY_VERSION } from "../registry.ts";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import packageJson from "../../../package.json" with { type: "json" };
+import type { AppEnv } from "../../app-env.ts";
+import { REGISTRY_VERSION } from "../../registry.ts";
 
 export const SECURITY_SCHEME = {
   type: "http" as const,
@@ -42,18 +44,36 @@ export const documentInfo = {
 
 /** Where Workers Static Assets serve swagger-ui-dist's files (public/assets/swagger-ui-dist/). */
 export const ASSETS_BASE = "/assets";
-export const docs = swaggerUI<AppEnv>({ url: "/openapi.json", baseUrl: ASSETS_BASE, title: "nomnom-edge API" });
+const docs = swaggerUI<AppEnv>({ url: "/openapi.json", baseUrl: ASSETS_BASE, title: "nomnom-edge API" });
 
-type Document = { paths?: Record<string, Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>> };
+/** GET /docs: Swagger UI's page (its middleware always answers; it never calls next). */
+export async function docsPage(c: Context<AppEnv>): Promise<Response> {
+  const page = await docs(c, async () => {});
+  if (!page) throw new Error("Swagger UI answered nothing");
+  return page;
+}
+
+type Document = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
+const METHODS = ["get", "put", "post", "delete", "patch"] as const;
 
 /** Every answer carries X-Request-Id (middleware/request-id.ts): documented on each response. */
-export function withRequestIds(document: object): object {
-  for (const operations of Object.values((document as Document).paths ?? {})) {
-    for (const operation of Object.values(operations)) {
-      for (const response of Object.values(operation.responses ?? {})) {
+export function withRequestIds(document: Document): Document {
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const method of METHODS) {
+      for (const response of Object.values(item[method]?.responses ?? {})) {
+        if ("$ref" in response) continue;
         response.headers = { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" }, ...response.headers };
       }
     }
   }
   return document;
+}
+
+/** The OpenAPI document of `app`'s routes, served from `origin`: what is documented is what is served (built once, on first use). */
+export function documentOf(app: OpenAPIHono<AppEnv>): (origin?: string) => object {
+  let document: Document | undefined;
+  return (origin) => {
+    document ??= withRequestIds(app.getOpenAPI31Document(documentInfo));
+    return { ...document, servers: [origin ? { url: origin, description: "This deployment" } : DEPLOYED_SERVER] };
+  };
 }

@@ -1,7 +1,7 @@
 /** The operational routes' contract: health, limits, stats, metrics, this document, docs and dashboard. */
 import { createRoute } from "@hono/zod-openapi";
-import { failure } from "./answers.ts";
-import { HealthResult, LimitsResult, StatsResult } from "./schemas.ts";
+import { failure } from "../answers.ts";
+import { HealthResult, LimitsResult, StatsResult } from "../schemas.ts";
 
 const text = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: "string" as const } } } });
 const system = { tags: ["system"] };
