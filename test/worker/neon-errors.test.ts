@@ -1,5 +1,5 @@
 /**
- * How the Worker answers each kind of Neon answer (src/db/neon.ts, NEON_ANSWERS; docs/neon-errors.md):
+ * How the Worker answers each kind of Neon answer (src/db/neon-answers.ts, NEON_ANSWERS; docs/neon-errors.md):
  * a misconfiguration at once (500, no retry, no queue fallback), storage full as 507, and transient
  * answers retried. Real answers where the local endpoint or PostgreSQL can give them (a refused
  * password, a SQLSTATE raised by a trigger, a lost connection); Neon-cloud-only answers through the
