@@ -1,11 +1,12 @@
 /**
  * The writer a request gets, composed here from its parts so the ingest service never knows which
- * one it holds: the INSERT writer with its retries, and in front of it (BULK_WRITER=copy) the COPY
- * writer, whose declined writes fall back to it.
+ * one it holds: the INSERT writer with its retries, in front of it (BULK_WRITER=copy) the COPY
+ * writer, whose declined writes fall back to it, and around them bisection, which finds the rows
+ * the database refuses.
  */
 import type { Settings } from "../env.ts";
+import { type BisectingWriter, withBisection } from "../writer/bisect.ts";
 import { withFallback } from "../writer/fallback.ts";
-import type { Writer } from "../writer/port.ts";
 import { copyWriter } from "./copy-writer.ts";
 import { type DbClock, insertWriter } from "./insert-writer.ts";
 import type { DbIsolate } from "./isolate.ts";
@@ -18,10 +19,10 @@ export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON
 }
 
 /** Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`. */
-export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
+export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): BisectingWriter {
   const db = database(settings, isolate);
   const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
-  if (bulkWriterKind(settings) === "insert") return insert;
+  if (bulkWriterKind(settings) === "insert") return withBisection(insert);
   // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
   const copy = copyWriter({
     connectionString: settings.DATABASE_URL,
@@ -32,5 +33,5 @@ export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbCloc
     retryMs,
     isolate,
   });
-  return withFallback(copy, insert);
+  return withBisection(withFallback(copy, insert));
 }

@@ -5,8 +5,9 @@
 import { IngestError } from "../errors.ts";
 import { type BodyLimit, bodyLimit } from "../limits/caps.ts";
 import { writeRows } from "../writer/batch.ts";
+import type { BisectingWriter } from "../writer/bisect.ts";
 import { type Outcome, outcomeOf } from "../writer/counts.ts";
-import { RowsRejected, type Statement, type Writer } from "../writer/port.ts";
+import { RowsRejected, type Statement } from "../writer/port.ts";
 import type { LineError } from "../writer/rows.ts";
 import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } from "./call.ts";
 import { feed } from "./feed.ts";
@@ -57,7 +58,7 @@ export async function ingestBatch(call: IngestCall, options: BatchOptions): Prom
 /** Writes a parsed batch: in one transaction when atomic or idempotent (`claim`), else best effort; the database down: to the queue. */
 async function writeBatch(
   call: IngestCall,
-  writer: Writer,
+  writer: BisectingWriter,
   request: Request,
   limit: BodyLimit,
   atomic: boolean,

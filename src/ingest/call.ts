@@ -6,7 +6,7 @@
 import type { Principal } from "../auth/api-keys.ts";
 import type { EntityDef } from "../entity/entity.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
-import type { Writer } from "../writer/port.ts";
+import type { BisectingWriter } from "../writer/bisect.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { BodyFormat } from "./parsed-body.ts";
 import type { IngestDeps } from "./ports.ts";
@@ -42,7 +42,7 @@ export function quarantineOf(call: IngestCall, flushEarly = false): Quarantine {
 }
 
 /** Runs `work` with the request's writer, closed whatever happens; a schema mismatch comes out explained. */
-export async function withWriter<T>(call: IngestCall, work: (writer: Writer) => Promise<T>): Promise<T> {
+export async function withWriter<T>(call: IngestCall, work: (writer: BisectingWriter) => Promise<T>): Promise<T> {
   const writer = call.openWriter(call.meter);
   try {
     return await work(writer);

@@ -4,7 +4,8 @@
  * tests satisfy them with fakes. Nothing in ingest/ reaches for a database, a queue or a global.
  */
 import type { Settings } from "../env.ts";
-import type { Statement, Writer } from "../writer/port.ts";
+import type { BisectingWriter } from "../writer/bisect.ts";
+import type { Statement } from "../writer/port.ts";
 import type { RejectionFilter, RejectionOrigin, RejectionRecord, StoredRejection } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 
@@ -14,7 +15,7 @@ export interface WriterClock {
 }
 
 /** Opens a writer; the caller closes it. `retryMs` shortens the retry budget (the queue consumer's). */
-export type WriterFactory = (clock?: WriterClock, retryMs?: number) => Writer;
+export type WriterFactory = (clock?: WriterClock, retryMs?: number) => BisectingWriter;
 
 /** An answer stored under an Idempotency-Key. */
 export interface StoredAnswer {

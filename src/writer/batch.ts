@@ -1,13 +1,25 @@
 /**
  * Rows in, exact counts out. Groups rows per entity, cuts them into chunks within the writer's
- * limits, writes the chunks a few at a time, each through bisection (bisect.ts), so only the rows
- * the database refuses fail.
+ * limits, writes the chunks a few at a time through the bisection decorator (bisect.ts), so only
+ * the rows the database refuses fail.
  */
 import type { EntityDef } from "../entity/entity.ts";
 import { DATABASE_UNAVAILABLE, IngestError } from "../errors.ts";
-import { type Chunk, type ChunkWriter, writeBisecting } from "./bisect.ts";
-import { emptyResult, type WriteLimits, type WriteResult } from "./port.ts";
+import { type ChunkWrite, type ChunkWriter, PartlyWritten } from "./bisect.ts";
+import { addWritten, emptyResult, type WriteLimits, type WriteResult } from "./port.ts";
 import type { RowToWrite } from "./rows.ts";
+
+interface Chunk {
+  entity: EntityDef;
+  rows: RowToWrite[];
+}
+
+/** Adds a chunk's outcome to the result. */
+function count(result: WriteResult, entity: string, chunk: ChunkWrite): void {
+  addWritten(result, entity, chunk.written, chunk.inserted);
+  result.byEntity[entity].failed += chunk.rejected.length;
+  result.failed.push(...chunk.rejected);
+}
 
 function chunkRows(rows: RowToWrite[], limits: WriteLimits): Chunk[] {
   const open = new Map<EntityDef, Chunk & { chars: number }>();
@@ -38,9 +50,10 @@ export async function writeRows(rows: RowToWrite[], writer: ChunkWriter, limits:
   const worker = async () => {
     for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
       try {
-        await writeBisecting(chunk, writer, result);
+        count(result, chunk.entity.name, await writer.writeRejecting(chunk.entity, chunk.rows));
       } catch (error) {
-        failure ??= error;
+        if (error instanceof PartlyWritten) count(result, chunk.entity.name, error.written);
+        failure ??= error instanceof PartlyWritten ? error.failure : error;
         queue.length = 0; // stop the other workers too; what is in flight finishes and is counted
       }
     }

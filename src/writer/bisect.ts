@@ -1,14 +1,12 @@
 /**
- * Bisection: a chunk the database refuses for its data (RowsRejected) is split in halves until each
- * bad row stands alone, so only the bad rows fail: O(bad × log n) statements, within the request's
- * subrequest budget. It wraps any writer's writeChunk; writeRows (batch.ts) drives it.
+ * The bisection decorator: a Writer that also writes a chunk with the rows the database refuses for
+ * their data (RowsRejected) found and returned as rejections, not thrown. A refused chunk is split in
+ * halves until each bad row stands alone: O(bad × log n) statements, within the request's subrequest
+ * budget. writeRows (batch.ts) drives it; compose builds it around the request's writer (db/writers.ts).
  */
 import { type EntityDef, rowAsObject, rowAsRecord } from "../entity/entity.ts";
-import { addWritten, RowsRejected, type WriteResult, type Writer } from "./port.ts";
-import { type RowToWrite, withSource } from "./rows.ts";
-
-/** What writeRows needs of a writer (without `subrequests`, no budget applies). */
-export type ChunkWriter = Pick<Writer, "limits" | "writeChunk"> & Partial<Pick<Writer, "subrequests">>;
+import { RowsRejected, type Writer } from "./port.ts";
+import { type LineError, type RowToWrite, withSource } from "./rows.ts";
 
 /**
  * Subrequests one request's writes may make before bisection stops: Workers allow 10,000 per
@@ -18,47 +16,90 @@ export type ChunkWriter = Pick<Writer, "limits" | "writeChunk"> & Partial<Pick<W
  */
 export const SUBREQUEST_BUDGET = 1000;
 
-/** Whether another bisection step could pass the budget (each chunk in flight may make one more). */
-const overBudget = (writer: ChunkWriter) => writer.subrequests !== undefined && writer.subrequests() >= SUBREQUEST_BUDGET - writer.limits.concurrency;
+/** A chunk once its refused rows are found: rows written (`inserted` of them new, the rest duplicates), and the rows refused. */
+export interface ChunkWrite {
+  written: number;
+  inserted: number;
+  rejected: LineError[];
+}
 
-export interface Chunk {
-  entity: EntityDef;
-  rows: RowToWrite[];
+/** A Writer whose chunks can be written with their refused rows returned: what withBisection makes. */
+export interface BisectingWriter extends Writer {
+  /** One chunk of one entity's rows; the rows the database refuses come back as rejections. Throws PartlyWritten, with what committed, on any other failure. */
+  writeRejecting(entity: EntityDef, rows: RowToWrite[]): Promise<ChunkWrite>;
+}
+
+/** What writeRows needs of a writer. */
+export type ChunkWriter = Pick<BisectingWriter, "limits" | "writeRejecting">;
+
+/** A chunk's write failed for something other than its data after some of its halves committed: what they wrote, and the failure. */
+export class PartlyWritten extends Error {
+  readonly written: ChunkWrite;
+  readonly failure: unknown;
+  constructor(written: ChunkWrite, failure: unknown) {
+    super("a chunk's write failed after part of it committed");
+    this.written = written;
+    this.failure = failure;
+  }
 }
 
 /** A row the database refused, as the request reports it and the quarantine keeps it. */
-function rejectRow(chunk: Chunk, row: RowToWrite, message: string, sqlState: string, result: WriteResult): void {
-  result.byEntity[chunk.entity.name].failed++;
-  const failure = { line_number: row.lineNumber, entity: chunk.entity.name, message, line: rowAsObject(chunk.entity, row.json) };
+function rejectRow(entity: EntityDef, row: RowToWrite, message: string, sqlState: string): LineError {
+  const failure = { line_number: row.lineNumber, entity: entity.name, message, line: rowAsObject(entity, row.json) };
   // The source line is not kept after parsing: the quarantine stores the record it became, which parses back to this row.
-  result.failed.push(withSource(failure, { raw: () => rowAsRecord(chunk.entity, row.json), reason: "database", sqlState, format: "json" }));
+  return withSource(failure, { raw: () => rowAsRecord(entity, row.json), reason: "database", sqlState, format: "json" });
 }
 
+const overBudgetReason = (refused: RowsRejected, budget: number) =>
+  `not written: the database refused a row among these lines (${refused.message}, SQLSTATE ${refused.sqlState}), and finding which ` +
+  `would pass this request's budget of ${budget} subrequests (Cloudflare's per-request limit): send these lines again, ` +
+  "in a request with fewer refused rows";
+
 /**
- * Writes a chunk; on a data error splits it in halves until each bad row stands alone: O(bad × log n)
- * statements. `refused`: the half of a refused chunk, with the refusal; past the subrequest budget it
- * is not written but rejected whole, with the reason.
+ * Wraps `writer`: writeRejecting splits a refused chunk in halves until each bad row stands alone.
+ * Past `budget` subrequests (less one per chunk that may be in flight) the half of a refused chunk is
+ * not written but rejected whole, with the reason. The other calls pass through.
  */
-export async function writeBisecting(chunk: Chunk, writer: ChunkWriter, result: WriteResult, refused?: RowsRejected): Promise<void> {
-  result.byEntity[chunk.entity.name] ??= { inserted: 0, duplicates: 0, failed: 0 };
-  if (refused && overBudget(writer)) {
-    const message =
-      `not written: the database refused a row among these lines (${refused.message}, SQLSTATE ${refused.sqlState}), and finding which ` +
-      `would pass this request's budget of ${SUBREQUEST_BUDGET} subrequests (Cloudflare's per-request limit): send these lines again, ` +
-      "in a request with fewer refused rows";
-    for (const row of chunk.rows) rejectRow(chunk, row, message, refused.sqlState, result);
-    return;
-  }
-  try {
-    addWritten(result, chunk.entity.name, chunk.rows.length, await writer.writeChunk(chunk.entity, chunk.rows));
-  } catch (error) {
-    if (!(error instanceof RowsRejected)) throw error;
-    if (chunk.rows.length === 1) {
-      rejectRow(chunk, chunk.rows[0], `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, error.sqlState, result);
+export function withBisection(writer: Writer, budget = SUBREQUEST_BUDGET): BisectingWriter {
+  const overBudget = () => writer.subrequests() >= budget - writer.limits.concurrency;
+
+  async function bisect(entity: EntityDef, rows: RowToWrite[], into: ChunkWrite, refused?: RowsRejected): Promise<void> {
+    if (refused && overBudget()) {
+      const message = overBudgetReason(refused, budget);
+      for (const row of rows) into.rejected.push(rejectRow(entity, row, message, refused.sqlState));
       return;
     }
-    const half = chunk.rows.length >> 1;
-    await writeBisecting({ entity: chunk.entity, rows: chunk.rows.slice(0, half) }, writer, result, error);
-    await writeBisecting({ entity: chunk.entity, rows: chunk.rows.slice(half) }, writer, result, error);
+    try {
+      into.inserted += await writer.writeChunk(entity, rows);
+      into.written += rows.length;
+    } catch (error) {
+      if (!(error instanceof RowsRejected)) throw error;
+      if (rows.length === 1) {
+        into.rejected.push(rejectRow(entity, rows[0], `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, error.sqlState));
+        return;
+      }
+      const half = rows.length >> 1;
+      await bisect(entity, rows.slice(0, half), into, error);
+      await bisect(entity, rows.slice(half), into, error);
+    }
   }
+
+  return {
+    limits: writer.limits,
+    async writeRejecting(entity, rows) {
+      const into: ChunkWrite = { written: 0, inserted: 0, rejected: [] };
+      try {
+        await bisect(entity, rows, into);
+      } catch (error) {
+        throw into.written > 0 ? new PartlyWritten(into, error) : error;
+      }
+      return into;
+    },
+    writeChunk: (entity, rows) => writer.writeChunk(entity, rows),
+    writeTransaction: (rows, extra) => writer.writeTransaction(rows, extra),
+    writeOne: (entity, json, children) => writer.writeOne(entity, json, children),
+    subrequests: () => writer.subrequests(),
+    prepare: () => writer.prepare(),
+    close: () => writer.close(),
+  };
 }

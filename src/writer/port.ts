@@ -68,8 +68,8 @@ export class RowsRejected extends Error {
 /**
  * Writes rows that skip natural-key duplicates (ON CONFLICT DO NOTHING semantics), retrying
  * transient failures itself. It throws RowsRejected when the database refuses a row's data (the
- * service then bisects the chunk), TransientDatabaseError once retries are spent, and IngestError
- * for what no retry fixes (misconfiguration, a full database, SchemaMismatch).
+ * bisection decorator, bisect.ts, then splits the chunk), TransientDatabaseError once retries are
+ * spent, and IngestError for what no retry fixes (misconfiguration, a full database, SchemaMismatch).
  */
 export interface Writer {
   readonly limits: WriteLimits;

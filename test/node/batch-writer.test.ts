@@ -11,7 +11,7 @@ import { database } from "../../src/db/neon.ts";
 import type { EntityDef } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/writer/batch.ts";
-import { type ChunkWriter, SUBREQUEST_BUDGET } from "../../src/writer/bisect.ts";
+import { type ChunkWriter, SUBREQUEST_BUDGET, withBisection } from "../../src/writer/bisect.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -34,8 +34,8 @@ describe("the batch writer", () => {
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
     const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()));
-    runner = {
-      limits: neon.limits,
+    runner = withBisection({
+      ...neon,
       writeChunk(entity, chunk) {
         statements++;
         // The statement's parameter: the chunk's rows as one JSON array.
@@ -45,7 +45,7 @@ describe("the batch writer", () => {
         );
         return neon.writeChunk(entity, chunk);
       },
-    };
+    });
   });
   afterAll(async () => {
     await local.close();
@@ -113,7 +113,7 @@ describe("the batch writer", () => {
     });
     // Every 100th row breaks the CHECK: over HTTP, finding all 100 would take about 1,400 statements.
     const values = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 99 ? -1 : 1));
-    const result = await writeRows(rows(values), writer);
+    const result = await writeRows(rows(values), withBisection(writer));
     const made = (await counters()).http_requests - before.http_requests;
     expect(made).toBe(writer.subrequests());
     expect(made).toBeLessThanOrEqual(SUBREQUEST_BUDGET);
@@ -136,7 +136,7 @@ describe("the batch writer", () => {
         createDbIsolate(),
       ),
     );
-    await expect(writeRows(rows([1]), down)).rejects.toMatchObject({
+    await expect(writeRows(rows([1]), withBisection(down))).rejects.toMatchObject({
       code: "database_unavailable",
       status: 503,
       details: { committed: { inserted: 0, duplicates: 0 } },

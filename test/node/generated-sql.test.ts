@@ -17,6 +17,7 @@ import { database } from "../../src/db/neon.ts";
 import { type EntityDef, rowAsArray } from "../../src/entity/entity.ts";
 import { settingsOf } from "../../src/env.ts";
 import { writeRows } from "../../src/writer/batch.ts";
+import { withBisection } from "../../src/writer/bisect.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
 
@@ -28,7 +29,9 @@ describe("the generated insert statement, for every field type", () => {
   const write = (rows: RowToWrite[]) =>
     writeRows(
       rows,
-      insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }), createDbIsolate())),
+      withBisection(
+        insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url, DB_RETRY_MS: "0" }), createDbIsolate())),
+      ),
     );
   const stored = async (id: string) =>
     (

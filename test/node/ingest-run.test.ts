@@ -13,28 +13,30 @@ import { settingsOf } from "../../src/env.ts";
 import { TransientDatabaseError } from "../../src/errors.ts";
 import { IngestRun } from "../../src/ingest/ingest-run.ts";
 import { parseLines } from "../../src/ingest/parse-messages.ts";
-import type { ChunkWriter } from "../../src/writer/bisect.ts";
+import { type ChunkWriter, withBisection } from "../../src/writer/bisect.ts";
+import type { Writer } from "../../src/writer/port.ts";
 import { customers } from "../support/customers.ts";
 import { freshDatabase } from "../support/database.ts";
 import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 describe("IngestRun with two flushes in flight", () => {
   let local: LocalNeon;
-  let real: ChunkWriter;
+  let real: Writer;
   const stored = async () => Number((await local.db.query({ query: "SELECT count(*) FROM customers", params: [] })).rows[0][0]);
 
   /** Statements whose rows hold `failKey` fail after `delayMs`; the others are written after `okDelayMs`. */
-  const runner = (failKey: string, delayMs: number, okDelayMs = 0): ChunkWriter => ({
-    limits: real.limits,
-    async writeChunk(entity, rows) {
-      if (rows.some((r) => r.json.includes(failKey))) {
-        await new Promise((r) => setTimeout(r, delayMs));
-        throw new TransientDatabaseError("injected: the database went away");
-      }
-      await new Promise((r) => setTimeout(r, okDelayMs));
-      return real.writeChunk(entity, rows);
-    },
-  });
+  const runner = (failKey: string, delayMs: number, okDelayMs = 0): ChunkWriter =>
+    withBisection({
+      ...real,
+      async writeChunk(entity, rows) {
+        if (rows.some((r) => r.json.includes(failKey))) {
+          await new Promise((r) => setTimeout(r, delayMs));
+          throw new TransientDatabaseError("injected: the database went away");
+        }
+        await new Promise((r) => setTimeout(r, okDelayMs));
+        return real.writeChunk(entity, rows);
+      },
+    });
 
   async function ingest(run: IngestRun, bodies: string[]): Promise<unknown> {
     let line = 1;

@@ -1,14 +1,15 @@
 /**
  * The writer decorators (src/writer/), each alone around a fake Writer that fails as told: the
  * fallback writes what the primary declines and nothing else, the retries try transient failures
- * again within their budget and nothing else, bisection fails only the refused rows. As PostHog tests `FallbackSink::new(primary, fallback)`.
+ * again within their budget and nothing else, bisection returns only the refused rows as
+ * rejections. As PostHog tests `FallbackSink::new(primary, fallback)`.
  */
 import { describe, expect, it } from "vitest";
 import { TransientDatabaseError } from "../../src/errors.ts";
 import { entityByName } from "../../src/registry.ts";
 import { backoffMs, exponential, type RetryPolicy } from "../../src/writer/backoff.ts";
 import { writeRows } from "../../src/writer/batch.ts";
-import { type ChunkWriter, SUBREQUEST_BUDGET } from "../../src/writer/bisect.ts";
+import { PartlyWritten, SUBREQUEST_BUDGET, withBisection } from "../../src/writer/bisect.ts";
 import { Declined, withFallback } from "../../src/writer/fallback.ts";
 import { RowsRejected, type Writer } from "../../src/writer/port.ts";
 import { withWriteRetries } from "../../src/writer/retries.ts";
@@ -143,20 +144,23 @@ describe("backoff", () => {
   });
 });
 
-describe("bisection (writeRows)", () => {
-  /** Refuses any chunk holding a row whose json contains "bad", as a check constraint would; counts its calls. */
-  function refusing(subrequests?: () => number) {
+describe("withBisection", () => {
+  /** Refuses any chunk holding a row whose json contains "bad", as a check constraint would; fails with `down` from call `downAt` on; counts its calls. */
+  function refusing(options: { subrequests?: () => number; downAt?: number } = {}) {
     let calls = 0;
-    const writer: ChunkWriter = {
+    const inner = fake("inner");
+    const writer: Writer = {
+      ...inner.writer,
       limits: { maxRows: 64, maxChars: 1_000_000, concurrency: 2 },
       writeChunk: async (_entity, r) => {
         calls++;
+        if (options.downAt !== undefined && calls >= options.downAt) throw new TransientDatabaseError("down");
         if (r.some((row) => row.json.includes("bad"))) throw new RowsRejected("check violation", "23514");
         return r.length;
       },
-      subrequests,
+      subrequests: options.subrequests ?? (() => 0),
     };
-    return { writer, calls: () => calls };
+    return { writer: withBisection(writer), inner, calls: () => calls };
   }
   const many = (n: number, bad: number[]): RowToWrite[] =>
     Array.from({ length: n }, (_, i) => ({
@@ -165,19 +169,54 @@ describe("bisection (writeRows)", () => {
       lineNumber: i + 1,
     }));
 
-  it("fails only the refused rows, with their line numbers, in O(bad × log n) statements", async () => {
+  it("returns only the refused rows as rejections, with their line numbers and the database's reason, in O(bad × log n) statements", async () => {
     const fake = refusing();
-    const result = await writeRows(many(64, [5, 40]), fake.writer);
-    expect(result.failed.map((f) => f.line_number)).toEqual([6, 41]);
-    expect(result).toMatchObject({ inserted: 62, duplicates: 0, byEntity: { Customer: { inserted: 62, duplicates: 0, failed: 2 } } });
+    const chunk = await fake.writer.writeRejecting(customers, many(64, [5, 40]));
+    expect([chunk.written, chunk.inserted]).toEqual([62, 62]);
+    expect(chunk.rejected.map((f) => [f.line_number, f.entity, f.message])).toEqual([
+      [6, "Customer", "the database rejected the row: check violation (SQLSTATE 23514)"],
+      [41, "Customer", "the database rejected the row: check violation (SQLSTATE 23514)"],
+    ]);
     expect(fake.calls()).toBeLessThanOrEqual(1 + 2 * 2 * 6);
   });
 
-  it("rejects a refused chunk whole, with the reason, once the subrequest budget is spent", async () => {
-    const fake = refusing(() => SUBREQUEST_BUDGET);
-    const result = await writeRows(many(8, [3]), fake.writer);
+  it("writes a chunk the database takes with one call and rejects nothing", async () => {
+    const fake = refusing();
+    expect(await fake.writer.writeRejecting(customers, many(64, []))).toEqual({ written: 64, inserted: 64, rejected: [] });
     expect(fake.calls()).toBe(1);
-    expect(result.failed).toHaveLength(8);
-    expect(result.failed[0].message).toMatch(/budget of 1000 subrequests/);
+  });
+
+  it("rejects a refused chunk whole, with the reason, once the subrequest budget is spent", async () => {
+    const fake = refusing({ subrequests: () => SUBREQUEST_BUDGET });
+    const chunk = await fake.writer.writeRejecting(customers, many(8, [3]));
+    expect(fake.calls()).toBe(1);
+    expect(chunk.written).toBe(0);
+    expect(chunk.rejected).toHaveLength(8);
+    expect(chunk.rejected[0].message).toMatch(/budget of 1000 subrequests .*send these lines again/);
+  });
+
+  it("passes a failure that is not the data's on, with what the chunk committed before it", async () => {
+    await expect(refusing({ downAt: 1 }).writer.writeRejecting(customers, many(8, [3]))).rejects.toBeInstanceOf(TransientDatabaseError);
+    // Call 1 refuses the chunk, call 2 writes its first half (rows 1-4 hold the bad row: split again), ... call 3 is down.
+    const error = await refusing({ downAt: 3 })
+      .writer.writeRejecting(customers, many(8, [7]))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PartlyWritten);
+    expect((error as PartlyWritten).written).toMatchObject({ written: 4, inserted: 4, rejected: [] });
+    expect((error as PartlyWritten).failure).toBeInstanceOf(TransientDatabaseError);
+  });
+
+  it("leaves the other calls to the inner writer: a refused transaction is refused whole", async () => {
+    const fake = refusing();
+    await expect(fake.writer.writeChunk(customers, many(2, [1]))).rejects.toBeInstanceOf(RowsRejected);
+    expect((await fake.writer.writeOne(customers, rows[0].json, [])).id).toBe("inner");
+    await fake.writer.close();
+    expect(fake.inner.closed()).toBe(1);
+  });
+
+  it("through writeRows: counts each chunk's rejections as failed rows of their entity", async () => {
+    const result = await writeRows(many(64, [5, 40]), refusing().writer);
+    expect(result.failed.map((f) => f.line_number)).toEqual([6, 41]);
+    expect(result).toMatchObject({ inserted: 62, duplicates: 0, byEntity: { Customer: { inserted: 62, duplicates: 0, failed: 2 } } });
   });
 });

@@ -18,6 +18,7 @@ import { IngestError, TransientDatabaseError } from "../../src/errors.ts";
 import { parseBody } from "../../src/ingest/parse-messages.ts";
 import { entityByName } from "../../src/registry.ts";
 import { writeRows } from "../../src/writer/batch.ts";
+import { withBisection } from "../../src/writer/bisect.ts";
 import { withFallback } from "../../src/writer/fallback.ts";
 import type { Writer } from "../../src/writer/port.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
@@ -263,7 +264,7 @@ describe("the COPY writer", () => {
       const before = await counters();
       const fallback = countingInsert();
       const writer = copyOver(fallback, { clock: { dbSeconds: 0 } });
-      const result = await withWriter(writer, (w) => writeRows(rowsOf(keys("B", 10_000, 1)), w));
+      const result = await withWriter(writer, (w) => writeRows(rowsOf(keys("B", 10_000, 1)), withBisection(w)));
       expect([result.inserted, result.failed.length]).toEqual([9900, 100]);
       expect(result.failed[0]).toMatchObject({ message: "the database rejected the row: refused by the test (SQLSTATE 23514)" });
       expect(writer.subrequests()).toBe(1);

@@ -7,6 +7,7 @@ import type { IngestCall } from "../../../src/ingest/call.ts";
 import type { BodyFormat } from "../../../src/ingest/parsed-body.ts";
 import type { IdempotencyStore, QuarantineStore, StoredAnswer } from "../../../src/ingest/ports.ts";
 import { newMeter } from "../../../src/stats/stats-delta.ts";
+import { withBisection } from "../../../src/writer/bisect.ts";
 import { RowsRejected, type Statement, type WriteResult, type Writer } from "../../../src/writer/port.ts";
 import type { RejectionOrigin, RejectionRecord } from "../../../src/writer/rejections.ts";
 import type { RowToWrite } from "../../../src/writer/rows.ts";
@@ -114,7 +115,7 @@ export function fakeCall(
   const type = { text: "text/plain", ndjson: "application/x-ndjson", json: "application/json" }[format];
   return {
     settings: settingsOf({ DATABASE_URL: "postgres://u@h/db", DB_RETRY_MS: "0", ...options.vars }),
-    openWriter: () => fakeWriter(db),
+    openWriter: () => withBisection(fakeWriter(db)),
     idempotency: fakeIdempotency(db),
     quarantine: fakeQuarantine(db),
     async enqueue(_keyId, rows, _errors, _failed, quarantine) {
