@@ -244,6 +244,28 @@ function insertSql(e: EntityModel, returning: boolean): string {
   );
 }
 
+/**
+ * The COPY writer's statements (src/db/copy-protocol.ts): COPY straight into the table, and the
+ * staged form for a chunk whose keys may exist: COPY into a temporary table of the table's column
+ * types (without its constraints or defaults, so a value the table refuses is refused by the
+ * INSERT), then INSERT … SELECT … ON CONFLICT DO NOTHING from it, in natural-key order as insertSql.
+ * Emitted as a function of the temporary table's name, which the writer numbers per connection.
+ */
+function copySql(e: EntityModel): { direct: string; staged: string } {
+  const cols = e.fields.map((f) => sqlId(f.column)).join(", ");
+  const key = e.naturalKey.map(sqlId).join(", ");
+  const conflict = key ? ` ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING` : " ON CONFLICT DO NOTHING";
+  const staged = [
+    [`CREATE TEMPORARY TABLE `, ` ON COMMIT DROP AS SELECT ${cols} FROM ${sqlId(e.table)} WITH NO DATA`],
+    [`COPY `, ` (${cols}) FROM STDIN`],
+    [`INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${cols} FROM `, conflict],
+  ];
+  return {
+    direct: `COPY ${sqlId(e.table)} (${cols}) FROM STDIN`,
+    staged: `(stage) => [${staged.map(([before, after]) => `${q(before)} + stage + ${q(after)}`).join(", ")}]`,
+  };
+}
+
 export function generateRegistry(
   entities: EntityModel[],
   version: string,
@@ -296,6 +318,9 @@ export function generateRegistry(
     out.push(`    drizzleTable: tables.${ident(e.table)},`);
     out.push(`    insertSql: ${q(insertSql(e, false))},`);
     out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);
+    const copy = copySql(e);
+    out.push(`    copySql: ${q(copy.direct)},`);
+    out.push(`    stagedCopySql: ${copy.staged},`);
     out.push(`    parseLine: parse${e.name}Line, parseRecord: parse${e.name}Record,`);
     out.push(
       `    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`,

@@ -58,21 +58,9 @@ export interface EntityCopy {
 export function entityCopy(entity: EntityDef, jsons: readonly string[], staged: boolean, stages: { next: number }): EntityCopy | undefined {
   const text = copyText(jsons);
   if (text === UNENCODABLE) return UNENCODABLE;
-  const columns = entity.columns.map((c) => `"${c}"`).join(", ");
-  if (!staged) return { statements: [`COPY "${entity.table}" (${columns}) FROM STDIN`], text };
-  // The table's column types without its constraints or defaults: a value the table refuses is refused by the INSERT.
-  const stage = `"nomnom_stage_${++stages.next}"`;
-  const key = entity.naturalKey.map((c) => `"${c}"`).join(", ");
-  // As the INSERT writer's statement: natural-key order, so concurrent statements cannot deadlock.
-  const conflict = key ? ` ORDER BY ${key} ON CONFLICT (${key}) DO NOTHING` : " ON CONFLICT DO NOTHING";
-  return {
-    statements: [
-      `CREATE TEMPORARY TABLE ${stage} ON COMMIT DROP AS SELECT ${columns} FROM "${entity.table}" WITH NO DATA`,
-      `COPY ${stage} (${columns}) FROM STDIN`,
-      `INSERT INTO "${entity.table}" (${columns}) SELECT ${columns} FROM ${stage}${conflict}`,
-    ],
-    text,
-  };
+  // The statements are generated with the entity (scripts/compiler/generate-registry.ts); only the temporary table's number is the connection's.
+  if (!staged) return { statements: [entity.copySql], text };
+  return { statements: [...entity.stagedCopySql(`"nomnom_stage_${++stages.next}"`)], text };
 }
 
 /** What pg's Client hands a query it submits: the messages a COPY … FROM STDIN needs. */

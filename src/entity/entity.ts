@@ -28,6 +28,10 @@ export interface EntityDef {
   insertSql: string;
   /** The same, RETURNING the id of each inserted row. */
   insertReturningIdSql: string;
+  /** COPY … FROM STDIN into the table, the columns in wire order (COPY text's order). */
+  copySql: string;
+  /** A staged COPY's statements through the temporary table `stage` (a quoted name): create it, COPY into it, INSERT … SELECT … ON CONFLICT (natural key) DO NOTHING from it. */
+  stagedCopySql(stage: string): readonly string[];
   /** Parses the fields of a pipe-delimited line; f[0] is the prefix. */
   parseLine(f: string[]): Parsed;
   parseRecord(r: JsonRecord): Parsed;
