@@ -1,8 +1,8 @@
 /** The Hono app: every feature's routes registered from their OpenAPI definitions, and the one place errors become HTTP answers. */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env.ts";
-import { explained } from "./compose.ts";
-import { settingsOf } from "./env.ts";
+import { explained, resolveSettings } from "./compose.ts";
+import type { Settings } from "./env.ts";
 import { errorAnswer, IngestError, logCause } from "./errors.ts";
 import { RECORD_SCHEMAS } from "./generated/schemas.ts";
 import { corsFromSettings } from "./middleware/cors.ts";
@@ -16,7 +16,7 @@ import { documentOf, SECURITY_SCHEME } from "./routes/system/openapi.ts";
 import { systemRoutes } from "./routes/system/system.index.ts";
 
 export const app = new OpenAPIHono<AppEnv>({ defaultHook: invalidInput });
-app.use(requestId()).use(observe()).use(corsFromSettings());
+app.use(requestId()).use(observe()).use(resolveSettings()).use(corsFromSettings());
 
 /** The OpenAPI document of every route registered below, served from `origin`: what is documented is what is served. */
 export const openApiDocument = documentOf(app);
@@ -33,7 +33,9 @@ for (const [name, schema] of Object.entries(RECORD_SCHEMAS)) app.openAPIRegistry
 app.notFound((c) => c.json(errorAnswer(new IngestError("not_found", `no route ${c.req.method} ${c.req.path}`), c.get("requestId")).body, 404));
 
 app.onError(async (thrown, c) => {
-  const error = await explained(settingsOf(c.env), thrown);
+  // Undefined when the settings themselves did not parse (resolveSettings threw): nothing to explain with.
+  const settings: Settings | undefined = c.get("settings");
+  const error = settings ? await explained(settings, thrown) : thrown;
   logCause(c.get("requestId"), c.req.path, thrown);
   const answer = errorAnswer(error, c.get("requestId"));
   if (answer.retryAfterSeconds !== undefined) c.header("Retry-After", String(answer.retryAfterSeconds));

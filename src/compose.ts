@@ -1,12 +1,13 @@
 /**
  * The composition root: the one place that builds what a request needs (settings, the database,
  * the writer factory, the idempotency and quarantine stores, the queue, waitUntil, the clock) and
- * hands it to the ingest service, whose flows reach for nothing themselves. The per-isolate caches
+ * hands it to the ingest service, whose flows reach for nothing themselves. The settings are resolved
+ * once per request (resolveSettings) and read from the context afterwards. The per-isolate caches
  * live behind it: the settings (env.ts, settingsOf), db/'s (dbIsolate: the Neon clients, the schema
  * level, staged entities, the WebSocket count), the health check (below, healthCache), the API keys
  * (auth/api-keys.ts) and the stats buffer (stats/stats-client.ts).
  */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import { keyCache } from "./auth/api-keys.ts";
 import { expireKeys, idempotencyStore } from "./db/idempotency.ts";
@@ -38,17 +39,28 @@ export async function explained(settings: Settings, error: unknown): Promise<unk
   return error instanceof SchemaMismatch ? explainMismatch(database(settings, dbIsolate), dbIsolate, error) : error;
 }
 
+/**
+ * The request's settings, resolved once here and read by every later middleware and handler as
+ * c.get("settings") (env.ts keeps them parsed per isolate). Before it, or when the settings do not
+ * parse, there are none: observe() and onError do without.
+ */
+export function resolveSettings(): MiddlewareHandler<AppEnv> {
+  return async function resolveSettings(c, next) {
+    c.set("settings", settingsOf(c.env));
+    await next();
+  };
+}
+
 const writersOf =
   (settings: Settings): WriterFactory =>
   (clock, retryMs) =>
     openWriter(settings, dbIsolate, clock, retryMs);
 
 /** The quarantine's store over the request's database. */
-export const rejectionStore = (env: Env): QuarantineStore => quarantineStore(database(settingsOf(env), dbIsolate));
+export const rejectionStore = (settings: Settings): QuarantineStore => quarantineStore(database(settings, dbIsolate));
 
 /** What the service needs, built once for a request (or a scheduled run: `afterAnswer` then lets work run unattended). */
-export function ingestDeps(env: Env, afterAnswer: (work: Promise<unknown>) => void = (work) => void work): IngestDeps {
-  const settings = settingsOf(env);
+export function ingestDeps(env: Env, settings: Settings, afterAnswer: (work: Promise<unknown>) => void = (work) => void work): IngestDeps {
   const db = database(settings, dbIsolate);
   return {
     settings,
@@ -74,7 +86,7 @@ export function waitUntil(c: Context<AppEnv>, work: Promise<unknown>): void {
 /** One ingest request's call: ?entity=Order (or O) makes every JSON record that entity. */
 export function ingestCall(c: Context<AppEnv>, entity: string | undefined): IngestCall {
   return {
-    ...ingestDeps(c.env, (work) => waitUntil(c, work)),
+    ...ingestDeps(c.env, c.get("settings"), (work) => waitUntil(c, work)),
     request: c.req.raw,
     format: bodyFormat(c.req.header("content-type")),
     principal: c.get("principal"),
@@ -110,8 +122,7 @@ export async function schemaRefusalFor(settings: Settings): Promise<IngestError 
 }
 
 /** What the queue consumer and the parked parts' re-drive write with: short retries (the queue's own are the patient ones). */
-export function consumerDeps(env: Env): ConsumerDeps {
-  const settings = settingsOf(env);
+export function consumerDeps(settings: Settings): ConsumerDeps {
   const retryMs = Math.min(settings.DB_RETRY_MS, CONSUMER_RETRY_MS);
   return {
     settings,
@@ -121,8 +132,7 @@ export function consumerDeps(env: Env): ConsumerDeps {
 }
 
 /** Deletes Idempotency-Keys older than IDEMPOTENCY_TTL_HOURS (the hourly Cron Trigger), and logs how many. */
-export async function expireIdempotencyKeys(env: Env): Promise<void> {
-  const settings = settingsOf(env);
+export async function expireIdempotencyKeys(settings: Settings): Promise<void> {
   const expired = await expireKeys(database(settings, dbIsolate), settings.IDEMPOTENCY_TTL_HOURS);
   console.log(JSON.stringify({ event: "idempotency_expiry", older_than_hours: settings.IDEMPOTENCY_TTL_HOURS, ...expired }));
 }

@@ -14,13 +14,14 @@ export default {
   fetch: app.fetch,
   async queue(batch: MessageBatch<IngestPart>, env: Env): Promise<void> {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetters(batch, env);
-    else await consumeParts(batch, env, consumerDeps(env));
+    else await consumeParts(batch, env, consumerDeps(settingsOf(env)));
   },
   async scheduled(controller: ScheduledController, env: Env): Promise<void> {
-    if (controller.cron === REDRIVE_CRON) await redriveParked(env, consumerDeps(env));
+    const settings = settingsOf(env);
+    if (controller.cron === REDRIVE_CRON) await redriveParked(env, consumerDeps(settings));
     else {
-      await enforceRetention(rejectionStore(env), settingsOf(env).QUARANTINE_RETENTION_DAYS);
-      await expireIdempotencyKeys(env);
+      await enforceRetention(rejectionStore(settings), settings.QUARANTINE_RETENTION_DAYS);
+      await expireIdempotencyKeys(settings);
     }
   },
 } satisfies ExportedHandler<Env, IngestPart>;

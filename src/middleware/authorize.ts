@@ -7,7 +7,6 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { ANONYMOUS, canRead, canWriteAny, findKey, isAdmin, type Principal, storedKeys } from "../auth/api-keys.ts";
 import { isolateCaches } from "../compose.ts";
-import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 import { allowedOrigins } from "./cors.ts";
 import { addressKey, checkRateLimit } from "./rate-limit.ts";
@@ -28,7 +27,7 @@ async function forbid(c: Context<AppEnv>, principal: Principal, message: string)
 /** "admin": only a key with the admin scope (parked queue parts). */
 export function authorize(need: "write" | "read" | "quarantine" | "admin"): MiddlewareHandler<AppEnv> {
   return async function authorize(c, next) {
-    const settings = settingsOf(c.env);
+    const settings = c.get("settings");
     const header = c.req.header("authorization");
     let principal: Principal;
     if (!header) {

@@ -2,7 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "../app-env.ts";
-import { type Settings, settingsOf } from "../env.ts";
+import type { Settings } from "../env.ts";
 
 export const allowedOrigins = (settings: Settings) =>
   settings.CORS_ORIGINS.split(",")
@@ -11,7 +11,7 @@ export const allowedOrigins = (settings: Settings) =>
 
 const withCors = cors({
   origin: (origin, c) => {
-    const allowed = allowedOrigins(settingsOf(c.env));
+    const allowed = allowedOrigins(c.get("settings"));
     return allowed.includes(origin) || allowed.includes("*") ? origin : null;
   },
   allowMethods: ["GET", "POST", "DELETE"],
@@ -22,7 +22,7 @@ const withCors = cors({
 
 export function corsFromSettings(): MiddlewareHandler<AppEnv> {
   return async function corsFromSettings(c, next) {
-    if (allowedOrigins(settingsOf(c.env)).length === 0) return next();
+    if (allowedOrigins(c.get("settings")).length === 0) return next();
     return withCors(c, next);
   };
 }

@@ -6,7 +6,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { isolateCaches, waitUntil } from "../compose.ts";
-import { settingsOf } from "../env.ts";
+import type { Settings } from "../env.ts";
 import { recordDelta } from "../stats/stats-client.ts";
 import { newMeter, type StatsDelta } from "../stats/stats-delta.ts";
 import { clientRequestId } from "./request-id.ts";
@@ -45,8 +45,9 @@ export function observe(): MiddlewareHandler<AppEnv> {
           messages: delta.messages,
         }),
       );
-      const settings = settingsOf(c.env);
-      if (settings.STATS_ENABLED) {
+      // Undefined when the settings did not parse (the request answered 500): logged, not counted.
+      const settings: Settings | undefined = c.get("settings");
+      if (settings?.STATS_ENABLED) {
         return recordDelta(isolateCaches.stats, c.env.STATS, settings.STATS_SHARDS, settings.STATS_FLUSH_MS, delta)?.catch((error: unknown) =>
           console.error(JSON.stringify({ level: "error", event: "stats_record_failed", error: String(error) })),
         );

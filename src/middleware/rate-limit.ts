@@ -4,14 +4,13 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { settingsOf } from "../env.ts";
 import { IngestError } from "../errors.ts";
 
 export const addressKey = (c: Context<AppEnv>) => `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`;
 
 /** Counts one request against `key`; throws the 429 when it is over the limit. */
 export async function checkRateLimit(c: Context<AppEnv>, key: string, who: string): Promise<void> {
-  const { RATE_LIMIT: limit, RATE_LIMIT_PERIOD: period } = settingsOf(c.env);
+  const { RATE_LIMIT: limit, RATE_LIMIT_PERIOD: period } = c.get("settings");
   c.header("RateLimit-Policy", `${limit};w=${period}`);
   const { success } = await c.env.RATE_LIMITER.limit({ key });
   if (success) return;

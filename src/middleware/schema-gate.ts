@@ -4,13 +4,13 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { type Settings, settingsOf } from "../env.ts";
+import type { Settings } from "../env.ts";
 import type { IngestError } from "../errors.ts";
 
 /** `refusalFor` says why writes must wait, or undefined: handed in, so middleware/ needs nothing of the service or the database. */
 export function schemaGate(refusalFor: (settings: Settings) => Promise<IngestError | undefined>): MiddlewareHandler<AppEnv> {
   return async function schemaGate(c, next) {
-    const refusal = await refusalFor(settingsOf(c.env));
+    const refusal = await refusalFor(c.get("settings"));
     if (refusal) throw refusal;
     await next();
   };

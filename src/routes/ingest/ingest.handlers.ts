@@ -123,5 +123,5 @@ export const listParked: RouteHandler<typeof parkedRoute, AppEnv> = async (c) =>
 };
 
 export const redrive: RouteHandler<typeof redriveRoute, AppEnv> = async (c) => {
-  return c.json(documented(RedriveResult, await redriveParked(c.env, consumerDeps(c.env))), 200);
+  return c.json(documented(RedriveResult, await redriveParked(c.env, consumerDeps(c.get("settings")))), 200);
 };

@@ -22,7 +22,7 @@ const EXPORT_PAGE = 1000;
 
 export const listRejections: RouteHandler<typeof rejectionsRoute, AppEnv> = async (c) => {
   const q = c.req.valid("query");
-  const store = rejectionStore(c.env);
+  const store = rejectionStore(c.get("settings"));
   const principal = c.get("principal");
   const filter = filterOf(q);
   const newest = q.order === "newest";
@@ -55,7 +55,7 @@ export const showRejection: RouteHandler<typeof rejectionRoute, AppEnv> = async 
   if (!/^\d{1,18}$/.test(id)) throw missing;
   const {
     rows: [found],
-  } = await listVisible(rejectionStore(c.env), c.get("principal"), { after: Number(id) - 1 }, 1);
+  } = await listVisible(rejectionStore(c.get("settings")), c.get("principal"), { after: Number(id) - 1 }, 1);
   // Another key's rejection is answered like a missing one: its existence is not this key's to know.
   if (!found || found.id !== Number(id)) throw missing;
   return c.json(documented(Rejection, present(found)), 200);
@@ -64,7 +64,7 @@ export const showRejection: RouteHandler<typeof rejectionRoute, AppEnv> = async 
 export const replayRejections: RouteHandler<typeof replayRoute, AppEnv> = async (c) => {
   const q = c.req.valid("query");
   const filter = { ...filterOf(q), after: q.cursor === undefined ? undefined : Number(q.cursor) };
-  const deps = ingestDeps(c.env);
+  const deps = ingestDeps(c.env, c.get("settings"));
   const options = { dryRun: q.dry_run === "true", limit: q.limit ?? 1000, maxErrors: deps.settings.MAX_ERRORS_REPORTED };
   const replayed = await replay(deps.quarantine, deps.openWriter, c.get("principal"), filter, options);
   return c.json(documented(ReplayResult, replayed), 200);
@@ -80,5 +80,5 @@ export const deleteRejections: RouteHandler<typeof deleteRejectionsRoute, AppEnv
       "give at least one filter (request_id, entity, key, since, until): DELETE /ingest/rejections does not delete everything at once",
     );
   }
-  return c.json(documented(DeleteResult, await deleteVisible(rejectionStore(c.env), c.get("principal"), filterOf(q), DELETE_MAX)), 200);
+  return c.json(documented(DeleteResult, await deleteVisible(rejectionStore(c.get("settings")), c.get("principal"), filterOf(q), DELETE_MAX)), 200);
 };

@@ -8,7 +8,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { canRead, findKey, storedKeys } from "../../auth/api-keys.ts";
 import { databaseHealth, isolateCaches } from "../../compose.ts";
-import { settingsOf } from "../../env.ts";
 import { addressKey, checkRateLimit } from "../../middleware/rate-limit.ts";
 import { ENTITIES, REGISTRY_VERSION, SCHEMA_LEVEL, SCHEMA_MIGRATIONS } from "../../registry.ts";
 import type { HealthResult } from "../schemas.ts";
@@ -20,7 +19,7 @@ import type { healthRoute } from "./system.routes.ts";
  */
 async function maySeeReason(c: Context<AppEnv>): Promise<boolean> {
   const header = c.req.header("authorization");
-  if (!header) return settingsOf(c.env).ALLOW_ANONYMOUS;
+  if (!header) return c.get("settings").ALLOW_ANONYMOUS;
   const token = /^Bearer +([!-~]{1,512})$/i.exec(header)?.[1];
   const key = token ? await findKey(isolateCaches.keys, token, storedKeys(isolateCaches.keys, c.env.API_KEYS)) : undefined;
   return key !== undefined && canRead({ keyId: key.id, scopes: key.scopes });
@@ -28,7 +27,7 @@ async function maySeeReason(c: Context<AppEnv>): Promise<boolean> {
 
 export const health: RouteHandler<typeof healthRoute, AppEnv> = async (c) => {
   await checkRateLimit(c, addressKey(c), "this address");
-  const { state, reason, schema } = await databaseHealth(settingsOf(c.env));
+  const { state, reason, schema } = await databaseHealth(c.get("settings"));
   const body: z.infer<typeof HealthResult> = {
     status: state === "ok" ? "ok" : "degraded",
     database: state,

@@ -2,11 +2,10 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app-env.ts";
 import { rowsPerStatement } from "../../compose.ts";
-import { settingsOf } from "../../env.ts";
 import type { limitsRoute } from "./system.routes.ts";
 
 export const limits: RouteHandler<typeof limitsRoute, AppEnv> = (c) => {
-  const s = settingsOf(c.env);
+  const s = c.get("settings");
   return c.json(
     {
       max_body_bytes: s.MAX_BODY_BYTES,

@@ -3,14 +3,13 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { isolateCaches } from "../../compose.ts";
-import { settingsOf } from "../../env.ts";
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from "../../stats/prometheus.ts";
 import { readStats } from "../../stats/stats-client.ts";
 import { statsReport } from "../../stats/stats-report.ts";
 import type { metricsRoute, statsRoute } from "./system.routes.ts";
 
 async function merged(c: Context<AppEnv>) {
-  const shards = settingsOf(c.env).STATS_SHARDS;
+  const shards = c.get("settings").STATS_SHARDS;
   return { snapshot: await readStats(isolateCaches.stats, c.env.STATS, shards), shards };
 }
 
