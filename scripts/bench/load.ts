@@ -9,6 +9,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { freePort } from "../../test/support/free-port.ts";
 import { openBenchDatabase, recreateDatabase } from "./database.ts";
 import { startStack } from "./stack.ts";
 
@@ -18,7 +19,8 @@ const { values } = parseArgs({
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 const keySpace = Number(values.keys);
-const PORT = 28789;
+// A free port: two load runs (or a load run beside a test run) on one machine do not collide.
+const PORT = await freePort();
 const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/nomnom_load";
 
 // A deterministic generator per client, so a run can be repeated.

@@ -13,9 +13,11 @@ import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { freePorts } from "../support/free-port.ts";
 import { tpchLines } from "../support/tpch.ts";
 
-const PORT = 18787;
+// Free ports, so that two runs (two worktrees, two helpers) can hold a stack each at once.
+const [PORT, NEON_PORT] = await freePorts(2);
 const base = `http://localhost:${PORT}`;
 
 const curl = (command: string) => JSON.parse(execSync(command, { encoding: "utf8" })) as Record<string, unknown>;
@@ -26,7 +28,7 @@ describe("npm run dev, driven by curl", () => {
   const sql = neon(LOCAL_CONNECTION_STRING);
 
   beforeAll(async () => {
-    stack = await startDevStack({ port: PORT, neonPort: 45433, database: "nomnom_test_dev_stack" });
+    stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: "nomnom_test_dev_stack" });
     neonConfig.fetchEndpoint = stack.neonUrl;
   });
 

@@ -10,12 +10,10 @@ import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
-import { freePort } from "../support/free-port.ts";
+import { freePorts } from "../support/free-port.ts";
 import { nomnom } from "../support/nomnom.ts";
 
-const PORT = await freePort();
-let NEON_PORT = await freePort();
-while (NEON_PORT === PORT) NEON_PORT = await freePort();
+const [PORT, NEON_PORT] = await freePorts(2);
 const base = `http://localhost:${PORT}`;
 
 describe("the quarantine of npm run dev", () => {

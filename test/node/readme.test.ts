@@ -8,10 +8,12 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { freePorts } from "../support/free-port.ts";
 
 const README = join(root, "README.md");
 const DOCUMENTED_PORT = 8080;
-const PORT = 18790;
+// Free ports, so that two runs can hold a stack each at once; the examples' documented port is rewritten to PORT.
+const [PORT, NEON_PORT] = await freePorts(2);
 /** A documented value that varies from run to run (ids, times): any value matches. */
 const ANY = "…";
 
@@ -98,7 +100,7 @@ describe("the README's local examples, run against npm run dev", () => {
   let stack: DevStack;
   beforeAll(async () => {
     // The project itself: the README documents the user's entities (the demo's, or the starter's after npm run reset-project).
-    stack = await startDevStack({ port: PORT, neonPort: 45435, database: "nomnom_test_readme", root });
+    stack = await startDevStack({ port: PORT, neonPort: NEON_PORT, database: "nomnom_test_readme", root });
   });
   afterAll(() => stack.stop());
 

@@ -13,11 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING } from "../../scripts/local-neon/start.ts";
 import { databaseNamed } from "../support/database.ts";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
-import { freePort } from "../support/free-port.ts";
+import { freePort, freePorts } from "../support/free-port.ts";
 import { testProjectCopy } from "../support/test-project.ts";
 
-const PORT = 18791;
-const NEON_PORT = 45436;
+const [PORT, NEON_PORT] = await freePorts(2);
 const DATABASE = "nomnom_test_walkthrough";
 
 let project: string;

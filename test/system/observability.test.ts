@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { launchChromium } from "../support/chromium.ts";
 import { type DevStack, root, startDevStack } from "../support/dev-stack.ts";
+import { freePorts } from "../support/free-port.ts";
 import { tpchLines } from "../support/tpch.ts";
 
 const OUTPUT = join(root, "test/.output");
@@ -20,7 +21,8 @@ let stack: DevStack;
 const batch = (lines: string[]) => fetch(`${stack.base}/ingest/batch`, { method: "POST", body: lines.join("\n"), headers: { "Content-Type": "text/plain" } });
 
 beforeAll(async () => {
-  stack = await startDevStack({ port: 18788, neonPort: 45434, database: "nomnom_test_observability" });
+  const [port, neonPort] = await freePorts(2);
+  stack = await startDevStack({ port, neonPort, database: "nomnom_test_observability" });
 });
 afterAll(() => stack.stop());
 
