@@ -14,7 +14,7 @@ import { feed } from "./feed.ts";
 import { type Replayed, withIdempotency } from "./idempotency.ts";
 import { Tally, type Totals } from "./ingest-run.ts";
 import type { ParsedBody } from "./parsed-body.ts";
-import { entityGuard } from "./scope.ts";
+import { writeScope } from "./scope.ts";
 
 type Answered = { kind: "answered"; outcome: Outcome; body: Record<string, unknown> };
 
@@ -91,11 +91,14 @@ async function writeBatch(
     quarantine.discard();
     rows = [];
   }
-  const settle = quarantine.hold();
   try {
-    const written = await settle(writeRows(rows, writer));
-    tally.written(written);
-    written.failed.forEach(reject);
+    if (rows.length === 0)
+      await quarantine.flush(); // all in the transaction, or nothing to write: only rejections may be left
+    else {
+      const written = await quarantine.hold()(writeRows(rows, writer));
+      tally.written(written);
+      written.failed.forEach(reject);
+    }
   } catch (error) {
     if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw error;
     return accepted(call, rows, errors, tally.totals.failed, true, quarantine);
@@ -112,7 +115,7 @@ async function parseBatch(call: IngestCall, request: Request, limit: BodyLimit) 
     request,
     settings,
     { sink: parsed, step: async () => {} },
-    { format: call.format, forced: call.forced, guard: entityGuard(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
+    { format: call.format, forced: call.forced, scope: writeScope(principal), maxMessages: settings.MAX_BATCH_ITEMS, limit },
     meter,
   );
   if (parsed.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");

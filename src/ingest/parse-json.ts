@@ -20,7 +20,7 @@ function resolveEntity(record: JsonRecord, forced: EntityDef | undefined): Entit
 
 /** One JSON record, with the rows of its derived children (an Order's line_items): all or none. */
 export function parseRecord(record: unknown, lineNumber: number, source: string | (() => string), out: ParsedBody, options: LineOptions = {}): void {
-  const { forced, guard, maxLineChars = Infinity } = options;
+  const { forced, scope, maxLineChars = Infinity } = options;
   // Array elements have no source line of their own: their text is made only for an error.
   const line = () => (typeof source === "string" ? source : source());
   if (!isRecord(record)) {
@@ -39,9 +39,8 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
     out.errors.push(lineError(lineNumber, null, entity, line()));
     return;
   }
-  const refused = guard?.(entity);
-  if (refused) {
-    out.errors.push(lineError(lineNumber, entity, refused, line(), undefined, { raw: line(), reason: "scope" }));
+  if (scope && !scope.writable.has(entity)) {
+    out.errors.push(lineError(lineNumber, entity, scope.refusal(entity), line(), undefined, { raw: line(), reason: "scope" }));
     return;
   }
   const parsed = entity.parseRecord(record);
@@ -62,9 +61,8 @@ export function parseRecord(record: unknown, lineNumber: number, source: string 
       return;
     }
     const childEntity = entityByName(child.entity)!;
-    const childRefused = items.length > 0 ? guard?.(childEntity) : undefined;
-    if (childRefused) {
-      out.errors.push(lineError(lineNumber, childEntity, `${child.field}: ${childRefused}`, line(), undefined, { raw: line(), reason: "scope" }));
+    if (items.length > 0 && scope && !scope.writable.has(childEntity)) {
+      out.errors.push(lineError(lineNumber, childEntity, `${child.field}: ${scope.refusal(childEntity)}`, line(), undefined, { raw: line(), reason: "scope" }));
       return;
     }
     for (let i = 0; i < items.length; i++) {

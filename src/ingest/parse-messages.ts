@@ -8,7 +8,6 @@ import { entityByPrefix, PREFIXES } from "../registry.ts";
 import { jsonRecords, parseJsonText, parseRecord, parseRecords } from "./parse-json.ts";
 import {
   type BodyFormat,
-  type EntityGuard,
   type InvalidLines,
   type LineOptions,
   lineError,
@@ -16,6 +15,7 @@ import {
   type ParsedBody,
   push,
   tooManyMessages,
+  type WriteScope,
 } from "./parsed-body.ts";
 
 /** Calls `visit` for every non-blank, non-comment line with its physical line number (from `firstLine`). */
@@ -36,7 +36,7 @@ export function forEachLine(text: string, visit: (line: string, lineNumber: numb
 }
 
 /** One pipe-delimited line: PREFIX|field1|field2|… */
-export function parseLine(line: string, lineNumber: number, out: ParsedBody, guard?: EntityGuard): void {
+export function parseLine(line: string, lineNumber: number, out: ParsedBody, scope?: WriteScope): void {
   const bar = line.indexOf("|");
   const prefix = bar === -1 ? line : line.slice(0, bar);
   const entity = entityByPrefix(prefix);
@@ -44,9 +44,8 @@ export function parseLine(line: string, lineNumber: number, out: ParsedBody, gua
     out.errors.push(lineError(lineNumber, null, `unknown prefix ${JSON.stringify(prefix.slice(0, 20))} (known: ${PREFIXES})`, line));
     return;
   }
-  const refused = guard?.(entity);
-  if (refused) {
-    out.errors.push(lineError(lineNumber, entity, refused, line, undefined, { raw: line, reason: "scope" }));
+  if (scope && !scope.writable.has(entity)) {
+    out.errors.push(lineError(lineNumber, entity, scope.refusal(entity), line, undefined, { raw: line, reason: "scope" }));
     return;
   }
   const nul = line.indexOf("\u0000");
@@ -95,7 +94,7 @@ export function parseLines(
           }),
         );
       else if (line.length > maxLineChars) out.errors.push(oversizeLine(lineNumber, maxLineChars, line));
-      else if (format === "text") parseLine(line, lineNumber, out, options.guard);
+      else if (format === "text") parseLine(line, lineNumber, out, options.scope);
       else {
         const record = parseJsonText(line, lineNumber, out);
         if (record !== undefined) parseRecord(record, lineNumber, line, out, options);

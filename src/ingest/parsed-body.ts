@@ -38,8 +38,14 @@ export function lineError(
   return error;
 }
 
-/** Says why the caller may not write an entity, or undefined when it may. */
-export type EntityGuard = (entity: EntityDef) => string | undefined;
+/**
+ * What the caller may write, resolved once per request (scope.ts): the parsers check each line's
+ * entity against `writable`, and reject a line of any other with `refusal(entity)`.
+ */
+export interface WriteScope {
+  writable: ReadonlySet<EntityDef>;
+  refusal(entity: EntityDef): string;
+}
 
 /**
  * A class, not an object literal: V8 pretenures a literal whose objects outlive a young-generation
@@ -66,8 +72,8 @@ export type BodyFormat = "text" | "ndjson" | "json";
 
 export interface LineOptions {
   forced?: EntityDef;
-  /** Refuses entities the caller may not write: their lines become rejected lines. */
-  guard?: EntityGuard;
+  /** The entities the caller may write: lines of others become rejected lines. */
+  scope?: WriteScope;
   /** Longer lines are rejected, not parsed. */
   maxLineChars?: number;
   /** Called after each line with its number (for per-line progress). */

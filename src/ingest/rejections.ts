@@ -3,15 +3,16 @@
  * shown, replay (parse again, write, mark) and the retention the Cron Trigger enforces. The store
  * and the writer are handed in (src/compose.ts).
  */
-import { canWrite, isAdmin, type Principal } from "../auth/api-keys.ts";
+import { isAdmin, type Principal } from "../auth/api-keys.ts";
 import { entityByName } from "../registry.ts";
 import { writeRows } from "../writer/batch.ts";
 import type { RejectionFilter, StoredRejection } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import { parseBody } from "./parse-messages.ts";
-import type { EntityGuard } from "./parsed-body.ts";
+import type { WriteScope } from "./parsed-body.ts";
 import type { QuarantineStore, WriterFactory } from "./ports.ts";
 import { fromBase64 } from "./quarantine.ts";
+import { writeScope } from "./scope.ts";
 
 /** The filter a principal may use: a key only ever sees its own requests' rejections. */
 export function visibleTo(principal: Principal, filter: RejectionFilter): RejectionFilter {
@@ -72,7 +73,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * Parses stored lines again with the current registry and the replaying key's scopes. Rows are
  * numbered by rejection id, so a row the database refuses again points back at its rejection.
  */
-function reparse(rejections: StoredRejection[], guard: EntityGuard, stillRejected: (r: StoredRejection, message: string, e?: LineError) => void): RowToWrite[] {
+function reparse(rejections: StoredRejection[], scope: WriteScope, stillRejected: (r: StoredRejection, message: string, e?: LineError) => void): RowToWrite[] {
   const rows: RowToWrite[] = [];
   for (const r of rejections) {
     if (r.raw_truncated) {
@@ -87,7 +88,7 @@ function reparse(rejections: StoredRejection[], guard: EntityGuard, stillRejecte
       continue;
     }
     const forced = r.forced_entity ? entityByName(r.forced_entity) : undefined;
-    const parsed = parseBody(r.format === "text" ? "text" : "json", text, new Set(), { forced, guard });
+    const parsed = parseBody(r.format === "text" ? "text" : "json", text, new Set(), { forced, scope });
     if (parsed.errors.length > 0) stillRejected(r, parsed.errors[0].message, parsed.errors[0]);
     else if (parsed.rows.length === 0) stillRejected(r, "the stored line holds no message");
     else for (const row of parsed.rows) rows.push({ entity: row.entity, json: row.json, lineNumber: r.id });
@@ -131,8 +132,8 @@ export async function replay(
       });
     }
   };
-  const guard: EntityGuard = (entity) => (canWrite(principal, entity.name) ? undefined : `key ${principal.keyId} may not write entity ${entity.name}`);
-  const rows = reparse(page, guard, stillRejected);
+  const scope = writeScope(principal, (entity) => `key ${principal.keyId} may not write entity ${entity.name}`);
+  const rows = reparse(page, scope, stillRejected);
   if (!options.dryRun && rows.length > 0) {
     const writer = openWriter();
     const written = await writeRows(rows, writer).finally(() => writer.close());

@@ -8,7 +8,7 @@ import type { LineError } from "../writer/rows.ts";
 import { type IngestCall, quarantineOf } from "./call.ts";
 import { feed } from "./feed.ts";
 import { IngestRun, type Totals } from "./ingest-run.ts";
-import { entityGuard } from "./scope.ts";
+import { writeScope } from "./scope.ts";
 
 export type StreamEnd = { kind: "summary"; body: Record<string, unknown> } | { kind: "failure"; error: unknown; body: Record<string, unknown> };
 
@@ -40,7 +40,7 @@ export async function ingestStream(call: IngestCall, listener: StreamListener, i
   meter.messages = run.totals.entities;
   const onLine = listener.line && ((lineNumber: number) => listener.line!(lineNumber, structuredClone(run.totals)));
   try {
-    await feed(call.request, settings, run, { format: call.format, forced: call.forced, onLine, guard: entityGuard(call.principal) }, meter);
+    await feed(call.request, settings, run, { format: call.format, forced: call.forced, onLine, scope: writeScope(call.principal) }, meter);
     const totals = await run.finish();
     const { processed: total, inserted, duplicates, failed, entities } = totals;
     return {
