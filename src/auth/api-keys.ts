@@ -29,6 +29,8 @@ export interface Principal {
 export const ANONYMOUS: Principal = { keyId: null, scopes: new Set(["write:*", "read", "admin"]) };
 
 export const canWrite = (p: Principal, entity: string) => p.scopes.has("write:*") || p.scopes.has(`write:${entity}`);
+/** Those of `entities` the principal may write. */
+export const writableOf = <T extends { name: string }>(p: Principal, entities: readonly T[]): T[] => entities.filter((e) => canWrite(p, e.name));
 export const canRead = (p: Principal) => p.scopes.has("read");
 export const canWriteAny = (p: Principal) => [...p.scopes].some((s) => s.startsWith("write:"));
 export const isAdmin = (p: Principal) => p.scopes.has("admin");

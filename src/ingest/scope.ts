@@ -1,5 +1,5 @@
 /** What a key may write: an out-of-scope entity becomes a rejected line (or a 403), never a silent drop. */
-import { canWrite, type Principal } from "../auth/api-keys.ts";
+import { type Principal, writableOf } from "../auth/api-keys.ts";
 import type { EntityDef } from "../entity/entity.ts";
 import { ENTITIES } from "../registry.ts";
 import type { WriteScope } from "./parsed-body.ts";
@@ -10,5 +10,5 @@ export function scopeRefusal(principal: Principal, entity: { name: string }): st
 
 /** The parsers' scope, resolved once per request: the entities the key may write; `refusal` words a line of another. */
 export function writeScope(principal: Principal, refusal = (entity: EntityDef) => scopeRefusal(principal, entity)): WriteScope {
-  return { writable: new Set(ENTITIES.filter((entity) => canWrite(principal, entity.name))), refusal };
+  return { writable: new Set(writableOf(principal, ENTITIES)), refusal };
 }
