@@ -5,12 +5,14 @@
  */
 import type { Principal } from "../auth/api-keys.ts";
 import type { EntityDef } from "../entity/entity.ts";
+import { REGISTRY_VERSION } from "../registry.ts";
 import type { RequestMeter } from "../stats/stats-delta.ts";
 import type { BisectingWriter } from "../writer/bisect.ts";
+import type { RejectionOrigin } from "../writer/rejections.ts";
 import type { LineError, RowToWrite } from "../writer/rows.ts";
 import type { BodyFormat } from "./parsed-body.ts";
 import type { IngestDeps } from "./ports.ts";
-import { originOf, Quarantine, rejectionsLink } from "./quarantine.ts";
+import { Quarantine, rejectionsLink } from "./quarantine.ts";
 
 /** One ingest request, as the service needs it. */
 export interface IngestCall extends IngestDeps {
@@ -37,7 +39,13 @@ export function quarantineOf(call: IngestCall, flushEarly = false): Quarantine {
   const { settings } = call;
   const format = call.format === "text" ? "text" : "json";
   const limits = { rawBytes: settings.QUARANTINE_RAW_BYTES, perRequest: settings.QUARANTINE_MAX_PER_REQUEST };
-  const origin = originOf(call.requestId, call.principal, call.forced, new Date(call.now()));
+  const origin: RejectionOrigin = {
+    requestId: call.requestId,
+    keyId: call.principal.keyId,
+    forcedEntity: call.forced?.name ?? null,
+    receivedAt: new Date(call.now()).toISOString(),
+    registryVersion: REGISTRY_VERSION,
+  };
   return new Quarantine(call.quarantine, origin, format, limits, call.meter, flushEarly);
 }
 

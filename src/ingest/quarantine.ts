@@ -4,8 +4,6 @@
  * listed, replayed and deleted later (src/ingest/rejections.ts). Storing a rejection never changes
  * the request's answer: a failure is logged and counted, nothing more.
  */
-import type { Principal } from "../auth/api-keys.ts";
-import { REGISTRY_VERSION } from "../registry.ts";
 import type { Statement, WriteResult } from "../writer/port.ts";
 import type { RejectionOrigin, RejectionRecord } from "../writer/rejections.ts";
 import { type LineError, QUARANTINE } from "../writer/rows.ts";
@@ -229,8 +227,4 @@ export async function storeRejections(store: QuarantineStore, origin: RejectionO
     );
     return false;
   }
-}
-
-export function originOf(requestId: string, principal: Principal, forced: { name: string } | undefined, receivedAt = new Date()): RejectionOrigin {
-  return { requestId, keyId: principal.keyId, forcedEntity: forced?.name ?? null, receivedAt: receivedAt.toISOString(), registryVersion: REGISTRY_VERSION };
 }
