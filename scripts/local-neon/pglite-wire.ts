@@ -12,7 +12,6 @@
  * PGlite is one session: a client holds it (`lease`) from its first message until a ReadyForQuery
  * says idle, so a transaction never interleaves with another client's or the HTTP endpoint's.
  */
-import { randomBytes } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 
 /** The single PGlite session, held until `release`. */
@@ -114,10 +113,11 @@ export class PgliteSession {
   constructor(lease: () => Promise<PgliteLease>, send: (data: Buffer) => void) {
     this.lease = lease;
     this.send = send;
-    this.done = this.serve();
+    // A session that breaks (PGlite failed) ends: the endpoint closes the client's WebSocket, as a server would.
+    this.done = this.serve().catch(() => {});
   }
 
-  /** What PostgreSQL sends after the password: AuthenticationOk, its parameters, a key, ReadyForQuery. */
+  /** What PostgreSQL sends after the password, up to its BackendKeyData: AuthenticationOk and its parameters. */
   static async greeting(lease: () => Promise<PgliteLease>): Promise<Buffer> {
     const held = await lease();
     let settings: Uint8Array;
@@ -138,7 +138,7 @@ export class PgliteSession {
       const value = m.body.subarray(10 + nameLength).toString("utf8");
       parameters.push(message("S", Buffer.from(`${name}\0${value}\0`, "utf8")));
     }
-    return Buffer.concat([message("R", Buffer.alloc(4)), ...parameters, message("K", randomBytes(8)), message("Z", Buffer.from("I"))]);
+    return Buffer.concat([message("R", Buffer.alloc(4)), ...parameters]);
   }
 
   write(data: Buffer): void {

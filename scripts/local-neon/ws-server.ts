@@ -6,7 +6,7 @@
  * Over PGlite (one session in this process), pglite-wire.ts plays PostgreSQL's part, COPY FROM STDIN
  * included. Dev and test only.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { type AddressInfo, connect, type Socket } from "node:net";
@@ -189,12 +189,16 @@ async function socketBackend(databaseUrl: URL, params: Record<string, string>): 
   };
 }
 
+const greetings = new WeakMap<() => Promise<PgliteLease>, Promise<Buffer>>();
+
 /**
  * PGlite answers as PostgreSQL would after the password, then takes the session's messages, COPY FROM
  * STDIN included (pglite-wire.ts). What the client sent before it went away still runs, as on a server.
  */
 async function pgliteBackend(lease: () => Promise<PgliteLease>): Promise<Backend> {
-  const first = await PgliteSession.greeting(lease);
+  // The same parameters for every session: asked once, so a new connection never waits for another's transaction.
+  if (!greetings.has(lease)) greetings.set(lease, PgliteSession.greeting(lease));
+  const first = Buffer.concat([await greetings.get(lease)!, message("K", randomBytes(8)), message("Z", Buffer.from("I"))]);
   let onData: (data: Buffer) => void = () => {};
   const session = new PgliteSession(lease, (data) => onData(data));
   return {
