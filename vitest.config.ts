@@ -112,7 +112,8 @@ export default defineConfig({
       },
       {
         // The Worker test files that write in bulk, again with the COPY writer (BULK_WRITER=copy over the
-        // local WebSocket endpoint). Needs PostgreSQL: run by `npm run test:system`, not `npm test`.
+        // local WebSocket endpoint). Run by `npm test` over PGlite (scripts/local-neon/pglite-wire.ts answers
+        // COPY FROM STDIN), and by `npm run test:system` over PostgreSQL (TEST_DATABASE_URL).
         plugins: [testProjectRegistry(), workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
         test: {
           name: "worker-copy",

@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { createPgConfig } from "@electric-sql/pglite/node-postgres";
 import pg from "pg";
+import type { PgliteLease } from "./pglite-wire.ts";
 
 export interface Statement {
   query: string;
@@ -41,6 +42,8 @@ export interface Database {
   query(statement: Statement, options?: RunOptions): Promise<RawResult>;
   /** All statements in one transaction: all commit or none. */
   transaction(statements: Statement[], batch: BatchOptions, options?: RunOptions): Promise<RawResult[]>;
+  /** PGlite only: its single session, held until released (the HTTP endpoint's requests wait meanwhile). */
+  lease?: () => Promise<PgliteLease>;
   close(): Promise<void>;
 }
 
@@ -281,5 +284,11 @@ export async function pgliteDatabase(dataDir?: string): Promise<Database> {
   const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1, idleTimeoutMillis: 0, types: RAW_TEXT } as pg.PoolConfig);
   // One in-process session runs one statement at a time and cannot be interrupted: no cancel, only the rollback before COMMIT.
   // PGlite's in-process connection has no socket to close (closing it mid-query wedges the adapter): the statement runs, its answer is lost.
-  return fromPool(pool, { kind: "pglite", breakConnection: "after", closeExtra: () => pglite.close() });
+  const db = fromPool(pool, { kind: "pglite", breakConnection: "after", closeExtra: () => pglite.close() });
+  // The pool's one connection is the session: holding it keeps the HTTP endpoint's requests out.
+  const lease = async (): Promise<PgliteLease> => {
+    const client = await pool.connect();
+    return { pglite, release: async () => client.release() };
+  };
+  return { ...db, lease };
 }

@@ -10,8 +10,8 @@ export interface LocalNeon {
   /** The /sql URL to give neonConfig.fetchEndpoint. */
   url: string;
   /**
-   * The WebSocket endpoint, as neonConfig.wsProxy takes it (host:port/v2): only over PostgreSQL,
-   * since PGlite cannot take COPY FROM STDIN through a socket.
+   * The WebSocket endpoint, as neonConfig.wsProxy takes it (host:port/v2): over PostgreSQL, or over
+   * PGlite when asked (`pgliteWebSocket`).
    */
   wsProxy?: string;
   /** A connection string this endpoint accepts: LOCAL_CONNECTION_STRING with the endpoint's password. */
@@ -26,8 +26,13 @@ export interface LocalNeonOptions {
   /** PGlite's data folder; without it, in memory. */
   pgliteDir?: string;
   port?: number;
-  /** The WebSocket endpoint's port (over PostgreSQL only); 0 or absent: any free port. */
+  /** The WebSocket endpoint's port; 0 or absent: any free port. */
   wsPort?: number;
+  /**
+   * Serve the WebSocket endpoint over PGlite too (pglite-wire.ts answers COPY FROM STDIN; its one
+   * session is leased per transaction, so WebSocket clients and HTTP requests take turns).
+   */
+  pgliteWebSocket?: boolean;
   migrate?: boolean;
   /** The migrations to apply (default: the project's migrations/). */
   migrationsDir?: string;
@@ -71,7 +76,8 @@ export async function startLocalNeon(options: LocalNeonOptions = {}): Promise<Lo
   const server: Server = createLocalNeonServer(db, { faults, password: options.password });
   const url = await listen(server, options.port ?? 0);
   // The same fault switch: a fault set through POST /__faults strikes both protocols.
-  const wsServer = options.databaseUrl ? createLocalNeonWsServer(options.databaseUrl, { faults, password: options.password }) : undefined;
+  const target = options.databaseUrl ?? (options.pgliteWebSocket && db.lease ? { lease: db.lease } : undefined);
+  const wsServer = target ? createLocalNeonWsServer(target, { faults, password: options.password }) : undefined;
   const wsProxy = wsServer ? await listenWs(wsServer.server, options.wsPort ?? 0) : undefined;
   return {
     url,

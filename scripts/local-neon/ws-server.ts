@@ -3,9 +3,10 @@
  * to the same PostgreSQL as the HTTP endpoint. Like Neon's proxy (proxy/src/serverless/websocket.rs,
  * then the TCP path's handshake in proxy/src/auth/), it answers the startup message itself, asks for
  * a cleartext password and checks it, then connects to PostgreSQL and passes bytes through both ways.
- * Dev and test only; never over PGlite (it cannot take COPY FROM STDIN through a socket).
+ * Over PGlite (one session in this process), pglite-wire.ts plays PostgreSQL's part, COPY FROM STDIN
+ * included. Dev and test only.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { type AddressInfo, connect, type Socket } from "node:net";
@@ -15,6 +16,7 @@ import type { WebSocket, WebSocketServer as WebSocketServerType } from "ws";
 const { WebSocketServer } = createRequire(import.meta.url)("ws") as { WebSocketServer: typeof WebSocketServerType };
 
 import type { FaultSwitch } from "./faults.ts";
+import { errorResponse, message, type PgliteLease, PgliteSession } from "./pglite-wire.ts";
 
 const PROTOCOL_3 = 196608;
 const SSL_REQUEST = 80877103;
@@ -27,25 +29,11 @@ export interface WsServerOptions {
   password?: string;
 }
 
-/** A backend message: type byte, length, body. */
-function message(type: string, body: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.write(type, 0, "latin1");
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
-}
-
 const int32 = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeInt32BE(n);
   return b;
 };
-
-/** An ErrorResponse: severity, SQLSTATE (optional) and message. */
-export function errorResponse(severity: string, text: string, code?: string): Buffer {
-  const fields = [`S${severity}`, `V${severity}`, ...(code ? [`C${code}`] : []), `M${text}`];
-  return message("E", Buffer.concat([...fields.map((f) => Buffer.from(`${f}\0`, "utf8")), Buffer.from([0])]));
-}
 
 const readyForQuery = () => message("Z", Buffer.from("I", "latin1"));
 
@@ -172,8 +160,60 @@ async function openBackend(databaseUrl: URL, clientParams: Record<string, string
   });
 }
 
+/** What the endpoint passes the session's bytes to: PostgreSQL over TCP, or PGlite in this process. */
+interface Backend {
+  /** What it said from AuthenticationOk to its first ReadyForQuery. */
+  first: Buffer;
+  write(data: Buffer): void;
+  /** `onData` gets every byte it answers; `onClose` is called once it has ended. */
+  listen(onData: (data: Buffer) => void, onClose: () => void, onError: () => void): void;
+  /** The client went away. */
+  close(): void;
+}
+
+/** The endpoint's database: PostgreSQL at a URL, or PGlite's single session, leased (pglite-wire.ts). */
+export type Target = { url: URL; lease?: undefined } | { lease: () => Promise<PgliteLease>; url?: undefined };
+
+async function socketBackend(databaseUrl: URL, params: Record<string, string>): Promise<Backend> {
+  const { socket, first } = await openBackend(databaseUrl, params);
+  socket.setNoDelay(true);
+  return {
+    first,
+    write: (data) => void socket.write(data),
+    listen(onData, onClose, onError) {
+      socket.on("data", onData);
+      socket.on("close", onClose);
+      socket.on("error", onError);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+const greetings = new WeakMap<() => Promise<PgliteLease>, Promise<Buffer>>();
+
+/**
+ * PGlite answers as PostgreSQL would after the password, then takes the session's messages, COPY FROM
+ * STDIN included (pglite-wire.ts). What the client sent before it went away still runs, as on a server.
+ */
+async function pgliteBackend(lease: () => Promise<PgliteLease>): Promise<Backend> {
+  // The same parameters for every session: asked once, so a new connection never waits for another's transaction.
+  if (!greetings.has(lease)) greetings.set(lease, PgliteSession.greeting(lease));
+  const first = Buffer.concat([await greetings.get(lease)!, message("K", randomBytes(8)), message("Z", Buffer.from("I"))]);
+  let onData: (data: Buffer) => void = () => {};
+  const session = new PgliteSession(lease, (data) => onData(data));
+  return {
+    first,
+    write: (data) => session.write(data),
+    listen(data, onClose) {
+      onData = data;
+      void session.done.then(onClose, onClose);
+    },
+    close: () => void session.end(),
+  };
+}
+
 /** One client's session: the handshake, then a pass-through with the faults' WebSocket meanings. */
-async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions): Promise<void> {
+async function session(ws: WebSocket, target: Target, options: WsServerOptions): Promise<void> {
   const reader = new Reader();
   const incoming: Buffer[] = [];
   let wake = () => {};
@@ -229,9 +269,9 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
   if (fault === "answer") return refuse(proxyRefusal(faults!.answer.message));
   if (closed) return;
 
-  let backend: { socket: Socket; first: Buffer };
+  let backend: Backend;
   try {
-    backend = await openBackend(databaseUrl, params);
+    backend = target.lease ? await pgliteBackend(target.lease) : await socketBackend(target.url, params);
   } catch (error) {
     // PostgreSQL's own refusal (53300, 55000, 57P03, 3D000, 28P01…) goes on as XX000 with PostgreSQL's
     // text, the "Couldn't connect to compute node: " prefix dropped (proxy/src/compute/mod.rs,
@@ -239,28 +279,28 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
     const refusal = (error as { refusal?: string }).refusal;
     return refuse(proxyRefusal(refusal ?? `error connecting to server: ${(error as Error).message}`));
   }
-  const { socket } = backend;
-  socket.setNoDelay(true);
   const end = () => {
-    socket.destroy();
+    backend.close();
     ws.terminate();
   };
   if (closed) return end();
   send(backend.first);
   let dropAnswers = false;
-  socket.on("data", (data: Buffer) => {
-    if (dropAnswers) return end();
-    send(data);
-  });
-  socket.on("close", () => ws.close());
-  socket.on("error", () => ws.terminate());
-  ws.on("close", () => socket.destroy());
+  backend.listen(
+    (data) => {
+      if (dropAnswers) return end();
+      send(data);
+    },
+    () => ws.close(),
+    () => ws.terminate(),
+  );
+  ws.on("close", () => backend.close());
 
   // From here, client bytes pass through; with faults on, whole messages, so a fault lands at a message.
   wake = () => {};
   const forward = () => {
     while (incoming.length > 0) reader.push(incoming.shift()!);
-    if (!faults) return void socket.write(reader.rest());
+    if (!faults) return void backend.write(reader.rest());
     for (let m = reader.typed(); m; m = reader.typed()) {
       // A transaction's fault is taken at its BEGIN, as the HTTP endpoint takes one per request.
       if (m.type === "Q" && /^\s*BEGIN/i.test(m.body.toString("utf8"))) {
@@ -285,7 +325,7 @@ async function session(ws: WebSocket, databaseUrl: URL, options: WsServerOptions
         else dropAnswers = true;
       }
       if (m.type === "c" && copyDonesBeforeCommit > 0 && --copyDonesBeforeCommit === 0) dropAnswers = true;
-      socket.write(m.whole);
+      backend.write(m.whole);
     }
   };
   let inCopyFault: "close" | undefined;
@@ -302,8 +342,8 @@ export interface WsEndpoint {
 }
 
 /** The WebSocket endpoint in front of PostgreSQL at `databaseUrl`; any path is accepted (Neon's client asks for /v2). */
-export function createLocalNeonWsServer(databaseUrl: string, options: WsServerOptions = {}): WsEndpoint {
-  const url = new URL(databaseUrl);
+export function createLocalNeonWsServer(database: string | Target, options: WsServerOptions = {}): WsEndpoint {
+  const target: Target = typeof database === "string" ? { url: new URL(database) } : database;
   const server = createServer((_req, res) => res.writeHead(426, { "Content-Type": "text/plain" }).end("a WebSocket endpoint: upgrade required"));
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   server.on("upgrade", (req, socket, head) => {
@@ -312,7 +352,7 @@ export function createLocalNeonWsServer(databaseUrl: string, options: WsServerOp
     if (options.faults?.refusesConnection()) return void socket.destroy();
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on("error", () => ws.terminate());
-      session(ws, url, options).catch(() => ws.terminate());
+      session(ws, target, options).catch(() => ws.terminate());
     });
   });
   const sockets = new Set<Socket>();

@@ -18,13 +18,13 @@ export default async function setup(project: TestProject) {
     databaseUrl: await freshDatabase(wsProxy ? "nomnom_test_worker_copy" : "nomnom_test_worker"),
     port,
     wsPort,
+    // worker-copy over PGlite: the WebSocket endpoint answers COPY FROM STDIN itself (scripts/local-neon/pglite-wire.ts).
+    pgliteWebSocket: Boolean(wsProxy),
     faults: true,
     password: new URL(LOCAL_CONNECTION_STRING).password,
     // The tests' own entity set (test/project), whatever the user's entities/ hold.
     migrationsDir: TEST_MIGRATIONS,
   });
-  if (wsProxy && !local.wsProxy)
-    throw new Error("the worker-copy project needs PostgreSQL (TEST_DATABASE_URL; npm run test:system): PGlite cannot take COPY through a socket");
   console.log(`[worker tests] local Neon endpoint ${local.url} over ${local.db.kind}`);
   return () => local.close();
 }
