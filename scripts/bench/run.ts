@@ -3,6 +3,8 @@
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *                  [--memory-batch-mib 16] [--memory-stream-mb 100] [--skip-pooler] [--skip-memory]
  *                  [--senders 16] [--sender-messages N]
+ * npm run bench -- --memory-only [--memory-batch-mib 16] [--memory-stream-mb 100]
+ *   only the memory path: four concurrent batches and one stream in one isolate, heap capped at 128 MB
  * npm run bench -- --messages-only [--messages 2000] [--message-clients 16,50] [--paced-messages 500] [--rounds 3]
  *   only /ingest/message with every feature on against the empty Worker: our CPU a message (message-cost.ts)
  *
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     "memory-stream-mb": { type: "string", default: "100" },
     "skip-pooler": { type: "boolean", default: false },
     "skip-memory": { type: "boolean", default: false },
+    "memory-only": { type: "boolean", default: false },
     senders: { type: "string", default: "16" },
     "sender-messages": { type: "string" },
     "messages-only": { type: "boolean", default: false },
@@ -77,6 +80,7 @@ const lineCount = positive("lines", values.lines ?? (values.quick ? "100000" : "
 const batchSize = positive("batch-size", values["batch-size"]);
 const concurrency = positive("concurrency", values.concurrency);
 const messagesOnly = values["messages-only"];
+const memoryOnly = values["memory-only"];
 const messageCount = positive("messages", values.messages ?? (messagesOnly ? "2000" : values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const messageRate = positive("message-rate", values["message-rate"]);
@@ -100,7 +104,8 @@ const loadAtStart = loadavg()[0];
 const dir = mkdtempSync(join(tmpdir(), "nomnom-bench-"));
 const stackLog = join(dir, "stack.log");
 
-const data = workload(messagesOnly ? 0 : lineCount, 1);
+// --memory-only still needs some lines: the memory path's line length is measured on them.
+const data = workload(messagesOnly ? 0 : memoryOnly ? 1000 : lineCount, 1);
 log(`generating ${lineCount.toLocaleString("en-US")} lines and ${messageCount.toLocaleString("en-US")} messages`);
 const dataFile = join(dir, "lines.txt");
 writeFileSync(dataFile, data.text);
@@ -295,9 +300,19 @@ async function messagesOnlyRun(): Promise<void> {
   }
 }
 
+/** --memory-only: the memory path alone (four concurrent batches and a stream, heap capped at 128 MB). */
+async function memoryOnlyRun(): Promise<void> {
+  db = await openBenchDatabase(databaseUrl);
+  const result = await memoryUnderCap();
+  console.log(`\n${resultsTable([result])}\n`);
+  console.log(`machine: ${machine(await db.version(), loadAtStart)}`);
+  console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
+}
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
   if (messagesOnly) return messagesOnlyRun();
+  if (memoryOnly) return memoryOnlyRun();
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
   stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys });
   db = await openBenchDatabase(databaseUrl);
