@@ -310,7 +310,10 @@ async function messagesOnlyRun(): Promise<void> {
 async function memoryOnlyRun(): Promise<void> {
   db = await openBenchDatabase(databaseUrl);
   const result = await memoryUnderCap();
-  console.log(`\n${resultsTable([result])}\n`);
+  // No COPY baseline in this run: no ratio.
+  const cpu = Object.entries(result.usage!.cpuSeconds).map(([role, seconds]) => `${role} ${seconds.toFixed(1)}`);
+  console.log(`\n${result.path}: ${result.rows.toLocaleString("en-US")} rows in ${result.seconds.toFixed(2)} s; CPU s: ${cpu.join(", ")}`);
+  console.log(`${result.notes}\n`);
   console.log(`machine: ${machine(await db.version(), loadAtStart)}`);
   console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
 }

@@ -117,7 +117,6 @@ async function writeHeld(call: IngestCall, writer: Writer, request: Request, lim
   const quarantine = quarantineOf(call);
   const run = new IngestRun(writer, {
     quarantine,
-    flushMs: Infinity,
     onError: (error, byDatabase) => {
       if (!byDatabase) rejections++;
       const list = byDatabase ? refused : rejected;
@@ -131,8 +130,9 @@ async function writeHeld(call: IngestCall, writer: Writer, request: Request, lim
     await feedLines(heldBytes(held), format, settings, run, options);
     await run.finish();
   } catch (error) {
-    if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw withCommitted(error, await run.abort());
-    await run.abort(false);
+    // As a batch parsed whole: on a failure, its rejected lines are not stored (a retry sends them again).
+    const committed = await run.abort(false);
+    if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw withCommitted(error, committed);
     // The queue takes every row, as for a batch parsed whole: parsed again from the held bytes.
     const all: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
     await feedLines(heldBytes(held), format, settings, { sink: all, step: async () => {} }, options);
