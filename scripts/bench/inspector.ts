@@ -203,6 +203,8 @@ export interface HeapReport {
   peak: HeapUsage;
   /** With `gcEveryMs`: the largest used heap right after a forced collection, what the Worker held. */
   livePeak?: number;
+  /** With `gcEveryMs`: the largest sum of used heap and ArrayBuffers right after a forced collection. */
+  liveWithBuffersPeak?: number;
   samples: number;
 }
 
@@ -232,6 +234,7 @@ export async function watchHeap(
     const before = await inspector.heapUsage();
     const peak = { ...before };
     let livePeak: number | undefined;
+    let liveWithBuffersPeak: number | undefined;
     let samples = 0;
     let stopping = false;
     const poll = async () => {
@@ -243,7 +246,9 @@ export async function watchHeap(
           for (const key of ["usedSize", "totalSize", "backingStorageSize"] as const) peak[key] = Math.max(peak[key], now[key]);
           if (gcEveryMs !== undefined && performance.now() - lastGc >= gcEveryMs) {
             await collectGarbage();
-            livePeak = Math.max(livePeak ?? 0, (await inspector.heapUsage()).usedSize);
+            const live = await inspector.heapUsage();
+            livePeak = Math.max(livePeak ?? 0, live.usedSize);
+            liveWithBuffersPeak = Math.max(liveWithBuffersPeak ?? 0, live.usedSize + live.backingStorageSize);
             lastGc = performance.now();
           }
         } catch (error) {
@@ -261,7 +266,7 @@ export async function watchHeap(
         // Closing ends a command in flight (a collection would wait for the next request).
         inspector.close();
         await polling;
-        return { before, peak, livePeak, samples };
+        return { before, peak, livePeak, liveWithBuffersPeak, samples };
       },
     };
   } catch (error) {
@@ -275,4 +280,5 @@ const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** "heap used 4.3 → 95.1 MB, total 5.2 → 125.0 MB, ArrayBuffers 0.8 → 5.5 MB (before, after a GC → peak; 177 samples)" */
 export const heapLine = (r: HeapReport) =>
   `heap used ${mb(r.before.usedSize)} → ${mb(r.peak.usedSize)} MB, total ${mb(r.before.totalSize)} → ${mb(r.peak.totalSize)} MB, ArrayBuffers ${mb(r.before.backingStorageSize)} → ${mb(r.peak.backingStorageSize)} MB (before, after a GC → peak; ${r.samples} samples)` +
-  (r.livePeak === undefined ? "" : `; live (used right after a forced GC) peak ${mb(r.livePeak)} MB`);
+  (r.livePeak === undefined ? "" : `; live (used right after a forced GC) peak ${mb(r.livePeak)} MB`) +
+  (r.liveWithBuffersPeak === undefined ? "" : `, with the ArrayBuffers ${mb(r.liveWithBuffersPeak)} MB`);

@@ -3,6 +3,8 @@
  *                  [--message-rate 100] [--paced-messages N] [--stats-rounds 5] [--auth-messages N] [--port 28787]
  *                  [--memory-batch-mib 16] [--memory-stream-mb 100] [--skip-pooler] [--skip-memory]
  *                  [--senders 16] [--sender-messages N]
+ * npm run bench -- --memory-only [--memory-batch-mib 16] [--memory-stream-mb 100]
+ *   only the memory path: four concurrent batches and one stream in one isolate, heap capped at 128 MB
  * npm run bench -- --messages-only [--messages 2000] [--message-clients 16,50] [--paced-messages 500] [--rounds 3]
  *   only /ingest/message with every feature on against the empty Worker: our CPU a message (message-cost.ts)
  *
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     "memory-stream-mb": { type: "string", default: "100" },
     "skip-pooler": { type: "boolean", default: false },
     "skip-memory": { type: "boolean", default: false },
+    "memory-only": { type: "boolean", default: false },
     senders: { type: "string", default: "16" },
     "sender-messages": { type: "string" },
     "messages-only": { type: "boolean", default: false },
@@ -77,6 +80,7 @@ const lineCount = positive("lines", values.lines ?? (values.quick ? "100000" : "
 const batchSize = positive("batch-size", values["batch-size"]);
 const concurrency = positive("concurrency", values.concurrency);
 const messagesOnly = values["messages-only"];
+const memoryOnly = values["memory-only"];
 const messageCount = positive("messages", values.messages ?? (messagesOnly ? "2000" : values.quick ? "5000" : "20000"));
 const clients = positive("clients", values.clients);
 const messageRate = positive("message-rate", values["message-rate"]);
@@ -100,8 +104,9 @@ const loadAtStart = loadavg()[0];
 const dir = mkdtempSync(join(tmpdir(), "nomnom-bench-"));
 const stackLog = join(dir, "stack.log");
 
-const data = workload(messagesOnly ? 0 : lineCount, 1);
-log(`generating ${lineCount.toLocaleString("en-US")} lines and ${messageCount.toLocaleString("en-US")} messages`);
+// --memory-only still needs some lines: the memory path's line length is measured on them.
+const data = workload(messagesOnly ? 0 : memoryOnly ? 1000 : lineCount, 1);
+if (!memoryOnly) log(`generating ${lineCount.toLocaleString("en-US")} lines and ${messageCount.toLocaleString("en-US")} messages`);
 const dataFile = join(dir, "lines.txt");
 writeFileSync(dataFile, data.text);
 const copyFiles = writeCopyFiles(dir, data.lines);
@@ -126,12 +131,17 @@ function checkRows(path: string, expected: Map<string, number>, found: Map<strin
  * Empties the tables, drives one path while watching the stack (and, with `heap`, the Worker
  * isolate's V8 heap), then checks the database holds exactly its rows.
  */
-async function measure(path: string, work: Workload, drive: () => Promise<Driven>, options: { heap?: boolean; keep?: boolean } = {}): Promise<PathResult> {
+async function measure(
+  path: string,
+  work: Workload,
+  drive: () => Promise<Driven>,
+  options: { heap?: boolean; gcEveryMs?: number; keep?: boolean } = {},
+): Promise<PathResult> {
   log(`${path}…`);
   // `keep`: the rows of the path before stay, so every row of this one is a duplicate (a replay).
   if (!options.keep) await db!.empty();
   // Started first: its garbage collection and request are not part of the path's figures.
-  const heapWatch = options.heap ? await watchHeap((await findInspector(WRANGLER_PORT)).url, stack!.url) : undefined;
+  const heapWatch = options.heap ? await watchHeap((await findInspector(WRANGLER_PORT)).url, stack!.url, { gcEveryMs: options.gcEveryMs }) : undefined;
   const watch = monitor({ stackPid: stack!.pid, port: WRANGLER_PORT, database: new URL(databaseUrl).pathname.slice(1) });
   let driven: Driven;
   try {
@@ -260,7 +270,8 @@ async function memoryUnderCap(): Promise<PathResult> {
       const [batch, stream] = await Promise.all([postBatches(stack!.url, batches.lines, batchLines, 4), streamFile(stack!.url, streamFileName, streamLines)]);
       return { seconds: (performance.now() - started) / 1000, notes: `${batch.notes}; the stream: ${stream.notes}` };
     },
-    { heap: true },
+    // A collection forced every second: what the isolate holds live (the cap makes V8 collect before it runs out).
+    { heap: true, gcEveryMs: 1000 },
   );
   result.notes += `; ${heapLine(result.heap!)}`;
   return result;
@@ -295,9 +306,22 @@ async function messagesOnlyRun(): Promise<void> {
   }
 }
 
+/** --memory-only: the memory path alone (four concurrent batches and a stream, heap capped at 128 MB). */
+async function memoryOnlyRun(): Promise<void> {
+  db = await openBenchDatabase(databaseUrl);
+  const result = await memoryUnderCap();
+  // No COPY baseline in this run: no ratio.
+  const cpu = Object.entries(result.usage!.cpuSeconds).map(([role, seconds]) => `${role} ${seconds.toFixed(1)}`);
+  console.log(`\n${result.path}: ${result.rows.toLocaleString("en-US")} rows in ${result.seconds.toFixed(2)} s; CPU s: ${cpu.join(", ")}`);
+  console.log(`${result.notes}\n`);
+  console.log(`machine: ${machine(await db.version(), loadAtStart)}`);
+  console.log(`bulk writer: ${process.env.BULK_WRITER ?? "copy"} (BULK_WRITER)`);
+}
+
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
   if (messagesOnly) return messagesOnlyRun();
+  if (memoryOnly) return memoryOnlyRun();
   log(`starting the stack (${databaseUrl.replace(/:[^:@/]*@/, ":***@")}, wrangler dev on :${WRANGLER_PORT}; log ${stackLog})`);
   stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys });
   db = await openBenchDatabase(databaseUrl);

@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import { type Client, NeonDbError } from "@neondatabase/serverless";
 import type { EntityDef } from "../entity/entity.ts";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
-import { copyText, UNENCODABLE } from "./copy-text.ts";
+import { copyFrames, UNENCODABLE } from "./copy-text.ts";
 import { classify } from "./neon-answers.ts";
 
 /**
@@ -51,23 +51,46 @@ export const existingKeys = (refused: Error): boolean => (refused.cause as { sql
  */
 export interface EntityCopy {
   statements: string[];
-  text: Uint8Array;
+  /** The rows' COPY text as the CopyData and CopyDone messages that follow the COPY on the wire. */
+  frames: Uint8Array;
 }
 
 /** The rows' COPY (staged: through a temporary table), or UNENCODABLE (the caller uses INSERT). */
 export function entityCopy(entity: EntityDef, jsons: readonly string[], staged: boolean, stages: { next: number }): EntityCopy | undefined {
-  const text = copyText(jsons);
-  if (text === UNENCODABLE) return UNENCODABLE;
+  const frames = copyFrames(jsons);
+  if (frames === UNENCODABLE) return UNENCODABLE;
   // The statements are generated with the entity (scripts/compiler/generate-registry.ts); only the temporary table's number is the connection's.
-  if (!staged) return { statements: [entity.copySql], text };
-  return { statements: [...entity.stagedCopySql(`"nomnom_stage_${++stages.next}"`)], text };
+  if (!staged) return { statements: [entity.copySql], frames };
+  return { statements: [...entity.stagedCopySql(`"nomnom_stage_${++stages.next}"`)], frames };
 }
 
-/** What pg's Client hands a query it submits: the messages a COPY … FROM STDIN needs. */
+/** What pg's Client hands a query it submits: its socket (the library's WebSocket stream). */
 interface PgConnection {
-  query(text: string): void;
-  sendCopyFromChunk(chunk: Uint8Array): void;
-  endCopyFrom(): void;
+  stream: { writable: boolean; write(bytes: Uint8Array): boolean };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The simple query `sql` (a Query message: 'Q', Int32 length, the text, NUL) followed by every
+ * copy's frames, in one buffer: the socket's coalesced writes copy everything written before on
+ * each write, and pg's own CopyData is one more copy of the rows. This is the rows' only copy
+ * beyond their frames, and it is sent as it is.
+ */
+function queryWithCopies(sql: string, copies: readonly EntityCopy[]): Uint8Array {
+  const text = encoder.encode(sql);
+  let size = text.length + 6;
+  for (const { frames } of copies) size += frames.length;
+  const out = new Uint8Array(size);
+  out[0] = 81; // Q
+  new DataView(out.buffer).setInt32(1, text.length + 5);
+  out.set(text, 5);
+  let offset = text.length + 6; // after the NUL that ends the text
+  for (const { frames } of copies) {
+    out.set(frames, offset);
+    offset += frames.length;
+  }
+  return out;
 }
 
 /**
@@ -88,11 +111,10 @@ export function copyIn(client: Client, copies: readonly EntityCopy[], touch: () 
   return new Promise((resolve, reject) => {
     const submittable = {
       submit: (connection: PgConnection) => {
-        connection.query(sql);
-        for (const { text } of copies) {
-          connection.sendCopyFromChunk(Buffer.from(text.buffer, text.byteOffset, text.byteLength));
-          connection.endCopyFrom();
-        }
+        // As pg's own writes: nothing is sent on a socket that is no longer writable (the query then fails on its error).
+        if (!connection.stream.writable) return;
+        const bytes = queryWithCopies(sql, copies);
+        connection.stream.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       },
       handleCopyInResponse: () => {},
       handleCommandComplete: (message: { text: string }) => {

@@ -83,15 +83,65 @@ function utf8(b: Uint8Array, o: number, codePoint: number): number {
 const COPY_ESCAPED: Record<number, number> = { [BACKSLASH]: BACKSLASH, [TAB]: 116, [NEWLINE]: 110, [RETURN]: 114 };
 
 /**
- * The rows as COPY text (one line each, newline-ended), in UTF-8, or UNENCODABLE. Every step writes
- * no more bytes than it reads, so the JSON's own bytes are rewritten in place.
+ * The rows' JSON in UTF-8, each row ended by a newline, written one by one into a buffer with
+ * `head` bytes free before and `tail` after: no joined string, no second copy. Returns the
+ * buffer and where the rows end.
  */
+function encodeRows(jsons: readonly string[], head: number, tail: number): { b: Uint8Array; end: number } {
+  let size = head + tail;
+  for (const json of jsons) size += json.length + 1; // exact for ASCII, the usual case
+  let b = new Uint8Array(size);
+  let o = head;
+  for (const json of jsons) {
+    // JSON.stringify never writes a raw newline: one row per line.
+    let done = encoder.encodeInto(json, b.subarray(o, b.length - tail - 1));
+    if (done.read < json.length) {
+      // Wider than ASCII: at most 3 bytes a UTF-16 unit. Grown, and this row written again.
+      const grown = new Uint8Array(Math.max(b.length * 2, o + 3 * json.length + 1 + tail));
+      grown.set(b.subarray(0, o));
+      b = grown;
+      done = encoder.encodeInto(json, b.subarray(o, b.length - tail - 1));
+    }
+    o += done.written;
+    b[o++] = NEWLINE;
+  }
+  return { b, end: o };
+}
+
+/** The rows as COPY text (one line each, newline-ended), in UTF-8, or UNENCODABLE. */
 export function copyText(jsons: readonly string[]): Uint8Array | undefined {
-  // JSON.stringify never writes a raw newline: one row per line.
-  const b = encoder.encode(`${jsons.join("\n")}\n`);
-  const length = b.length;
-  let i = 0;
-  let o = 0;
+  const { b, end } = encodeRows(jsons, 0, 0);
+  const o = rewrite(b, 0, end);
+  return o === UNENCODABLE ? UNENCODABLE : b.subarray(0, o);
+}
+
+/** 'd', a message's length, 'c': the CopyData and CopyDone messages of the protocol. */
+const COPY_DATA = 100;
+const COPY_DONE = 99;
+
+/**
+ * What follows a COPY … FROM STDIN on the wire: the rows' COPY text as one CopyData message, then
+ * CopyDone; or UNENCODABLE. The text is written in place inside the message (one buffer, no copy).
+ */
+export function copyFrames(jsons: readonly string[]): Uint8Array | undefined {
+  const { b, end } = encodeRows(jsons, 5, 5);
+  const o = rewrite(b, 5, end);
+  if (o === UNENCODABLE) return UNENCODABLE;
+  const view = new DataView(b.buffer, b.byteOffset);
+  b[0] = COPY_DATA;
+  view.setInt32(1, o - 1); // the length counts itself, not the type byte
+  b[o] = COPY_DONE;
+  view.setInt32(o + 1, 4);
+  return b.subarray(0, o + 5);
+}
+
+/**
+ * Rewrites the JSON rows in b[from, length) as COPY text from `from`, and returns where the text
+ * ends, or UNENCODABLE. Every step writes no more bytes than it reads, so it works in place.
+ */
+function rewrite(b: Uint8Array, from: number, length: number): number | undefined {
+  let i = from;
+  let o = from;
   while (i < length) {
     if (b[i++] !== OPEN || b[i] === CLOSE) return UNENCODABLE;
     for (;;) {
@@ -153,5 +203,5 @@ export function copyText(jsons: readonly string[]): Uint8Array | undefined {
       } else return UNENCODABLE;
     }
   }
-  return b.subarray(0, o);
+  return o;
 }

@@ -10,9 +10,10 @@ import { type Outcome, outcomeOf } from "../writer/counts.ts";
 import { RowsRejected, type Statement } from "../writer/port.ts";
 import type { LineError } from "../writer/rows.ts";
 import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } from "./call.ts";
-import { feed } from "./feed.ts";
+import { feed, feedLines } from "./feed.ts";
+import { heldBytes, holdBatch } from "./held-batch.ts";
 import { type Replayed, withIdempotency } from "./idempotency.ts";
-import { Tally, type Totals } from "./ingest-run.ts";
+import { IngestRun, Tally, type Totals } from "./ingest-run.ts";
 import type { ParsedBody } from "./parsed-body.ts";
 import { writeScope } from "./scope.ts";
 
@@ -30,14 +31,9 @@ export interface BatchOptions {
 }
 
 /**
- * A batch is parsed whole (at most MAX_BATCH_ITEMS messages; a 413 writes nothing), then written:
- * best effort (bad lines reported, a chunk the database refuses bisected), or atomic and
- * idempotent ones in one transaction.
- */
-/**
- * A batch is parsed whole (at most MAX_BATCH_ITEMS messages; a 413 writes nothing), then written:
- * best effort (bad lines reported, a chunk the database refuses bisected), or atomic and
- * idempotent ones in one transaction.
+ * A batch is read whole (at most MAX_BATCH_ITEMS messages and MAX_BATCH_BYTES; a 413 writes
+ * nothing), then written: best effort (bad lines reported, a chunk the database refuses bisected),
+ * or atomic and idempotent ones in one transaction.
  */
 export async function ingestBatch(call: IngestCall, options: BatchOptions): Promise<BatchOutcome> {
   const started = call.now();
@@ -67,6 +63,7 @@ async function writeBatch(
 ): Promise<Accepted | Answered> {
   const { settings } = call;
   writer.prepare();
+  if (!atomic && claim === undefined && call.format !== "json") return writeHeld(call, writer, request, limit, started);
   const { parsed, errors, reject, tally, quarantine } = await parseBatch(call, request, limit);
   let rolledBack: string | undefined;
   let rows = parsed.rows;
@@ -105,6 +102,59 @@ async function writeBatch(
   }
   const body = batchAnswer(tally.totals, errors, rolledBack, call.now() - started, quarantine.summary());
   return { kind: "answered", outcome: body.outcome, body: body.body };
+}
+
+/**
+ * A best-effort batch of lines or NDJSON: held as bytes and counted first (a 413 writes nothing),
+ * then parsed and written in flushes as a stream is, so its rows are never all in memory at once.
+ * The answer is a whole-parsed batch's: among the errors reported, the parsers' rejections first,
+ * then the rows the database refused. The database down with ASYNC_FALLBACK: every row to the queue.
+ */
+async function writeHeld(call: IngestCall, writer: BisectingWriter, request: Request, limit: BodyLimit, started: number): Promise<Accepted | Answered> {
+  const { settings, meter } = call;
+  const held = await holdBatch(request, settings, limit, meter);
+  if (held.messages === 0) throw new IngestError("invalid_message", "the body holds no messages");
+  const max = settings.MAX_ERRORS_REPORTED;
+  const rejected: LineError[] = [];
+  const refused: LineError[] = [];
+  let rejections = 0;
+  const quarantine = quarantineOf(call);
+  const run = new IngestRun(writer, {
+    quarantine,
+    onError: (error, byDatabase) => {
+      if (!byDatabase) rejections++;
+      const list = byDatabase ? refused : rejected;
+      if (list.length < max) list.push(error);
+    },
+  });
+  meter.messages = run.totals.entities;
+  const format = call.format as "text" | "ndjson";
+  const options = { forced: call.forced, scope: writeScope(call.principal) };
+  try {
+    await feedLines(heldBytes(held), format, settings, run, options);
+    await run.finish();
+  } catch (error) {
+    // As a batch parsed whole: on a failure, its rejected lines are not stored (a retry sends them again).
+    const committed = await run.abort(false);
+    if (!(error instanceof IngestError && error.code === "database_unavailable" && settings.ASYNC_FALLBACK)) throw withCommitted(error, committed);
+    // The queue takes every row, as for a batch parsed whole: parsed again from the held bytes.
+    const all: ParsedBody = { rows: [], errors: [], messages: 0, chars: 0 };
+    await feedLines(heldBytes(held), format, settings, { sink: all, step: async () => {} }, options);
+    quarantine.add(all.errors.slice(rejections));
+    return accepted(call, all.rows, all.errors.slice(0, max), all.errors.length, true, quarantine);
+  }
+  const errors = [...rejected, ...refused].slice(0, max);
+  const body = batchAnswer(run.totals, errors, undefined, call.now() - started, quarantine.summary());
+  return { kind: "answered", outcome: body.outcome, body: body.body };
+}
+
+/** A failure that says what the whole batch committed, not only its last flush. */
+function withCommitted(error: unknown, totals: Totals): unknown {
+  if (!(error instanceof IngestError) || error.details.committed === undefined) return error;
+  const committed = { inserted: totals.inserted, duplicates: totals.duplicates };
+  const whole = new IngestError(error.code, error.message, { ...error.details, committed }, error.cause);
+  whole.retryAfterSeconds = error.retryAfterSeconds;
+  return whole;
 }
 
 /** A batch's body parsed whole, its rejections counted and handed to the quarantine. */

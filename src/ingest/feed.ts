@@ -64,6 +64,17 @@ export async function feed(request: Request, settings: Settings, run: MessageSin
     await run.step();
     return;
   }
+  await feedLines(body, format, settings, run, options);
+}
+
+/** Lines or NDJSON from a byte stream (the body, or a batch's held bytes) into `run`, one chunk at a time. */
+export async function feedLines(
+  body: AsyncIterable<Uint8Array>,
+  format: "text" | "ndjson",
+  settings: Settings,
+  run: MessageSink,
+  options: LineOptions = {},
+): Promise<void> {
   for await (const batch of lineBatches(body, settings.MAX_LINE_BYTES, settings.QUARANTINE_RAW_BYTES)) {
     for (const { line, head } of batch.oversizeLines) {
       if (++run.sink.messages > (options.maxMessages ?? Infinity)) throw tooManyMessages(options.maxMessages!);

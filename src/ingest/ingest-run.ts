@@ -28,8 +28,8 @@ export interface RunOptions {
   flushMs?: number;
   /** Called with the totals after each committed flush, and the errors found since the last call. */
   onCommit?(totals: Totals, errors: LineError[]): void;
-  /** Called for every rejected line as soon as it is known. */
-  onError?(error: LineError): void;
+  /** Called for every rejected line as soon as it is known; `refused`: a row the database refused, not a line the parsers rejected. */
+  onError?(error: LineError, refused: boolean): void;
   /** Keeps the rejected lines: each flush stores those gathered so far once its rows are written. */
   quarantine?: Quarantine;
 }
@@ -89,16 +89,16 @@ export class IngestRun {
     this.options = options;
   }
 
-  private reject(error: LineError): void {
+  private reject(error: LineError, refused = false): void {
     this.tally.rejected(error);
     if (this.errorsSinceCommit.length < MAX_ERRORS_PER_EVENT) this.errorsSinceCommit.push(error);
-    this.options.onError?.(error);
+    this.options.onError?.(error, refused);
   }
 
   /** Counts a written flush, and reports it. */
   private commit(written: WriteResult): void {
     this.tally.written(written);
-    for (const error of written.failed) this.reject(error);
+    for (const error of written.failed) this.reject(error, true);
     const errors = this.errorsSinceCommit.sort((a, b) => a.line_number - b.line_number);
     this.errorsSinceCommit = [];
     this.options.onCommit?.(this.totals, errors);
@@ -181,9 +181,10 @@ export class IngestRun {
 
   /**
    * After a failure: writes nothing more, waits for the flushes in flight, and counts what they
-   * committed, so the totals are what the database holds from this request.
+   * committed, so the totals are what the database holds from this request. `store`: the rejected
+   * lines still pending are stored now (not when the caller hands them to the queue instead).
    */
-  async abort(): Promise<Totals> {
+  async abort(store = true): Promise<Totals> {
     clearTimeout(this.timer);
     this.sink.rows.length = 0;
     this.sink.chars = 0;
@@ -192,6 +193,7 @@ export class IngestRun {
     } catch (error) {
       this.countCommitted(error);
     }
+    if (!store) return this.totals;
     // Lines already rejected are kept even when the request fails or the client went away.
     this.options.quarantine?.add(this.sink.errors.splice(0));
     await this.options.quarantine?.flush();

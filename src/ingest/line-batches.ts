@@ -33,7 +33,7 @@ function count(bytes: Uint8Array, value: number): number {
   return n;
 }
 
-export async function* lineBatches(body: ReadableStream<Uint8Array>, maxLineBytes: number, keepBytes = 0): AsyncGenerator<LineBatch> {
+export async function* lineBatches(body: AsyncIterable<Uint8Array>, maxLineBytes: number, keepBytes = 0): AsyncGenerator<LineBatch> {
   let carry: Uint8Array = new Uint8Array(0);
   let nextLine = 1;
   let skipping = false;

@@ -1,5 +1,5 @@
 /**
- * copyText against an independent reading of the same rows: each JSON array parsed back, each
+ * copyText (and copyFrames, the same text framed for the wire) against an independent reading of the same rows: each JSON array parsed back, each
  * value as the text `e->>i` gives (what the INSERT writer stores), compared with PostgreSQL's
  * reading of the COPY text. Rows the COPY text cannot carry exactly must come back UNENCODABLE,
  * never as different text. The system tests (copy-writer.test.ts) check the same rows reach
@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { copyText, UNENCODABLE } from "../../src/db/copy-text.ts";
+import { copyFrames, copyText, UNENCODABLE } from "../../src/db/copy-text.ts";
 
 type Value = string | number | boolean | null;
 
@@ -34,11 +34,30 @@ function readCopyText(bytes: Uint8Array): (string | null)[][] {
     .map((line) => line.split("\t").map((field) => (field === "\\N" ? null : field.replace(/\\(.)/gs, (_, c: string) => COPY_ESCAPES[c] ?? c))));
 }
 
+/** The protocol's CopyData message holding `text`, then CopyDone: 'd', Int32 length (itself included), the bytes; 'c', Int32 4. */
+function framed(text: Uint8Array): Uint8Array {
+  const out = new Uint8Array(text.length + 10);
+  const view = new DataView(out.buffer);
+  out[0] = "d".charCodeAt(0);
+  view.setInt32(1, text.length + 4);
+  out.set(text, 5);
+  out[text.length + 5] = "c".charCodeAt(0);
+  view.setInt32(text.length + 6, 4);
+  return out;
+}
+
 function check(rows: Value[][]): void {
   const expected = rows.map((values) => values.map(expectedText));
-  const bytes = copyText(rows.map((values) => JSON.stringify(values)));
-  if (expected.some((values) => values.includes(UNENCODABLE))) expect(bytes).toBe(UNENCODABLE);
-  else expect(readCopyText(bytes!)).toEqual(expected);
+  const jsons = rows.map((values) => JSON.stringify(values));
+  const bytes = copyText(jsons);
+  if (expected.some((values) => values.includes(UNENCODABLE))) {
+    expect(bytes).toBe(UNENCODABLE);
+    expect(copyFrames(jsons)).toBe(UNENCODABLE);
+  } else {
+    expect(readCopyText(bytes!)).toEqual(expected);
+    // The same text, framed for the wire in the buffer it was written in.
+    expect(copyFrames(jsons)).toEqual(framed(bytes!));
+  }
 }
 
 const value: fc.Arbitrary<Value> = fc.oneof(
@@ -76,7 +95,7 @@ const value: fc.Arbitrary<Value> = fc.oneof(
 );
 const row = fc.array(value, { minLength: 1, maxLength: 10 });
 
-describe("copyText", () => {
+describe("copyText and copyFrames", () => {
   it("gives COPY each value's e->>i text, or UNENCODABLE (fast-check)", () => {
     fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 5 }), check), { numRuns: 20_000 });
   });
@@ -103,6 +122,7 @@ describe("copyText", () => {
       expect(copyText([json]), json).toBe(UNENCODABLE);
     }
     expect(copyText(['["a"]', "[1e2]"]), "one unencodable row of several").toBe(UNENCODABLE);
+    expect(copyFrames(['["a"]', "[1e2]"]), "one unencodable row of several").toBe(UNENCODABLE);
   });
 
   it("keeps plain decimals as written", () => {

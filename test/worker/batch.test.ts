@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import exampleOrderText from "../fixtures/nomnom/example_order.json?raw";
 import { tpchLines } from "../support/tpch.ts";
-import { count, post, resetDatabase, sql } from "../support/worker.ts";
+import { call, count, post, resetDatabase, sql } from "../support/worker.ts";
 
 // Posted as the file's own text: parsing it here first would turn 450.00 into 450.
 const exampleOrder = JSON.parse(exampleOrderText);
@@ -115,6 +115,34 @@ describe("POST /ingest/batch", () => {
     expect(json.errors).toHaveLength(1000);
     expect(json.failed).toBe(1500);
     expect(json.errors_total).toBe(1500);
+  });
+
+  it("writes a batch of several flushes whole: exact counts, and its first errors in line order", async () => {
+    // 25,000 lines (more than two 10,000-row flushes), a bad line every 3,500th.
+    const lines = tpchLines(25_000).map((line, i) => (i % 3500 === 3499 ? `X|bad ${i + 1}` : line));
+    const res = await call("/ingest/batch", { method: "POST", body: lines.join("\n"), bindings: { MAX_BATCH_ITEMS: "25000", MAX_ERRORS_REPORTED: "5" } });
+    expect(res.status).toBe(207);
+    const json = await res.json<{ errors: { line_number: number }[] }>();
+    expect(json).toMatchObject({ status: "partial", processed: 25_000, inserted: 24_993, duplicates: 0, failed: 7, errors_truncated: true, errors_total: 7 });
+    expect(json.errors.map((e) => e.line_number)).toEqual([3500, 7000, 10_500, 14_000, 17_500]);
+    const counts = await tableCounts();
+    expect(counts.orders + counts.items + counts.customers + counts.products).toBe(24_993);
+  });
+
+  it("refuses a batch past MAX_BATCH_ITEMS with 413 and writes nothing, though more than a flush of good lines came first", async () => {
+    const text = `${tpchLines(25_001).join("\n")}\n`;
+    // Sent in pieces without a Content-Length, so the count is only known as the body is read.
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 65_536) c.enqueue(bytes.slice(i, i + 65_536));
+        c.close();
+      },
+    });
+    const res = await call("/ingest/batch", { method: "POST", body, duplex: "half", bindings: { MAX_BATCH_ITEMS: "25000" } } as Parameters<typeof call>[1]);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "body_too_large", limit_items: 25_000 });
+    expect(await tableCounts()).toEqual({ orders: 0, items: 0, customers: 0, products: 0 });
   });
 
   it("rejects an empty body", async () => {
