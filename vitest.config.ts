@@ -30,6 +30,13 @@ const TEST_NEON_URL = process.env.TEST_NEON_URL ?? `http://127.0.0.1:${await fre
 /** The worker-copy project's own endpoints: HTTP, and the WebSocket one its COPY writer uses. */
 const TEST_NEON_COPY_URL = `http://127.0.0.1:${await freePort()}/sql`;
 const TEST_NEON_WS_PROXY = `127.0.0.1:${await freePort()}/v2`;
+/** The pooled projects' endpoints (over PgBouncer): the INSERT writer's, and the COPY writer's HTTP and WebSocket ones. */
+const TEST_NEON_POOLED_URL = `http://127.0.0.1:${await freePort()}/sql`;
+const TEST_NEON_POOLED_COPY_URL = `http://127.0.0.1:${await freePort()}/sql`;
+const TEST_NEON_POOLED_WS_PROXY = `127.0.0.1:${await freePort()}/v2`;
+
+/** The Worker test files that write in bulk: run again with the COPY writer, and through PgBouncer. */
+const BULK_WORKER_FILES = "test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts";
 
 /** The Worker under test: wrangler.toml with test bindings (the endpoint's URL, writer choice). */
 const workerUnderTest = (bindings: Record<string, string>) =>
@@ -117,9 +124,37 @@ export default defineConfig({
         plugins: [testProjectRegistry(), workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY, BULK_WRITER: "copy" })],
         test: {
           name: "worker-copy",
-          include: ["test/worker/{reliability,batch,stream,tenancy,neon-errors,quarantine,async}.test.ts", "test/worker-copy/**/*.test.ts"],
+          include: [BULK_WORKER_FILES, "test/worker-copy/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
           env: { NEON_FETCH_ENDPOINT: TEST_NEON_COPY_URL, NEON_WS_PROXY: TEST_NEON_WS_PROXY },
+          fileParallelism: false,
+          testTimeout: 60_000,
+        },
+      },
+      {
+        // The bulk files with the INSERT writer (Neon's HTTP API), the endpoint's database reached through
+        // PgBouncer in transaction mode, as Neon's -pooler host (global-setup.ts). Run by `npm run test:system`.
+        plugins: [testProjectRegistry(), workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_POOLED_URL, BULK_WRITER: "insert" })],
+        test: {
+          name: "worker-pgbouncer",
+          include: [BULK_WORKER_FILES],
+          globalSetup: ["test/worker/global-setup.ts"],
+          env: { NEON_FETCH_ENDPOINT: TEST_NEON_POOLED_URL, TEST_PGBOUNCER: "1" },
+          fileParallelism: false,
+          testTimeout: 60_000,
+        },
+      },
+      {
+        // The same with the COPY writer and its staging path: the WebSocket endpoint passes through to PgBouncer.
+        plugins: [
+          testProjectRegistry(),
+          workerUnderTest({ NEON_FETCH_ENDPOINT: TEST_NEON_POOLED_COPY_URL, NEON_WS_PROXY: TEST_NEON_POOLED_WS_PROXY, BULK_WRITER: "copy" }),
+        ],
+        test: {
+          name: "worker-copy-pgbouncer",
+          include: [BULK_WORKER_FILES, "test/worker-copy/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
+          env: { NEON_FETCH_ENDPOINT: TEST_NEON_POOLED_COPY_URL, NEON_WS_PROXY: TEST_NEON_POOLED_WS_PROXY, TEST_PGBOUNCER: "1" },
           fileParallelism: false,
           testTimeout: 60_000,
         },

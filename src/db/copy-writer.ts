@@ -273,6 +273,11 @@ class CopyWriter implements Writer {
     return this.copyTransaction(rows, extra, false);
   }
 
+  // Inside the WebSocket, bisection costs no subrequest: undefined says bisect. Without it, the INSERT writer's statement.
+  findRefused(): Promise<undefined> {
+    return this.unavailable ? Promise.reject(new Declined("no WebSocket in this request")) : Promise.resolve(undefined);
+  }
+
   writeOne(): Promise<never> {
     return Promise.reject(SINGLE_MESSAGE);
   }

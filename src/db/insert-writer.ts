@@ -10,6 +10,7 @@ import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { addWritten, emptyResult, type SingleWrite, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
 import { withWriteRetries } from "../writer/retries.ts";
 import type { RowToWrite } from "../writer/rows.ts";
+import { foundRefused, insertEachParams, insertEachSql } from "./insert-each.ts";
 import { type Database, deadlineSignal, retryPolicy, withTimeout } from "./neon.ts";
 
 /** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
@@ -80,6 +81,13 @@ function insertAttempts(db: Database, clock: DbClock): Writer {
       const json = jsonArray(rows.map((r) => r.json));
       const result = await timed(clock, db.sql.query(entity.insertSql, [json], withTimeout(db)));
       return result.rowCount ?? 0;
+    },
+
+    /** One request for the whole refused chunk (insert-each.ts), retried whole like writeChunk: the chunk's rows are natural-keyed. */
+    async findRefused(entity, rows) {
+      const json = jsonArray(rows.map((r) => r.json));
+      const result = await timed(clock, db.sql.query(insertEachSql, insertEachParams(entity, json), withTimeout(db)));
+      return foundRefused(result.rows);
     },
 
     /** One Neon transaction request (retried whole by the decorator: a rolled-back or replayed transaction cannot duplicate rows). */

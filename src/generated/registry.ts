@@ -10,8 +10,8 @@ import * as tables from "./tables.ts";
 
 export const REGISTRY_VERSION = "23d74db0533b";
 /** The migrations this Worker's code needs, in order: the database must have applied the last one. */
-export const SCHEMA_MIGRATIONS: readonly string[] = ["0001_entities","0002_idempotency","0003_idempotency_per_key","0004_quarantine"];
-export const SCHEMA_LEVEL = 4;
+export const SCHEMA_MIGRATIONS: readonly string[] = ["0001_entities","0002_idempotency","0003_idempotency_per_key","0004_quarantine","0005_insert_each"];
+export const SCHEMA_LEVEL = 5;
 
 // ── Customer (entities/customer.yaml) ──
 const FIELDS_Customer = ["customer_key","name","address","nation_key","phone","account_balance","market_segment","comment"];

@@ -2,7 +2,9 @@
  * The bisection decorator: a Writer that also writes a chunk with the rows the database refuses for
  * their data (RowsRejected) found and returned as rejections, not thrown. A refused chunk is split in
  * halves until each bad row stands alone: O(bad × log n) statements, within the request's subrequest
- * budget. writeRows (batch.ts) drives it; compose builds it around the request's writer (db/writers.ts).
+ * budget. Where the writer has one statement that finds the refused rows itself (the INSERT writer
+ * over HTTP: Writer.findRefused), a refused chunk costs that one statement instead.
+ * writeRows (batch.ts) drives it; compose builds it around the request's writer (db/writers.ts).
  */
 import { type EntityDef, rowAsObject, rowAsRecord } from "../entity/entity.ts";
 import { RowsRejected, type Writer } from "./port.ts";
@@ -43,6 +45,9 @@ export class PartlyWritten extends Error {
   }
 }
 
+/** Why the database refused one row, in PostgreSQL's words. */
+const rowRefusal = (message: string, sqlState: string) => `the database rejected the row: ${message} (SQLSTATE ${sqlState})`;
+
 /** A row the database refused, as the request reports it and the quarantine keeps it. */
 function rejectRow(entity: EntityDef, row: RowToWrite, message: string, sqlState: string): LineError {
   const failure = { line_number: row.lineNumber, entity: entity.name, message, line: rowAsObject(entity, row.json) };
@@ -63,6 +68,25 @@ const overBudgetReason = (refused: RowsRejected, budget: number) =>
 export function withBisection(writer: Writer, budget = SUBREQUEST_BUDGET): BisectingWriter {
   const overBudget = () => writer.subrequests() >= budget - writer.limits.concurrency;
 
+  /**
+   * A refused chunk written again by one statement that finds its refused rows (Writer.findRefused,
+   * over HTTP): true once done; false where the writer has no such statement or bisecting is free.
+   * Not for a row over Neon's 10 MiB request (413): only halving finds it.
+   */
+  async function writeFindingRefused(entity: EntityDef, rows: RowToWrite[], into: ChunkWrite, refused: RowsRejected): Promise<boolean> {
+    if (!writer.findRefused || refused.sqlState === "413" || overBudget()) return false;
+    // A refusal of the statement itself (not of one of its rows): bisection still finds the rows.
+    const found = await writer.findRefused(entity, rows).catch((error: unknown) => {
+      if (error instanceof RowsRejected) return undefined;
+      throw error;
+    });
+    if (!found) return false;
+    into.written += rows.length - found.refused.length;
+    into.inserted += found.inserted;
+    for (const row of found.refused) into.rejected.push(rejectRow(entity, rows[row.index], rowRefusal(row.message, row.sqlState), row.sqlState));
+    return true;
+  }
+
   async function bisect(entity: EntityDef, rows: RowToWrite[], into: ChunkWrite, refused?: RowsRejected): Promise<void> {
     if (refused && overBudget()) {
       const message = overBudgetReason(refused, budget);
@@ -75,9 +99,10 @@ export function withBisection(writer: Writer, budget = SUBREQUEST_BUDGET): Bisec
     } catch (error) {
       if (!(error instanceof RowsRejected)) throw error;
       if (rows.length === 1) {
-        into.rejected.push(rejectRow(entity, rows[0], `the database rejected the row: ${error.message} (SQLSTATE ${error.sqlState})`, error.sqlState));
+        into.rejected.push(rejectRow(entity, rows[0], rowRefusal(error.message, error.sqlState), error.sqlState));
         return;
       }
+      if (await writeFindingRefused(entity, rows, into, error)) return;
       const half = rows.length >> 1;
       await bisect(entity, rows.slice(0, half), into, error);
       await bisect(entity, rows.slice(half), into, error);

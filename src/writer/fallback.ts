@@ -45,6 +45,12 @@ export function withFallback(primary: Writer, fallback: Writer): Writer {
         () => primary.writeOne(entity, json, children),
         () => fallback.writeOne(entity, json, children),
       ),
+    // The primary declines where it has no better way (the COPY writer without its WebSocket): the fallback's statement.
+    findRefused: (entity, rows) =>
+      orElse(
+        () => primary.findRefused?.(entity, rows) ?? Promise.reject(new Declined("no way of its own to find refused rows")),
+        () => fallback.findRefused?.(entity, rows) ?? Promise.resolve(undefined),
+      ),
     subrequests: () => primary.subrequests(),
     prepare: () => primary.prepare(),
     async close() {

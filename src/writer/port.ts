@@ -65,6 +65,14 @@ export class RowsRejected extends Error {
   }
 }
 
+/** A refused chunk written in one statement (Writer.findRefused): how many of its rows were new, and each row refused. */
+export interface FoundRefused {
+  /** Rows inserted; the chunk's other rows that were not refused had their natural key already. */
+  inserted: number;
+  /** The refused rows (their index in the chunk), with PostgreSQL's message and SQLSTATE. */
+  refused: { index: number; message: string; sqlState: string }[];
+}
+
 /**
  * Writes rows that skip natural-key duplicates (ON CONFLICT DO NOTHING semantics), retrying
  * transient failures itself. It throws RowsRejected when the database refuses a row's data (the
@@ -79,6 +87,12 @@ export interface Writer {
   writeTransaction(rows: RowToWrite[], extra: Statement[]): Promise<WriteResult>;
   /** One record and its derived rows in one transaction, with the record's real id. */
   writeOne(entity: EntityDef, json: string, children: { entity: EntityDef; rows: string[] }[]): Promise<SingleWrite>;
+  /**
+   * A chunk the database refused (RowsRejected for its data), written again by one statement that finds
+   * the refused rows itself: one subrequest where bisection would make one a step. Resolves to undefined
+   * where bisecting costs no subrequest (inside the COPY writer's open WebSocket); absent: bisect.
+   */
+  findRefused?(entity: EntityDef, rows: RowToWrite[]): Promise<FoundRefused | undefined>;
   /** Subrequests (fetches, WebSockets) this request's writes have made so far: Workers limit them per request. */
   subrequests(): number;
   /**

@@ -13,6 +13,7 @@ export function withWriteRetries(writer: Writer, policy: RetryPolicy): Writer {
     writeChunk: (entity, rows) => retrying(policy, () => writer.writeChunk(entity, rows)),
     writeTransaction: (rows, extra) => retrying(policy, () => writer.writeTransaction(rows, extra)),
     writeOne: (entity, json, children) => retrying(policy, () => writer.writeOne(entity, json, children)),
+    findRefused: writer.findRefused && ((entity, rows) => retrying(policy, () => writer.findRefused!(entity, rows))),
     subrequests: () => writer.subrequests(),
     prepare: () => writer.prepare(),
     close: () => writer.close(),

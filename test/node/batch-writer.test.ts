@@ -2,6 +2,8 @@
  * The batch writer against a real database through the local Neon endpoint: exact counts,
  * chunking under the limits, and bisection that fails only the rows the database rejects.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_CONNECTION_STRING, type LocalNeon, startLocalNeon } from "../../scripts/local-neon/start.ts";
@@ -14,6 +16,7 @@ import { writeRows } from "../../src/writer/batch.ts";
 import { type ChunkWriter, SUBREQUEST_BUDGET, withBisection } from "../../src/writer/bisect.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { freshDatabase } from "../support/database.ts";
+import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
 // A table whose CHECK the parsers know nothing about: only the database can reject these rows.
 const entity = {
@@ -33,6 +36,8 @@ describe("the batch writer", () => {
     // Faults on for GET /__counters (no fault is set).
     local = await startLocalNeon({ databaseUrl: await freshDatabase("nomnom_test_batch_writer"), migrate: false, faults: true });
     await local.db.query({ query: "CREATE TABLE readings (k int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))", params: [] });
+    // The service's function that finds a refused chunk's rows in one statement (the INSERT writer's findRefused).
+    await local.db.query({ query: readFileSync(join(TEST_MIGRATIONS, "0005_insert_each.sql"), "utf8"), params: [] });
     const neon = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()));
     runner = withBisection({
       ...neon,
@@ -105,12 +110,36 @@ describe("the batch writer", () => {
     ]);
   });
 
-  it("stops bisecting at the request's budget of 1,000 subrequests: 1% refused rows in 10,000, the rest of a refused chunk rejected with the reason", async () => {
-    const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number };
+  const counters = async () => (await (await fetch(local.url.replace("/sql", "/__counters"))).json()) as { http_requests: number };
+
+  it("finds a refused chunk's rows in one more statement over HTTP: 1% refused in 10,000, existing keys counted as duplicates", async () => {
+    await writeRows(rows(Array(500).fill(1), 9001), runner);
     const before = await counters();
     const writer = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()), {
       dbSeconds: 0,
     });
+    const values = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 99 ? -1 : 1));
+    const result = await writeRows(rows(values), withBisection(writer));
+    // The chunk's INSERT, refused; then nomnom_insert_each with the same rows.
+    expect([(await counters()).http_requests - before.http_requests, writer.subrequests()]).toEqual([2, 2]);
+    // Keys 9001..9500 existed: 495 duplicates, and 5 refused rows (the CHECK runs before the conflict is seen).
+    expect(result).toMatchObject({ inserted: 9900 - 495, duplicates: 495, byEntity: { Reading: { inserted: 9405, duplicates: 495, failed: 100 } } });
+    expect(result.failed.map((f) => f.line_number)).toEqual(Array.from({ length: 100 }, (_, i) => 100 * (i + 1)));
+    expect(result.failed[0]).toMatchObject({
+      entity: "Reading",
+      message: 'the database rejected the row: new row for relation "readings" violates check constraint "readings_v_check" (SQLSTATE 23514)',
+      line: `{"k":100,"v":-1}`,
+    });
+    expect((await local.db.query({ query: "SELECT count(*)::int FROM readings", params: [] })).rows).toEqual([["9905"]]);
+  });
+
+  it("stops bisecting at the request's budget of 1,000 subrequests: 1% refused rows in 10,000, the rest of a refused chunk rejected with the reason", async () => {
+    const before = await counters();
+    const insert = insertWriter(database(settingsOf({ DATABASE_URL: LOCAL_CONNECTION_STRING, NEON_FETCH_ENDPOINT: local.url }), createDbIsolate()), {
+      dbSeconds: 0,
+    });
+    // A writer with no statement of its own to find refused rows: each bisection step is one HTTP request.
+    const writer = { ...insert, findRefused: undefined };
     // Every 100th row breaks the CHECK: over HTTP, finding all 100 would take about 1,400 statements.
     const values = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 99 ? -1 : 1));
     const result = await writeRows(rows(values), withBisection(writer));

@@ -78,18 +78,19 @@ describe("npm run reset-project", () => {
     writeFileSync(join(copy, ".data/pglite/PG_VERSION"), "17\n");
     const out = reset(copy);
     expect(out).toContain("Removed:\n  entities/customer.yaml\n  entities/order.yaml\n  entities/order_line_item.yaml\n  entities/product.yaml\n");
-    expect(out).toContain("New migration migrations/0004_create_events.sql");
+    expect(out).toContain("New migration migrations/0005_create_events.sql");
     expect(list(join(copy, "entities"))).toEqual(["event.yaml"]);
     expect(list(join(copy, "migrations"))).toEqual([
       "0001_idempotency.sql",
       "0002_idempotency_per_key.sql",
       "0003_quarantine.sql",
-      "0004_create_events.sql",
+      "0004_insert_each.sql",
+      "0005_create_events.sql",
       "meta",
     ]);
-    expect(list(join(copy, "migrations/meta"))).toEqual(["0004_snapshot.json", "_journal.json"]);
+    expect(list(join(copy, "migrations/meta"))).toEqual(["0005_snapshot.json", "_journal.json"]);
     const journal = JSON.parse(readFileSync(join(copy, "migrations/meta/_journal.json"), "utf8")).entries.map((e: { tag: string }) => e.tag);
-    expect(journal).toEqual(["0001_idempotency", "0002_idempotency_per_key", "0003_quarantine", "0004_create_events"]);
+    expect(journal).toEqual(["0001_idempotency", "0002_idempotency_per_key", "0003_quarantine", "0004_insert_each", "0005_create_events"]);
     // The service's migrations are the same files, under their new numbers.
     expect(readFileSync(join(copy, "migrations/0003_quarantine.sql"), "utf8")).toBe(readFileSync(join(TEST_PROJECT, "migrations/0004_quarantine.sql"), "utf8"));
     expect(existsSync(join(copy, ".data"))).toBe(false);
