@@ -131,10 +131,12 @@ describe("one request's parsing does not hold the isolate's other answers", () =
       },
       { highWaterMark: 0 },
     );
-    const batch = postDirect("/ingest/batch", body, bindings, { "Content-Type": "application/json", Authorization: `Bearer ${BULK}` }).then(async (res) => {
-      order.push("batch answered");
-      return { status: res.status, body: (await res.json()) as { failed: number } };
-    });
+    const batch = Promise.resolve(postDirect("/ingest/batch", body, bindings, { "Content-Type": "application/json", Authorization: `Bearer ${BULK}` })).then(
+      async (res) => {
+        order.push("batch answered");
+        return { status: res.status, body: (await res.json()) as { failed: number } };
+      },
+    );
     // The message leaves once the batch's whole body is read, that is when its parse begins.
     let settled = false;
     void batch.finally(() => (settled = true));
