@@ -6,6 +6,7 @@
  * answered 429 while its body is still arriving.
  */
 import { connect, type Socket } from "node:net";
+import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { customers } from "../support/customers.ts";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
@@ -76,34 +77,75 @@ describe("npm run dev: parked queue parts, cut-off bodies, stream slots", () => 
   }
 
   const customer = (key: string, comment: string) => `C|${key}|Name|x|1|5|1.00|A|${comment}`;
-
-  it("stores no cut-off line when the connection is reset before the body's Content-Length arrived", async () => {
-    const body = `${[1, 2, 3].map((i) => customer(`RST${i}`, "whole")).join("\n")}\n${customer("RSTCUT", "this comment was cut he")}`;
-    const { socket } = await raw(
-      `POST /ingest/stream HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body) + 20}\r\n\r\n${body}`,
-    );
-    await new Promise((r) => setTimeout(r, 500));
-    socket.resetAndDestroy();
-    await new Promise((r) => setTimeout(r, 1500));
-    // The whole line, sent again, is new: the cut-off one was never stored.
-    const again = await fetch(`${stack.base}/ingest/message`, {
-      method: "POST",
-      headers: { "Content-Type": "text/plain" },
-      body: customer("RSTCUT", "this comment was cut here and goes on"),
+  const customerJson = (key: string, comment: string) =>
+    JSON.stringify({
+      entity: "Customer",
+      customer_key: key,
+      name: "Name",
+      address: "x",
+      nation_key: 1,
+      phone: "5",
+      account_balance: "1.00",
+      market_segment: "A",
+      comment,
     });
-    const answer = (await again.json()) as { status: string; duplicate?: boolean };
-    expect(answer.status).toBe("success");
-    expect(answer.duplicate).toBeUndefined();
-  });
+  const formats = {
+    pipe: { type: "text/plain", one: "text/plain", line: customer },
+    NDJSON: { type: "application/x-ndjson", one: "application/json", line: customerJson },
+  };
+  const chunk = (bytes: Buffer) => Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from("\r\n")]);
+
+  /**
+   * Reset connections that `wrangler dev` hands on as failed bodies (see docs/reliability.md): a body
+   * short of its Content-Length; a chunked body whose answer has not begun (a batch answers at the
+   * end); a chunked gzip body (its missing trailer fails the inflation). Each sends three whole lines
+   * and half a fourth, then resets.
+   */
+  const resets = [
+    { route: "stream", framing: "Content-Length" },
+    { route: "batch", framing: "chunked" },
+    { route: "stream", framing: "chunked gzip" },
+  ] as const;
+  for (const { route, framing } of resets) {
+    for (const [name, format] of Object.entries(formats)) {
+      it(`stores no cut-off line when a ${framing} ${name} body to /ingest/${route} is reset mid-line`, async () => {
+        const key = `RST${route[0]}${framing.length}${name[0]}`;
+        const half = format.line(`${key}CUT`, "this comment was cut here and goes on").slice(0, -14);
+        const text = Buffer.from(`${[1, 2, 3].map((i) => format.line(`${key}${i}`, "whole")).join("\n")}\n${half}`);
+        const head = `POST /ingest/${route} HTTP/1.1\r\nHost: x\r\nContent-Type: ${format.type}\r\n`;
+        const { socket } = await raw(
+          framing === "Content-Length"
+            ? `${head}Content-Length: ${text.length + 20}\r\n\r\n`
+            : `${head}Transfer-Encoding: chunked\r\n${framing === "chunked gzip" ? "Content-Encoding: gzip\r\n" : ""}\r\n`,
+        );
+        // A gzip body cut before its 8-byte trailer: all of the text inflates, the end does not check.
+        const gz = gzipSync(text);
+        socket.write(framing === "Content-Length" ? text : chunk(framing === "chunked" ? text : gz.subarray(0, gz.length - 8)));
+        await new Promise((r) => setTimeout(r, 500));
+        socket.resetAndDestroy();
+        await new Promise((r) => setTimeout(r, 1500));
+        // Neither a row nor a rejected line holds the cut key, and the whole line sent again is new.
+        const rejected = (await (await fetch(`${stack.base}/ingest/rejections?limit=1000`)).json()) as { rejections: { raw: string }[] };
+        expect(rejected.rejections.filter((r) => r.raw.includes(`${key}CUT`))).toEqual([]);
+        const again = await fetch(`${stack.base}/ingest/message`, {
+          method: "POST",
+          headers: { "Content-Type": format.one },
+          body: format.line(`${key}CUT`, "this comment was cut here and goes on"),
+        });
+        const answer = (await again.json()) as { status: string; duplicate?: boolean };
+        expect(answer.status).toBe("success");
+        expect(answer.duplicate).toBeUndefined();
+      });
+    }
+  }
 
   it("answers a stream past MAX_STREAMS_PER_KEY with 429 and Retry-After while its body is still arriving", async () => {
-    const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
     const head = `POST /ingest/stream HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`;
-    const first = await raw(head + chunk(`${customer("SLOT1", "open")}\n`));
+    const first = await raw(head + chunk(Buffer.from(`${customer("SLOT1", "open")}\n`)));
     const deadline = Date.now() + 10_000;
     while (!first.answer().includes("200 OK") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(first.answer()).toContain("200 OK");
-    const second = await raw(head + chunk(`${customer("SLOT2", "refused")}\n`));
+    const second = await raw(head + chunk(Buffer.from(`${customer("SLOT2", "refused")}\n`)));
     const started = Date.now();
     while (!second.answer().includes("\r\n\r\n") && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 50));
     expect(second.answer()).toMatch(/^HTTP\/1\.1 429 /);

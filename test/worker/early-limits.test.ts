@@ -67,6 +67,46 @@ describe("a batch past MAX_BATCH_ITEMS is refused while it is read", () => {
     });
   });
 
+  describe("the issue's bombs, whole: a gzipped JSON array of millions of tiny elements (about 15 KB on the wire)", () => {
+    /** The gzip bytes in 1 KB pieces, pulled one at a time; `pulled()` says how many bytes the Worker asked for. */
+    function metered(bytes: Uint8Array) {
+      let offset = 0;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            if (offset >= bytes.length) return c.close();
+            c.enqueue(bytes.slice(offset, offset + 1024));
+            offset += 1024;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return { stream, pulled: () => offset };
+    }
+
+    it("8 million zeros to /ingest/batch: 413, refused before most of the body was read, nothing written", async () => {
+      const bomb = await gzip(encode(`[${"0,".repeat(7_999_999)}0]`));
+      expect(bomb.length).toBeLessThan(20_000);
+      const body = metered(bomb);
+      const res = await post("/ingest/batch", body.stream, "application/json", { "Content-Encoding": "gzip" });
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ code: "body_too_large", limit_items: 10_000 });
+      expect(body.pulled()).toBeLessThan(bomb.length / 2);
+      expect(await count("customers")).toBe(0);
+    });
+
+    it("4 million {} to /ingest/stream: a failure event, 413, before most of the body was read, no rejected line stored", async () => {
+      const bomb = await gzip(encode(`[${"{},".repeat(3_999_999)}{}]`));
+      const body = metered(bomb);
+      const res = await post("/ingest/stream", body.stream, "application/json", { "Content-Encoding": "gzip" });
+      const events = await readEvents(res.body!);
+      expect(events.at(-1)).toMatchObject({ event: "failure", data: { http_status: 413, code: "body_too_large", committed: { failed: 0 } } });
+      expect(body.pulled()).toBeLessThan(bomb.length / 2);
+      const [row] = await sql.query("SELECT count(*)::int AS n FROM ingest_rejections WHERE request_id = $1", [events.at(-1)!.data.request_id]);
+      expect(row.n).toBe(0);
+    });
+  });
+
   it("a whole body of exactly MAX_BATCH_ITEMS items is still taken", async () => {
     const res = await worker.fetch(
       new Request("http://nomnom.test/ingest/batch", {

@@ -84,3 +84,70 @@ describe("open streams per API key", () => {
     expect((await readEvents(again.body!)).at(-1)).toMatchObject({ event: "summary", data: { inserted: 1 } });
   });
 });
+
+describe("one request's parsing does not hold the isolate's other answers", () => {
+  const BULK = "bulk-key-00000000000001";
+  const SINGLE = "single-key-000000000001";
+  // Every record fails validation (account_balance), so the batch writes nothing: its answer comes
+  // as soon as its parse ends, and a message answered before it was answered while it was parsed.
+  // Order, not a time bound: the machine running the tests may be slow.
+  it("another key's single message is answered while a 16 MiB JSON batch is still being parsed", async () => {
+    const record = (i: number) =>
+      JSON.stringify({
+        customer_key: `F${String(i).padStart(7, "0")}`,
+        name: "Customer",
+        address: "1 Elm St",
+        nation_key: 3,
+        phone: "13-555-0001",
+        account_balance: "not a number",
+        market_segment: "BUILDING",
+        comment: "a record of about one hundred and seventy bytes, parsed and refused",
+      });
+    const per = record(0).length + 1;
+    const items = Math.floor((16 * 1024 * 1024 - 2) / per);
+    const document = new TextEncoder().encode(`[${Array.from({ length: items }, (_, i) => record(i)).join(",")}]`);
+    expect(document.length).toBeGreaterThan(15.9 * 1024 * 1024);
+    expect(document.length).toBeLessThanOrEqual(16 * 1024 * 1024);
+
+    const bindings = {
+      ...env,
+      ALLOW_ANONYMOUS: "false",
+      API_KEYS: await apiKeys({ bulk: [BULK, ["write:*"]], single: [SINGLE, ["write:*"]] }),
+      MAX_BATCH_ITEMS: String(items),
+      QUARANTINE_MAX_PER_REQUEST: "1",
+    };
+    const order: string[] = [];
+    let read = 0;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          if (read >= document.length) {
+            order.push("batch body read");
+            return c.close();
+          }
+          c.enqueue(document.subarray(read, read + 1024 * 1024));
+          read += 1024 * 1024;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const batch = Promise.resolve(postDirect("/ingest/batch", body, bindings, { "Content-Type": "application/json", Authorization: `Bearer ${BULK}` })).then(
+      async (res) => {
+        order.push("batch answered");
+        return { status: res.status, body: (await res.json()) as { failed: number } };
+      },
+    );
+    // The message leaves once the batch's whole body is read, that is when its parse begins.
+    let settled = false;
+    void batch.finally(() => (settled = true));
+    while (!order.includes("batch body read") && !settled) await new Promise((r) => setTimeout(r, 1));
+    const message = await postDirect("/ingest/message", "C|FAIR1|Name|x|1|5|1.00|A|b", bindings, { Authorization: `Bearer ${SINGLE}` });
+    order.push("message answered");
+
+    expect(message.status).toBe(200);
+    const answer = await batch;
+    expect(answer).toMatchObject({ status: 400, body: { failed: items } });
+    expect(order).toEqual(["batch body read", "message answered", "batch answered"]);
+    expect(await count("customers")).toBe(1);
+  }, 60_000);
+});
