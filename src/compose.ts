@@ -38,11 +38,10 @@ export async function explained(settings: Settings, error: unknown): Promise<unk
   return error instanceof SchemaMismatch ? explainMismatch(database(settings, dbIsolate), dbIsolate, error) : error;
 }
 
-/** A request's writers: its single messages join the isolate's group commit, their statements kept alive by its waitUntil. */
 const writersOf =
-  (settings: Settings, afterAnswer: (work: Promise<unknown>) => void): WriterFactory =>
+  (settings: Settings): WriterFactory =>
   (clock, retryMs) =>
-    openWriter(settings, dbIsolate, clock, retryMs, afterAnswer);
+    openWriter(settings, dbIsolate, clock, retryMs);
 
 /** The quarantine's store over the request's database. */
 export const rejectionStore = (env: Env): QuarantineStore => quarantineStore(database(settingsOf(env), dbIsolate));
@@ -53,7 +52,7 @@ export function ingestDeps(env: Env, afterAnswer: (work: Promise<unknown>) => vo
   const db = database(settings, dbIsolate);
   return {
     settings,
-    openWriter: writersOf(settings, afterAnswer),
+    openWriter: writersOf(settings),
     idempotency: idempotencyStore(db, settings.IDEMPOTENCY_TTL_HOURS),
     quarantine: quarantineStore(db),
     enqueue: (...args) => enqueue(env, ...args),

@@ -244,30 +244,6 @@ function insertSql(e: EntityModel, returning: boolean): string {
   );
 }
 
-/**
- * Many single messages of one entity in one statement (group commit, db/message-group.ts): $1 as
- * for insertSql; each input row n (1-based) answered with the id its own INSERT gave it (null for a
- * conflict) and the id of the row that already held its natural key (the statement's snapshot).
- * Rows are matched by natural key, not by RETURNING's order, which PostgreSQL does not promise; rows
- * of one key go in in input order, so the first of them is the one inserted. Without a natural key: "".
- */
-function insertGroupSql(e: EntityModel): string {
-  if (e.naturalKey.length === 0) return "";
-  const cols = e.fields.map((f) => sqlId(f.column)).join(", ");
-  const values = e.fields.map(fromElement).join(", ");
-  const keyAt = e.naturalKey.map((k) => e.fields.findIndex((f) => f.column === k));
-  const keyExpr = (i: number) => fromElement(e.fields[i], i).replaceAll("e->", "r.e->");
-  const returning = e.naturalKey.map((k, j) => `${sqlId(k)} AS k${j}`).join(", ");
-  const onIns = keyAt.map((i, j) => `ins.k${j} = ${keyExpr(i)}`).join(" AND ");
-  const onTable = keyAt.map((i, j) => `t.${sqlId(e.naturalKey[j])} = ${keyExpr(i)}`).join(" AND ");
-  return (
-    `WITH r AS (SELECT e, n FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n)), ` +
-    `ins AS (INSERT INTO ${sqlId(e.table)} (${cols}) SELECT ${values} FROM r ORDER BY ${keyAt.map((i) => i + 1).join(", ")}, r.n ` +
-    `ON CONFLICT (${e.naturalKey.map(sqlId).join(", ")}) DO NOTHING RETURNING ${sqlId(e.idColumn)} AS id, ${returning}) ` +
-    `SELECT ins.id, t.${sqlId(e.idColumn)} FROM r LEFT JOIN ins ON ${onIns} LEFT JOIN ${sqlId(e.table)} t ON ${onTable} ORDER BY r.n`
-  );
-}
-
 export function generateRegistry(
   entities: EntityModel[],
   version: string,
@@ -320,7 +296,6 @@ export function generateRegistry(
     out.push(`    drizzleTable: tables.${ident(e.table)},`);
     out.push(`    insertSql: ${q(insertSql(e, false))},`);
     out.push(`    insertReturningIdSql: ${q(insertSql(e, true))},`);
-    out.push(`    insertGroupSql: ${q(insertGroupSql(e))},`);
     out.push(`    parseLine: parse${e.name}Line, parseRecord: parse${e.name}Record,`);
     out.push(
       `    children: [${children.map((c) => `{ field: ${q(c.repeatedFor!.field)}, entity: ${q(c.name)}, derive: derive${c.name}From${e.name} }`).join(", ")}],`,

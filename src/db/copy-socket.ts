@@ -6,7 +6,7 @@
 import { Client } from "@neondatabase/serverless";
 import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { watchReady } from "./copy-protocol.ts";
-import { countSubrequest, type DbClock } from "./neon.ts";
+import { countSubrequest, type DbClock } from "./insert-writer.ts";
 
 /**
  * WebSockets one request holds at most; its chunks take turns. Each connection is a new PostgreSQL

@@ -19,8 +19,7 @@ import { copyResult, declineChunk, noteInserted } from "./copy-conflicts.ts";
 import { classifyWs, copyIn, type EntityCopy, entityCopy, existingKeys, pastTheProxy, refusesData } from "./copy-protocol.ts";
 import { deadline, type SocketCount, SocketPool } from "./copy-socket.ts";
 import { UNENCODABLE } from "./copy-text.ts";
-import { INSERT_LIMITS } from "./insert-writer.ts";
-import type { DbClock } from "./neon.ts";
+import { type DbClock, INSERT_LIMITS } from "./insert-writer.ts";
 import { logTransient } from "./neon-answers.ts";
 
 export interface CopyWriterOptions {

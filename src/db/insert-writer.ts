@@ -10,8 +10,17 @@ import { IngestError, TransientDatabaseError } from "../errors.ts";
 import { addWritten, emptyResult, type SingleWrite, type Statement, type WriteLimits, type WriteResult, type Writer } from "../writer/port.ts";
 import { withWriteRetries } from "../writer/retries.ts";
 import type { RowToWrite } from "../writer/rows.ts";
-import { type GroupCache, groupWrite } from "./message-group.ts";
-import { asId, countSubrequest, type Database, type DbClock, deadlineSignal, retryPolicy, withTimeout } from "./neon.ts";
+import { type Database, deadlineSignal, retryPolicy, withTimeout } from "./neon.ts";
+
+/** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
+export interface DbClock {
+  dbSeconds: number;
+  /** Fetches and WebSockets opened to Neon: Workers count each against the request's subrequest limit. */
+  subrequests?: number;
+}
+
+/** One subrequest more on the request's count. */
+export const countSubrequest = (clock: DbClock) => void (clock.subrequests = (clock.subrequests ?? 0) + 1);
 
 /** Each call is one HTTP request to Neon: one subrequest, retries included (each goes through here). */
 async function timed<T>(clock: DbClock, work: Promise<T>): Promise<T> {
@@ -37,6 +46,8 @@ const jsonArray = (rows: readonly string[]) => `[${rows.join(",")}]`;
 /** Rows of one transaction: a little under Neon's 10 MiB request, like one chunk. */
 const TRANSACTION_MAX_CHARS = INSERT_LIMITS.maxChars;
 
+const asId = (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
+
 /** The id of the row already holding this natural key (the row as its JSON array, raw numbers kept exact). */
 async function existingId(db: Database, entity: EntityDef, json: string): Promise<number | string> {
   const row = parseJsonExact(json) as unknown[];
@@ -57,18 +68,11 @@ async function existingId(db: Database, entity: EntityDef, json: string): Promis
   return asId(String(rows[0][0]));
 }
 
-/** A request's share in its isolate's group commit (message-group.ts): the isolate's groups and the request's waitUntil. */
-export interface Grouping {
-  cache: GroupCache;
-  afterAnswer(work: Promise<unknown>): void;
-}
-
 /** The INSERT writer as requests use it: each call retried after transient failures within db.retryMs. */
-export const insertWriter = (db: Database, clock: DbClock = { dbSeconds: 0 }, grouping?: Grouping): Writer =>
-  withWriteRetries(insertAttempts(db, clock, grouping), retryPolicy(db));
+export const insertWriter = (db: Database, clock: DbClock = { dbSeconds: 0 }): Writer => withWriteRetries(insertAttempts(db, clock), retryPolicy(db));
 
 /** One attempt per call (raw Neon errors: the retry decorator classifies them). */
-function insertAttempts(db: Database, clock: DbClock, grouping?: Grouping): Writer {
+function insertAttempts(db: Database, clock: DbClock): Writer {
   return {
     limits: INSERT_LIMITS,
 
@@ -100,11 +104,6 @@ function insertAttempts(db: Database, clock: DbClock, grouping?: Grouping): Writ
     },
 
     async writeOne(entity, json, children): Promise<SingleWrite> {
-      // A message without derived rows goes with the others of its entity waiting in this isolate.
-      if (grouping && children.length === 0 && entity.insertGroupSql) {
-        const answer = await groupWrite(grouping.cache, db, entity, json, clock, grouping.afterAnswer);
-        if (answer !== "alone") return { ...answer, children: {} };
-      }
       // The prepared request (neon-http.ts, preparedHttp): the message path's one statement is most of its Neon client cost.
       const parent = { query: entity.insertReturningIdSql, params: [`[${json}]`] };
       const signal = deadlineSignal(db);

@@ -47,19 +47,6 @@ export function database(settings: Settings, isolate: DatabaseCache): Database {
   return db;
 }
 
-/** Where a request adds up the time its statements waited on the database, and the subrequests they cost. */
-export interface DbClock {
-  dbSeconds: number;
-  /** Fetches and WebSockets opened to Neon: Workers count each against the request's subrequest limit. */
-  subrequests?: number;
-}
-
-/** One subrequest more on the request's count. */
-export const countSubrequest = (clock: DbClock) => void (clock.subrequests = (clock.subrequests ?? 0) + 1);
-
-/** An id from Neon's raw text output: a number when it is one exactly, else the text (a bigint past 2^53). */
-export const asId = (text: string): number | string => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
-
 /** Every call to Neon carries a deadline (DB_TIMEOUT_MS, or less): the proxy has none, and a call nobody aborts can wait forever. */
 export const deadlineSignal = (db: Pick<Database, "timeoutMs">, ms = db.timeoutMs): AbortSignal => AbortSignal.timeout(Math.min(ms, db.timeoutMs));
 

@@ -7,9 +7,9 @@ import type { Settings } from "../env.ts";
 import { withFallback } from "../writer/fallback.ts";
 import type { Writer } from "../writer/port.ts";
 import { copyWriter } from "./copy-writer.ts";
-import { insertWriter } from "./insert-writer.ts";
+import { type DbClock, insertWriter } from "./insert-writer.ts";
 import type { DbIsolate } from "./isolate.ts";
-import { type DbClock, database } from "./neon.ts";
+import { database } from "./neon.ts";
 
 /** Which writer bulk writes use: BULK_WRITER, else COPY, except against a local endpoint without a WebSocket one. */
 export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON_FETCH_ENDPOINT?: string; NEON_WS_PROXY?: string }): "copy" | "insert" {
@@ -17,20 +17,10 @@ export function bulkWriterKind(settings: { BULK_WRITER?: "copy" | "insert"; NEON
   return settings.BULK_WRITER ?? "copy";
 }
 
-/**
- * Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`.
- * With the request's waitUntil (`afterAnswer`), its single messages join the isolate's group commit (message-group.ts).
- */
-export function openWriter(
-  settings: Settings,
-  isolate: DbIsolate,
-  clock: DbClock = { dbSeconds: 0 },
-  retryMs = settings.DB_RETRY_MS,
-  afterAnswer?: (work: Promise<unknown>) => void,
-): Writer {
+/** Opens the request's writer (BULK_WRITER: COPY over WebSocket, or INSERT over HTTP); the caller closes it in `finally`. */
+export function openWriter(settings: Settings, isolate: DbIsolate, clock: DbClock = { dbSeconds: 0 }, retryMs = settings.DB_RETRY_MS): Writer {
   const db = database(settings, isolate);
-  const grouping = afterAnswer && { cache: isolate, afterAnswer };
-  const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock, grouping);
+  const insert = insertWriter(retryMs === db.retryMs ? db : { ...db, retryMs }, clock);
   if (bulkWriterKind(settings) === "insert") return insert;
   // Nothing is opened until the first bulk write: a request that writes one message never opens a WebSocket.
   const copy = copyWriter({

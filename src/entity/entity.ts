@@ -28,8 +28,6 @@ export interface EntityDef {
   insertSql: string;
   /** The same, RETURNING the id of each inserted row. */
   insertReturningIdSql: string;
-  /** Single messages of this entity in one statement (group commit): per input row, in order, [its id if inserted, the id already holding its key]. "" without a natural key. */
-  insertGroupSql: string;
   /** Parses the fields of a pipe-delimited line; f[0] is the prefix. */
   parseLine(f: string[]): Parsed;
   parseRecord(r: JsonRecord): Parsed;
