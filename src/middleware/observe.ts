@@ -3,7 +3,7 @@
  * isolate and sent to the Stats Durable Object from waitUntil, off the response's critical path
  * (stats-client.ts); a streamed response is observed when its stream ends.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { isolateCaches, waitUntil } from "../compose.ts";
 import type { Settings } from "../env.ts";
