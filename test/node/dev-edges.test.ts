@@ -8,7 +8,7 @@
 import { connect, type Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { customers } from "../support/customers.ts";
+import { customerRecord, customers } from "../support/customers.ts";
 import { type DevStack, startDevStack } from "../support/dev-stack.ts";
 import { faultAt } from "../support/faults.ts";
 import { freePort } from "../support/free-port.ts";
@@ -77,18 +77,7 @@ describe("npm run dev: parked queue parts, cut-off bodies, stream slots", () => 
   }
 
   const customer = (key: string, comment: string) => `C|${key}|Name|x|1|5|1.00|A|${comment}`;
-  const customerJson = (key: string, comment: string) =>
-    JSON.stringify({
-      entity: "Customer",
-      customer_key: key,
-      name: "Name",
-      address: "x",
-      nation_key: 1,
-      phone: "5",
-      account_balance: "1.00",
-      market_segment: "A",
-      comment,
-    });
+  const customerJson = (key: string, comment: string) => JSON.stringify({ entity: "Customer", ...customerRecord(key, { comment }) });
   const formats = {
     pipe: { type: "text/plain", one: "text/plain", line: customer },
     NDJSON: { type: "application/x-ndjson", one: "application/json", line: customerJson },

@@ -22,6 +22,7 @@ import { withBisection } from "../../src/writer/bisect.ts";
 import { withFallback } from "../../src/writer/fallback.ts";
 import type { Writer } from "../../src/writer/port.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
+import { customerRecord as customer } from "../support/customers.ts";
 import { databaseNamed as databaseUrlOf, freshDatabase, pgbouncerClients, throughPgBouncer } from "../support/database.ts";
 import { TEST_MIGRATIONS } from "../support/test-project.ts";
 
@@ -87,17 +88,6 @@ function rowsOf(records: object[]): RowToWrite[] {
   return parsed.rows;
 }
 
-const customer = (key: string, extra: object = {}) => ({
-  customer_key: key,
-  name: "Name",
-  address: "x",
-  nation_key: 1,
-  phone: "5",
-  account_balance: "1.00",
-  market_segment: "A",
-  comment: "b",
-  ...extra,
-});
 const keys = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => customer(`${prefix}${from + i}`));
 
 const sql = async (query: string) => (await local.db.query({ query, params: [] })).rows;
