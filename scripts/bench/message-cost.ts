@@ -7,6 +7,8 @@
  * (`/?log=1&limit=1`). Both get the same messages, 10% of them invalid (ours must answer those
  * 400), from the same client, in interleaved rounds. Our CPU a message is the Worker's total minus
  * the empty Worker's, each read from /proc in the same round; the figures are medians over rounds.
+ * The empty Worker also runs the messages with one request to the local Neon endpoint added
+ * (`&neon=1`): what the subrequest every message needs costs under wrangler dev, apart from our code.
  */
 import { ENTITIES, entityByPrefix } from "../../src/registry.ts";
 import type { BenchDatabase } from "./database.ts";
@@ -64,7 +66,9 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
   const paced = mixed(setup.pacedMessages, 4);
   const expected = (i: number) => (isInvalid(i) ? 400 : 200);
 
-  const drive = async (target: "ours" | "empty", lines: readonly string[], clients: number, rate?: number): Promise<Run> => {
+  /** The empty Worker's two paths: what wrangler dev charges ours for, and that plus one request to the local Neon endpoint. */
+  const EMPTY_PATHS = { empty: "/?log=1&limit=1", subrequest: "/?log=1&limit=1&neon=1" } as const;
+  const drive = async (target: "ours" | keyof typeof EMPTY_PATHS, lines: readonly string[], clients: number, rate?: number): Promise<Run> => {
     const ours = target === "ours";
     const watch = ours ? monitor({ stackPid: stack.pid, port: setup.stackPort }) : monitor({ stackPid: worker.pid, port: setup.workerPort });
     const started = performance.now();
@@ -73,7 +77,7 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
       lines,
       clients,
       auth,
-      ours ? "/ingest/message" : "/?log=1&limit=1",
+      ours ? "/ingest/message" : EMPTY_PATHS[target],
       rate,
       ours ? expected : () => 200,
     ).finally(() => watch.stop());
@@ -95,15 +99,16 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
   const warm = mixed(200, 9);
   await db.empty();
   await postMessages(stack.url, warm.lines, 16, auth, "/ingest/message", undefined, expected);
-  await postMessages(worker.url, warm.lines, 16, auth, "/?log=1&limit=1");
+  await postMessages(worker.url, warm.lines, 16, auth, EMPTY_PATHS.subrequest);
 
   const results = new Map<string, Run[]>();
   const keep = (name: string, run: Run) => results.set(name, [...(results.get(name) ?? []), run]);
   for (let round = 1; round <= setup.rounds; round++) {
     for (const clients of setup.clientCounts) {
-      log(`round ${round}/${setup.rounds}, ${clients} clients: ours, then the empty Worker…`);
+      log(`round ${round}/${setup.rounds}, ${clients} clients: ours, then the empty Worker, then it with one Neon request…`);
       keep(`ours ${clients}`, await ourRun(work, clients));
       keep(`empty ${clients}`, await drive("empty", work.lines, clients));
+      keep(`subrequest ${clients}`, await drive("subrequest", work.lines, clients));
     }
     if (setup.pacedMessages > 0) {
       log(`round ${round}/${setup.rounds}, paced at ${setup.rate}/s: ours, then the empty Worker…`);
@@ -123,6 +128,9 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
     const empty = results.get(`empty ${clients}`)!;
     const ratio = ours.map((r, i) => r.perSecond / empty[i].perSecond);
     const cpuOurs = ours.map((r, i) => r.cpuMs - empty[i].cpuMs);
+    const subrequest = results.get(`subrequest ${clients}`)!;
+    const cpuSubrequest = subrequest.map((r, i) => r.cpuMs - empty[i].cpuMs);
+    const cpuBeyond = ours.map((r, i) => r.cpuMs - subrequest[i].cpuMs);
     lines.push(
       `  ${clients} clients, ${setup.messages} messages: ours ${show(
         of(`ours ${clients}`, (r) => r.perSecond),
@@ -152,6 +160,13 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
         of(`empty ${clients}`, (r) => r.cpuMs),
         2,
       )} ms, ours ${show(cpuOurs, 2)} ms (target ≤ 1.00 ms)`,
+      `      of which one request to the local Neon endpoint, made by the empty Worker (/?log=1&limit=1&neon=1: ${show(
+        of(`subrequest ${clients}`, (r) => r.cpuMs),
+        2,
+      )} ms a request, ${show(
+        of(`subrequest ${clients}`, (r) => r.perSecond),
+        0,
+      )}/s): ${show(cpuSubrequest, 2)} ms; ours beyond it ${show(cpuBeyond, 2)} ms`,
     );
   }
   if (setup.pacedMessages > 0) {

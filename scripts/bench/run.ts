@@ -21,6 +21,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startPgBouncer } from "../local-neon/pgbouncer.ts";
+import { localConnectionString } from "../local-neon/start.ts";
 import { compareOnOff } from "./ab-compare.ts";
 import { authCost, benchKey } from "./auth-cost.ts";
 import { copyBaseline, writeCopyFiles } from "./copy-baseline.ts";
@@ -34,7 +35,7 @@ import { postMessages } from "./paths/message.ts";
 import { parseInNode, parseInWorkerd } from "./paths/parsers.ts";
 import { streamFile } from "./paths/stream.ts";
 import { type Driven, machine, type PathResult, resultsTable } from "./report.ts";
-import { type Stack, startBenchWorker, startStack } from "./stack.ts";
+import { neonEndpointOf, type Stack, startBenchWorker, startStack } from "./stack.ts";
 import { type Workload, workload } from "./workload.ts";
 
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nomnom_bench";
@@ -283,7 +284,10 @@ async function messagesOnlyRun(): Promise<void> {
   log(`starting the stack (wrangler dev on :${WRANGLER_PORT}, API keys required; log ${stackLog}) and the empty Worker on :${BENCH_WORKER_PORT}`);
   stack = await startStack(databaseUrl, WRANGLER_PORT, stackLog, { API_KEYS: bench.apiKeys, ALLOW_ANONYMOUS: "false", STATS_ENABLED: "true" });
   db = await openBenchDatabase(databaseUrl);
-  const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"));
+  const worker = await startBenchWorker(BENCH_WORKER_PORT, join(dir, "bench-worker.log"), {
+    endpoint: neonEndpointOf(stackLog),
+    databaseUrl: localConnectionString(),
+  });
   try {
     const report = await messageBench({
       stack,

@@ -79,8 +79,18 @@ export function startStack(databaseUrl: string, port: number, logFile: string, e
   });
 }
 
-/** The bench Worker (bench-worker/index.ts) under `wrangler dev` alone: the local stack's floor, and the parsers in workerd. */
-export function startBenchWorker(port: number, logFile: string): Promise<Stack> {
+/** The local Neon endpoint's URL that a started stack printed to its log (scripts/dev.ts). */
+export function neonEndpointOf(logFile: string): string {
+  const found = /\[dev\] local Neon endpoint: (\S+)/.exec(readFileSync(logFile, "utf8"));
+  if (!found) throw new Error(`no local Neon endpoint in ${logFile}`);
+  return found[1];
+}
+
+/**
+ * The bench Worker (bench-worker/index.ts) under `wrangler dev` alone: the local stack's floor, and the parsers in workerd.
+ * `neon`: the local Neon endpoint and database its `?neon=1` requests go to.
+ */
+export function startBenchWorker(port: number, logFile: string, neon?: { endpoint: string; databaseUrl: string }): Promise<Stack> {
   const args = [
     resolve(root, "node_modules/wrangler/bin/wrangler.js"),
     "dev",
@@ -93,6 +103,9 @@ export function startBenchWorker(port: number, logFile: string): Promise<Stack> 
     "--inspector-port",
     "0",
     "--show-interactive-dev-session=false",
+    // As npm run dev starts the service (scripts/dev.ts): wrangler's facade for /__scheduled wraps every request, on both sides.
+    "--test-scheduled",
+    ...(neon ? ["--var", `NEON_ENDPOINT:${neon.endpoint}`, "--var", `NEON_DATABASE_URL:${neon.databaseUrl}`] : []),
   ];
   return start(args, { ...process.env }, port, logFile, async (url) => (await fetch(url, { method: "POST", body: "" })).ok);
 }

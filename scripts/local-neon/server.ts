@@ -148,10 +148,20 @@ async function handle(db: Database, req: IncomingMessage, options: ServerOptions
   return toResponse(await db.query(toStatement(payload, undefined), { signal, loseConnection }), arrayMode);
 }
 
+/**
+ * Neon's proxy answers with the whole JSON body at once (serverless/http_util.rs, json_response: a
+ * hyper `Full<Bytes>` body), so with a Content-Length, never chunked; Node chunks a body it is not told the length of.
+ */
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed) return;
-  res.writeHead(status, { "Content-Type": "application/json", "Neon-Request-Id": randomUUID(), "Access-Control-Allow-Origin": "*" });
-  res.end(JSON.stringify(body));
+  const json = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": json.byteLength,
+    "Neon-Request-Id": randomUUID(),
+    "Access-Control-Allow-Origin": "*",
+  });
+  res.end(json);
 }
 
 /** The answer Neon's proxy gives for each failure (sql_over_http.rs, handle and SqlOverHttpError's status codes). */

@@ -32,7 +32,10 @@ export const canWrite = (p: Principal, entity: string) => p.scopes.has("write:*"
 /** Those of `entities` the principal may write. */
 export const writableOf = <T extends { name: string }>(p: Principal, entities: readonly T[]): T[] => entities.filter((e) => canWrite(p, e.name));
 export const canRead = (p: Principal) => p.scopes.has("read");
-export const canWriteAny = (p: Principal) => [...p.scopes].some((s) => s.startsWith("write:"));
+export function canWriteAny(p: Principal): boolean {
+  for (const scope of p.scopes) if (scope.startsWith("write:")) return true;
+  return false;
+}
 export const isAdmin = (p: Principal) => p.scopes.has("admin");
 /** What a request of `owner` left behind (a receipt) is the owner's own, or an admin's to see. */
 export const mayRead = (p: Principal, owner: string | null) => isAdmin(p) || p.keyId === owner;

@@ -10,7 +10,17 @@ import { type Accepted, accepted, type IngestCall, quarantineOf, withWriter } fr
 import { parseBody } from "./parse-messages.ts";
 import { scopeRefusal } from "./scope.ts";
 
-export type MessageOutcome = Accepted | { kind: "written"; body: Record<string, unknown> };
+/** A written message's answer (the routes' MessageResult). */
+export interface MessageWritten {
+  status: "success";
+  entity: string;
+  id: number | string;
+  duplicate?: true;
+  derived?: SingleWrite["children"];
+  timestamp: string;
+}
+
+export type MessageOutcome = Accepted | { kind: "written"; body: MessageWritten };
 
 /** One message: written with its derived rows in one transaction, answered with the record's real id. */
 export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
@@ -60,11 +70,11 @@ export async function ingestMessage(call: IngestCall): Promise<MessageOutcome> {
   }
   meter.messages[parent.entity.name] = { inserted: written.duplicate ? 0 : 1, duplicates: written.duplicate ? 1 : 0, failed: 0 };
   for (const [name, counts] of Object.entries(written.children)) meter.messages[name] = { ...counts, failed: 0 };
-  const body = {
+  const body: MessageWritten = {
     status: "success",
     entity: parent.entity.name,
     id: written.id,
-    ...(written.duplicate ? { duplicate: true } : {}),
+    ...(written.duplicate ? { duplicate: true as const } : {}),
     ...(children.length > 0 ? { derived: written.children } : {}),
     timestamp: new Date(call.now()).toISOString(),
   };

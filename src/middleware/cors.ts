@@ -4,10 +4,19 @@ import { cors } from "hono/cors";
 import type { AppEnv } from "../app-env.ts";
 import type { Settings } from "../env.ts";
 
-export const allowedOrigins = (settings: Settings) =>
-  settings.CORS_ORIGINS.split(",")
-    .map((o) => o.trim())
-    .filter(Boolean);
+/** The parsed list per settings object (settings are parsed once per isolate, env.ts): every request asks. */
+const parsedOrigins = new WeakMap<Settings, string[]>();
+
+export function allowedOrigins(settings: Settings): string[] {
+  let origins = parsedOrigins.get(settings);
+  if (!origins) {
+    origins = settings.CORS_ORIGINS.split(",")
+      .map((o) => o.trim())
+      .filter(Boolean);
+    parsedOrigins.set(settings, origins);
+  }
+  return origins;
+}
 
 const withCors = cors({
   origin: (origin, c) => {

@@ -12,3 +12,16 @@ export function invalidInput(result: { success: true } | { success: false; error
   const name = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : String(issue.path[0]);
   throw new IngestError("bad_request", `query parameter ${name}: ${issue.message}`);
 }
+
+/**
+ * A route's query checked against its documented schema without the validator middleware, answered
+ * as the validator would (its values, then invalidInput): for /ingest/message, which a client calls
+ * once a record and whose query is usually empty.
+ */
+export function checkedQuery<S extends z.ZodType>(schema: S, c: Context): z.output<S> {
+  // As hono/validator reads a query: one value as a string, a repeated one as its list.
+  const value = c.req.url.includes("?") ? Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v.length === 1 ? v[0] : v])) : {};
+  const result = schema.safeParse(value);
+  invalidInput(result, c);
+  return result.data as z.output<S>;
+}

@@ -1,5 +1,5 @@
 /** POST /ingest/message, /ingest/batch and /ingest/stream, GET /ingest/receipts/{id}, and the parked parts (admin): HTTP in, the ingest service, HTTP out. */
-import type { RouteConfigToTypedResponse, RouteHandler } from "@hono/zod-openapi";
+import type { RouteConfigToTypedResponse, RouteHandler, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../../app-env.ts";
@@ -15,8 +15,9 @@ import { holdStreamSlot } from "../../limits/stream-slots.ts";
 import { parkedParts, receipt, redriveParked } from "../../queue/async-ingest.ts";
 import { ReceiptFields } from "../../queue/receipt.ts";
 import { documented } from "../documented.ts";
-import { AcceptedResult, BatchResult, MessageResult, ParkedList, RedriveResult } from "../schemas.ts";
-import type { batchRoute, messageRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./ingest.routes.ts";
+import { checkedQuery } from "../query.ts";
+import { AcceptedResult, BatchResult, MessageQuery, type MessageResult, ParkedList, RedriveResult } from "../schemas.ts";
+import type { batchRoute, parkedRoute, receiptRoute, redriveRoute, streamRoute } from "./ingest.routes.ts";
 import { SseEvents } from "./sse-events.ts";
 
 function answerAccepted(c: Context<AppEnv>, outcome: Accepted) {
@@ -36,10 +37,13 @@ function batchAnswer(c: Context<AppEnv>, status: BatchStatus, body: Record<strin
   return status === 200 ? c.json(checked, 200) : status === 207 ? c.json(checked, 207) : c.json(checked, 400);
 }
 
-export const postMessage: RouteHandler<typeof messageRoute, AppEnv> = async (c) => {
-  const outcome = await ingestMessage(ingestCall(c, c.req.valid("query").entity));
-  return outcome.kind === "accepted" ? answerAccepted(c, outcome) : c.json(documented(MessageResult, outcome.body), 200);
-};
+export async function postMessage(c: Context<AppEnv>) {
+  const outcome = await ingestMessage(ingestCall(c, checkedQuery(MessageQuery, c).entity));
+  if (outcome.kind === "accepted") return answerAccepted(c, outcome);
+  // Checked against the documented answer by the compiler: no schema parse on the hot path.
+  const body: z.output<typeof MessageResult> = outcome.body;
+  return c.json(body, 200);
+}
 
 export const postBatch: RouteHandler<typeof batchRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
