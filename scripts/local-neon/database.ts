@@ -193,7 +193,9 @@ async function withClient<T>(
     throw error;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
-    await release(client, broken);
+    // Not waited for, as Neon sends its reset without awaiting it (client.rs, reset_session_background):
+    // the answer does not wait, and the connection goes back to the pool only once reset.
+    void release(client, broken);
   }
 }
 
