@@ -3,6 +3,7 @@ import { SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { StreamEvent } from "../../src/routes/ingest/stream.schemas.ts";
 import { BatchResult, ErrorBody, HealthResult, MessageResult, StatsResult } from "../../src/routes/schemas.ts";
+import { customerRecord } from "../support/customers.ts";
 import { readEvents } from "../support/sse.ts";
 import { call, fault, post, resetDatabase } from "../support/worker.ts";
 
@@ -56,5 +57,22 @@ describe("responses match the documented schemas", () => {
     const res = await post("/ingest/batch?entity=Invoice", "{}", "application/json");
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ message: expect.stringMatching(/^query parameter entity: /) });
+  });
+
+  // /ingest/message reads its query itself (checkedQuery), not through the validator middleware: the same answers.
+  it("checks /ingest/message's query as the validator checks the other routes'", async () => {
+    const refusals = [
+      ["?progress=line", /^query parameter progress: /],
+      ["?entity=Invoice", /^query parameter entity: /],
+      ["?entity=Customer&entity=C", /^query parameter entity is given 2 times; give it once$/],
+    ] as const;
+    for (const [query, message] of refusals) {
+      const res = await post(`/ingest/message${query}`, JSON.stringify(customerRecord("QM1")), "application/json");
+      expect(res.status).toBe(400);
+      expect(ErrorBody.parse(await res.json())).toMatchObject({ code: "bad_request", message: expect.stringMatching(message) });
+    }
+    const written = await post("/ingest/message?entity=C", JSON.stringify(customerRecord("QM1")), "application/json");
+    expect(written.status).toBe(200);
+    expect(MessageResult.parse(await written.json())).toMatchObject({ status: "success", entity: "Customer" });
   });
 });
