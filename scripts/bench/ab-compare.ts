@@ -4,7 +4,7 @@
  * interleaved so drift in the machine's load falls on both sides alike. Used for the Stats Durable
  * Object (target: on ≥ 0.95 × off) and the retry layer.
  */
-import type { PathResult } from "./report.ts";
+import { median, type PathResult } from "./report.ts";
 import { startStack } from "./stack.ts";
 
 interface Options {
@@ -20,8 +20,6 @@ interface Options {
   rounds: number;
   run(url: string): Promise<PathResult>;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function compareOnOff(options: Options): Promise<string> {
   const onStack = await startStack(options.databaseUrl, options.ports[0], options.logFile("on"), options.on);

@@ -5,14 +5,13 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { postMessages } from "./paths/message.ts";
+import { median } from "./report.ts";
 
 /** A key and the API_KEYS value that admits it: give the value to the stack, the key to the client. */
 export function benchKey(): { key: string; apiKeys: string } {
   const key = `nn_${randomBytes(24).toString("base64url")}`;
   return { key, apiKeys: JSON.stringify([{ id: "bench", sha256: createHash("sha256").update(key).digest("hex"), scopes: ["write:*", "read"] }]) };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function authCost(url: string, key: string, lines: readonly string[], clients: number, blocks = 6): Promise<string> {
   const size = Math.floor(lines.length / blocks);

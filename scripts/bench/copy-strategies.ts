@@ -21,6 +21,7 @@ import { parseBody } from "../../src/ingest/parse-messages.ts";
 import type { RowToWrite } from "../../src/writer/rows.ts";
 import { startLocalNeon } from "../local-neon/start.ts";
 import { openBenchDatabase, recreateDatabase } from "./database.ts";
+import { median } from "./report.ts";
 import { workload } from "./workload.ts";
 
 const { values } = parseArgs({ options: { lines: { type: "string", default: "300000" }, rounds: { type: "string", default: "3" } } });
@@ -111,8 +112,6 @@ async function run(client: Client, strategy: Strategy): Promise<number> {
   for (const chunk of chunks) await strategy(client, chunk.entity, chunk.rows, conflicted);
   return (performance.now() - started) / 1000;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (!process.env.DATABASE_URL) await recreateDatabase(databaseUrl);
 const local = await startLocalNeon({ databaseUrl });

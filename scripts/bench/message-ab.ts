@@ -4,7 +4,7 @@
  * What a change buys /ingest/message, finer than one `--messages-only` run can tell: the stacks of
  * several checkouts of this repository (`git worktree add ../before <commit>`; each with its
  * node_modules) run side by side with the bench's empty Worker, each on a database of its own, and
- * take the same messages (every tenth spoiled, as in message-cost.ts) in interleaved rounds, the
+ * take message-cost.ts's messages (every tenth spoiled) in interleaved rounds, the
  * order turned every round, so the machine's drift falls on all of them alike. Printed: each
  * tree's Worker CPU a message, messages/s and p99 latency per round and their medians, and each
  * tree's CPU minus the empty Worker's. With `--rate`, the messages are paced at N a second (latency
@@ -15,8 +15,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { benchKey } from "./auth-cost.ts";
 import { type BenchDatabase, openBenchDatabase, recreateDatabase } from "./database.ts";
+import { EMPTY_PATHS, isInvalid, mixed } from "./message-cost.ts";
 import { monitor } from "./monitor.ts";
 import { postMessages } from "./paths/message.ts";
+import { median } from "./report.ts";
 import { type Stack, startBenchWorker } from "./stack.ts";
 import { workload } from "./workload.ts";
 
@@ -39,10 +41,9 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 const basePort = Number(values.port);
 const { key, apiKeys } = benchKey();
 const auth = { Authorization: `Bearer ${key}` };
-const SPOILED_DATE = "|1996-13-45|";
-const lines = workload(Number(values.messages), 2).lines.map((line, i) => (i % 10 === 9 ? line.replace(/\|\d{4}-\d\d-\d\d\|/, SPOILED_DATE) : line));
-const expected = (i: number) => (lines[i].includes(SPOILED_DATE) ? 400 : 200);
-const EMPTY_PATH = "/?log=1&limit=1";
+const { lines } = mixed(Number(values.messages), 2);
+const expected = (i: number) => (isInvalid(i) ? 400 : 200);
+const EMPTY_PATH = EMPTY_PATHS.empty;
 
 interface Side {
   name: string;
@@ -54,7 +55,6 @@ interface Side {
   p99: number[];
 }
 
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const sides: Side[] = [];
 try {
   for (const [i, spec] of positionals[0].split(",").entries()) {

@@ -14,6 +14,7 @@ import { ENTITIES, entityByPrefix } from "../../src/registry.ts";
 import type { BenchDatabase } from "./database.ts";
 import { monitor } from "./monitor.ts";
 import { postMessages } from "./paths/message.ts";
+import { median } from "./report.ts";
 import type { Stack } from "./stack.ts";
 import { type Workload, workload } from "./workload.ts";
 
@@ -34,12 +35,12 @@ export interface MessageBenchSetup {
 
 /** Every tenth message is invalid: its first date, or else its first decimal, spoiled (a 400 naming the field, and a quarantined line). */
 const INVALID_EVERY = 10;
-const isInvalid = (index: number) => index % INVALID_EVERY === INVALID_EVERY - 1;
+export const isInvalid = (index: number) => index % INVALID_EVERY === INVALID_EVERY - 1;
 const spoil = (line: string) =>
   /\|\d{4}-\d\d-\d\d\|/.test(line) ? line.replace(/\|\d{4}-\d\d-\d\d\|/, "|1996-13-45|") : line.replace(/\|-?\d+\.\d+\|/, "|12.3.4|");
 
 /** The lines with every tenth spoiled, and the rows the valid ones leave. */
-function mixed(count: number, seed: number): Workload {
+export function mixed(count: number, seed: number): Workload {
   const clean = workload(count, seed);
   const rowsByTable = new Map(ENTITIES.map((e) => [e.table, 0]));
   clean.lines.forEach((line, i) => {
@@ -50,14 +51,15 @@ function mixed(count: number, seed: number): Workload {
   return { lines: clean.lines.map((line, i) => (isInvalid(i) ? spoil(line) : line)), text: "", bytes: 0, rowsByTable };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 interface Run {
   perSecond: number;
   p50: number;
   p99: number;
   cpuMs: number;
 }
+
+/** The empty Worker's two paths: what wrangler dev charges ours for, and that plus one request to the local Neon endpoint. */
+export const EMPTY_PATHS = { empty: "/?log=1&limit=1", subrequest: "/?log=1&limit=1&neon=1" } as const;
 
 export async function messageBench(setup: MessageBenchSetup): Promise<string> {
   const { stack, worker, db, key, log } = setup;
@@ -66,8 +68,6 @@ export async function messageBench(setup: MessageBenchSetup): Promise<string> {
   const paced = mixed(setup.pacedMessages, 4);
   const expected = (i: number) => (isInvalid(i) ? 400 : 200);
 
-  /** The empty Worker's two paths: what wrangler dev charges ours for, and that plus one request to the local Neon endpoint. */
-  const EMPTY_PATHS = { empty: "/?log=1&limit=1", subrequest: "/?log=1&limit=1&neon=1" } as const;
   const drive = async (target: "ours" | keyof typeof EMPTY_PATHS, lines: readonly string[], clients: number, rate?: number): Promise<Run> => {
     const ours = target === "ours";
     const watch = ours ? monitor({ stackPid: stack.pid, port: setup.stackPort }) : monitor({ stackPid: worker.pid, port: setup.workerPort });
