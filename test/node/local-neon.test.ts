@@ -121,6 +121,16 @@ for (const [name, databaseUrl] of backends) {
       expect(ddl).toMatchObject({ command: "CREATE", rowCount: null, fields: [], rows: [] });
     });
 
+    // Neon's proxy sends each answer as one Full<Bytes> body (serverless/http_util.rs, json_response): a Content-Length, never chunked.
+    it("answers with a Content-Length, never chunked, as Neon's proxy does (errors too)", async () => {
+      for (const res of [await raw({ query: "SELECT 1 AS one", params: [] }), await raw({ query: "SELECT 1/0", params: [] })]) {
+        const body = Buffer.from(await res.arrayBuffer());
+        expect(res.headers.get("transfer-encoding")).toBeNull();
+        expect(Number(res.headers.get("content-length"))).toBe(body.byteLength);
+        expect(JSON.parse(body.toString("utf8"))).toBeTypeOf("object");
+      }
+    });
+
     it("runs transaction([...]) all or nothing, and a failed one surfaces the error's code", async () => {
       const [a, b] = await sql.transaction([sql.query("INSERT INTO t (id) VALUES (10) RETURNING id"), sql.query("SELECT count(*)::int AS n FROM t")]);
       expect(a).toEqual([{ id: 10 }]);
