@@ -7,6 +7,7 @@
  *   STATS_ENABLED, API_KEYS, DB_RETRY_MS, ASYNC_FALLBACK, BODY_IDLE_TIMEOUT_MS, MAX_STREAMS_PER_KEY, CORS_ORIGINS, MAX_BATCH_ITEMS,
  *   QUEUE_RETRY_DELAY_S and QUEUE_MAX_RETRIES are passed to the Worker)
  *   the every-minute Cron Trigger (re-drive of parked queue parts) is fired by this script: wrangler dev fires none
+ *   X_LOCAL_OBSERVABILITY=true  wrangler's local trace capture (Local Explorer), off here: see wrangler-env.ts
  *   LOCAL_NEON_PASSWORD  the password the endpoint demands, as Neon does (default: any)
  *   WORKER_DATABASE_URL  the connection string the Worker sends (default: the endpoint's own, with that password),
  *                        e.g. a wrong password to see how the Worker answers a misconfigured database
@@ -17,6 +18,7 @@ import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { announceEndpoint } from "./dev-database.ts";
 import { startLocalNeon } from "./local-neon/start.ts";
+import { wranglerEnv } from "./wrangler-env.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const PASSED_THROUGH = [
@@ -94,7 +96,7 @@ const wrangler = spawn(
     // Local Durable Object (stats) state; tests give each stack its own folder.
     ...(process.env.PERSIST_DIR ? ["--persist-to", process.env.PERSIST_DIR] : []),
   ],
-  { cwd: root, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" } },
+  { cwd: root, stdio: "inherit", env: wranglerEnv(process.env) },
 );
 
 // The re-drive of parked queue parts, as the deployed every-minute Cron Trigger would run it.

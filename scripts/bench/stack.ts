@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
+import { wranglerEnv } from "../wrangler-env.ts";
 import { descendants } from "./monitor.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -38,7 +39,7 @@ async function start(args: string[], env: NodeJS.ProcessEnv, port: number, logFi
   const log = openSync(logFile, "w");
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    env: wranglerEnv(env),
     stdio: ["ignore", log, log],
   });
   closeSync(log);

@@ -3,7 +3,7 @@
  * `wrangler dev`; the seed's curl commands run verbatim (port as configured) against it.
  */
 import { execSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,6 +190,12 @@ describe("npm run dev, driven by curl", () => {
       expect(status).toBe("413");
       expect(JSON.parse(json)).toMatchObject({ code: "body_too_large", message: expect.stringContaining("MAX_LINE_BYTES") });
     }
+  });
+
+  // wrangler's default since 4.118.0 writes every request's trace to SQLite in the Worker's process (scripts/wrangler-env.ts).
+  it("runs without wrangler's local trace capture: no trace store among its state after the requests above", () => {
+    expect(readdirSync(join(stack.persistDir, "v3")).sort()).not.toContain("observability");
+    expect(readdirSync(join(stack.persistDir, "v3")).length).toBeGreaterThan(0);
   });
 
   it("stops everything it started on Ctrl-C", async () => {

@@ -14,6 +14,8 @@ export interface DevStack {
   /** The local Neon endpoint's /sql URL. */
   neonUrl: string;
   process: ChildProcess;
+  /** wrangler's local state (PERSIST_DIR). */
+  persistDir: string;
   log(): string;
   stop(): Promise<number | null>;
 }
@@ -68,6 +70,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     base,
     neonUrl: `http://127.0.0.1:${options.neonPort}/sql`,
     process: child,
+    persistDir: env.PERSIST_DIR,
     log: () => log,
     async stop() {
       if (child.exitCode === null) {
