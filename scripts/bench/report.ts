@@ -4,10 +4,10 @@ import { availableParallelism, release, totalmem } from "node:os";
 import type { HeapReport } from "./inspector.ts";
 import { ROLES, type Usage } from "./monitor.ts";
 
-/** What driving one path took, timed by the path itself from its first request to its last answer. */
 /** The middle value (the upper one of an even count): the bench's figure over rounds. */
 export const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+/** What driving one path took, timed by the path itself from its first request to its last answer. */
 export interface Driven {
   seconds: number;
   notes: string;
